@@ -1,0 +1,473 @@
+//! The Panther alert: its type, and the check of a delivered body against the schema.
+//!
+//! [`validate`] is the one definition of "is this a valid Panther alert". It reads the
+//! top level once into borrowed raw values (no tree is built for `alertContext` or
+//! any other value) and then checks each known key on its own small slice.
+
+mod datetime;
+mod schema;
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+pub use datetime::{parse_aws_datetime, DateTimeError};
+pub use schema::JSON_SCHEMA;
+
+/// Severities Panther assigns, lowest first.
+pub const SEVERITIES: [&str; 5] = ["INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL"];
+
+/// Alert types Panther documents. Panther adds types over time, so an unknown
+/// one is a warning, not a problem.
+pub const ALERT_TYPES: [&str; 6] = [
+    "RULE",
+    "RULE_ERROR",
+    "POLICY",
+    "SCHEDULED_RULE",
+    "SCHEDULED_RULE_ERROR",
+    "SYSTEM_ERROR",
+];
+
+/// A Panther alert as its Custom Webhook destination delivers it.
+///
+/// Panther always writes every key, with `null` where a value is absent, so
+/// serialising an `Alert` does the same. `alert_context` is absent from older payloads.
+///
+/// ```
+/// let alert = hookscope::Alert::test_alert(chrono::Utc::now());
+/// assert!(alert.check().is_valid());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Alert {
+    /// The rule or policy id, e.g. `AllLogs.IPMonitoring`.
+    pub id: String,
+    /// When the alert was created, as an AWSDateTime.
+    pub created_at: String,
+    /// One of [`SEVERITIES`].
+    pub severity: String,
+    /// One of [`ALERT_TYPES`] (or a newer type).
+    #[serde(rename = "type")]
+    pub alert_type: String,
+    /// Link to the alert in the Panther console.
+    pub link: String,
+    /// The alert's title.
+    pub title: String,
+    /// The rule's display name.
+    pub name: Option<String>,
+    /// The alert's own id; `null` for policy alerts. Retries of one delivery share it.
+    pub alert_id: Option<String>,
+    /// The rule's description.
+    pub description: Option<String>,
+    /// The rule's runbook.
+    pub runbook: Option<String>,
+    /// The rule's tags.
+    pub tags: Vec<String>,
+    /// The rule's version.
+    pub version: Option<String>,
+    /// Free-form context the rule attached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_context: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl Alert {
+    /// The payload Panther sends when you press "Send Test Alert" on a destination.
+    pub fn test_alert(now: chrono::DateTime<chrono::Utc>) -> Alert {
+        Alert {
+            id: "Test.Alert".into(),
+            created_at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            severity: "INFO".into(),
+            alert_type: "RULE".into(),
+            link: "https://panther.example.com/alerts/Test.Alert".into(),
+            title: "This is a Test Alert".into(),
+            name: Some("Test Alert".into()),
+            alert_id: Some("Test.Alert".into()),
+            description: Some("This is a test alert".into()),
+            runbook: Some("Stuck? Check out our docs: https://docs.panther.com".into()),
+            tags: vec!["test".into()],
+            version: Some("Test Alert Version".into()),
+            alert_context: None,
+        }
+    }
+
+    /// Checks this alert against the schema, exactly as a delivery of it would be checked.
+    pub fn check(&self) -> Verdict {
+        match serde_json::to_vec(self) {
+            Ok(bytes) => validate(&bytes),
+            Err(error) => Verdict::malformed(Problem::new("", "a serialisable alert", error)),
+        }
+    }
+}
+
+/// One thing wrong (or odd) with a payload, located by a JSON pointer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// RFC 6901 pointer to the offending value (`""` is the whole body).
+    pub pointer: String,
+    /// What the schema wants there.
+    pub expected: String,
+    /// What was there instead (a short, truncated rendering).
+    pub found: String,
+}
+
+impl Problem {
+    fn new(pointer: impl Into<String>, expected: impl Into<String>, found: impl fmt::Display) -> Self {
+        Problem {
+            pointer: pointer.into(),
+            expected: expected.into(),
+            found: found.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = if self.pointer.is_empty() { "(body)" } else { &self.pointer };
+        write!(f, "{at}: expected {}, found {}", self.expected, self.found)
+    }
+}
+
+/// The outcome of checking a body against the alert schema.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Violations: any one makes the body an invalid alert.
+    pub problems: Vec<Problem>,
+    /// Oddities that Panther may legitimately produce (unknown keys, new alert types).
+    #[serde(default)]
+    pub warnings: Vec<Problem>,
+    /// True when the body is syntactically JSON (whatever its shape).
+    #[serde(skip)]
+    pub is_json: bool,
+}
+
+impl Verdict {
+    /// No problems (warnings allowed).
+    pub fn is_valid(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    fn malformed(problem: Problem) -> Verdict {
+        Verdict {
+            problems: vec![problem],
+            warnings: Vec::new(),
+            is_json: false,
+        }
+    }
+}
+
+/// What a key's value must be.
+#[derive(Clone, Copy)]
+enum Rule {
+    NonEmptyString,
+    String,
+    NullableString,
+    Severity,
+    AlertType,
+    DateTime,
+    Tags,
+    Context,
+}
+
+impl Rule {
+    fn expected(self) -> &'static str {
+        match self {
+            Rule::NonEmptyString => "a non-empty string",
+            Rule::String => "a string",
+            Rule::NullableString => "a string or null",
+            Rule::Severity => "one of INFO, LOW, MEDIUM, HIGH, CRITICAL",
+            Rule::AlertType => {
+                "one of RULE, RULE_ERROR, POLICY, SCHEDULED_RULE, SCHEDULED_RULE_ERROR, SYSTEM_ERROR"
+            }
+            Rule::DateTime => "an AWSDateTime (YYYY-MM-DDThh:mm[:ss[.f]] and Z or ±hh:mm)",
+            Rule::Tags => "an array of strings",
+            Rule::Context => "an object",
+        }
+    }
+}
+
+/// Every key Panther writes, with its rule and whether it may be absent.
+const KEYS: [(&str, Rule, bool); 13] = [
+    ("id", Rule::NonEmptyString, true),
+    ("createdAt", Rule::DateTime, true),
+    ("severity", Rule::Severity, true),
+    ("type", Rule::AlertType, true),
+    ("link", Rule::String, true),
+    ("title", Rule::String, true),
+    ("name", Rule::NullableString, true),
+    ("alertId", Rule::NullableString, true),
+    ("description", Rule::NullableString, true),
+    ("runbook", Rule::NullableString, true),
+    ("tags", Rule::Tags, true),
+    ("version", Rule::NullableString, true),
+    ("alertContext", Rule::Context, false),
+];
+
+/// The top-level members of an object, values left as raw JSON text.
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor;
+        impl<'de> Visitor<'de> for MembersVisitor {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::with_capacity(KEYS.len());
+                while let Some((Key(key), value)) = map.next_entry::<Key, &RawValue>()? {
+                    members.push((key, value));
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(MembersVisitor)
+    }
+}
+
+/// Checks a delivered body against the Panther alert schema.
+///
+/// Never panics, whatever the bytes; nesting deeper than serde_json's recursion
+/// limit is reported as a problem rather than followed.
+///
+/// ```
+/// let verdict = hookscope::validate(br#"{"id": 1}"#);
+/// assert!(!verdict.is_valid());
+/// assert_eq!(verdict.problems[0].pointer, "/id");
+/// ```
+pub fn validate(body: &[u8]) -> Verdict {
+    let text = match std::str::from_utf8(body) {
+        Ok(text) => text,
+        Err(error) => {
+            return Verdict::malformed(Problem::new(
+                "",
+                "a JSON object (UTF-8 text)",
+                format_args!("bytes that are not UTF-8 at byte {}", error.valid_up_to()),
+            ))
+        }
+    };
+    let first = text.trim_start_matches([' ', '\t', '\n', '\r']).chars().next();
+    match first {
+        None => return Verdict::malformed(Problem::new("", "a JSON object", "an empty body")),
+        Some('{') => {}
+        Some(_) => {
+            let is_json = serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
+            let found = if is_json {
+                format!("a JSON {}", kind_of(text.trim()))
+            } else {
+                syntax_error_text(text)
+            };
+            let mut verdict = Verdict::malformed(Problem::new("", "a JSON object", found));
+            verdict.is_json = is_json;
+            return verdict;
+        }
+    }
+    let members = match serde_json::from_str::<Members>(text) {
+        Ok(members) => members.0,
+        Err(_) => {
+            return Verdict::malformed(Problem::new("", "a JSON object", syntax_error_text(text)))
+        }
+    };
+    check_members(&members)
+}
+
+fn check_members(members: &[(Cow<'_, str>, &RawValue)]) -> Verdict {
+    let mut verdict = Verdict {
+        is_json: true,
+        ..Verdict::default()
+    };
+    let mut seen = [false; KEYS.len()];
+    for (key, value) in members {
+        let pointer = pointer_to(key);
+        match KEYS.iter().position(|(name, _, _)| name == key) {
+            Some(index) if seen[index] => verdict.problems.push(Problem::new(
+                pointer,
+                "each key once",
+                "a duplicate key",
+            )),
+            Some(index) => {
+                seen[index] = true;
+                check_value(KEYS[index].1, &pointer, value, &mut verdict);
+            }
+            None => verdict.warnings.push(Problem::new(
+                pointer,
+                "only the keys Panther documents",
+                "an unknown key",
+            )),
+        }
+    }
+    for ((name, rule, required), seen) in KEYS.iter().zip(seen) {
+        if *required && !seen {
+            verdict.problems.push(Problem::new(
+                pointer_to(name),
+                format!("key `{name}`: {}", rule.expected()),
+                "nothing (missing)",
+            ));
+        }
+    }
+    verdict
+}
+
+fn check_value(rule: Rule, pointer: &str, value: &RawValue, verdict: &mut Verdict) {
+    let raw = value.get();
+    let problem = |verdict: &mut Verdict| {
+        verdict
+            .problems
+            .push(Problem::new(pointer, rule.expected(), describe(raw)))
+    };
+    match rule {
+        Rule::NullableString if raw == "null" => {}
+        Rule::NullableString | Rule::String => {
+            if !raw.starts_with('"') {
+                problem(verdict)
+            }
+        }
+        Rule::NonEmptyString => {
+            if !raw.starts_with('"') || raw == "\"\"" {
+                problem(verdict)
+            }
+        }
+        Rule::Severity => match string_of(raw) {
+            Some(s) if SEVERITIES.contains(&s.as_ref()) => {}
+            _ => problem(verdict),
+        },
+        Rule::AlertType => match string_of(raw) {
+            Some(s) if ALERT_TYPES.contains(&s.as_ref()) => {}
+            Some(_) => verdict
+                .warnings
+                .push(Problem::new(pointer, rule.expected(), describe(raw))),
+            None => problem(verdict),
+        },
+        Rule::DateTime => match string_of(raw) {
+            Some(s) => {
+                if let Err(error) = parse_aws_datetime(&s) {
+                    verdict.problems.push(Problem::new(
+                        pointer,
+                        rule.expected(),
+                        format_args!("{} ({error})", describe(raw)),
+                    ))
+                }
+            }
+            None => problem(verdict),
+        },
+        Rule::Tags => match serde_json::from_str::<Vec<&RawValue>>(raw) {
+            Ok(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    if !item.get().starts_with('"') {
+                        verdict.problems.push(Problem::new(
+                            format!("{pointer}/{index}"),
+                            "a string",
+                            describe(item.get()),
+                        ));
+                    }
+                }
+            }
+            Err(_) => problem(verdict),
+        },
+        Rule::Context => {
+            if !raw.starts_with('{') {
+                problem(verdict)
+            }
+        }
+    }
+}
+
+/// The string a raw JSON value holds, if it is a string.
+fn string_of(raw: &str) -> Option<Cow<'_, str>> {
+    if !raw.starts_with('"') {
+        return None;
+    }
+    serde_json::from_str::<Cow<str>>(raw).ok()
+}
+
+/// RFC 6901 pointer to a top-level key.
+fn pointer_to(key: &str) -> String {
+    format!("/{}", key.replace('~', "~0").replace('/', "~1"))
+}
+
+fn kind_of(raw: &str) -> &'static str {
+    match raw.as_bytes().first() {
+        Some(b'"') => "string",
+        Some(b'{') => "object",
+        Some(b'[') => "array",
+        Some(b't' | b'f') => "boolean",
+        Some(b'n') => "null",
+        _ => "number",
+    }
+}
+
+/// A short rendering of a raw value for a problem's `found`.
+fn describe(raw: &str) -> String {
+    const LIMIT: usize = 60;
+    let kind = kind_of(raw);
+    match kind {
+        "null" => "null".into(),
+        "object" | "array" if raw.len() > LIMIT => format!("an {kind} ({} bytes)", raw.len()),
+        _ if raw.len() > LIMIT => {
+            let mut end = LIMIT;
+            while !raw.is_char_boundary(end) {
+                end -= 1;
+            }
+            format!("{kind} {}…", &raw[..end])
+        }
+        _ => format!("{kind} {raw}"),
+    }
+}
+
+/// Says where and how a text stops being JSON, with the byte offset.
+fn syntax_error_text(text: &str) -> String {
+    let error = match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        Ok(_) => return "valid JSON".into(),
+        Err(error) => error,
+    };
+    let offset = if error.is_eof() {
+        text.len()
+    } else {
+        byte_offset(text, error.line(), error.column())
+    };
+    let what = if error.is_eof() {
+        "JSON cut short"
+    } else {
+        "text that is not JSON"
+    };
+    let reason = error.to_string();
+    // serde_json appends " at line L column C"; the byte offset replaces it.
+    let reason = reason.split(" at line ").next().unwrap_or(&reason);
+    format!("{what} at byte {offset} ({reason})")
+}
+
+fn byte_offset(text: &str, line: usize, column: usize) -> usize {
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    (line_start + column.saturating_sub(1)).min(text.len())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,209 @@
+use super::*;
+
+const PANTHER_DOCS_EXAMPLE: &str = include_str!("../../tests/payloads/valid/panther-docs-ipmonitoring.json");
+
+fn with(key: &str, value: &str) -> String {
+    let mut alert: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(PANTHER_DOCS_EXAMPLE).unwrap();
+    match value {
+        "<absent>" => {
+            alert.remove(key);
+        }
+        _ => {
+            alert.insert(key.into(), serde_json::from_str(value).unwrap());
+        }
+    }
+    serde_json::to_string(&alert).unwrap()
+}
+
+fn problems(body: &str) -> Vec<Problem> {
+    validate(body.as_bytes()).problems
+}
+
+fn only_problem(body: &str) -> Problem {
+    let mut found = problems(body);
+    assert_eq!(found.len(), 1, "expected one problem in {body}: {found:?}");
+    found.remove(0)
+}
+
+#[test]
+fn panther_docs_example_is_valid() {
+    let verdict = validate(PANTHER_DOCS_EXAMPLE.as_bytes());
+    assert_eq!(verdict.problems, []);
+    assert_eq!(verdict.warnings, []);
+    assert!(verdict.is_json);
+}
+
+#[test]
+fn the_test_alert_is_valid_and_round_trips() {
+    let alert = Alert::test_alert(chrono::Utc::now());
+    assert!(alert.check().is_valid());
+    let bytes = serde_json::to_vec(&alert).unwrap();
+    let back: Alert = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(back, alert);
+    let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(value["name"], "Test Alert");
+    assert!(value["runbook"].is_string());
+}
+
+#[test]
+fn nullable_keys_accept_null_and_strings_only() {
+    for key in ["name", "alertId", "description", "runbook", "version"] {
+        assert_eq!(problems(&with(key, "null")), [], "{key}: null");
+        assert_eq!(problems(&with(key, "\"x\"")), [], "{key}: string");
+        let problem = only_problem(&with(key, "5"));
+        assert_eq!(problem.pointer, format!("/{key}"));
+        assert_eq!(problem.expected, "a string or null");
+        assert_eq!(problem.found, "number 5");
+    }
+}
+
+#[test]
+fn non_nullable_keys_refuse_null() {
+    for key in ["id", "createdAt", "severity", "type", "link", "title", "tags"] {
+        let problem = only_problem(&with(key, "null"));
+        assert_eq!(problem.pointer, format!("/{key}"));
+        assert_eq!(problem.found, "null");
+    }
+}
+
+#[test]
+fn every_key_but_alert_context_is_required() {
+    for (key, _, required) in KEYS {
+        let body = with(key, "<absent>");
+        if required {
+            let problem = only_problem(&body);
+            assert_eq!(problem.pointer, format!("/{key}"));
+            assert_eq!(problem.found, "nothing (missing)");
+        } else {
+            assert_eq!(problems(&body), []);
+        }
+    }
+}
+
+#[test]
+fn severity_is_one_of_five_exactly() {
+    for severity in SEVERITIES {
+        assert_eq!(problems(&with("severity", &format!("\"{severity}\""))), []);
+    }
+    for bad in ["\"info\"", "\"SEVERE\"", "\"\"", "3"] {
+        assert_eq!(only_problem(&with("severity", bad)).pointer, "/severity");
+    }
+}
+
+#[test]
+fn unknown_type_is_a_warning_not_a_problem() {
+    for known in ALERT_TYPES {
+        let verdict = validate(with("type", &format!("\"{known}\"")).as_bytes());
+        assert!(verdict.is_valid() && verdict.warnings.is_empty());
+    }
+    let verdict = validate(with("type", "\"CORRELATION_RULE\"").as_bytes());
+    assert!(verdict.is_valid());
+    assert_eq!(verdict.warnings[0].pointer, "/type");
+    assert_eq!(only_problem(&with("type", "[]")).pointer, "/type");
+}
+
+#[test]
+fn unknown_keys_are_warnings_with_escaped_pointers() {
+    let verdict = validate(with("a/b~c", "1").as_bytes());
+    assert!(verdict.is_valid());
+    assert_eq!(verdict.warnings[0].pointer, "/a~1b~0c");
+}
+
+#[test]
+fn tags_are_an_array_of_strings() {
+    assert_eq!(problems(&with("tags", "[]")), []);
+    let problem = only_problem(&with("tags", r#"["ok", 2]"#));
+    assert_eq!(problem.pointer, "/tags/1");
+    assert_eq!(problem.found, "number 2");
+    assert_eq!(only_problem(&with("tags", r#""a""#)).pointer, "/tags");
+}
+
+#[test]
+fn alert_context_is_an_object_when_present() {
+    assert_eq!(problems(&with("alertContext", "{}")), []);
+    for bad in ["null", "[]", "\"x\""] {
+        assert_eq!(only_problem(&with("alertContext", bad)).pointer, "/alertContext");
+    }
+}
+
+#[test]
+fn created_at_problems_say_why() {
+    let problem = only_problem(&with("createdAt", "\"2023-02-29T10:00Z\""));
+    assert_eq!(problem.pointer, "/createdAt");
+    assert!(problem.found.contains("no such date 2023-02-29"), "{}", problem.found);
+    let problem = only_problem(&with("createdAt", "\"2024-01-01T10:00:00+0100\""));
+    assert!(problem.found.contains("':' in the offset"), "{}", problem.found);
+}
+
+#[test]
+fn id_must_not_be_empty() {
+    assert_eq!(only_problem(&with("id", "\"\"")).pointer, "/id");
+}
+
+#[test]
+fn duplicate_keys_are_problems() {
+    let body = PANTHER_DOCS_EXAMPLE.replacen("\"id\"", "\"severity\": \"LOW\", \"id\"", 1);
+    let problem = only_problem(&body);
+    assert_eq!(problem.pointer, "/severity");
+    assert_eq!(problem.found, "a duplicate key");
+}
+
+#[test]
+fn whole_body_problems_name_the_byte_offset() {
+    let problem = only_problem("");
+    assert_eq!((problem.pointer.as_str(), problem.found.as_str()), ("", "an empty body"));
+
+    let problem = only_problem("   \n");
+    assert_eq!(problem.found, "an empty body");
+
+    let problem = only_problem(r#"{"id": "x", "#);
+    assert!(problem.found.starts_with("JSON cut short at byte 12"), "{}", problem.found);
+
+    let problem = only_problem(r#"{"id": x}"#);
+    assert!(problem.found.starts_with("text that is not JSON at byte 7"), "{}", problem.found);
+
+    let problem = only_problem("{\n\"a\": 1,\n\"b\" 2}");
+    assert!(problem.found.contains("at byte 14"), "{}", problem.found);
+
+    assert_eq!(only_problem("[1, 2]").found, "a JSON array");
+    assert_eq!(only_problem("\"alert\"").found, "a JSON string");
+    assert!(validate(b"[1]").is_json);
+    assert!(!validate(b"nope").is_json);
+
+    let problem = only_problem("hello");
+    assert!(problem.found.starts_with("text that is not JSON at byte 0"), "{}", problem.found);
+
+    let problem = validate(b"{\"id\": \"\xff\"}").problems.remove(0);
+    assert_eq!(problem.found, "bytes that are not UTF-8 at byte 8");
+}
+
+#[test]
+fn deep_nesting_is_scanned_without_recursion() {
+    // alertContext is only scanned (never built into a tree), so depth costs no stack.
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let body = with("alertContext", "{}").replace("{}", &format!("{{\"x\": {deep}}}"));
+    let verdict = validate(body.as_bytes());
+    assert!(verdict.is_valid(), "{:?}", verdict.problems);
+    let cut = &body[..body.len() - 10];
+    assert!(validate(cut.as_bytes()).problems[0].found.starts_with("JSON cut short"));
+    assert_eq!(only_problem(&deep).found, "a JSON array");
+}
+
+#[test]
+fn found_values_are_truncated() {
+    let long = format!("\"{}\"", "é".repeat(500));
+    let problem = only_problem(&with("tags", &format!("[[{}]]", "1,".repeat(500) + "1")));
+    assert_eq!(problem.found, "an array (1003 bytes)");
+    let problem = only_problem(&with("severity", &long));
+    assert!(problem.found.ends_with('…'));
+}
+
+#[test]
+fn problems_display_as_one_line() {
+    let problem = only_problem(&with("severity", "\"SEVERE\""));
+    assert_eq!(
+        problem.to_string(),
+        "/severity: expected one of INFO, LOW, MEDIUM, HIGH, CRITICAL, found string \"SEVERE\""
+    );
+}

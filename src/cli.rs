@@ -1,0 +1,220 @@
+//! The command line: clap definitions, and their conversion into library values.
+//! No I/O happens here; every malformed flag is refused by clap at start-up (exit 2).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+
+use crate::app::{ListenOptions, ValidateFormat};
+use crate::output::{ColorChoice, FormatChoice};
+use crate::respond::{parse_header, parse_status, Behaviour};
+
+/// Receive webhooks (Panther alerts first) on your machine and see exactly what arrived.
+#[derive(Debug, Parser)]
+#[command(name = "hookscope", version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// What to do; without one, hookscope listens.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub listen: ListenArgs,
+}
+
+/// hookscope's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Receive webhooks, check them against the Panther alert schema, print them and answer.
+    Listen(ListenArgs),
+    /// Check alert files against the schema, offline (exit 0 all valid, 1 some invalid, 2 unreadable).
+    Validate(ValidateArgs),
+    /// Print the JSON Schema (2020-12) of the Panther alert payload.
+    Schema,
+}
+
+/// Flags of `hookscope listen`.
+#[derive(Debug, Clone, Args)]
+pub struct ListenArgs {
+    /// Port to listen on (0 picks a free one). 8081 is the port of Panther's example.
+    #[arg(short, long, default_value_t = 8081, value_name = "PORT")]
+    pub port: u16,
+
+    /// Address to listen on. A tunnel agent (ngrok) connects from localhost.
+    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
+    pub bind: IpAddr,
+
+    /// Status code of every answer (100-599).
+    #[arg(long, default_value = "200", value_parser = parse_status, value_name = "CODE")]
+    pub status: StatusCode,
+
+    /// Body of every answer; Panther keeps it in the alert's delivery status.
+    #[arg(long, default_value = "success", value_name = "TEXT")]
+    pub body: String,
+
+    /// Header added to every answer, as 'Name: value' (repeatable).
+    #[arg(long = "header", value_parser = parse_header, value_name = "'NAME: VALUE'")]
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+
+    /// How long each answer waits before it is sent, e.g. 250ms, 2s, 1m.
+    #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
+    pub delay: Duration,
+
+    /// Largest request body read; larger ones get 413. E.g. 64KiB, 10MB.
+    #[arg(long, default_value = "1MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_body: u64,
+
+    /// How each exchange is printed on stdout: auto is pretty on a terminal, json otherwise.
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto, value_name = "FORMAT")]
+    pub format: FormatArg,
+
+    /// When to colour the output; auto honours NO_COLOR.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
+    pub color: ColorArg,
+}
+
+/// Flags of `hookscope validate`.
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// Files holding one alert each; `-` or nothing reads standard input.
+    #[arg(value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+
+    /// Report as readable text or as one JSON object per input.
+    #[arg(long, value_enum, default_value_t = ValidateFormatArg::Text)]
+    pub format: ValidateFormatArg,
+}
+
+/// `--format` of listen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[allow(missing_docs)]
+pub enum FormatArg {
+    Auto,
+    Pretty,
+    Json,
+    Quiet,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[allow(missing_docs)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+/// `--format` of validate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[allow(missing_docs)]
+pub enum ValidateFormatArg {
+    Text,
+    Json,
+}
+
+impl ListenArgs {
+    /// The library's view of these flags.
+    pub fn options(&self) -> ListenOptions {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &self.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        ListenOptions {
+            bind: SocketAddr::new(self.bind, self.port),
+            behaviour: Behaviour {
+                status: self.status,
+                body: Bytes::from(self.body.clone()),
+                headers,
+                delay: self.delay,
+            },
+            max_body: self.max_body,
+            format: match self.format {
+                FormatArg::Auto => FormatChoice::Auto,
+                FormatArg::Pretty => FormatChoice::Pretty,
+                FormatArg::Json => FormatChoice::Json,
+                FormatArg::Quiet => FormatChoice::Quiet,
+            },
+            color: match self.color {
+                ColorArg::Auto => ColorChoice::Auto,
+                ColorArg::Always => ColorChoice::Always,
+                ColorArg::Never => ColorChoice::Never,
+            },
+        }
+    }
+}
+
+impl ValidateArgs {
+    /// The report format chosen.
+    pub fn report_format(&self) -> ValidateFormat {
+        match self.format {
+            ValidateFormatArg::Text => ValidateFormat::Text,
+            ValidateFormatArg::Json => ValidateFormat::Json,
+        }
+    }
+}
+
+/// Parses a duration such as `250ms`, `2s` or `1m30s` (`0` alone is allowed).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    if text.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(text.trim())
+        .map_err(|error| format!("{error} (expected e.g. 250ms, 2s, 1m)"))
+}
+
+/// Parses a size such as `64KiB`, `10MB` or `1048576`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|size| size.as_u64())
+        .map_err(|error| format!("{error} (expected e.g. 64KiB, 1MiB, 10MB)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("2").is_err());
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1MiB"), Ok(1024 * 1024));
+        assert_eq!(parse_size("64KiB"), Ok(64 * 1024));
+        assert_eq!(parse_size("10MB"), Ok(10_000_000));
+        assert_eq!(parse_size("512"), Ok(512));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("-1KiB").is_err());
+    }
+
+    #[test]
+    fn bare_hookscope_means_listen() {
+        let cli = Cli::try_parse_from(["hookscope", "--port", "0", "--status", "503"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.listen.port, 0);
+        assert_eq!(cli.listen.status, StatusCode::SERVICE_UNAVAILABLE);
+        let cli = Cli::try_parse_from(["hookscope", "listen", "-p", "9000"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Listen(ref args)) if args.port == 9000));
+    }
+
+    #[test]
+    fn defaults_match_panthers_example() {
+        let cli = Cli::try_parse_from(["hookscope"]).unwrap();
+        let options = cli.listen.options();
+        assert_eq!(options.bind.to_string(), "127.0.0.1:8081");
+        assert_eq!(options.behaviour.status, StatusCode::OK);
+        assert_eq!(options.behaviour.body, "success");
+        assert_eq!(options.max_body, 1024 * 1024);
+    }
+}

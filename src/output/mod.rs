@@ -1,0 +1,115 @@
+//! Everything hookscope writes to the terminal: the per-exchange report on stdout,
+//! and the few lines (listening, warnings, summary) on stderr.
+
+pub mod escape;
+mod json_line;
+mod terminal;
+
+use std::fmt;
+use std::io::IsTerminal;
+
+pub use json_line::json_line;
+pub use terminal::{pretty_block, spawn_printer, Printer};
+
+/// How exchanges are reported on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A readable block per exchange with the body pretty-printed.
+    Pretty,
+    /// One JSON object per line per exchange, for `jq` and scripts.
+    Json,
+    /// Nothing per exchange.
+    Quiet,
+}
+
+/// `--format`, before the terminal is looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FormatChoice {
+    /// Pretty on a terminal, JSON otherwise.
+    #[default]
+    Auto,
+    /// Always [`Format::Pretty`].
+    Pretty,
+    /// Always [`Format::Json`].
+    Json,
+    /// Always [`Format::Quiet`].
+    Quiet,
+}
+
+/// `--color`, before the terminal and `NO_COLOR` are looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColorChoice {
+    /// Colour on a terminal, unless `NO_COLOR` is set.
+    #[default]
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+impl FormatChoice {
+    /// Decides the format once, from whether stdout is a terminal.
+    pub fn resolve(self, stdout_is_terminal: bool) -> Format {
+        match self {
+            FormatChoice::Auto if stdout_is_terminal => Format::Pretty,
+            FormatChoice::Auto => Format::Json,
+            FormatChoice::Pretty => Format::Pretty,
+            FormatChoice::Json => Format::Json,
+            FormatChoice::Quiet => Format::Quiet,
+        }
+    }
+}
+
+impl ColorChoice {
+    /// Decides colour once; `no_color` is the value of the `NO_COLOR` variable.
+    pub fn resolve(self, stdout_is_terminal: bool, no_color: Option<&str>) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => stdout_is_terminal && no_color.is_none_or(str::is_empty),
+        }
+    }
+}
+
+/// Whether stdout is a terminal.
+pub fn stdout_is_terminal() -> bool {
+    std::io::stdout().is_terminal()
+}
+
+/// Writes the one readiness line that scripts and tests wait for.
+pub fn announce_listening(url: &str) {
+    eprintln!("hookscope: listening on {url}");
+}
+
+/// Writes the final counts.
+pub fn announce_summary(summary: &crate::capture::Summary) {
+    eprintln!("hookscope: summary: {summary}");
+}
+
+/// Writes a warning to stderr.
+pub fn log_warning(message: fmt::Arguments<'_>) {
+    eprintln!("hookscope: warning: {message}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_format_follows_the_terminal() {
+        assert_eq!(FormatChoice::Auto.resolve(true), Format::Pretty);
+        assert_eq!(FormatChoice::Auto.resolve(false), Format::Json);
+        assert_eq!(FormatChoice::Quiet.resolve(true), Format::Quiet);
+    }
+
+    #[test]
+    fn no_color_is_honoured_in_auto_only() {
+        assert!(ColorChoice::Auto.resolve(true, None));
+        assert!(ColorChoice::Auto.resolve(true, Some("")));
+        assert!(!ColorChoice::Auto.resolve(true, Some("1")));
+        assert!(!ColorChoice::Auto.resolve(false, None));
+        assert!(ColorChoice::Always.resolve(false, Some("1")));
+        assert!(!ColorChoice::Never.resolve(true, None));
+    }
+}

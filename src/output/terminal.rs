@@ -1,0 +1,188 @@
+//! The stdout printer: one report per exchange, on its own thread, so a slow
+//! terminal never slows an answer.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use colored_json::{Color, ColoredFormatter, Paint, PrettyFormatter, Style, Styler};
+use tokio::sync::mpsc;
+
+use super::escape::{escape_block, escape_line, SafeFormatter};
+use super::{json_line, Format};
+use crate::capture::{BodyState, Exchange};
+
+/// Exchanges the printer may fall behind by before new ones are skipped on stdout.
+const BACKLOG: usize = 16 * 1024;
+
+/// A running printer; [`Printer::finish`] waits until everything queued is written.
+pub struct Printer {
+    thread: JoinHandle<()>,
+}
+
+impl Printer {
+    /// Waits for the printer to write what it has (call after the server stopped).
+    pub fn finish(self) {
+        let _ = self.thread.join();
+    }
+}
+
+/// Starts the printer; pass the sender to [`crate::ServerBuilder::observe`].
+/// Returns `None` for [`Format::Quiet`].
+pub fn spawn_printer(format: Format, color: bool) -> Option<(mpsc::Sender<Arc<Exchange>>, Printer)> {
+    if format == Format::Quiet {
+        return None;
+    }
+    let (sender, mut receiver) = mpsc::channel::<Arc<Exchange>>(BACKLOG);
+    let thread = std::thread::spawn(move || {
+        let stdout = io::stdout();
+        let mut out = io::BufWriter::new(stdout.lock());
+        while let Some(exchange) = receiver.blocking_recv() {
+            let mut report = |exchange: &Exchange| match format {
+                Format::Json => {
+                    let mut line = json_line(exchange);
+                    line.push(b'\n');
+                    out.write_all(&line)
+                }
+                _ => out.write_all(pretty_block(exchange, color).as_bytes()),
+            };
+            if report(&exchange).is_err() {
+                return;
+            }
+            while let Ok(exchange) = receiver.try_recv() {
+                if report(&exchange).is_err() {
+                    return;
+                }
+            }
+            if out.flush().is_err() {
+                return;
+            }
+        }
+    });
+    Some((sender, Printer { thread }))
+}
+
+struct Palette {
+    color: bool,
+}
+
+impl Palette {
+    fn paint(&self, text: &str, style: Style) -> String {
+        if self.color {
+            text.paint(style).to_string()
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+/// Renders one exchange as the readable block `--format pretty` prints.
+pub fn pretty_block(exchange: &Exchange, color: bool) -> String {
+    let palette = Palette { color };
+    let mut out = String::with_capacity(exchange.body.len() * 2 + 512);
+    let status = match exchange.reply.status {
+        Some(code) => {
+            let style = match code {
+                200..=299 => Color::Green.bold(),
+                400..=499 => Color::Yellow.bold(),
+                _ => Color::Red.bold(),
+            };
+            palette.paint(&code.to_string(), style)
+        }
+        None => palette.paint("no answer (connection failed)", Color::Red.bold()),
+    };
+    let target = match &exchange.query {
+        Some(query) => format!("{}?{}", exchange.path, query),
+        None => exchange.path.clone(),
+    };
+    let _ = writeln!(
+        out,
+        "{} {} {} {} from {} · {} → {} in {:.1} ms",
+        palette.paint(&format!("#{}", exchange.id), Color::Cyan.bold()),
+        exchange.received_at.with_timezone(&chrono::Local).format("%H:%M:%S%.3f"),
+        palette.paint(&escape_line(&exchange.method), Style::new().bold()),
+        escape_line(&target),
+        exchange.peer,
+        body_size_text(exchange),
+        status,
+        exchange.reply.took.as_secs_f64() * 1000.0,
+    );
+    match &exchange.verdict {
+        Some(verdict) if verdict.is_valid() => {
+            let _ = writeln!(out, "  {}", palette.paint("✔ valid Panther alert", Color::Green.foreground()));
+        }
+        Some(verdict) => {
+            let count = verdict.problems.len();
+            let label = format!("✘ not a valid Panther alert ({count} problem{})", if count == 1 { "" } else { "s" });
+            let _ = writeln!(out, "  {}", palette.paint(&label, Color::Red.bold()));
+        }
+        None => {}
+    }
+    if let Some(verdict) = &exchange.verdict {
+        for problem in &verdict.problems {
+            let _ = writeln!(out, "    {} {}", palette.paint("✘", Color::Red.foreground()), escape_line(&problem.to_string()));
+        }
+        for warning in &verdict.warnings {
+            let _ = writeln!(out, "    {} {}", palette.paint("⚠", Color::Yellow.foreground()), escape_line(&warning.to_string()));
+        }
+    }
+    for (name, value) in &exchange.headers {
+        let line = format!("  {}: {}", escape_line(name), escape_line(value));
+        let _ = writeln!(out, "{}", palette.paint(&line, Style::new().dim()));
+    }
+    write_body(&mut out, exchange, color);
+    out.push('\n');
+    out
+}
+
+fn body_size_text(exchange: &Exchange) -> String {
+    let size = bytesize::ByteSize::b(exchange.body_size()).display().iec().to_string();
+    match exchange.body_state {
+        BodyState::Complete => size,
+        BodyState::TooLarge { .. } => format!("{size} (over the limit, not read)"),
+        BodyState::Interrupted => format!("{size} (interrupted)"),
+    }
+}
+
+fn write_body(out: &mut String, exchange: &Exchange, color: bool) {
+    if exchange.body.is_empty() {
+        return;
+    }
+    if let Some(pretty) = pretty_json(&exchange.body, color) {
+        out.push_str(&pretty);
+        out.push('\n');
+        return;
+    }
+    match std::str::from_utf8(&exchange.body) {
+        Ok(text) => {
+            out.push_str(&escape_block(text));
+            if !text.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+        Err(_) => {
+            let _ = writeln!(out, "({} bytes of binary data, not shown)", exchange.body.len());
+        }
+    }
+}
+
+/// Pretty-prints JSON text straight from the bytes (no tree is built).
+fn pretty_json(body: &[u8], color: bool) -> Option<String> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let mut out = Vec::with_capacity(body.len() * 2);
+    let formatter = SafeFormatter(PrettyFormatter::new());
+    let transcoded = if color {
+        let mut serializer = serde_json::Serializer::with_formatter(
+            &mut out,
+            ColoredFormatter::with_styler(formatter, Styler::default()),
+        );
+        serde_transcode::transcode(&mut deserializer, &mut serializer)
+    } else {
+        let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+        serde_transcode::transcode(&mut deserializer, &mut serializer)
+    };
+    transcoded.ok()?;
+    deserializer.end().ok()?;
+    String::from_utf8(out).ok()
+}

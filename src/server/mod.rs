@@ -1,0 +1,254 @@
+//! The listener: bind, accept loop, graceful shutdown, and the [`Handle`] that owns it.
+
+mod service;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::capture::{Exchange, Summary};
+use crate::respond::Behaviour;
+
+/// Default largest body read: 1 MiB, far above any real alert.
+pub const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
+
+/// How long shutdown waits for in-flight requests before it gives up on them.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a server could not start.
+#[derive(Debug, Error)]
+pub enum ServerError {
+    /// The address could not be bound (in use, not local, no permission...).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+}
+
+/// Entry point for starting a receiver; see [`ServerBuilder`].
+pub struct Server;
+
+impl Server {
+    /// A builder with Panther's defaults: 127.0.0.1 on a free port, answering 200 `success`.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            behaviour: Behaviour::default(),
+            max_body: DEFAULT_MAX_BODY,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            observers: Vec::new(),
+        }
+    }
+}
+
+/// Configures a receiver, then [`spawn`](ServerBuilder::spawn)s it.
+pub struct ServerBuilder {
+    bind: SocketAddr,
+    behaviour: Behaviour,
+    max_body: u64,
+    shutdown_timeout: Duration,
+    observers: Vec<mpsc::Sender<Arc<Exchange>>>,
+}
+
+impl ServerBuilder {
+    /// Address to listen on; port 0 picks a free port.
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.bind = addr;
+        self
+    }
+
+    /// How requests are answered.
+    pub fn behaviour(mut self, behaviour: Behaviour) -> Self {
+        self.behaviour = behaviour;
+        self
+    }
+
+    /// Largest body read; larger ones get 413.
+    pub fn max_body(mut self, bytes: u64) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// How long shutdown waits for requests in flight.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Sends every finished exchange to this channel, without ever waiting on it:
+    /// when the channel is full the exchange is not sent there (the answer is never delayed).
+    pub fn observe(mut self, observer: mpsc::Sender<Arc<Exchange>>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
+    /// Binds the address and starts serving on the current tokio runtime.
+    ///
+    /// The returned handle's [`url`](Handle::url) is valid at once: the socket is
+    /// accepting before this returns.
+    pub async fn spawn(self) -> Result<Handle, ServerError> {
+        let listener = TcpListener::bind(self.bind)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: self.bind,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: self.bind,
+            source,
+        })?;
+        let shared = Arc::new(Shared {
+            behaviour: RwLock::new(Arc::new(self.behaviour)),
+            max_body: self.max_body,
+            next_id: AtomicU64::new(1),
+            summary: Mutex::new(Summary::default()),
+            observers: self.observers,
+        });
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(accept_loop(
+            listener,
+            Arc::clone(&shared),
+            stopped,
+            self.shutdown_timeout,
+        ));
+        Ok(Handle {
+            local_addr,
+            shared,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+}
+
+/// State every request reads.
+pub(crate) struct Shared {
+    behaviour: RwLock<Arc<Behaviour>>,
+    max_body: u64,
+    next_id: AtomicU64,
+    summary: Mutex<Summary>,
+    observers: Vec<mpsc::Sender<Arc<Exchange>>>,
+}
+
+impl Shared {
+    fn behaviour(&self) -> Arc<Behaviour> {
+        Arc::clone(&self.behaviour.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn publish(&self, exchange: Exchange) {
+        self.summary
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .add(&exchange);
+        let exchange = Arc::new(exchange);
+        for observer in &self.observers {
+            let _ = observer.try_send(Arc::clone(&exchange));
+        }
+    }
+}
+
+/// A running receiver. Dropping it stops the server.
+pub struct Handle {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Handle {
+    /// The address the server listens on (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Base URL of the receiver, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// Counts so far.
+    pub fn summary(&self) -> Summary {
+        self.shared
+            .summary
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the answer behaviour; the next request reads the new one.
+    pub fn set_behaviour(&self, behaviour: Behaviour) {
+        *self
+            .shared
+            .behaviour
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(behaviour);
+    }
+
+    /// Stops accepting, lets requests in flight finish (up to the shutdown timeout),
+    /// and returns the final counts.
+    pub async fn shutdown(mut self) -> Summary {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.summary()
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stopped: oneshot::Receiver<()>,
+    shutdown_timeout: Duration,
+) {
+    let graceful = GracefulShutdown::new();
+    let http = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    crate::output::log_warning(format_args!("accept failed: {error}"));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stopped => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = Arc::clone(&shared);
+        let service = hyper::service::service_fn(move |request| {
+            service::handle(Arc::clone(&shared), peer, request)
+        });
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection.into_owned());
+        tokio::spawn(async move {
+            // A client that goes away mid-request is routine for a webhook receiver.
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(shutdown_timeout, graceful.shutdown()).await;
+}
