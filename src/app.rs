@@ -104,7 +104,11 @@ pub enum ValidateOutcome {
 /// Checks each input (a path, or `-`/nothing for stdin) and prints one verdict per input.
 pub fn validate_inputs(inputs: &[PathBuf], format: ValidateFormat) -> ValidateOutcome {
     let stdin = [PathBuf::from("-")];
-    let inputs = if inputs.is_empty() { &stdin[..] } else { inputs };
+    let inputs = if inputs.is_empty() {
+        &stdin[..]
+    } else {
+        inputs
+    };
     let mut outcome = ValidateOutcome::AllValid;
     for input in inputs {
         match read_input(input) {
@@ -148,7 +152,11 @@ fn print_verdict(input: &Path, verdict: &Verdict, format: ValidateFormat) {
         }
         ValidateFormat::Text => {
             let name = output::escape::escape_line(&name);
-            let state = if verdict.is_valid() { "valid" } else { "invalid" };
+            let state = if verdict.is_valid() {
+                "valid"
+            } else {
+                "invalid"
+            };
             println!("{name}: {state}");
             for problem in &verdict.problems {
                 println!("  ✘ {}", output::escape::escape_line(&problem.to_string()));

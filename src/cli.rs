@@ -15,7 +15,12 @@ use crate::respond::{parse_header, parse_status, Behaviour};
 
 /// Receive webhooks (Panther alerts first) on your machine and see exactly what arrived.
 #[derive(Debug, Parser)]
-#[command(name = "hookscope", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "hookscope",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// What to do; without one, hookscope listens.
     #[command(subcommand)]

@@ -137,7 +137,9 @@ pub fn parse_aws_datetime(text: &str) -> Result<DateTime<FixedOffset>, DateTimeE
                 seconds = s.digits(2, "2-digit offset seconds")?;
             }
             if hours > 23 || minutes > 59 || seconds > 59 {
-                return Err(DateTimeError::BadOffset(text[s.pos.saturating_sub(9)..].into()));
+                return Err(DateTimeError::BadOffset(
+                    text[s.pos.saturating_sub(9)..].into(),
+                ));
             }
             let total = (hours * 3600 + minutes * 60 + seconds) as i32;
             if sign == b'-' {
@@ -173,7 +175,10 @@ mod tests {
     }
 
     fn bad(text: &str) {
-        assert!(parse_aws_datetime(text).is_err(), "{text} should be refused");
+        assert!(
+            parse_aws_datetime(text).is_err(),
+            "{text} should be refused"
+        );
     }
 
     #[test]

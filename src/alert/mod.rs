@@ -114,7 +114,11 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(pointer: impl Into<String>, expected: impl Into<String>, found: impl fmt::Display) -> Self {
+    fn new(
+        pointer: impl Into<String>,
+        expected: impl Into<String>,
+        found: impl fmt::Display,
+    ) -> Self {
         Problem {
             pointer: pointer.into(),
             expected: expected.into(),
@@ -125,7 +129,11 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let at = if self.pointer.is_empty() { "(body)" } else { &self.pointer };
+        let at = if self.pointer.is_empty() {
+            "(body)"
+        } else {
+            &self.pointer
+        };
         write!(f, "{at}: expected {}, found {}", self.expected, self.found)
     }
 }
@@ -270,7 +278,10 @@ pub fn validate(body: &[u8]) -> Verdict {
             ))
         }
     };
-    let first = text.trim_start_matches([' ', '\t', '\n', '\r']).chars().next();
+    let first = text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .chars()
+        .next();
     match first {
         None => return Verdict::malformed(Problem::new("", "a JSON object", "an empty body")),
         Some('{') => {}
@@ -304,11 +315,11 @@ fn check_members(members: &[(Cow<'_, str>, &RawValue)]) -> Verdict {
     for (key, value) in members {
         let pointer = pointer_to(key);
         match KEYS.iter().position(|(name, _, _)| name == key) {
-            Some(index) if seen[index] => verdict.problems.push(Problem::new(
-                pointer,
-                "each key once",
-                "a duplicate key",
-            )),
+            Some(index) if seen[index] => {
+                verdict
+                    .problems
+                    .push(Problem::new(pointer, "each key once", "a duplicate key"))
+            }
             Some(index) => {
                 seen[index] = true;
                 check_value(KEYS[index].1, &pointer, value, &mut verdict);

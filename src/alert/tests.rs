@@ -1,6 +1,7 @@
 use super::*;
 
-const PANTHER_DOCS_EXAMPLE: &str = include_str!("../../tests/payloads/valid/panther-docs-ipmonitoring.json");
+const PANTHER_DOCS_EXAMPLE: &str =
+    include_str!("../../tests/payloads/valid/panther-docs-ipmonitoring.json");
 
 fn with(key: &str, value: &str) -> String {
     let mut alert: serde_json::Map<String, serde_json::Value> =
@@ -60,7 +61,15 @@ fn nullable_keys_accept_null_and_strings_only() {
 
 #[test]
 fn non_nullable_keys_refuse_null() {
-    for key in ["id", "createdAt", "severity", "type", "link", "title", "tags"] {
+    for key in [
+        "id",
+        "createdAt",
+        "severity",
+        "type",
+        "link",
+        "title",
+        "tags",
+    ] {
         let problem = only_problem(&with(key, "null"));
         assert_eq!(problem.pointer, format!("/{key}"));
         assert_eq!(problem.found, "null");
@@ -123,7 +132,10 @@ fn tags_are_an_array_of_strings() {
 fn alert_context_is_an_object_when_present() {
     assert_eq!(problems(&with("alertContext", "{}")), []);
     for bad in ["null", "[]", "\"x\""] {
-        assert_eq!(only_problem(&with("alertContext", bad)).pointer, "/alertContext");
+        assert_eq!(
+            only_problem(&with("alertContext", bad)).pointer,
+            "/alertContext"
+        );
     }
 }
 
@@ -131,9 +143,17 @@ fn alert_context_is_an_object_when_present() {
 fn created_at_problems_say_why() {
     let problem = only_problem(&with("createdAt", "\"2023-02-29T10:00Z\""));
     assert_eq!(problem.pointer, "/createdAt");
-    assert!(problem.found.contains("no such date 2023-02-29"), "{}", problem.found);
+    assert!(
+        problem.found.contains("no such date 2023-02-29"),
+        "{}",
+        problem.found
+    );
     let problem = only_problem(&with("createdAt", "\"2024-01-01T10:00:00+0100\""));
-    assert!(problem.found.contains("':' in the offset"), "{}", problem.found);
+    assert!(
+        problem.found.contains("':' in the offset"),
+        "{}",
+        problem.found
+    );
 }
 
 #[test]
@@ -152,16 +172,27 @@ fn duplicate_keys_are_problems() {
 #[test]
 fn whole_body_problems_name_the_byte_offset() {
     let problem = only_problem("");
-    assert_eq!((problem.pointer.as_str(), problem.found.as_str()), ("", "an empty body"));
+    assert_eq!(
+        (problem.pointer.as_str(), problem.found.as_str()),
+        ("", "an empty body")
+    );
 
     let problem = only_problem("   \n");
     assert_eq!(problem.found, "an empty body");
 
     let problem = only_problem(r#"{"id": "x", "#);
-    assert!(problem.found.starts_with("JSON cut short at byte 12"), "{}", problem.found);
+    assert!(
+        problem.found.starts_with("JSON cut short at byte 12"),
+        "{}",
+        problem.found
+    );
 
     let problem = only_problem(r#"{"id": x}"#);
-    assert!(problem.found.starts_with("text that is not JSON at byte 7"), "{}", problem.found);
+    assert!(
+        problem.found.starts_with("text that is not JSON at byte 7"),
+        "{}",
+        problem.found
+    );
 
     let problem = only_problem("{\n\"a\": 1,\n\"b\" 2}");
     assert!(problem.found.contains("at byte 14"), "{}", problem.found);
@@ -172,7 +203,11 @@ fn whole_body_problems_name_the_byte_offset() {
     assert!(!validate(b"nope").is_json);
 
     let problem = only_problem("hello");
-    assert!(problem.found.starts_with("text that is not JSON at byte 0"), "{}", problem.found);
+    assert!(
+        problem.found.starts_with("text that is not JSON at byte 0"),
+        "{}",
+        problem.found
+    );
 
     let problem = validate(b"{\"id\": \"\xff\"}").problems.remove(0);
     assert_eq!(problem.found, "bytes that are not UTF-8 at byte 8");
@@ -186,7 +221,9 @@ fn deep_nesting_is_scanned_without_recursion() {
     let verdict = validate(body.as_bytes());
     assert!(verdict.is_valid(), "{:?}", verdict.problems);
     let cut = &body[..body.len() - 10];
-    assert!(validate(cut.as_bytes()).problems[0].found.starts_with("JSON cut short"));
+    assert!(validate(cut.as_bytes()).problems[0]
+        .found
+        .starts_with("JSON cut short"));
     assert_eq!(only_problem(&deep).found, "a JSON array");
 }
 

@@ -23,7 +23,7 @@ pub fn is_unsafe(c: char) -> bool {
 
 /// Escapes every unsafe character, for one-line fields (path, header, problem text).
 pub fn escape_line(text: &str) -> Cow<'_, str> {
-    escape_with(text, |c| is_unsafe(c))
+    escape_with(text, is_unsafe)
 }
 
 /// Escapes every unsafe character but newlines and tabs, for multi-line bodies.
@@ -67,7 +67,8 @@ impl<F: Formatter> Formatter for SafeFormatter<F> {
         let mut start = 0;
         for (index, c) in fragment.char_indices() {
             if is_unsafe(c) {
-                self.0.write_string_fragment(writer, &fragment[start..index])?;
+                self.0
+                    .write_string_fragment(writer, &fragment[start..index])?;
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
                     write!(writer, "\\u{:04x}", unit)?;
@@ -84,7 +85,11 @@ impl<F: Formatter> Formatter for SafeFormatter<F> {
     fn end_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
         self.0.end_array(writer)
     }
-    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         self.0.begin_array_value(w, first)
     }
     fn end_array_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
@@ -96,7 +101,11 @@ impl<F: Formatter> Formatter for SafeFormatter<F> {
     fn end_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
         self.0.end_object(writer)
     }
-    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         self.0.begin_object_key(w, first)
     }
     fn end_object_key<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
@@ -127,7 +136,10 @@ mod tests {
 
     #[test]
     fn blocks_keep_newlines_and_tabs() {
-        assert_eq!(escape_block("a\n\tb\x1b]8;;http://x\x07"), "a\n\tb\\x1b]8;;http://x\\x07");
+        assert_eq!(
+            escape_block("a\n\tb\x1b]8;;http://x\x07"),
+            "a\n\tb\\x1b]8;;http://x\\x07"
+        );
     }
 
     #[test]
@@ -141,10 +153,7 @@ mod tests {
         serde::Serialize::serialize(&value, &mut serializer).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(!text.chars().any(is_unsafe), "{text}");
-        assert_eq!(
-            text,
-            r#"{"k\u202e":"esc\u001b del\u007f c1\u0085 ok é"}"#
-        );
+        assert_eq!(text, r#"{"k\u202e":"esc\u001b del\u007f c1\u0085 ok é"}"#);
         let back: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(back, value);
     }

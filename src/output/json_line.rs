@@ -72,7 +72,11 @@ pub fn json_line(exchange: &Exchange) -> Vec<u8> {
     .unwrap_or_default()
 }
 
-fn render<B: Serialize>(exchange: &Exchange, body_encoding: &'static str, body: B) -> Option<Vec<u8>> {
+fn render<B: Serialize>(
+    exchange: &Exchange,
+    body_encoding: &'static str,
+    body: B,
+) -> Option<Vec<u8>> {
     let mut headers = serde_json::Map::new();
     for (name, value) in &exchange.headers {
         match headers.get_mut(name) {
@@ -85,8 +89,8 @@ fn render<B: Serialize>(exchange: &Exchange, body_encoding: &'static str, body: 
             }
         }
     }
-    let answered_at = exchange.received_at
-        + chrono::Duration::from_std(exchange.reply.took).unwrap_or_default();
+    let answered_at =
+        exchange.received_at + chrono::Duration::from_std(exchange.reply.took).unwrap_or_default();
     let line = Line {
         id: exchange.id,
         received_at: timestamp(exchange.received_at),

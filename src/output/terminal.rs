@@ -30,7 +30,10 @@ impl Printer {
 
 /// Starts the printer; pass the sender to [`crate::ServerBuilder::observe`].
 /// Returns `None` for [`Format::Quiet`].
-pub fn spawn_printer(format: Format, color: bool) -> Option<(mpsc::Sender<Arc<Exchange>>, Printer)> {
+pub fn spawn_printer(
+    format: Format,
+    color: bool,
+) -> Option<(mpsc::Sender<Arc<Exchange>>, Printer)> {
     if format == Format::Quiet {
         return None;
     }
@@ -100,7 +103,10 @@ pub fn pretty_block(exchange: &Exchange, color: bool) -> String {
         out,
         "{} {} {} {} from {} · {} → {} in {:.1} ms",
         palette.paint(&format!("#{}", exchange.id), Color::Cyan.bold()),
-        exchange.received_at.with_timezone(&chrono::Local).format("%H:%M:%S%.3f"),
+        exchange
+            .received_at
+            .with_timezone(&chrono::Local)
+            .format("%H:%M:%S%.3f"),
         palette.paint(&escape_line(&exchange.method), Style::new().bold()),
         escape_line(&target),
         exchange.peer,
@@ -110,21 +116,38 @@ pub fn pretty_block(exchange: &Exchange, color: bool) -> String {
     );
     match &exchange.verdict {
         Some(verdict) if verdict.is_valid() => {
-            let _ = writeln!(out, "  {}", palette.paint("✔ valid Panther alert", Color::Green.foreground()));
+            let _ = writeln!(
+                out,
+                "  {}",
+                palette.paint("✔ valid Panther alert", Color::Green.foreground())
+            );
         }
         Some(verdict) => {
             let count = verdict.problems.len();
-            let label = format!("✘ not a valid Panther alert ({count} problem{})", if count == 1 { "" } else { "s" });
+            let label = format!(
+                "✘ not a valid Panther alert ({count} problem{})",
+                if count == 1 { "" } else { "s" }
+            );
             let _ = writeln!(out, "  {}", palette.paint(&label, Color::Red.bold()));
         }
         None => {}
     }
     if let Some(verdict) = &exchange.verdict {
         for problem in &verdict.problems {
-            let _ = writeln!(out, "    {} {}", palette.paint("✘", Color::Red.foreground()), escape_line(&problem.to_string()));
+            let _ = writeln!(
+                out,
+                "    {} {}",
+                palette.paint("✘", Color::Red.foreground()),
+                escape_line(&problem.to_string())
+            );
         }
         for warning in &verdict.warnings {
-            let _ = writeln!(out, "    {} {}", palette.paint("⚠", Color::Yellow.foreground()), escape_line(&warning.to_string()));
+            let _ = writeln!(
+                out,
+                "    {} {}",
+                palette.paint("⚠", Color::Yellow.foreground()),
+                escape_line(&warning.to_string())
+            );
         }
     }
     for (name, value) in &exchange.headers {
@@ -137,7 +160,10 @@ pub fn pretty_block(exchange: &Exchange, color: bool) -> String {
 }
 
 fn body_size_text(exchange: &Exchange) -> String {
-    let size = bytesize::ByteSize::b(exchange.body_size()).display().iec().to_string();
+    let size = bytesize::ByteSize::b(exchange.body_size())
+        .display()
+        .iec()
+        .to_string();
     match exchange.body_state {
         BodyState::Complete => size,
         BodyState::TooLarge { .. } => format!("{size} (over the limit, not read)"),
@@ -162,7 +188,11 @@ fn write_body(out: &mut String, exchange: &Exchange, color: bool) {
             }
         }
         Err(_) => {
-            let _ = writeln!(out, "({} bytes of binary data, not shown)", exchange.body.len());
+            let _ = writeln!(
+                out,
+                "({} bytes of binary data, not shown)",
+                exchange.body.len()
+            );
         }
     }
 }

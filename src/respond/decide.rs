@@ -40,7 +40,10 @@ mod tests {
     #[test]
     fn default_behaviour_acknowledges_like_panthers_example() {
         let Action::Respond {
-            status, body, delay, ..
+            status,
+            body,
+            delay,
+            ..
         } = decide(&Behaviour::default());
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body, "success");

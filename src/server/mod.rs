@@ -143,7 +143,12 @@ pub(crate) struct Shared {
 
 impl Shared {
     fn behaviour(&self) -> Arc<Behaviour> {
-        Arc::clone(&self.behaviour.read().unwrap_or_else(PoisonError::into_inner))
+        Arc::clone(
+            &self
+                .behaviour
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     fn publish(&self, exchange: Exchange) {

@@ -32,8 +32,8 @@ pub(crate) async fn handle(
     let (head, body) = request.into_parts();
 
     let (body, body_state) = read_body(body, &head.headers, shared.max_body).await;
-    let verdict = (head.method == Method::POST && body_state == BodyState::Complete)
-        .then(|| validate(&body));
+    let verdict =
+        (head.method == Method::POST && body_state == BodyState::Complete).then(|| validate(&body));
 
     let (response, reply_body) = match body_state {
         BodyState::TooLarge { size } => too_large(size, shared.max_body),

@@ -1,0 +1,194 @@
+//! Helpers that make each test read like a user's session: start the real binary
+//! on a free port, talk to it over real sockets, stop it like a user would.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_hookscope");
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn payload(name: &str) -> Vec<u8> {
+    std::fs::read(payload_path(name)).expect("test payload exists")
+}
+
+pub fn payload_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/payloads")
+        .join(name)
+}
+
+/// A running `hookscope listen`.
+pub struct Hookscope {
+    child: Child,
+    pub url: String,
+    pub port: u16,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr_lines: Receiver<String>,
+    stderr_seen: Vec<String>,
+}
+
+/// What a stopped hookscope left behind.
+pub struct Stopped {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Stopped {
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// The `--format json` lines, parsed.
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout_text()
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("bad line {line:?}: {e}"))
+            })
+            .collect()
+    }
+}
+
+impl Hookscope {
+    /// Starts `hookscope listen --port 0 ARGS...` and waits for its `listening on` line.
+    pub fn start(args: &[&str]) -> Hookscope {
+        let mut child = Command::new(BIN)
+            .arg("listen")
+            .args(["--port", "0"])
+            .args(args)
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hookscope starts");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let mut pipe = child.stdout.take().unwrap();
+        let sink = Arc::clone(&stdout);
+        thread::spawn(move || {
+            let mut buffer = [0u8; 8192];
+            while let Ok(n) = pipe.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buffer[..n]);
+            }
+        });
+        let (lines, stderr_lines) = mpsc::channel();
+        let pipe = child.stderr.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut hookscope = Hookscope {
+            child,
+            url: String::new(),
+            port: 0,
+            stdout,
+            stderr_lines,
+            stderr_seen: Vec::new(),
+        };
+        let line = hookscope
+            .wait_for_stderr("listening on ")
+            .unwrap_or_else(|| panic!("no listening line; stderr: {:?}", hookscope.stderr_seen));
+        let url = line
+            .split("listening on ")
+            .nth(1)
+            .unwrap()
+            .trim()
+            .to_owned();
+        hookscope.port = url.rsplit(':').next().unwrap().parse().unwrap();
+        hookscope.url = url;
+        hookscope
+    }
+
+    fn wait_for_stderr(&mut self, needle: &str) -> Option<String> {
+        loop {
+            match self.stderr_lines.recv_timeout(START_TIMEOUT) {
+                Ok(line) => {
+                    self.stderr_seen.push(line.clone());
+                    if line.contains(needle) {
+                        return Some(line);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+
+    /// Sends SIGTERM, as a service manager would, and waits for the exit.
+    pub fn stop(mut self) -> Stopped {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let status = wait_with_timeout(&mut self.child, Duration::from_secs(15));
+        let mut stderr = self.stderr_seen.join("\n");
+        while let Ok(line) = self.stderr_lines.recv_timeout(Duration::from_secs(2)) {
+            stderr.push('\n');
+            stderr.push_str(&line);
+        }
+        let stdout = self.stdout.lock().unwrap().clone();
+        Stopped {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+impl Drop for Hookscope {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn wait_with_timeout(child: &mut Child, timeout: Duration) -> ExitStatus {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("child can be waited on") {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("hookscope did not exit within {timeout:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs hookscope to completion with the given args and stdin.
+pub fn run(args: &[&str], stdin: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("hookscope runs");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
