@@ -18,6 +18,8 @@ pub struct ListenOptions {
     pub bind: SocketAddr,
     /// How to answer.
     pub behaviour: Behaviour,
+    /// Seed for random failures.
+    pub seed: Option<u64>,
     /// Largest body read.
     pub max_body: u64,
     /// How to print exchanges.
@@ -39,6 +41,9 @@ pub async fn listen(options: ListenOptions) -> Result<Summary, ServerError> {
         .bind(options.bind)
         .behaviour(options.behaviour)
         .max_body(options.max_body);
+    if let Some(seed) = options.seed {
+        builder = builder.seed(seed);
+    }
     let mut printer_thread = None;
     if let Some((sender, thread)) = printer {
         builder = builder.observe(sender);

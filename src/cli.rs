@@ -11,7 +11,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use crate::app::{ListenOptions, ValidateFormat};
 use crate::output::{ColorChoice, FormatChoice};
-use crate::respond::{parse_header, parse_status, Behaviour};
+use crate::respond::{
+    parse_fail_rate, parse_header, parse_status, Behaviour, Route, Script, ScriptScope,
+};
 
 /// Receive webhooks (Panther alerts first) on your machine and see exactly what arrived.
 #[derive(Debug, Parser)]
@@ -69,6 +71,34 @@ pub struct ListenArgs {
     #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
     pub delay: Duration,
 
+    /// Sequence of answers, e.g. '503*3,200' or '500,drop,reset,hang,200@2s'; the last repeats.
+    #[arg(long, value_name = "SPEC")]
+    pub script: Option<Script>,
+
+    /// Whose position in the script a request advances: each alert's own, or one shared.
+    #[arg(long, value_enum, default_value_t = ScopeArg::PerAlert, value_name = "SCOPE")]
+    pub script_scope: ScopeArg,
+
+    /// A path prefix with its own script, e.g. '/flaky=500*2,200' (repeatable; longest prefix wins).
+    #[arg(long = "route", value_name = "PATH=SPEC")]
+    pub routes: Vec<Route>,
+
+    /// Fraction of requests (0 to 1) answered --fail-status at random.
+    #[arg(long, default_value = "0", value_parser = parse_fail_rate, value_name = "RATE")]
+    pub fail_rate: f64,
+
+    /// Status of the random failures.
+    #[arg(long, default_value = "500", value_parser = parse_status, value_name = "CODE")]
+    pub fail_status: StatusCode,
+
+    /// Seed for --fail-rate, so a run can be repeated exactly.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Answer 400 with the problems (JSON) to a POST that is not a valid alert.
+    #[arg(long)]
+    pub strict: bool,
+
     /// Largest request body read; larger ones get 413. E.g. 64KiB, 10MB.
     #[arg(long, default_value = "1MiB", value_parser = parse_size, value_name = "SIZE")]
     pub max_body: u64,
@@ -104,6 +134,14 @@ pub enum FormatArg {
     Quiet,
 }
 
+/// `--script-scope`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[allow(missing_docs)]
+pub enum ScopeArg {
+    PerAlert,
+    Global,
+}
+
 /// `--color`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 #[allow(missing_docs)]
@@ -135,7 +173,17 @@ impl ListenArgs {
                 body: Bytes::from(self.body.clone()),
                 headers,
                 delay: self.delay,
+                script: self.script.clone(),
+                routes: self.routes.clone(),
+                scope: match self.script_scope {
+                    ScopeArg::PerAlert => ScriptScope::PerAlert,
+                    ScopeArg::Global => ScriptScope::Global,
+                },
+                fail_rate: self.fail_rate,
+                fail_status: self.fail_status,
+                strict: self.strict,
             },
+            seed: self.seed,
             max_body: self.max_body,
             format: match self.format {
                 FormatArg::Auto => FormatChoice::Auto,
@@ -211,6 +259,37 @@ mod tests {
         assert_eq!(cli.listen.status, StatusCode::SERVICE_UNAVAILABLE);
         let cli = Cli::try_parse_from(["hookscope", "listen", "-p", "9000"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Listen(ref args)) if args.port == 9000));
+    }
+
+    #[test]
+    fn fault_flags() {
+        let cli = Cli::try_parse_from([
+            "hookscope",
+            "--script",
+            "503*3,200",
+            "--route",
+            "/ok=200",
+            "--route",
+            "/down=503",
+            "--fail-rate",
+            "0.25",
+            "--seed",
+            "9",
+            "--strict",
+            "--script-scope",
+            "global",
+        ])
+        .unwrap();
+        let options = cli.listen.options();
+        assert_eq!(options.behaviour.script.unwrap().as_str(), "503*3,200");
+        assert_eq!(options.behaviour.routes.len(), 2);
+        assert_eq!(options.behaviour.scope, ScriptScope::Global);
+        assert_eq!(options.behaviour.fail_rate, 0.25);
+        assert_eq!(options.seed, Some(9));
+        assert!(options.behaviour.strict);
+        let error = Cli::try_parse_from(["hookscope", "--script", "503*x"]).unwrap_err();
+        assert!(error.to_string().contains("at position 5"), "{error}");
+        assert!(Cli::try_parse_from(["hookscope", "--fail-rate", "1.5"]).is_err());
     }
 
     #[test]

@@ -415,7 +415,8 @@ fn sigterm_finishes_in_flight_requests_then_prints_the_summary() {
         .unwrap_or_default();
     assert_eq!(
         summary,
-        "hookscope: summary: requests: 1, valid: 0, invalid: 1, by status: 200×1"
+        "hookscope: summary: requests: 1, valid: 0, invalid: 1, by status: 200×1; \
+         alerts: 0, delivered after retries: 0, never acked: 0"
     );
 }
 

@@ -166,6 +166,60 @@ impl Verdict {
     }
 }
 
+/// Which alert a delivery belongs to, so retries of one alert can be counted together.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AlertKey {
+    /// The key text: the `alertId`, else the `id`, else a hash of the body.
+    pub value: String,
+    /// Where the key came from.
+    pub source: KeySource,
+    /// The title starts with `[Re-sent]: `: a manual re-send from Panther's Alert Details page.
+    pub resent: bool,
+}
+
+/// Where an [`AlertKey`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeySource {
+    /// The `alertId` field (retries of one alert share it).
+    AlertId,
+    /// The `id` field (the rule id, when `alertId` is null).
+    Id,
+    /// No id at all: a hash of the raw body.
+    BodyHash,
+}
+
+impl AlertKey {
+    /// The key of a body that carries no alert id: a hash of its bytes.
+    pub fn of_body(body: &[u8]) -> AlertKey {
+        use std::hash::{Hash, Hasher};
+        // DefaultHasher::new() is unkeyed, so the same body hashes the same within a run.
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        body.hash(&mut hasher);
+        AlertKey {
+            value: format!("body:{:016x}", hasher.finish()),
+            source: KeySource::BodyHash,
+            resent: false,
+        }
+    }
+
+    /// Whether the key identifies an alert (not just a body).
+    pub fn is_alert(&self) -> bool {
+        self.source != KeySource::BodyHash
+    }
+}
+
+/// Title prefix Panther puts on a manual re-send.
+pub const RESENT_PREFIX: &str = "[Re-sent]: ";
+
+/// A body's verdict and the key its deliveries are counted under, from one pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspection {
+    /// The schema check.
+    pub verdict: Verdict,
+    /// Which alert this is.
+    pub key: AlertKey,
+}
+
 /// What a key's value must be.
 #[derive(Clone, Copy)]
 enum Rule {
@@ -268,14 +322,54 @@ impl<'de> Deserialize<'de> for Members<'de> {
 /// assert_eq!(verdict.problems[0].pointer, "/id");
 /// ```
 pub fn validate(body: &[u8]) -> Verdict {
+    inspect(body).verdict
+}
+
+/// Checks a body and works out which alert it is, reading the bytes once.
+pub fn inspect(body: &[u8]) -> Inspection {
+    let (verdict, identity) = check(body);
+    let key = match identity {
+        Identity {
+            alert_id: Some(value),
+            resent,
+            ..
+        } => AlertKey {
+            value,
+            source: KeySource::AlertId,
+            resent,
+        },
+        Identity {
+            id: Some(value),
+            resent,
+            ..
+        } => AlertKey {
+            value,
+            source: KeySource::Id,
+            resent,
+        },
+        _ => AlertKey::of_body(body),
+    };
+    Inspection { verdict, key }
+}
+
+#[derive(Default)]
+struct Identity {
+    alert_id: Option<String>,
+    id: Option<String>,
+    resent: bool,
+}
+
+fn check(body: &[u8]) -> (Verdict, Identity) {
+    let none = Identity::default;
     let text = match std::str::from_utf8(body) {
         Ok(text) => text,
         Err(error) => {
-            return Verdict::malformed(Problem::new(
+            let problem = Problem::new(
                 "",
                 "a JSON object (UTF-8 text)",
                 format_args!("bytes that are not UTF-8 at byte {}", error.valid_up_to()),
-            ))
+            );
+            return (Verdict::malformed(problem), none());
         }
     };
     let first = text
@@ -283,7 +377,10 @@ pub fn validate(body: &[u8]) -> Verdict {
         .chars()
         .next();
     match first {
-        None => return Verdict::malformed(Problem::new("", "a JSON object", "an empty body")),
+        None => {
+            let problem = Problem::new("", "a JSON object", "an empty body");
+            return (Verdict::malformed(problem), none());
+        }
         Some('{') => {}
         Some(_) => {
             let is_json = serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
@@ -294,16 +391,33 @@ pub fn validate(body: &[u8]) -> Verdict {
             };
             let mut verdict = Verdict::malformed(Problem::new("", "a JSON object", found));
             verdict.is_json = is_json;
-            return verdict;
+            return (verdict, none());
         }
     }
     let members = match serde_json::from_str::<Members>(text) {
         Ok(members) => members.0,
         Err(_) => {
-            return Verdict::malformed(Problem::new("", "a JSON object", syntax_error_text(text)))
+            let problem = Problem::new("", "a JSON object", syntax_error_text(text));
+            return (Verdict::malformed(problem), none());
         }
     };
-    check_members(&members)
+    let identity = identify(&members);
+    (check_members(&members), identity)
+}
+
+fn identify(members: &[(Cow<'_, str>, &RawValue)]) -> Identity {
+    let string_at = |name: &str| {
+        members
+            .iter()
+            .find(|(key, _)| key == name)
+            .and_then(|(_, value)| string_of(value.get()))
+            .filter(|value| !value.is_empty())
+    };
+    Identity {
+        alert_id: string_at("alertId").map(Cow::into_owned),
+        id: string_at("id").map(Cow::into_owned),
+        resent: string_at("title").is_some_and(|title| title.starts_with(RESENT_PREFIX)),
+    }
 }
 
 fn check_members(members: &[(Cow<'_, str>, &RawValue)]) -> Verdict {

@@ -244,3 +244,37 @@ fn problems_display_as_one_line() {
         "/severity: expected one of INFO, LOW, MEDIUM, HIGH, CRITICAL, found string \"SEVERE\""
     );
 }
+
+#[test]
+fn the_key_is_alert_id_else_id_else_a_body_hash() {
+    let key = inspect(PANTHER_DOCS_EXAMPLE.as_bytes()).key;
+    assert_eq!(
+        (key.value.as_str(), key.source, key.resent),
+        (
+            "b90c19e66e160e194a5b3b94ec27fb7c",
+            KeySource::AlertId,
+            false
+        )
+    );
+    let key = inspect(with("alertId", "null").as_bytes()).key;
+    assert_eq!(
+        (key.value.as_str(), key.source),
+        ("AllLogs.IPMonitoring", KeySource::Id)
+    );
+    let key = inspect(b"not json").key;
+    assert_eq!(key.source, KeySource::BodyHash);
+    assert_eq!(key, inspect(b"not json").key);
+    assert_ne!(key, inspect(b"not json either").key);
+    assert!(!key.is_alert());
+}
+
+#[test]
+fn a_re_sent_title_marks_the_key() {
+    let key = inspect(with("title", "\"[Re-sent]: New Alert\"").as_bytes()).key;
+    assert!(key.resent);
+    assert!(
+        !inspect(with("title", "\"Re-sent: x\"").as_bytes())
+            .key
+            .resent
+    );
+}

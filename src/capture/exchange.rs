@@ -6,6 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
+use super::Attempt;
 use crate::alert::Verdict;
 
 /// Everything hookscope knows about one request and its answer.
@@ -33,6 +34,8 @@ pub struct Exchange {
     pub body_state: BodyState,
     /// The schema check, for POST requests whose body was read whole.
     pub verdict: Option<Verdict>,
+    /// Which attempt of which alert this was.
+    pub attempt: Option<Attempt>,
     /// What was answered.
     pub reply: Reply,
 }
@@ -54,12 +57,48 @@ pub enum BodyState {
 /// The answer hookscope gave.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
-    /// Status sent; `None` when no answer could be sent.
-    pub status: Option<u16>,
+    /// What happened to the request.
+    pub outcome: Outcome,
     /// Body sent.
     pub body: Bytes,
     /// From the request head arriving to the answer being handed to the connection.
     pub took: Duration,
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// An HTTP answer with this status was sent.
+    Answered(u16),
+    /// The connection was closed without an answer (script step `drop`).
+    Dropped,
+    /// The connection was reset (script step `reset`).
+    Reset,
+    /// No answer was ever sent (script step `hang`) until the client or hookscope gave up.
+    Hung,
+    /// The client went away before the answer was ready.
+    ClientGone,
+}
+
+impl Outcome {
+    /// The status sent, if an answer was sent.
+    pub fn status(self) -> Option<u16> {
+        match self {
+            Outcome::Answered(status) => Some(status),
+            _ => None,
+        }
+    }
+
+    /// A short label: the status code, or what happened instead.
+    pub fn label(self) -> String {
+        match self {
+            Outcome::Answered(status) => status.to_string(),
+            Outcome::Dropped => "dropped".into(),
+            Outcome::Reset => "reset".into(),
+            Outcome::Hung => "hung".into(),
+            Outcome::ClientGone => "client-gone".into(),
+        }
+    }
 }
 
 impl Exchange {

@@ -1,7 +1,10 @@
-//! What was captured: one [`Exchange`] per request, and the running [`Summary`].
+//! What was captured: one [`Exchange`] per request, attempt numbering per alert,
+//! and the running [`Summary`].
 
+mod deliveries;
 mod exchange;
 mod summary;
 
-pub use exchange::{BodyState, Exchange, Reply};
+pub use deliveries::{Attempt, Deliveries, DeliveryCounts};
+pub use exchange::{BodyState, Exchange, Outcome, Reply};
 pub use summary::Summary;

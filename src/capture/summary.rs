@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::Exchange;
+use super::{DeliveryCounts, Exchange};
 
 /// Counts over every exchange so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -14,8 +14,10 @@ pub struct Summary {
     pub valid: u64,
     /// POSTs whose body is not a valid alert.
     pub invalid: u64,
-    /// Answers by status code (`None`: no answer sent).
-    pub by_status: BTreeMap<Option<u16>, u64>,
+    /// Outcomes by label: the status code, or `dropped`, `reset`, `hung`, `client-gone`.
+    pub by_status: BTreeMap<String, u64>,
+    /// Alert deliveries, retries and acknowledgements.
+    pub deliveries: DeliveryCounts,
 }
 
 impl Summary {
@@ -27,7 +29,10 @@ impl Summary {
             Some(_) => self.invalid += 1,
             None => {}
         }
-        *self.by_status.entry(exchange.reply.status).or_default() += 1;
+        *self
+            .by_status
+            .entry(exchange.reply.outcome.label())
+            .or_default() += 1;
     }
 }
 
@@ -41,12 +46,15 @@ impl fmt::Display for Summary {
         if !self.by_status.is_empty() {
             f.write_str(", by status:")?;
             for (status, count) in &self.by_status {
-                match status {
-                    Some(code) => write!(f, " {code}×{count}")?,
-                    None => write!(f, " none×{count}")?,
-                }
+                write!(f, " {status}×{count}")?;
             }
         }
-        Ok(())
+        write!(
+            f,
+            "; alerts: {}, delivered after retries: {}, never acked: {}",
+            self.deliveries.alerts,
+            self.deliveries.delivered_after_retries,
+            self.deliveries.never_acked()
+        )
     }
 }

@@ -5,8 +5,8 @@ use serde::Serialize;
 use serde_json::ser::CompactFormatter;
 
 use super::escape::SafeFormatter;
-use crate::alert::{Problem, Verdict};
-use crate::capture::{BodyState, Exchange};
+use crate::alert::{KeySource, Problem, Verdict};
+use crate::capture::{Attempt, BodyState, Exchange};
 
 #[derive(Serialize)]
 struct Line<'a, B: Serialize> {
@@ -24,9 +24,36 @@ struct Line<'a, B: Serialize> {
     body_encoding: &'static str,
     body: B,
     verdict: Option<VerdictView<'a>>,
+    attempt: Option<AttemptView<'a>>,
     status: Option<u16>,
+    outcome: String,
     response_body: String,
     took_ms: f64,
+}
+
+#[derive(Serialize)]
+struct AttemptView<'a> {
+    key: &'a str,
+    key_source: &'static str,
+    number: u32,
+    gap_ms: Option<f64>,
+    resent: bool,
+}
+
+impl<'a> From<&'a Attempt> for AttemptView<'a> {
+    fn from(attempt: &'a Attempt) -> Self {
+        AttemptView {
+            key: &attempt.key.value,
+            key_source: match attempt.key.source {
+                KeySource::AlertId => "alertId",
+                KeySource::Id => "id",
+                KeySource::BodyHash => "body",
+            },
+            number: attempt.number,
+            gap_ms: attempt.gap.map(|gap| gap.as_secs_f64() * 1000.0),
+            resent: attempt.key.resent,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -110,7 +137,9 @@ fn render<B: Serialize>(
         body_encoding,
         body,
         verdict: exchange.verdict.as_ref().map(VerdictView::from),
-        status: exchange.reply.status,
+        attempt: exchange.attempt.as_ref().map(AttemptView::from),
+        status: exchange.reply.outcome.status(),
+        outcome: exchange.reply.outcome.label(),
         response_body: String::from_utf8_lossy(&exchange.reply.body).into_owned(),
         took_ms: exchange.reply.took.as_secs_f64() * 1000.0,
     };

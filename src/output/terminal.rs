@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::escape::{escape_block, escape_line, SafeFormatter};
 use super::{json_line, Format};
-use crate::capture::{BodyState, Exchange};
+use crate::capture::{Attempt, BodyState, Exchange, Outcome};
 
 /// Exchanges the printer may fall behind by before new ones are skipped on stdout.
 const BACKLOG: usize = 16 * 1024;
@@ -84,8 +84,8 @@ impl Palette {
 pub fn pretty_block(exchange: &Exchange, color: bool) -> String {
     let palette = Palette { color };
     let mut out = String::with_capacity(exchange.body.len() * 2 + 512);
-    let status = match exchange.reply.status {
-        Some(code) => {
+    let status = match exchange.reply.outcome {
+        Outcome::Answered(code) => {
             let style = match code {
                 200..=299 => Color::Green.bold(),
                 400..=499 => Color::Yellow.bold(),
@@ -93,7 +93,10 @@ pub fn pretty_block(exchange: &Exchange, color: bool) -> String {
             };
             palette.paint(&code.to_string(), style)
         }
-        None => palette.paint("no answer (connection failed)", Color::Red.bold()),
+        Outcome::Dropped => palette.paint("dropped (no answer)", Color::Red.bold()),
+        Outcome::Reset => palette.paint("reset (TCP RST)", Color::Red.bold()),
+        Outcome::Hung => palette.paint("hung (never answered)", Color::Red.bold()),
+        Outcome::ClientGone => palette.paint("client went away", Color::Red.bold()),
     };
     let target = match &exchange.query {
         Some(query) => format!("{}?{}", exchange.path, query),
@@ -114,6 +117,17 @@ pub fn pretty_block(exchange: &Exchange, color: bool) -> String {
         status,
         exchange.reply.took.as_secs_f64() * 1000.0,
     );
+    if let Some(attempt) = exchange
+        .attempt
+        .as_ref()
+        .filter(|a| a.key.is_alert() || a.number > 1)
+    {
+        let _ = writeln!(
+            out,
+            "  {}",
+            palette.paint(&attempt_text(attempt), Color::Magenta.foreground())
+        );
+    }
     match &exchange.verdict {
         Some(verdict) if verdict.is_valid() => {
             let _ = writeln!(
@@ -133,21 +147,15 @@ pub fn pretty_block(exchange: &Exchange, color: bool) -> String {
         None => {}
     }
     if let Some(verdict) = &exchange.verdict {
-        for problem in &verdict.problems {
-            let _ = writeln!(
-                out,
-                "    {} {}",
-                palette.paint("✘", Color::Red.foreground()),
-                escape_line(&problem.to_string())
-            );
-        }
-        for warning in &verdict.warnings {
-            let _ = writeln!(
-                out,
-                "    {} {}",
-                palette.paint("⚠", Color::Yellow.foreground()),
-                escape_line(&warning.to_string())
-            );
+        let marked = [
+            ("✘", Color::Red, &verdict.problems),
+            ("⚠", Color::Yellow, &verdict.warnings),
+        ];
+        for (mark, color, problems) in marked {
+            for problem in problems {
+                let mark = palette.paint(mark, color.foreground());
+                let _ = writeln!(out, "    {mark} {}", escape_line(&problem.to_string()));
+            }
         }
     }
     for (name, value) in &exchange.headers {
@@ -157,6 +165,35 @@ pub fn pretty_block(exchange: &Exchange, color: bool) -> String {
     write_body(&mut out, exchange, color);
     out.push('\n');
     out
+}
+
+/// "attempt 4 of alert b90c19e6…, 2.1 s after attempt 3".
+fn attempt_text(attempt: &Attempt) -> String {
+    let key = &attempt.key.value;
+    let short: String = key.chars().take(8).collect();
+    let ellipsis = if key.chars().count() > 8 { "…" } else { "" };
+    let what = if attempt.key.is_alert() {
+        "alert"
+    } else {
+        "body"
+    };
+    let mut text = format!(
+        "attempt {} of {what} {}{ellipsis}",
+        attempt.number,
+        escape_line(&short)
+    );
+    if let Some(gap) = attempt.gap {
+        let _ = write!(
+            text,
+            ", {:.1} s after attempt {}",
+            gap.as_secs_f64(),
+            attempt.number - 1
+        );
+    }
+    if attempt.key.resent {
+        text.push_str(" (re-sent from Panther)");
+    }
+    text
 }
 
 fn body_size_text(exchange: &Exchange) -> String {

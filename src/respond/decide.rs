@@ -1,11 +1,16 @@
-//! The decision of what to answer, kept free of I/O so it can be tested alone.
+//! The decision of what to answer: a pure function of the request, the script
+//! state and a random source, so it is tested without sockets.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
-use super::Behaviour;
+use super::script::{route_for, Script, Step};
+use super::{Behaviour, ScriptScope};
+use crate::alert::Verdict;
 
 /// What to do with one request.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,14 +26,110 @@ pub enum Action {
         /// Wait before answering.
         delay: Duration,
     },
+    /// After `delay`, close the connection without answering.
+    Drop {
+        /// Wait before closing.
+        delay: Duration,
+    },
+    /// After `delay`, abort the connection with a TCP reset.
+    Reset {
+        /// Wait before resetting.
+        delay: Duration,
+    },
+    /// Never answer.
+    Hang,
 }
 
-/// Chooses the answer for one request from the behaviour.
-pub fn decide(behaviour: &Behaviour) -> Action {
+/// The facts about a request that the decision depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestFacts<'a> {
+    /// Request method.
+    pub method: &'a Method,
+    /// Request path.
+    pub path: &'a str,
+    /// The schema check, for POSTs.
+    pub verdict: Option<&'a Verdict>,
+    /// Which attempt of its alert this is (1 for the first delivery).
+    pub attempt: u32,
+}
+
+/// Positions of the globally-scoped scripts (per route; `None` is `--script`).
+#[derive(Debug, Default)]
+pub struct ScriptState {
+    global: HashMap<Option<usize>, u64>,
+}
+
+/// Chooses what to do with one request.
+pub fn decide(
+    behaviour: &Behaviour,
+    request: &RequestFacts<'_>,
+    state: &mut ScriptState,
+    rng: &mut fastrand::Rng,
+) -> Action {
+    if behaviour.strict && *request.method == Method::POST {
+        if let Some(verdict) = request.verdict.filter(|verdict| !verdict.is_valid()) {
+            return problems_answer(behaviour, verdict);
+        }
+    }
+    // Drawn for every request, so that a seed replays the same choices.
+    if behaviour.fail_rate > 0.0 && rng.f64() < behaviour.fail_rate {
+        return status_answer(behaviour, behaviour.fail_status, behaviour.delay);
+    }
+    let (route, script): (Option<usize>, Option<&Script>) =
+        match route_for(&behaviour.routes, request.path) {
+            Some((index, route)) => (Some(index), Some(&route.script)),
+            None => (None, behaviour.script.as_ref()),
+        };
+    let Some(script) = script else {
+        return Action::Respond {
+            status: behaviour.status,
+            headers: behaviour.headers.clone(),
+            body: behaviour.body.clone(),
+            delay: behaviour.delay,
+        };
+    };
+    let position = match behaviour.scope {
+        ScriptScope::PerAlert => u64::from(request.attempt.saturating_sub(1)),
+        ScriptScope::Global => {
+            let next = state.global.entry(route).or_default();
+            *next += 1;
+            *next - 1
+        }
+    };
+    let (step, item_delay) = script.step_at(position);
+    let delay = item_delay.unwrap_or(behaviour.delay);
+    match step {
+        Step::Status(status) => status_answer(behaviour, status, delay),
+        Step::Drop => Action::Drop { delay },
+        Step::Reset => Action::Reset { delay },
+        Step::Hang => Action::Hang,
+    }
+}
+
+/// A scripted status: 2XX carries the configured body (what Panther stores as the
+/// delivery's response); anything else carries the status's reason phrase.
+fn status_answer(behaviour: &Behaviour, status: StatusCode, delay: Duration) -> Action {
+    let body = if status.is_success() {
+        behaviour.body.clone()
+    } else {
+        Bytes::from(status.canonical_reason().unwrap_or("error").to_owned())
+    };
     Action::Respond {
-        status: behaviour.status,
+        status,
         headers: behaviour.headers.clone(),
-        body: behaviour.body.clone(),
+        body,
+        delay,
+    }
+}
+
+fn problems_answer(behaviour: &Behaviour, verdict: &Verdict) -> Action {
+    let body = serde_json::json!({ "problems": verdict.problems });
+    let mut headers = behaviour.headers.clone();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Action::Respond {
+        status: StatusCode::BAD_REQUEST,
+        headers,
+        body: Bytes::from(body.to_string()),
         delay: behaviour.delay,
     }
 }
@@ -36,17 +137,215 @@ pub fn decide(behaviour: &Behaviour) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alert::validate;
+    use crate::respond::Route;
+
+    fn behaviour(script: Option<&str>) -> Behaviour {
+        Behaviour {
+            script: script.map(|s| s.parse().unwrap()),
+            ..Behaviour::default()
+        }
+    }
+
+    fn facts<'a>(path: &'a str, attempt: u32, verdict: Option<&'a Verdict>) -> RequestFacts<'a> {
+        RequestFacts {
+            method: &Method::POST,
+            path,
+            verdict,
+            attempt,
+        }
+    }
+
+    fn status_of(action: Action) -> String {
+        match action {
+            Action::Respond { status, .. } => status.as_u16().to_string(),
+            Action::Drop { .. } => "drop".into(),
+            Action::Reset { .. } => "reset".into(),
+            Action::Hang => "hang".into(),
+        }
+    }
+
+    fn run(behaviour: &Behaviour, requests: &[(&str, u32)]) -> Vec<String> {
+        let mut state = ScriptState::default();
+        let mut rng = fastrand::Rng::with_seed(1);
+        requests
+            .iter()
+            .map(|(path, attempt)| {
+                status_of(decide(
+                    behaviour,
+                    &facts(path, *attempt, None),
+                    &mut state,
+                    &mut rng,
+                ))
+            })
+            .collect()
+    }
 
     #[test]
     fn default_behaviour_acknowledges_like_panthers_example() {
+        let action = decide(
+            &Behaviour::default(),
+            &facts("/", 1, None),
+            &mut ScriptState::default(),
+            &mut fastrand::Rng::with_seed(0),
+        );
         let Action::Respond {
             status,
             body,
             delay,
             ..
-        } = decide(&Behaviour::default());
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(body, "success");
-        assert_eq!(delay, Duration::ZERO);
+        } = action
+        else {
+            panic!("expected an answer")
+        };
+        assert_eq!(
+            (status, body, delay),
+            (StatusCode::OK, Bytes::from("success"), Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn per_alert_scripts_follow_each_alerts_attempt_number() {
+        let b = behaviour(Some("503*3,200"));
+        // Two alerts interleaved: each one's attempts see 503, 503, 503, 200.
+        let answers = run(
+            &b,
+            &[
+                ("/", 1),
+                ("/", 1),
+                ("/", 2),
+                ("/", 2),
+                ("/", 3),
+                ("/", 3),
+                ("/", 4),
+                ("/", 4),
+            ],
+        );
+        assert_eq!(
+            answers,
+            ["503", "503", "503", "503", "503", "503", "200", "200"]
+        );
+    }
+
+    #[test]
+    fn global_scope_shares_one_sequence() {
+        let b = Behaviour {
+            scope: ScriptScope::Global,
+            ..behaviour(Some("503,drop,reset,hang,200"))
+        };
+        let answers = run(&b, &[("/", 1); 6]);
+        assert_eq!(answers, ["503", "drop", "reset", "hang", "200", "200"]);
+    }
+
+    #[test]
+    fn routes_pick_their_own_script_and_fall_back_to_the_script() {
+        let b = Behaviour {
+            routes: vec![
+                "/ok=200".parse::<Route>().unwrap(),
+                "/down=503".parse().unwrap(),
+            ],
+            ..behaviour(Some("418"))
+        };
+        let answers = run(&b, &[("/ok/x", 1), ("/down", 1), ("/other", 1)]);
+        assert_eq!(answers, ["200", "503", "418"]);
+    }
+
+    #[test]
+    fn scripted_bodies_and_delays() {
+        let b = Behaviour {
+            delay: Duration::from_millis(5),
+            ..behaviour(Some("503,200@2s"))
+        };
+        let mut state = ScriptState::default();
+        let mut rng = fastrand::Rng::with_seed(1);
+        let Action::Respond { body, delay, .. } =
+            decide(&b, &facts("/", 1, None), &mut state, &mut rng)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (body, delay),
+            (Bytes::from("Service Unavailable"), Duration::from_millis(5))
+        );
+        let Action::Respond { body, delay, .. } =
+            decide(&b, &facts("/", 2, None), &mut state, &mut rng)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (body, delay),
+            (Bytes::from("success"), Duration::from_secs(2))
+        );
+    }
+
+    #[test]
+    fn fail_rate_is_reproducible_with_a_seed_and_roughly_right() {
+        let b = Behaviour {
+            fail_rate: 0.2,
+            fail_status: StatusCode::BAD_GATEWAY,
+            ..Behaviour::default()
+        };
+        let sample = |seed| {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let mut state = ScriptState::default();
+            (0..1000)
+                .map(|_| status_of(decide(&b, &facts("/", 1, None), &mut state, &mut rng)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sample(7), sample(7));
+        assert_ne!(sample(7), sample(8));
+        let failures = sample(7).iter().filter(|s| *s == "502").count();
+        assert!(
+            (150..250).contains(&failures),
+            "{failures} failures in 1000"
+        );
+    }
+
+    #[test]
+    fn strict_answers_invalid_alerts_400_with_the_problems() {
+        let b = Behaviour {
+            strict: true,
+            ..behaviour(Some("503"))
+        };
+        let verdict = validate(br#"{"id": 5}"#);
+        let mut state = ScriptState::default();
+        let mut rng = fastrand::Rng::with_seed(1);
+        let Action::Respond {
+            status,
+            body,
+            headers,
+            ..
+        } = decide(&b, &facts("/", 1, Some(&verdict)), &mut state, &mut rng)
+        else {
+            panic!()
+        };
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(headers[CONTENT_TYPE], "application/json");
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["problems"][0]["pointer"], "/id");
+        assert!(body["problems"][0]["expected"].is_string());
+        assert!(body["problems"][0]["found"].is_string());
+        // A valid alert follows the script.
+        let valid = Verdict::default();
+        assert_eq!(
+            status_of(decide(
+                &b,
+                &facts("/", 1, Some(&valid)),
+                &mut state,
+                &mut rng
+            )),
+            "503"
+        );
+        // Without --strict the verdict never changes the answer.
+        let lenient = behaviour(None);
+        assert_eq!(
+            status_of(decide(
+                &lenient,
+                &facts("/", 1, Some(&verdict)),
+                &mut state,
+                &mut rng
+            )),
+            "200"
+        );
     }
 }

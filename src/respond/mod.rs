@@ -2,6 +2,7 @@
 //! the [`Action`] for one request.
 
 mod decide;
+mod script;
 
 use std::time::Duration;
 
@@ -9,7 +10,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use thiserror::Error;
 
-pub use decide::{decide, Action};
+pub use decide::{decide, Action, RequestFacts, ScriptState};
+pub use script::{route_for, Item, Route, Script, ScriptError, Step};
 
 /// The answer configuration, as given by flags or by a test.
 #[derive(Debug, Clone)]
@@ -20,8 +22,31 @@ pub struct Behaviour {
     pub body: Bytes,
     /// Headers added to every answer.
     pub headers: HeaderMap,
-    /// How long each answer waits before it is sent.
+    /// How long each answer waits before it is sent (a script item's `@delay` overrides it).
     pub delay: Duration,
+    /// Sequence of answers for paths no route covers; `None`: always `status`.
+    pub script: Option<Script>,
+    /// Paths with their own script; the longest matching prefix wins.
+    pub routes: Vec<Route>,
+    /// Whether each alert walks its own copy of a script, or all requests share one.
+    pub scope: ScriptScope,
+    /// Fraction (0 to 1) of requests answered `fail_status` at random.
+    pub fail_rate: f64,
+    /// Status of the random failures.
+    pub fail_status: StatusCode,
+    /// Answer 400 with the problems to a POST whose body is not a valid alert.
+    pub strict: bool,
+}
+
+/// Whose position in a script a request advances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScriptScope {
+    /// Each alert (by `alertId`, else `id`, else body hash) has its own position,
+    /// so every alert's retries see the whole script however deliveries interleave.
+    #[default]
+    PerAlert,
+    /// One position shared by every request.
+    Global,
 }
 
 impl Default for Behaviour {
@@ -31,6 +56,12 @@ impl Default for Behaviour {
             body: Bytes::from_static(b"success"),
             headers: HeaderMap::new(),
             delay: Duration::ZERO,
+            script: None,
+            routes: Vec::new(),
+            scope: ScriptScope::PerAlert,
+            fail_rate: 0.0,
+            fail_status: StatusCode::INTERNAL_SERVER_ERROR,
+            strict: false,
         }
     }
 }
@@ -59,6 +90,15 @@ pub fn parse_status(text: &str) -> Result<StatusCode, BehaviourError> {
         .filter(|code| (100..=599).contains(code))
         .and_then(|code| StatusCode::from_u16(code).ok())
         .ok_or_else(|| BehaviourError::Status(text.into()))
+}
+
+/// Parses a failure rate: a fraction from 0 to 1.
+pub fn parse_fail_rate(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|rate| (0.0..=1.0).contains(rate))
+        .ok_or_else(|| format!("expected a fraction from 0 to 1 (e.g. 0.2), got {text:?}"))
 }
 
 /// Parses a header given as `Name: value`.

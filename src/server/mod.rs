@@ -12,11 +12,11 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use thiserror::Error;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::capture::{Exchange, Summary};
-use crate::respond::Behaviour;
+use crate::capture::{Deliveries, Exchange, Summary};
+use crate::respond::{Behaviour, ScriptState};
 
 /// Default largest body read: 1 MiB, far above any real alert.
 pub const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
@@ -48,6 +48,7 @@ impl Server {
             behaviour: Behaviour::default(),
             max_body: DEFAULT_MAX_BODY,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            seed: None,
             observers: Vec::new(),
         }
     }
@@ -59,10 +60,17 @@ pub struct ServerBuilder {
     behaviour: Behaviour,
     max_body: u64,
     shutdown_timeout: Duration,
+    seed: Option<u64>,
     observers: Vec<mpsc::Sender<Arc<Exchange>>>,
 }
 
 impl ServerBuilder {
+    /// Seeds the random source of `fail_rate`, so the same requests get the same answers.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
     /// Address to listen on; port 0 picks a free port.
     pub fn bind(mut self, addr: SocketAddr) -> Self {
         self.bind = addr;
@@ -109,18 +117,30 @@ impl ServerBuilder {
             addr: self.bind,
             source,
         })?;
+        let rng = match self.seed {
+            Some(seed) => fastrand::Rng::with_seed(seed),
+            None => fastrand::Rng::new(),
+        };
+        let (shutting_down_tx, shutting_down) = watch::channel(false);
         let shared = Arc::new(Shared {
             behaviour: RwLock::new(Arc::new(self.behaviour)),
             max_body: self.max_body,
             next_id: AtomicU64::new(1),
+            decisions: Mutex::new(Decisions {
+                deliveries: Deliveries::default(),
+                scripts: ScriptState::default(),
+                rng,
+            }),
             summary: Mutex::new(Summary::default()),
             observers: self.observers,
+            shutting_down,
         });
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(accept_loop(
             listener,
             Arc::clone(&shared),
             stopped,
+            shutting_down_tx,
             self.shutdown_timeout,
         ));
         Ok(Handle {
@@ -137,11 +157,27 @@ pub(crate) struct Shared {
     behaviour: RwLock<Arc<Behaviour>>,
     max_body: u64,
     next_id: AtomicU64,
+    decisions: Mutex<Decisions>,
     summary: Mutex<Summary>,
     observers: Vec<mpsc::Sender<Arc<Exchange>>>,
+    shutting_down: watch::Receiver<bool>,
+}
+
+/// Everything a decision reads and advances, behind one lock so that attempt
+/// numbers, script positions and random draws follow one request order.
+pub(crate) struct Decisions {
+    deliveries: Deliveries,
+    scripts: ScriptState,
+    rng: fastrand::Rng,
 }
 
 impl Shared {
+    fn decisions(&self) -> std::sync::MutexGuard<'_, Decisions> {
+        self.decisions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn behaviour(&self) -> Arc<Behaviour> {
         Arc::clone(
             &self
@@ -184,11 +220,14 @@ impl Handle {
 
     /// Counts so far.
     pub fn summary(&self) -> Summary {
-        self.shared
+        let mut summary = self
+            .shared
             .summary
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .clone();
+        summary.deliveries = self.shared.decisions().deliveries.counts();
+        summary
     }
 
     /// Replaces the answer behaviour; the next request reads the new one.
@@ -225,6 +264,7 @@ async fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
     mut stopped: oneshot::Receiver<()>,
+    shutting_down: watch::Sender<bool>,
     shutdown_timeout: Duration,
 ) {
     let graceful = GracefulShutdown::new();
@@ -243,9 +283,13 @@ async fn accept_loop(
             _ = &mut stopped => break,
         };
         let _ = stream.set_nodelay(true);
+        let connection = service::Connection {
+            peer,
+            socket: std::os::fd::AsRawFd::as_raw_fd(&stream),
+        };
         let shared = Arc::clone(&shared);
         let service = hyper::service::service_fn(move |request| {
-            service::handle(Arc::clone(&shared), peer, request)
+            service::handle(Arc::clone(&shared), connection, request)
         });
         let connection = http.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection.into_owned());
@@ -255,5 +299,7 @@ async fn accept_loop(
         });
     }
     drop(listener);
+    // Wakes requests that were told to hang, so they do not hold the shutdown up.
+    let _ = shutting_down.send(true);
     let _ = tokio::time::timeout(shutdown_timeout, graceful.shutdown()).await;
 }

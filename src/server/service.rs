@@ -1,7 +1,7 @@
-//! One request: read the head and a bounded body, check it, decide, answer, publish.
+//! One request: read the head and a bounded body, check it, decide, carry out, publish.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,77 +13,188 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
 use super::Shared;
-use crate::alert::validate;
-use crate::capture::{BodyState, Exchange, Reply};
-use crate::respond::{decide, Action};
+use crate::alert::{inspect, AlertKey, Inspection};
+use crate::capture::{BodyState, Exchange, Outcome, Reply};
+use crate::respond::{decide, Action, RequestFacts};
 
 /// How long a refused body is still drained, so that the client reads the 413
 /// instead of a connection reset, before the connection is dropped.
 const DRAIN_REFUSED_BODY_FOR: Duration = Duration::from_secs(5);
 
+/// What the service knows about the connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Connection {
+    pub(crate) peer: SocketAddr,
+    /// The TCP socket, to arm an abortive close for the `reset` step.
+    pub(crate) socket: RawFd,
+}
+
+/// Returned instead of an answer to make hyper close the connection.
+#[derive(Debug, thiserror::Error)]
+#[error("connection closed without an answer, as scripted")]
+pub(crate) struct NoAnswer;
+
 pub(crate) async fn handle(
     shared: Arc<Shared>,
-    peer: SocketAddr,
+    connection: Connection,
     request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Full<Bytes>>, NoAnswer> {
     let started = Instant::now();
     let received_at = chrono::Utc::now();
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let (head, body) = request.into_parts();
 
     let (body, body_state) = read_body(body, &head.headers, shared.max_body).await;
-    let verdict =
-        (head.method == Method::POST && body_state == BodyState::Complete).then(|| validate(&body));
-
-    let (response, reply_body) = match body_state {
-        BodyState::TooLarge { size } => too_large(size, shared.max_body),
-        BodyState::Interrupted | BodyState::Complete => {
-            let behaviour = shared.behaviour();
-            match decide(&behaviour) {
-                Action::Respond {
-                    status,
-                    headers,
-                    body,
-                    delay,
-                } => {
-                    if !delay.is_zero() {
-                        tokio::time::sleep(delay).await;
-                    }
-                    (respond(status, headers, body.clone()), body)
-                }
-            }
+    let (verdict, key) = match (head.method == Method::POST, body_state) {
+        (true, BodyState::Complete) => {
+            let Inspection { verdict, key } = inspect(&body);
+            (Some(verdict), key)
         }
+        _ => (None, AlertKey::of_body(&body)),
     };
 
-    let reply = Reply {
-        status: (body_state != BodyState::Interrupted).then(|| response.status().as_u16()),
-        body: reply_body,
-        took: started.elapsed(),
+    // From here on the exchange is published exactly once, even if the client goes away.
+    let mut pending = Pending {
+        shared: Arc::clone(&shared),
+        started,
+        if_dropped: Outcome::ClientGone,
+        exchange: Some(Exchange {
+            id,
+            received_at,
+            peer: connection.peer,
+            method: head.method.to_string(),
+            path: head.uri.path().to_owned(),
+            query: head.uri.query().map(str::to_owned),
+            version: format!("{:?}", head.version),
+            headers: head
+                .headers
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.as_str().to_owned(),
+                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body,
+            body_state,
+            verdict,
+            attempt: None,
+            reply: Reply {
+                outcome: Outcome::ClientGone,
+                body: Bytes::new(),
+                took: Duration::ZERO,
+            },
+        }),
     };
-    shared.publish(Exchange {
-        id,
-        received_at,
-        peer,
-        method: head.method.to_string(),
-        path: head.uri.path().to_owned(),
-        query: head.uri.query().map(str::to_owned),
-        version: format!("{:?}", head.version),
-        headers: head
-            .headers
-            .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_owned(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body,
-        body_state,
-        verdict,
-        reply,
-    });
-    Ok(response)
+
+    if let BodyState::TooLarge { size } = body_state {
+        let (response, text) = too_large(size, shared.max_body);
+        pending.finish(Outcome::Answered(413), text);
+        return Ok(response);
+    }
+    if body_state == BodyState::Interrupted {
+        pending.finish(Outcome::ClientGone, Bytes::new());
+        return Err(NoAnswer);
+    }
+
+    let action = {
+        let behaviour = shared.behaviour();
+        let exchange = pending.exchange.as_mut().expect("not yet published");
+        let mut decisions = shared.decisions();
+        let decisions = &mut *decisions;
+        let attempt = decisions.deliveries.arrive(&key, started);
+        let facts = RequestFacts {
+            method: &head.method,
+            path: head.uri.path(),
+            verdict: exchange.verdict.as_ref(),
+            attempt: attempt.number,
+        };
+        let action = decide(
+            &behaviour,
+            &facts,
+            &mut decisions.scripts,
+            &mut decisions.rng,
+        );
+        if matches!(&action, Action::Respond { status, .. } if status.is_success()) {
+            decisions.deliveries.acknowledged(&key);
+        }
+        exchange.attempt = Some(attempt);
+        action
+    };
+
+    match action {
+        Action::Respond {
+            status,
+            headers,
+            body,
+            delay,
+        } => {
+            wait(delay).await;
+            let response = respond(status, headers, body.clone());
+            pending.finish(Outcome::Answered(status.as_u16()), body);
+            Ok(response)
+        }
+        Action::Drop { delay } => {
+            wait(delay).await;
+            pending.finish(Outcome::Dropped, Bytes::new());
+            Err(NoAnswer)
+        }
+        Action::Reset { delay } => {
+            wait(delay).await;
+            arm_reset(connection.socket);
+            pending.finish(Outcome::Reset, Bytes::new());
+            Err(NoAnswer)
+        }
+        Action::Hang => {
+            pending.if_dropped = Outcome::Hung;
+            let mut shutting_down = shared.shutting_down.clone();
+            let _ = shutting_down.wait_for(|&down| down).await;
+            pending.finish(Outcome::Hung, Bytes::new());
+            Err(NoAnswer)
+        }
+    }
+}
+
+async fn wait(delay: Duration) {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Makes the coming close of this connection send a TCP reset (SO_LINGER 0).
+fn arm_reset(socket: RawFd) {
+    // SAFETY: the connection that owns this socket is the one running this request,
+    // so the descriptor stays open for as long as this borrow lives.
+    let socket = unsafe { BorrowedFd::borrow_raw(socket) };
+    let _ = socket2::SockRef::from(&socket).set_linger(Some(Duration::ZERO));
+}
+
+/// An exchange not yet published; publishes itself if the request is abandoned.
+struct Pending {
+    shared: Arc<Shared>,
+    started: Instant,
+    if_dropped: Outcome,
+    exchange: Option<Exchange>,
+}
+
+impl Pending {
+    fn finish(&mut self, outcome: Outcome, body: Bytes) {
+        if let Some(mut exchange) = self.exchange.take() {
+            exchange.reply = Reply {
+                outcome,
+                body,
+                took: self.started.elapsed(),
+            };
+            self.shared.publish(exchange);
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.finish(self.if_dropped, Bytes::new());
+    }
 }
 
 /// Reads the body up to `max` bytes without ever holding more than that.

@@ -1,0 +1,201 @@
+//! Delivery tracking: which attempt of which alert a request is, and how long
+//! after the previous one it came. Pure: time is passed in, nothing is shared.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::alert::AlertKey;
+
+/// Sequences tracked at once; beyond it, finished sequences are forgotten first
+/// (the counts are kept), so a flood of unique alerts cannot grow memory without bound.
+const MAX_TRACKED: usize = 100_000;
+
+/// Where one request stands among the deliveries of its alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The alert it belongs to.
+    pub key: AlertKey,
+    /// 1 for the first delivery, 2 for the first retry, ...
+    pub number: u32,
+    /// Time since the previous attempt of the same delivery.
+    pub gap: Option<Duration>,
+}
+
+#[derive(Debug)]
+struct Sequence {
+    attempts: u32,
+    last_at: Instant,
+    acked: bool,
+}
+
+/// Counts over all alert deliveries (bodies with no alert id are not counted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    /// Deliveries started (a new alert, or one sent again after it was acknowledged).
+    pub alerts: u64,
+    /// Deliveries acknowledged only after one or more retries.
+    pub delivered_after_retries: u64,
+    /// Deliveries acknowledged at all.
+    pub acked: u64,
+}
+
+impl DeliveryCounts {
+    /// Deliveries that have not (yet) been acknowledged.
+    pub fn never_acked(&self) -> u64 {
+        self.alerts - self.acked
+    }
+}
+
+/// Attempt numbering per alert key.
+#[derive(Debug, Default)]
+pub struct Deliveries {
+    sequences: HashMap<(String, bool), Sequence>,
+    counts: DeliveryCounts,
+}
+
+impl Deliveries {
+    /// Records a request for `key` arriving at `at` and says which attempt it is.
+    ///
+    /// Once a delivery was acknowledged the sender stops retrying, so the same key
+    /// arriving again starts a new delivery at attempt 1 (a manual re-send also has
+    /// its own key, as its title says `[Re-sent]: `).
+    pub fn arrive(&mut self, key: &AlertKey, at: Instant) -> Attempt {
+        if self.sequences.len() >= MAX_TRACKED {
+            self.forget_finished();
+        }
+        let counted = key.is_alert();
+        let sequence = self
+            .sequences
+            .entry((key.value.clone(), key.resent))
+            .or_insert_with(|| Sequence {
+                attempts: 0,
+                last_at: at,
+                acked: true,
+            });
+        let gap = if sequence.acked {
+            *sequence = Sequence {
+                attempts: 1,
+                last_at: at,
+                acked: false,
+            };
+            if counted {
+                self.counts.alerts += 1;
+            }
+            None
+        } else {
+            let gap = at.saturating_duration_since(sequence.last_at);
+            sequence.attempts += 1;
+            sequence.last_at = at;
+            Some(gap)
+        };
+        Attempt {
+            key: key.clone(),
+            number: sequence.attempts,
+            gap,
+        }
+    }
+
+    /// Records that the latest attempt of `key` was acknowledged with a 2XX.
+    pub fn acknowledged(&mut self, key: &AlertKey) {
+        if let Some(sequence) = self.sequences.get_mut(&(key.value.clone(), key.resent)) {
+            if !sequence.acked {
+                sequence.acked = true;
+                if key.is_alert() {
+                    self.counts.acked += 1;
+                    if sequence.attempts > 1 {
+                        self.counts.delivered_after_retries += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The counts so far.
+    pub fn counts(&self) -> DeliveryCounts {
+        self.counts
+    }
+
+    fn forget_finished(&mut self) {
+        self.sequences.retain(|_, sequence| !sequence.acked);
+        if self.sequences.len() >= MAX_TRACKED {
+            self.sequences.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::KeySource;
+
+    fn key(value: &str, resent: bool) -> AlertKey {
+        AlertKey {
+            value: value.into(),
+            source: KeySource::AlertId,
+            resent,
+        }
+    }
+
+    #[test]
+    fn retries_are_numbered_with_their_gaps() {
+        let mut deliveries = Deliveries::default();
+        let start = Instant::now();
+        let a = key("a", false);
+        let first = deliveries.arrive(&a, start);
+        assert_eq!((first.number, first.gap), (1, None));
+        let second = deliveries.arrive(&a, start + Duration::from_millis(1500));
+        assert_eq!(
+            (second.number, second.gap),
+            (2, Some(Duration::from_millis(1500)))
+        );
+        let third = deliveries.arrive(&a, start + Duration::from_millis(3600));
+        assert_eq!(
+            (third.number, third.gap),
+            (3, Some(Duration::from_millis(2100)))
+        );
+    }
+
+    #[test]
+    fn interleaved_alerts_are_counted_apart() {
+        let mut deliveries = Deliveries::default();
+        let now = Instant::now();
+        let (a, b) = (key("a", false), key("b", false));
+        let numbers: Vec<u32> = [&a, &b, &a, &b, &b]
+            .iter()
+            .map(|k| deliveries.arrive(k, now).number)
+            .collect();
+        assert_eq!(numbers, [1, 1, 2, 2, 3]);
+    }
+
+    #[test]
+    fn re_sent_alerts_and_arrivals_after_an_ack_start_a_new_count() {
+        let mut deliveries = Deliveries::default();
+        let now = Instant::now();
+        let a = key("a", false);
+        deliveries.arrive(&a, now);
+        deliveries.arrive(&a, now);
+        deliveries.acknowledged(&a);
+        assert_eq!(deliveries.arrive(&key("a", true), now).number, 1);
+        assert_eq!(deliveries.arrive(&a, now).number, 1);
+        let counts = deliveries.counts();
+        assert_eq!(
+            (counts.alerts, counts.acked, counts.delivered_after_retries),
+            (3, 1, 1)
+        );
+        assert_eq!(counts.never_acked(), 2);
+    }
+
+    #[test]
+    fn bodies_without_ids_are_numbered_but_not_counted_as_alerts() {
+        let mut deliveries = Deliveries::default();
+        let body = AlertKey {
+            value: "body:1".into(),
+            source: KeySource::BodyHash,
+            resent: false,
+        };
+        deliveries.arrive(&body, Instant::now());
+        assert_eq!(deliveries.arrive(&body, Instant::now()).number, 2);
+        deliveries.acknowledged(&body);
+        assert_eq!(deliveries.counts(), DeliveryCounts::default());
+    }
+}

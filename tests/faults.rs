@@ -1,0 +1,329 @@
+//! Fault injection and delivery tracking, seen from a sender's side.
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::{client, payload, Hookscope};
+
+/// An alert with its own alertId, as Panther would send it.
+fn alert(alert_id: &str, title: &str) -> String {
+    let mut alert: serde_json::Value =
+        serde_json::from_slice(&payload("valid/panther-docs-ipmonitoring.json")).unwrap();
+    alert["alertId"] = alert_id.into();
+    alert["title"] = title.into();
+    alert.to_string()
+}
+
+fn post(url: &str, body: &str) -> reqwest::Result<reqwest::blocking::Response> {
+    client()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+}
+
+#[test]
+fn a_retrying_sender_sees_the_script_in_order_for_each_interleaved_alert() {
+    let hookscope = Hookscope::start(&["--script", "503*3,200", "--format", "json"]);
+    let alerts = [alert("alert-a", "A"), alert("alert-b", "B")];
+    let mut seen: [Vec<u16>; 2] = [Vec::new(), Vec::new()];
+    // Deliver both alerts in turns, each retried until acknowledged (like Panther).
+    for _round in 0..10 {
+        for (index, body) in alerts.iter().enumerate() {
+            if seen[index].last() != Some(&200) {
+                seen[index].push(post(&hookscope.url("/"), body).unwrap().status().as_u16());
+            }
+        }
+    }
+    assert_eq!(seen[0], [503, 503, 503, 200]);
+    assert_eq!(seen[1], [503, 503, 503, 200]);
+
+    let stopped = hookscope.stop();
+    let lines = stopped.json_lines();
+    let attempts = |key: &str| -> Vec<(u64, bool)> {
+        lines
+            .iter()
+            .filter(|l| l["attempt"]["key"] == key)
+            .map(|l| {
+                (
+                    l["attempt"]["number"].as_u64().unwrap(),
+                    l["attempt"]["gap_ms"].is_f64(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        attempts("alert-a"),
+        [(1, false), (2, true), (3, true), (4, true)]
+    );
+    assert_eq!(
+        attempts("alert-b"),
+        [(1, false), (2, true), (3, true), (4, true)]
+    );
+    assert_eq!(lines[0]["attempt"]["key_source"], "alertId");
+    assert!(
+        stopped
+            .stderr
+            .contains("alerts: 2, delivered after retries: 2, never acked: 0"),
+        "{}",
+        stopped.stderr
+    );
+}
+
+/// Sends a raw request and reports how the connection ended.
+fn raw_outcome(port: u16, path: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{{}}"
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    match stream.read_to_end(&mut answer) {
+        Ok(0) => "closed without an answer".into(),
+        Ok(_) => String::from_utf8_lossy(&answer)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        Err(error) if error.kind() == ErrorKind::ConnectionReset => "reset".into(),
+        Err(error) => format!("error {error}"),
+    }
+}
+
+#[test]
+fn drop_and_reset_surface_as_connection_errors() {
+    let hookscope = Hookscope::start(&["--script", "drop,reset,200", "--script-scope", "global"]);
+    assert_eq!(raw_outcome(hookscope.port, "/"), "closed without an answer");
+    assert_eq!(raw_outcome(hookscope.port, "/"), "reset");
+    assert_eq!(raw_outcome(hookscope.port, "/"), "HTTP/1.1 200 OK");
+
+    // An HTTP client sees an error, never a status.
+    let hookscope = Hookscope::start(&["--script", "drop,reset,200", "--script-scope", "global"]);
+    for _ in 0..2 {
+        let error = post(&hookscope.url("/"), "{}").unwrap_err();
+        assert!(error.status().is_none() && error.is_request(), "{error:?}");
+    }
+    assert_eq!(post(&hookscope.url("/"), "{}").unwrap().status(), 200);
+}
+
+#[test]
+fn hang_times_the_client_out_while_others_are_served() {
+    let hookscope = Hookscope::start(&["--route", "/stuck=hang", "--format", "json"]);
+    let url = hookscope.url("/stuck");
+    let hung = std::thread::spawn(move || {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_millis(700))
+            .build()
+            .unwrap();
+        client.post(url).body("{}").send()
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    for _ in 0..5 {
+        assert_eq!(post(&hookscope.url("/fine"), "{}").unwrap().status(), 200);
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    let error = hung.join().unwrap().unwrap_err();
+    assert!(error.is_timeout(), "{error:?}");
+
+    // A hung request still there at shutdown does not hold the shutdown up.
+    let url = hookscope.url("/stuck");
+    std::thread::spawn(move || client().post(url).body("{}").send());
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    let stopped = hookscope.stop();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let outcomes: Vec<_> = stopped
+        .json_lines()
+        .iter()
+        .map(|l| l["outcome"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|o| *o == "hung").count(),
+        2,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes.iter().filter(|o| *o == "200").count(),
+        5,
+        "{outcomes:?}"
+    );
+}
+
+#[test]
+fn routes_pick_the_script_by_longest_prefix() {
+    let hookscope = Hookscope::start(&[
+        "--script",
+        "418",
+        "--route",
+        "/ok=200",
+        "--route",
+        "/flaky=500*2,200",
+        "--route",
+        "/flaky/down=503",
+        "--format",
+        "quiet",
+    ]);
+    let status = |path: &str| {
+        post(&hookscope.url(path), &alert("same", "t"))
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status("/ok"), 200);
+    assert_eq!(status("/ok/nested"), 200);
+    assert_eq!(status("/flaky/down"), 503);
+    assert_eq!(status("/elsewhere"), 418);
+    assert_eq!(status("/okay"), 418);
+    // /flaky has its own sequence per alert: a fresh alert sees 500, 500, 200.
+    let statuses: Vec<u16> = (0..3)
+        .map(|_| {
+            post(&hookscope.url("/flaky"), &alert("flaky-one", "t"))
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+        .collect();
+    assert_eq!(statuses, [500, 500, 200]);
+}
+
+fn statuses_with_seed(seed: &str) -> Vec<u16> {
+    let hookscope = Hookscope::start(&[
+        "--fail-rate",
+        "0.3",
+        "--fail-status",
+        "502",
+        "--seed",
+        seed,
+        "--format",
+        "quiet",
+    ]);
+    (0..60)
+        .map(|_| post(&hookscope.url("/"), "{}").unwrap().status().as_u16())
+        .collect()
+}
+
+#[test]
+fn fail_rate_with_a_seed_is_reproducible_across_runs() {
+    let first = statuses_with_seed("42");
+    assert_eq!(first, statuses_with_seed("42"));
+    assert_ne!(first, statuses_with_seed("43"));
+    let failures = first.iter().filter(|&&s| s == 502).count();
+    assert!(
+        (5..=35).contains(&failures),
+        "{failures} of 60 failed: {first:?}"
+    );
+    assert!(first.iter().all(|&s| s == 200 || s == 502));
+}
+
+#[test]
+fn strict_refuses_invalid_alerts_with_pointers_and_scripts_the_rest() {
+    let hookscope = Hookscope::start(&["--strict", "--script", "201", "--format", "quiet"]);
+    let response = post(
+        &hookscope.url("/"),
+        &String::from_utf8(payload("invalid/tag-not-string.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body: serde_json::Value = serde_json::from_slice(&response.bytes().unwrap()).unwrap();
+    assert_eq!(body["problems"][0]["pointer"], "/tags/1");
+    assert_eq!(body["problems"][0]["expected"], "a string");
+    assert_eq!(body["problems"][0]["found"], "number 2");
+    let response = post(&hookscope.url("/"), "not json").unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        post(&hookscope.url("/"), &alert("ok", "t"))
+            .unwrap()
+            .status(),
+        201
+    );
+    // Not a POST: no verdict, so --strict does not apply.
+    assert_eq!(
+        client().get(hookscope.url("/")).send().unwrap().status(),
+        201
+    );
+}
+
+#[test]
+fn re_sent_alerts_start_a_new_count_and_the_summary_counts_deliveries() {
+    let hookscope = Hookscope::start(&["--script", "500*2,200", "--format", "json"]);
+    let original = alert("b90c19e66e160e194a5b3b94ec27fb7c", "New Alert: x");
+    let statuses: Vec<u16> = (0..3)
+        .map(|_| {
+            post(&hookscope.url("/"), &original)
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+        .collect();
+    assert_eq!(statuses, [500, 500, 200]);
+    let resent = alert(
+        "b90c19e66e160e194a5b3b94ec27fb7c",
+        "[Re-sent]: New Alert: x",
+    );
+    assert_eq!(post(&hookscope.url("/"), &resent).unwrap().status(), 500);
+    let stopped = hookscope.stop();
+    let last = stopped.json_lines().pop().unwrap();
+    assert_eq!(last["attempt"]["number"], 1);
+    assert_eq!(last["attempt"]["resent"], true);
+    assert!(
+        stopped
+            .stderr
+            .contains("alerts: 2, delivered after retries: 1, never acked: 1"),
+        "{}",
+        stopped.stderr
+    );
+}
+
+#[test]
+fn pretty_output_numbers_attempts() {
+    let hookscope = Hookscope::start(&[
+        "--script", "500,200", "--format", "pretty", "--color", "never",
+    ]);
+    let body = alert("b90c19e66e160e194a5b3b94ec27fb7c", "t");
+    post(&hookscope.url("/"), &body).unwrap();
+    post(&hookscope.url("/"), &body).unwrap();
+    let stdout = hookscope.stop().stdout_text();
+    assert!(stdout.contains("attempt 1 of alert b90c19e6…"), "{stdout}");
+    assert!(
+        stdout.contains("attempt 2 of alert b90c19e6…, "),
+        "{stdout}"
+    );
+    assert!(stdout.contains(" s after attempt 1"), "{stdout}");
+}
+
+#[test]
+fn bad_scripts_are_refused_at_start_with_the_position() {
+    let output = common::run(&["listen", "--script", "503*3,20x"], b"");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--script") && stderr.contains("at position 7"),
+        "{stderr}"
+    );
+    let output = common::run(&["listen", "--route", "/x=200,hng"], b"");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--route") && stderr.contains("at position 8"),
+        "{stderr}"
+    );
+    let output = common::run(&["listen", "--fail-rate", "2"], b"");
+    assert_eq!(output.status.code(), Some(2));
+}
