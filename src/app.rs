@@ -20,6 +20,14 @@ pub struct ListenOptions {
     pub behaviour: Behaviour,
     /// Seed for random failures.
     pub seed: Option<u64>,
+    /// Exchanges kept in the history.
+    pub keep: usize,
+    /// Record file.
+    pub record: Option<PathBuf>,
+    /// Admin listener address, if any.
+    pub admin: Option<SocketAddr>,
+    /// The admin address was allowed off loopback.
+    pub admin_public: bool,
     /// Largest body read.
     pub max_body: u64,
     /// How to print exchanges.
@@ -40,7 +48,14 @@ pub async fn listen(options: ListenOptions) -> Result<Summary, ServerError> {
     let mut builder = Server::builder()
         .bind(options.bind)
         .behaviour(options.behaviour)
-        .max_body(options.max_body);
+        .max_body(options.max_body)
+        .keep(options.keep);
+    if let Some(path) = &options.record {
+        builder = builder.record(path);
+    }
+    if let Some(admin) = options.admin {
+        builder = builder.admin(admin);
+    }
     if let Some(seed) = options.seed {
         builder = builder.seed(seed);
     }
@@ -51,6 +66,9 @@ pub async fn listen(options: ListenOptions) -> Result<Summary, ServerError> {
     }
     let handle = builder.spawn().await?;
     output::announce_listening(&handle.url());
+    if let Some(url) = handle.admin_url() {
+        output::announce_inspector(&url, options.admin_public);
+    }
 
     shutdown_signal().await;
     let summary = handle.shutdown().await;
@@ -84,6 +102,75 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Outcome of `hookscope replay`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayOutcome {
+    /// Every selected request got an HTTP answer (exit 0).
+    AllAnswered,
+    /// Some got no answer (exit 1).
+    SomeFailed,
+    /// The file could not be read (exit 2).
+    Unreadable,
+}
+
+/// Re-sends the recorded requests that pass every filter, one after another,
+/// printing what each got back. Unfinished lines are skipped with a warning.
+pub async fn replay_file(
+    file: &Path,
+    to: &reqwest::Url,
+    filters: &[crate::send::RecordFilter],
+    timeout: std::time::Duration,
+) -> ReplayOutcome {
+    let text = match std::fs::read(file) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(error) => {
+            eprintln!("hookscope: cannot read {}: {error}", file.display());
+            return ReplayOutcome::Unreadable;
+        }
+    };
+    let client = crate::send::client(timeout);
+    let mut outcome = ReplayOutcome::AllAnswered;
+    let mut sent = 0;
+    for (number, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: serde_json::Value = match serde_json::from_str(line) {
+            Ok(parsed) => parsed,
+            Err(_) => {
+                output::log_warning(format_args!(
+                    "{}:{}: not a complete JSON line (an unfinished write?), skipped",
+                    file.display(),
+                    number + 1
+                ));
+                continue;
+            }
+        };
+        if !filters.iter().all(|filter| filter.matches(&parsed)) {
+            continue;
+        }
+        let request = match crate::send::RecordedRequest::from_record_line(line) {
+            Ok(request) => request,
+            Err(error) => {
+                output::log_warning(format_args!(
+                    "{}:{}: {error}, skipped",
+                    file.display(),
+                    number + 1
+                ));
+                continue;
+            }
+        };
+        sent += 1;
+        let result = crate::send::replay(&client, &request, to).await;
+        if result.is_err() {
+            outcome = ReplayOutcome::SomeFailed;
+        }
+        output::print_replay(&request, &result);
+    }
+    eprintln!("hookscope: replayed {sent} request(s) to {to}");
+    outcome
 }
 
 /// How `hookscope validate` reports.

@@ -14,6 +14,7 @@ use crate::output::{ColorChoice, FormatChoice};
 use crate::respond::{
     parse_fail_rate, parse_header, parse_status, Behaviour, Route, Script, ScriptScope,
 };
+use crate::send::RecordFilter;
 
 /// Receive webhooks (Panther alerts first) on your machine and see exactly what arrived.
 #[derive(Debug, Parser)]
@@ -42,6 +43,28 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Print the JSON Schema (2020-12) of the Panther alert payload.
     Schema,
+    /// Re-send requests recorded with --record to another receiver and print what each got back.
+    Replay(ReplayArgs),
+}
+
+/// Flags of `hookscope replay`.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// A file written by `listen --record`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Where to send: a base URL (the recorded path is appended) or a full URL.
+    #[arg(long, value_name = "URL")]
+    pub to: reqwest::Url,
+
+    /// Only requests that match, as FIELD=VALUE: id, path (prefix), method, verdict, status (repeatable: all must match).
+    #[arg(long = "filter", value_name = "FIELD=VALUE")]
+    pub filters: Vec<RecordFilter>,
+
+    /// Give up on one request after this long.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
 }
 
 /// Flags of `hookscope listen`.
@@ -98,6 +121,26 @@ pub struct ListenArgs {
     /// Answer 400 with the problems (JSON) to a POST that is not a valid alert.
     #[arg(long)]
     pub strict: bool,
+
+    /// How many recent exchanges the history (admin API, inspector) keeps.
+    #[arg(long, default_value_t = crate::capture::DEFAULT_KEEP, value_name = "N")]
+    pub keep: usize,
+
+    /// Append every exchange to FILE as a JSON line; a 2XX is sent only once its line is written.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+
+    /// Address of the admin API and web inspector (never the webhook port, so never behind the tunnel).
+    #[arg(long, default_value = "127.0.0.1:9081", value_name = "ADDR")]
+    pub admin: SocketAddr,
+
+    /// Do not start the admin API and inspector.
+    #[arg(long, conflicts_with = "admin")]
+    pub no_admin: bool,
+
+    /// Allow --admin on a non-loopback address (the API can change answers and send requests).
+    #[arg(long)]
+    pub admin_public: bool,
 
     /// Largest request body read; larger ones get 413. E.g. 64KiB, 10MB.
     #[arg(long, default_value = "1MiB", value_parser = parse_size, value_name = "SIZE")]
@@ -160,8 +203,23 @@ pub enum ValidateFormatArg {
 }
 
 impl ListenArgs {
-    /// The library's view of these flags.
-    pub fn options(&self) -> ListenOptions {
+    /// The library's view of these flags, or a usage error (exit 2) for flags
+    /// that are each fine but refused together.
+    pub fn options(&self) -> Result<ListenOptions, clap::Error> {
+        if !self.no_admin && !self.admin_public && !self.admin.ip().is_loopback() {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!(
+                    "--admin {} is not a loopback address: the admin API can change answers and send requests, \
+                     so it listens only on 127.0.0.1 or ::1 unless --admin-public is given\n",
+                    self.admin
+                ),
+            ));
+        }
+        Ok(self.options_unchecked())
+    }
+
+    fn options_unchecked(&self) -> ListenOptions {
         let mut headers = HeaderMap::new();
         for (name, value) in &self.headers {
             headers.append(name.clone(), value.clone());
@@ -184,6 +242,10 @@ impl ListenArgs {
                 strict: self.strict,
             },
             seed: self.seed,
+            keep: self.keep,
+            record: self.record.clone(),
+            admin: (!self.no_admin).then_some(self.admin),
+            admin_public: self.admin_public,
             max_body: self.max_body,
             format: match self.format {
                 FormatArg::Auto => FormatChoice::Auto,
@@ -280,7 +342,7 @@ mod tests {
             "global",
         ])
         .unwrap();
-        let options = cli.listen.options();
+        let options = cli.listen.options().unwrap();
         assert_eq!(options.behaviour.script.unwrap().as_str(), "503*3,200");
         assert_eq!(options.behaviour.routes.len(), 2);
         assert_eq!(options.behaviour.scope, ScriptScope::Global);
@@ -295,10 +357,23 @@ mod tests {
     #[test]
     fn defaults_match_panthers_example() {
         let cli = Cli::try_parse_from(["hookscope"]).unwrap();
-        let options = cli.listen.options();
+        let options = cli.listen.options().unwrap();
         assert_eq!(options.bind.to_string(), "127.0.0.1:8081");
         assert_eq!(options.behaviour.status, StatusCode::OK);
         assert_eq!(options.behaviour.body, "success");
         assert_eq!(options.max_body, 1024 * 1024);
+        assert_eq!(options.admin.unwrap().to_string(), "127.0.0.1:9081");
+    }
+
+    #[test]
+    fn a_public_admin_address_needs_admin_public() {
+        let cli = Cli::try_parse_from(["hookscope", "--admin", "0.0.0.0:9081"]).unwrap();
+        let error = cli.listen.options().unwrap_err();
+        assert!(error.to_string().contains("--admin-public"), "{error}");
+        let cli = Cli::try_parse_from(["hookscope", "--admin", "0.0.0.0:9081", "--admin-public"])
+            .unwrap();
+        assert!(cli.listen.options().is_ok());
+        let cli = Cli::try_parse_from(["hookscope", "--admin", "[::1]:0"]).unwrap();
+        assert!(cli.listen.options().is_ok());
     }
 }

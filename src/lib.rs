@@ -6,12 +6,14 @@
 //! drive the same [`Server`].
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod alert;
 pub mod app;
 pub mod capture;
 pub mod cli;
 pub mod output;
 pub mod respond;
+pub mod send;
 pub mod server;
 
 pub use alert::{validate, Alert, Problem, Verdict};

@@ -5,13 +5,32 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use hookscope::app::{self, ValidateOutcome};
+use hookscope::app::{self, ReplayOutcome, ValidateOutcome};
 use hookscope::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Listen(cli.listen)) {
-        Command::Listen(args) => listen(args.options()),
+        Command::Listen(args) => listen(args.options().unwrap_or_else(|error| error.exit())),
+        Command::Replay(args) => {
+            let outcome = runtime().map(|runtime| {
+                runtime.block_on(app::replay_file(
+                    &args.file,
+                    &args.to,
+                    &args.filters,
+                    args.timeout,
+                ))
+            });
+            return match outcome {
+                Ok(ReplayOutcome::AllAnswered) => ExitCode::SUCCESS,
+                Ok(ReplayOutcome::SomeFailed) => ExitCode::from(1),
+                Ok(ReplayOutcome::Unreadable) => ExitCode::from(2),
+                Err(error) => {
+                    eprintln!("hookscope: error: {error:#}");
+                    ExitCode::from(1)
+                }
+            };
+        }
         Command::Validate(args) => {
             return match app::validate_inputs(&args.inputs, args.report_format()) {
                 ValidateOutcome::AllValid => ExitCode::SUCCESS,
@@ -33,11 +52,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn listen(options: app::ListenOptions) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(app::listen(options))?;
+        .context("cannot start the async runtime")
+}
+
+fn listen(options: app::ListenOptions) -> anyhow::Result<()> {
+    runtime()?.block_on(app::listen(options))?;
     Ok(())
 }

@@ -423,7 +423,7 @@ fn sigterm_finishes_in_flight_requests_then_prints_the_summary() {
 #[test]
 fn bare_hookscope_means_listen() {
     let mut child = std::process::Command::new(common::BIN)
-        .args(["--port", "0", "--format", "quiet"])
+        .args(["--port", "0", "--format", "quiet", "--no-admin"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();

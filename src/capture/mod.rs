@@ -3,8 +3,10 @@
 
 mod deliveries;
 mod exchange;
+mod store;
 mod summary;
 
 pub use deliveries::{Attempt, Deliveries, DeliveryCounts};
 pub use exchange::{BodyState, Exchange, Outcome, Reply};
+pub use store::{Stats, Store, DEFAULT_KEEP};
 pub use summary::Summary;

@@ -18,6 +18,8 @@ pub struct Summary {
     pub by_status: BTreeMap<String, u64>,
     /// Alert deliveries, retries and acknowledgements.
     pub deliveries: DeliveryCounts,
+    /// Why recording stopped, if it did.
+    pub record_failure: Option<String>,
 }
 
 impl Summary {
@@ -55,6 +57,10 @@ impl fmt::Display for Summary {
             self.deliveries.alerts,
             self.deliveries.delivered_after_retries,
             self.deliveries.never_acked()
-        )
+        )?;
+        if let Some(failure) = &self.record_failure {
+            write!(f, "; RECORDING FAILED: {failure}")?;
+        }
+        Ok(())
     }
 }

@@ -10,6 +10,8 @@ use crate::capture::{Attempt, BodyState, Exchange};
 
 #[derive(Serialize)]
 struct Line<'a, B: Serialize> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw_body: Option<&'a str>,
     id: u64,
     received_at: String,
     answered_at: String,
@@ -76,22 +78,34 @@ impl<'a> From<&'a Verdict> for VerdictView<'a> {
 /// Renders one exchange as a JSON line (without the newline). Every string,
 /// including the ones inside the body, is escaped so the line is terminal-safe.
 pub fn json_line(exchange: &Exchange) -> Vec<u8> {
+    line(exchange, false)
+}
+
+/// Like [`json_line`], plus `raw_body`: the body's exact text when it is JSON
+/// (`body` then holds it parsed), so a replay sends the very same bytes.
+pub fn record_line(exchange: &Exchange) -> Vec<u8> {
+    line(exchange, true)
+}
+
+fn line(exchange: &Exchange, with_raw_body: bool) -> Vec<u8> {
     let text = std::str::from_utf8(&exchange.body).ok();
     if let Some(text) = text.filter(|text| !text.trim().is_empty()) {
         let mut deserializer = serde_json::Deserializer::from_str(text);
         // Transcoding (not embedding the raw text) sends the body's strings through
         // the escaping formatter too; a body that is not JSON falls back to text.
         let transcoded = serde_transcode::Transcoder::new(&mut deserializer);
-        if let Some(line) = render(exchange, "json", transcoded) {
+        let raw = with_raw_body.then_some(text);
+        if let Some(line) = render(exchange, raw, "json", transcoded) {
             if deserializer.end().is_ok() {
                 return line;
             }
         }
     }
     match text {
-        Some(text) => render(exchange, "text", text),
+        Some(text) => render(exchange, None, "text", text),
         None => render(
             exchange,
+            None,
             "base64",
             base64::engine::general_purpose::STANDARD.encode(&exchange.body),
         ),
@@ -101,6 +115,7 @@ pub fn json_line(exchange: &Exchange) -> Vec<u8> {
 
 fn render<B: Serialize>(
     exchange: &Exchange,
+    raw_body: Option<&str>,
     body_encoding: &'static str,
     body: B,
 ) -> Option<Vec<u8>> {
@@ -119,6 +134,7 @@ fn render<B: Serialize>(
     let answered_at =
         exchange.received_at + chrono::Duration::from_std(exchange.reply.took).unwrap_or_default();
     let line = Line {
+        raw_body,
         id: exchange.id,
         received_at: timestamp(exchange.received_at),
         answered_at: timestamp(answered_at),

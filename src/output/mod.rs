@@ -3,12 +3,14 @@
 
 pub mod escape;
 mod json_line;
+mod record;
 mod terminal;
 
 use std::fmt;
 use std::io::IsTerminal;
 
-pub use json_line::json_line;
+pub use json_line::{json_line, record_line};
+pub use record::{RecordError, Recorder};
 pub use terminal::{pretty_block, spawn_printer, Printer};
 
 /// How exchanges are reported on stdout.
@@ -80,6 +82,40 @@ pub fn stdout_is_terminal() -> bool {
 /// Writes the one readiness line that scripts and tests wait for.
 pub fn announce_listening(url: &str) {
     eprintln!("hookscope: listening on {url}");
+}
+
+/// Says where the inspector is, loudly when it is reachable from other machines.
+pub fn announce_inspector(url: &str, public: bool) {
+    eprintln!("hookscope: inspector on {url}");
+    if public {
+        eprintln!(
+            "hookscope: WARNING: the admin API is exposed beyond this machine (--admin-public): \
+             anyone who reaches it can read every request and change the answers"
+        );
+    }
+}
+
+/// Prints one replay's result on stdout.
+pub fn print_replay(
+    request: &crate::send::RecordedRequest,
+    result: &Result<crate::send::Replayed, crate::send::ReplayError>,
+) {
+    let what = format!("#{} {} {}", request.id, request.method, request.path);
+    match result {
+        Ok(replayed) => println!(
+            "{} → {} {} ({:.1} ms) {}",
+            escape::escape_line(&what),
+            replayed.status,
+            escape::escape_line(&replayed.url),
+            replayed.took_ms,
+            escape::escape_line(&replayed.body)
+        ),
+        Err(error) => println!(
+            "{} → no answer: {}",
+            escape::escape_line(&what),
+            escape::escape_line(&error.to_string())
+        ),
+    }
 }
 
 /// Writes the final counts.

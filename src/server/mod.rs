@@ -15,7 +15,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::capture::{Deliveries, Exchange, Summary};
+use crate::capture::{Deliveries, Exchange, Store, Summary, DEFAULT_KEEP};
+use crate::output::{record_line, RecordError, Recorder};
 use crate::respond::{Behaviour, ScriptState};
 
 /// Default largest body read: 1 MiB, far above any real alert.
@@ -35,6 +36,9 @@ pub enum ServerError {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// The record file cannot be used.
+    #[error(transparent)]
+    Record(#[from] RecordError),
 }
 
 /// Entry point for starting a receiver; see [`ServerBuilder`].
@@ -49,6 +53,9 @@ impl Server {
             max_body: DEFAULT_MAX_BODY,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             seed: None,
+            keep: DEFAULT_KEEP,
+            record: None,
+            admin: None,
             observers: Vec::new(),
         }
     }
@@ -61,10 +68,32 @@ pub struct ServerBuilder {
     max_body: u64,
     shutdown_timeout: Duration,
     seed: Option<u64>,
+    keep: usize,
+    record: Option<std::path::PathBuf>,
+    admin: Option<SocketAddr>,
     observers: Vec<mpsc::Sender<Arc<Exchange>>>,
 }
 
 impl ServerBuilder {
+    /// Also serves the admin API and inspector page on this address.
+    pub fn admin(mut self, addr: SocketAddr) -> Self {
+        self.admin = Some(addr);
+        self
+    }
+
+    /// How many recent exchanges the history keeps (default 1000).
+    pub fn keep(mut self, exchanges: usize) -> Self {
+        self.keep = exchanges;
+        self
+    }
+
+    /// Appends every exchange to this file as a JSON line; an acknowledgement is
+    /// sent only once its line is written.
+    pub fn record(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.record = Some(path.into());
+        self
+    }
+
     /// Seeds the random source of `fail_rate`, so the same requests get the same answers.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -107,6 +136,7 @@ impl ServerBuilder {
     /// The returned handle's [`url`](Handle::url) is valid at once: the socket is
     /// accepting before this returns.
     pub async fn spawn(self) -> Result<Handle, ServerError> {
+        let recorder = self.record.as_deref().map(Recorder::open).transpose()?;
         let listener = TcpListener::bind(self.bind)
             .await
             .map_err(|source| ServerError::Bind {
@@ -117,6 +147,17 @@ impl ServerBuilder {
             addr: self.bind,
             source,
         })?;
+        let admin_listener = match self.admin {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
+        let admin_addr = admin_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok());
         let rng = match self.seed {
             Some(seed) => fastrand::Rng::with_seed(seed),
             None => fastrand::Rng::new(),
@@ -132,9 +173,18 @@ impl ServerBuilder {
                 rng,
             }),
             summary: Mutex::new(Summary::default()),
+            store: Store::new(self.keep),
+            recorder,
             observers: self.observers,
             shutting_down,
         });
+        if let Some(listener) = admin_listener {
+            tokio::spawn(crate::admin::serve(
+                listener,
+                Arc::clone(&shared),
+                shared.shutting_down.clone(),
+            ));
+        }
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(accept_loop(
             listener,
@@ -145,6 +195,7 @@ impl ServerBuilder {
         ));
         Ok(Handle {
             local_addr,
+            admin_addr,
             shared,
             stop: Some(stop),
             task: Some(task),
@@ -159,6 +210,8 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     decisions: Mutex<Decisions>,
     summary: Mutex<Summary>,
+    pub(crate) store: Store,
+    recorder: Option<Recorder>,
     observers: Vec<mpsc::Sender<Arc<Exchange>>>,
     shutting_down: watch::Receiver<bool>,
 }
@@ -172,13 +225,24 @@ pub(crate) struct Decisions {
 }
 
 impl Shared {
+    pub(crate) fn set_behaviour(&self, behaviour: Behaviour) {
+        *self
+            .behaviour
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(behaviour);
+    }
+
+    pub(crate) fn delivery_counts(&self) -> crate::capture::DeliveryCounts {
+        self.decisions().deliveries.counts()
+    }
+
     fn decisions(&self) -> std::sync::MutexGuard<'_, Decisions> {
         self.decisions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn behaviour(&self) -> Arc<Behaviour> {
+    pub(crate) fn behaviour(&self) -> Arc<Behaviour> {
         Arc::clone(
             &self
                 .behaviour
@@ -187,12 +251,18 @@ impl Shared {
         )
     }
 
-    fn publish(&self, exchange: Exchange) {
+    /// Hands a finished exchange to everyone who wants it: the record file (unless
+    /// it was already written there), the summary, the history, the observers.
+    fn publish(&self, exchange: Exchange, recorded: bool) {
+        if let (Some(recorder), false) = (&self.recorder, recorded) {
+            recorder.write_detached(record_line(&exchange));
+        }
         self.summary
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .add(&exchange);
         let exchange = Arc::new(exchange);
+        self.store.push(Arc::clone(&exchange));
         for observer in &self.observers {
             let _ = observer.try_send(Arc::clone(&exchange));
         }
@@ -202,6 +272,7 @@ impl Shared {
 /// A running receiver. Dropping it stops the server.
 pub struct Handle {
     local_addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -218,6 +289,11 @@ impl Handle {
         format!("http://{}", self.local_addr)
     }
 
+    /// Base URL of the admin API and inspector, if one was asked for.
+    pub fn admin_url(&self) -> Option<String> {
+        self.admin_addr.map(|addr| format!("http://{addr}"))
+    }
+
     /// Counts so far.
     pub fn summary(&self) -> Summary {
         let mut summary = self
@@ -226,17 +302,34 @@ impl Handle {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        summary.deliveries = self.shared.decisions().deliveries.counts();
+        summary.deliveries = self.shared.delivery_counts();
+        summary.record_failure = self
+            .shared
+            .recorder
+            .as_ref()
+            .and_then(|recorder| recorder.check().err())
+            .map(|error| error.to_string());
         summary
+    }
+
+    /// The exchanges kept so far (the last `keep`), oldest first.
+    pub fn received(&self) -> Vec<Arc<Exchange>> {
+        self.shared.store.all()
+    }
+
+    /// The history, its counts and its live feed.
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// The answer behaviour in force.
+    pub fn behaviour(&self) -> Arc<Behaviour> {
+        self.shared.behaviour()
     }
 
     /// Replaces the answer behaviour; the next request reads the new one.
     pub fn set_behaviour(&self, behaviour: Behaviour) {
-        *self
-            .shared
-            .behaviour
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Arc::new(behaviour);
+        self.shared.set_behaviour(behaviour);
     }
 
     /// Stops accepting, lets requests in flight finish (up to the shutdown timeout),
@@ -258,6 +351,11 @@ impl Drop for Handle {
             let _ = stop.send(());
         }
     }
+}
+
+/// Resolves once the server has begun shutting down.
+pub(crate) async fn until_shutdown(shutting_down: &mut watch::Receiver<bool>) {
+    let _ = shutting_down.wait_for(|&down| down).await;
 }
 
 async fn accept_loop(

@@ -58,6 +58,7 @@ pub(crate) async fn handle(
         shared: Arc::clone(&shared),
         started,
         if_dropped: Outcome::ClientGone,
+        recorded: false,
         exchange: Some(Exchange {
             id,
             received_at,
@@ -131,6 +132,19 @@ pub(crate) async fn handle(
             delay,
         } => {
             wait(delay).await;
+            pending.settle(Outcome::Answered(status.as_u16()), body.clone());
+            let (status, body) = if status.is_success() {
+                match pending.record().await {
+                    Ok(()) => (status, body),
+                    // Not acknowledged, so that the sender keeps the alert and retries.
+                    Err(error) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Bytes::from(format!("hookscope cannot record this request: {error}\n")),
+                    ),
+                }
+            } else {
+                (status, body)
+            };
             let response = respond(status, headers, body.clone());
             pending.finish(Outcome::Answered(status.as_u16()), body);
             Ok(response)
@@ -149,7 +163,7 @@ pub(crate) async fn handle(
         Action::Hang => {
             pending.if_dropped = Outcome::Hung;
             let mut shutting_down = shared.shutting_down.clone();
-            let _ = shutting_down.wait_for(|&down| down).await;
+            super::until_shutdown(&mut shutting_down).await;
             pending.finish(Outcome::Hung, Bytes::new());
             Err(NoAnswer)
         }
@@ -175,18 +189,37 @@ struct Pending {
     shared: Arc<Shared>,
     started: Instant,
     if_dropped: Outcome,
+    recorded: bool,
     exchange: Option<Exchange>,
 }
 
 impl Pending {
-    fn finish(&mut self, outcome: Outcome, body: Bytes) {
-        if let Some(mut exchange) = self.exchange.take() {
+    /// Sets the answer the exchange will carry.
+    fn settle(&mut self, outcome: Outcome, body: Bytes) {
+        if let Some(exchange) = self.exchange.as_mut() {
             exchange.reply = Reply {
                 outcome,
                 body,
                 took: self.started.elapsed(),
             };
-            self.shared.publish(exchange);
+        }
+    }
+
+    /// Writes the settled exchange to the record file and waits until the OS has it.
+    async fn record(&mut self) -> Result<(), crate::output::RecordError> {
+        let (Some(recorder), Some(exchange)) = (&self.shared.recorder, &self.exchange) else {
+            return Ok(());
+        };
+        recorder.write(crate::output::record_line(exchange)).await?;
+        self.recorded = true;
+        Ok(())
+    }
+
+    /// Settles and publishes (recording without waiting if not recorded yet).
+    fn finish(&mut self, outcome: Outcome, body: Bytes) {
+        self.settle(outcome, body);
+        if let Some(exchange) = self.exchange.take() {
+            self.shared.publish(exchange, self.recorded);
         }
     }
 }

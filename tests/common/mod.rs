@@ -28,6 +28,8 @@ pub struct Hookscope {
     child: Child,
     pub url: String,
     pub port: u16,
+    /// The admin API's base URL, unless started with --no-admin.
+    pub admin: Option<String>,
     stdout: Arc<Mutex<Vec<u8>>>,
     stderr_lines: Receiver<String>,
     stderr_seen: Vec<String>,
@@ -57,11 +59,21 @@ impl Stopped {
 }
 
 impl Hookscope {
-    /// Starts `hookscope listen --port 0 ARGS...` and waits for its `listening on` line.
+    /// Starts `hookscope listen --port 0 ARGS...` (and the admin API on a free port
+    /// unless ARGS say otherwise) and waits for its `listening on` line.
     pub fn start(args: &[&str]) -> Hookscope {
+        let admin_given = args
+            .iter()
+            .any(|arg| *arg == "--admin" || *arg == "--no-admin");
+        let admin_args: &[&str] = if admin_given {
+            &[]
+        } else {
+            &["--admin", "127.0.0.1:0"]
+        };
         let mut child = Command::new(BIN)
             .arg("listen")
             .args(["--port", "0"])
+            .args(admin_args)
             .args(args)
             .env_remove("NO_COLOR")
             .stdin(Stdio::null())
@@ -95,6 +107,7 @@ impl Hookscope {
             child,
             url: String::new(),
             port: 0,
+            admin: None,
             stdout,
             stderr_lines,
             stderr_seen: Vec::new(),
@@ -110,6 +123,20 @@ impl Hookscope {
             .to_owned();
         hookscope.port = url.rsplit(':').next().unwrap().parse().unwrap();
         hookscope.url = url;
+        if !args.contains(&"--no-admin") {
+            let line = hookscope
+                .wait_for_stderr("inspector on ")
+                .unwrap_or_else(|| {
+                    panic!("no inspector line; stderr: {:?}", hookscope.stderr_seen)
+                });
+            hookscope.admin = Some(
+                line.split("inspector on ")
+                    .nth(1)
+                    .unwrap()
+                    .trim()
+                    .to_owned(),
+            );
+        }
         hookscope
     }
 
@@ -129,6 +156,20 @@ impl Hookscope {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.url, path)
+    }
+
+    /// URL of an admin API path.
+    pub fn api(&self, path: &str) -> String {
+        format!(
+            "{}{}",
+            self.admin.as_deref().expect("admin API running"),
+            path
+        )
+    }
+
+    /// The process id, to signal it.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Sends SIGTERM, as a service manager would, and waits for the exit.

@@ -1,0 +1,200 @@
+//! The answer behaviour as the admin API shows and takes it (`/api/config`).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use crate::respond::{parse_header, parse_status, Behaviour, Route, Script, ScriptScope};
+
+/// The behaviour in JSON-friendly form.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConfigView {
+    status: u16,
+    body: String,
+    headers: Vec<String>,
+    delay: String,
+    script: Option<String>,
+    script_scope: &'static str,
+    routes: Vec<String>,
+    fail_rate: f64,
+    fail_status: u16,
+    strict: bool,
+}
+
+impl From<&Behaviour> for ConfigView {
+    fn from(behaviour: &Behaviour) -> Self {
+        ConfigView {
+            status: behaviour.status.as_u16(),
+            body: String::from_utf8_lossy(&behaviour.body).into_owned(),
+            headers: behaviour
+                .headers
+                .iter()
+                .map(|(name, value)| {
+                    format!("{name}: {}", String::from_utf8_lossy(value.as_bytes()))
+                })
+                .collect(),
+            delay: humantime::format_duration(behaviour.delay).to_string(),
+            script: behaviour.script.as_ref().map(|s| s.as_str().to_owned()),
+            script_scope: match behaviour.scope {
+                ScriptScope::PerAlert => "per-alert",
+                ScriptScope::Global => "global",
+            },
+            routes: behaviour
+                .routes
+                .iter()
+                .map(|route| format!("{}={}", route.prefix, route.script))
+                .collect(),
+            fail_rate: behaviour.fail_rate,
+            fail_status: behaviour.fail_status.as_u16(),
+            strict: behaviour.strict,
+        }
+    }
+}
+
+/// A change to the behaviour: only the fields given are changed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigPatch {
+    status: Option<u16>,
+    body: Option<String>,
+    headers: Option<Vec<String>>,
+    delay: Option<String>,
+    /// `null` removes the script.
+    #[serde(default, deserialize_with = "present")]
+    script: Option<Option<String>>,
+    script_scope: Option<String>,
+    routes: Option<Vec<String>>,
+    fail_rate: Option<f64>,
+    fail_status: Option<u16>,
+    strict: Option<bool>,
+}
+
+/// Tells `null` (Some(None)) apart from an absent field (None).
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+impl ConfigPatch {
+    /// The behaviour with this change applied, or why the change is refused.
+    pub fn apply(self, current: &Behaviour) -> Result<Behaviour, String> {
+        let mut next = current.clone();
+        if let Some(status) = self.status {
+            next.status = status_from(status, "status")?;
+        }
+        if let Some(body) = self.body {
+            next.body = Bytes::from(body);
+        }
+        if let Some(headers) = self.headers {
+            let mut map = HeaderMap::new();
+            for header in headers {
+                let (name, value) = parse_header(&header).map_err(|error| error.to_string())?;
+                map.append(name, value);
+            }
+            next.headers = map;
+        }
+        if let Some(delay) = self.delay {
+            next.delay = parse_delay(&delay)?;
+        }
+        if let Some(script) = self.script {
+            next.script = match script {
+                Some(text) => Some(text.parse::<Script>().map_err(|error| error.to_string())?),
+                None => None,
+            };
+        }
+        if let Some(scope) = self.script_scope {
+            next.scope = match scope.as_str() {
+                "per-alert" => ScriptScope::PerAlert,
+                "global" => ScriptScope::Global,
+                other => {
+                    return Err(format!(
+                        "script_scope must be per-alert or global, got {other:?}"
+                    ))
+                }
+            };
+        }
+        if let Some(routes) = self.routes {
+            next.routes = routes
+                .iter()
+                .map(|route| route.parse::<Route>().map_err(|error| error.to_string()))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(rate) = self.fail_rate {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("fail_rate must be from 0 to 1, got {rate}"));
+            }
+            next.fail_rate = rate;
+        }
+        if let Some(status) = self.fail_status {
+            next.fail_status = status_from(status, "fail_status")?;
+        }
+        if let Some(strict) = self.strict {
+            next.strict = strict;
+        }
+        Ok(next)
+    }
+}
+
+fn status_from(code: u16, field: &str) -> Result<StatusCode, String> {
+    parse_status(&code.to_string()).map_err(|error| format!("{field}: {error}"))
+}
+
+fn parse_delay(text: &str) -> Result<Duration, String> {
+    if text.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(text.trim()).map_err(|error| format!("delay: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patch(json: &str) -> Result<Behaviour, String> {
+        let patch: ConfigPatch = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        patch.apply(&Behaviour::default())
+    }
+
+    #[test]
+    fn only_given_fields_change() {
+        let behaviour = patch(
+            r#"{"status": 503, "script": "500*2,200", "routes": ["/ok=200"], "delay": "250ms"}"#,
+        )
+        .unwrap();
+        assert_eq!(behaviour.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(behaviour.body, "success");
+        assert_eq!(behaviour.delay, Duration::from_millis(250));
+        let view = ConfigView::from(&behaviour);
+        assert_eq!(view.script.as_deref(), Some("500*2,200"));
+        assert_eq!(view.routes, ["/ok=200"]);
+        assert_eq!(view.delay, "250ms");
+    }
+
+    #[test]
+    fn null_removes_the_script() {
+        let with_script = patch(r#"{"script": "503"}"#).unwrap();
+        let patch: ConfigPatch = serde_json::from_str(r#"{"script": null}"#).unwrap();
+        assert!(patch.apply(&with_script).unwrap().script.is_none());
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_reason() {
+        assert!(patch(r#"{"status": 99}"#).unwrap_err().contains("status"));
+        assert!(patch(r#"{"script": "503*x"}"#)
+            .unwrap_err()
+            .contains("at position 5"));
+        assert!(patch(r#"{"fail_rate": 2}"#)
+            .unwrap_err()
+            .contains("fail_rate"));
+        assert!(patch(r#"{"headers": ["nope"]}"#)
+            .unwrap_err()
+            .contains("Name: value"));
+        assert!(patch(r#"{"delay": "soon"}"#).unwrap_err().contains("delay"));
+        assert!(patch(r#"{"colour": "red"}"#)
+            .unwrap_err()
+            .contains("unknown field"));
+    }
+}

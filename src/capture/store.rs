@@ -1,0 +1,243 @@
+//! The in-memory history: the last N exchanges, counts over all of them, and a
+//! broadcast of each new exchange for live subscribers (SSE, tests).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use super::Exchange;
+
+/// Default number of exchanges kept.
+pub const DEFAULT_KEEP: usize = 1000;
+
+/// Distinct paths counted one by one in the stats; the rest go under `(other)`,
+/// so random paths from a scanner cannot grow the stats without bound.
+const MAX_PATHS: usize = 1000;
+
+/// How far a live subscriber may lag before it misses exchanges.
+const LIVE_BACKLOG: usize = 4096;
+
+/// Counts over every exchange since start (or since the history was cleared).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Stats {
+    /// Exchanges seen.
+    pub requests: u64,
+    /// By outcome label: the status code, or `dropped`, `reset`, `hung`, `client-gone`.
+    pub by_status: BTreeMap<String, u64>,
+    /// By verdict: `valid`, `invalid`, or `none` (not a POST, or body not read).
+    pub by_verdict: BTreeMap<String, u64>,
+    /// By request path.
+    pub by_path: BTreeMap<String, u64>,
+    /// Exchanges whose body identified an alert (`alertId` or `id`).
+    pub alert_attempts: u64,
+    /// Of those, retries (attempt 2 or later).
+    pub retries: u64,
+    /// Exchanges pushed out of the history by newer ones.
+    pub dropped_from_store: u64,
+    /// Exchanges kept now.
+    pub kept: usize,
+}
+
+#[derive(Debug)]
+struct Inner {
+    keep: usize,
+    exchanges: VecDeque<Arc<Exchange>>,
+    stats: Stats,
+}
+
+/// The bounded history of exchanges.
+#[derive(Debug)]
+pub struct Store {
+    inner: Mutex<Inner>,
+    live: broadcast::Sender<Arc<Exchange>>,
+}
+
+impl Store {
+    /// A store keeping the last `keep` exchanges.
+    pub fn new(keep: usize) -> Store {
+        Store {
+            inner: Mutex::new(Inner {
+                keep,
+                exchanges: VecDeque::with_capacity(keep.min(DEFAULT_KEEP)),
+                stats: Stats::default(),
+            }),
+            live: broadcast::channel(LIVE_BACKLOG).0,
+        }
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds an exchange, dropping the oldest beyond the bound, and tells live subscribers.
+    pub fn push(&self, exchange: Arc<Exchange>) {
+        {
+            let mut inner = self.inner();
+            count(&mut inner.stats, &exchange);
+            if inner.keep == 0 {
+                inner.stats.dropped_from_store += 1;
+            } else {
+                if inner.exchanges.len() == inner.keep {
+                    inner.exchanges.pop_front();
+                    inner.stats.dropped_from_store += 1;
+                }
+                inner.exchanges.push_back(Arc::clone(&exchange));
+            }
+        }
+        let _ = self.live.send(exchange);
+    }
+
+    /// Every kept exchange, oldest first.
+    pub fn all(&self) -> Vec<Arc<Exchange>> {
+        self.inner().exchanges.iter().cloned().collect()
+    }
+
+    /// Kept exchanges that pass `filter`, newest first, at most `limit`.
+    pub fn newest(&self, limit: usize, filter: impl Fn(&Exchange) -> bool) -> Vec<Arc<Exchange>> {
+        self.inner()
+            .exchanges
+            .iter()
+            .rev()
+            .filter(|exchange| filter(exchange))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// The kept exchange with this id.
+    pub fn get(&self, id: u64) -> Option<Arc<Exchange>> {
+        let inner = self.inner();
+        // Ids grow with arrival, so a binary search finds it.
+        let index = inner
+            .exchanges
+            .binary_search_by_key(&id, |exchange| exchange.id)
+            .ok()?;
+        inner.exchanges.get(index).cloned()
+    }
+
+    /// Number of exchanges kept now.
+    pub fn len(&self) -> usize {
+        self.inner().exchanges.len()
+    }
+
+    /// Whether nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets the history and resets the counts.
+    pub fn clear(&self) {
+        let mut inner = self.inner();
+        inner.exchanges.clear();
+        inner.stats = Stats::default();
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> Stats {
+        let inner = self.inner();
+        Stats {
+            kept: inner.exchanges.len(),
+            ..inner.stats.clone()
+        }
+    }
+
+    /// Receives every exchange pushed from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Exchange>> {
+        self.live.subscribe()
+    }
+}
+
+fn count(stats: &mut Stats, exchange: &Exchange) {
+    stats.requests += 1;
+    *stats
+        .by_status
+        .entry(exchange.reply.outcome.label())
+        .or_default() += 1;
+    let verdict = match &exchange.verdict {
+        Some(verdict) if verdict.is_valid() => "valid",
+        Some(_) => "invalid",
+        None => "none",
+    };
+    *stats.by_verdict.entry(verdict.into()).or_default() += 1;
+    let path = if stats.by_path.len() < MAX_PATHS || stats.by_path.contains_key(&exchange.path) {
+        exchange.path.clone()
+    } else {
+        "(other)".into()
+    };
+    *stats.by_path.entry(path).or_default() += 1;
+    if let Some(attempt) = exchange.attempt.as_ref().filter(|a| a.key.is_alert()) {
+        stats.alert_attempts += 1;
+        if attempt.number > 1 {
+            stats.retries += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::{BodyState, Outcome, Reply};
+    use std::time::Duration;
+
+    fn exchange(id: u64, path: &str) -> Arc<Exchange> {
+        Arc::new(Exchange {
+            id,
+            received_at: chrono::Utc::now(),
+            peer: "127.0.0.1:1".parse().unwrap(),
+            method: "POST".into(),
+            path: path.into(),
+            query: None,
+            version: "HTTP/1.1".into(),
+            headers: Vec::new(),
+            body: bytes::Bytes::new(),
+            body_state: BodyState::Complete,
+            verdict: None,
+            attempt: None,
+            reply: Reply {
+                outcome: Outcome::Answered(200),
+                body: bytes::Bytes::new(),
+                took: Duration::ZERO,
+            },
+        })
+    }
+
+    #[test]
+    fn keeps_the_last_n_and_counts_the_rest_as_dropped() {
+        let store = Store::new(10);
+        for id in 1..=50 {
+            store.push(exchange(id, "/"));
+        }
+        let stats = store.stats();
+        assert_eq!(
+            (stats.kept, stats.dropped_from_store, stats.requests),
+            (10, 40, 50)
+        );
+        assert_eq!(store.all().first().unwrap().id, 41);
+        assert_eq!(store.get(45).unwrap().id, 45);
+        assert!(store.get(40).is_none());
+        let newest: Vec<u64> = store.newest(3, |_| true).iter().map(|e| e.id).collect();
+        assert_eq!(newest, [50, 49, 48]);
+    }
+
+    #[test]
+    fn paths_beyond_the_cap_are_pooled() {
+        let store = Store::new(1);
+        for id in 0..(MAX_PATHS as u64 + 5) {
+            store.push(exchange(id, &format!("/{id}")));
+        }
+        let stats = store.stats();
+        assert_eq!(stats.by_path.len(), MAX_PATHS + 1);
+        assert_eq!(stats.by_path["(other)"], 5);
+    }
+
+    #[test]
+    fn clear_forgets_everything() {
+        let store = Store::new(5);
+        store.push(exchange(1, "/"));
+        store.clear();
+        assert!(store.is_empty());
+        assert_eq!(store.stats(), Stats::default());
+    }
+}

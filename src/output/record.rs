@@ -1,0 +1,233 @@
+//! `--record FILE`: every exchange appended as one JSON line, with group commit.
+//!
+//! The sender stops retrying once it gets a 2XX, so an acknowledged alert that
+//! never reached the file would be lost for good. The answer therefore waits
+//! until its line has been handed to the operating system (the write returned:
+//! it survives `kill -9` of hookscope, if not a power cut). One writer thread
+//! takes everything queued at once and writes it with a single call, then
+//! releases every request of that batch, so the cost per request stays small.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most bytes written in one batch.
+const MAX_BATCH: usize = 4 * 1024 * 1024;
+
+/// Why the record file cannot be used.
+#[derive(Debug, Error)]
+pub enum RecordError {
+    /// The file could not be opened for appending.
+    #[error("cannot open record file {path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// An earlier write failed (disk full, file gone...); nothing is recorded any more.
+    #[error("recording to {path} failed: {reason}")]
+    Failed {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        reason: String,
+    },
+}
+
+struct Job {
+    line: Vec<u8>,
+    done: Option<oneshot::Sender<bool>>,
+}
+
+/// The writer of the record file.
+pub struct Recorder {
+    path: PathBuf,
+    queue: mpsc::UnboundedSender<Job>,
+    failed: Arc<AtomicBool>,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl Recorder {
+    /// Opens (creating or appending to) the record file and starts its writer.
+    pub fn open(path: &Path) -> Result<Recorder, RecordError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| RecordError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        let (queue, jobs) = mpsc::unbounded_channel();
+        let failed = Arc::new(AtomicBool::new(false));
+        let failure = Arc::new(Mutex::new(None));
+        let writer = Writer {
+            file,
+            path: path.to_owned(),
+            failed: Arc::clone(&failed),
+            failure: Arc::clone(&failure),
+        };
+        std::thread::Builder::new()
+            .name("hookscope-record".into())
+            .spawn(move || writer.run(jobs))
+            .map_err(|source| RecordError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Recorder {
+            path: path.to_owned(),
+            queue,
+            failed,
+            failure,
+        })
+    }
+
+    /// Appends one line and waits until the operating system has it.
+    pub async fn write(&self, mut line: Vec<u8>) -> Result<(), RecordError> {
+        self.check()?;
+        line.push(b'\n');
+        let (done, written) = oneshot::channel();
+        let job = Job {
+            line,
+            done: Some(done),
+        };
+        if self.queue.send(job).is_err() || !written.await.unwrap_or(false) {
+            return Err(self.failed_error());
+        }
+        Ok(())
+    }
+
+    /// Appends one line without waiting (for exchanges that were not acknowledged).
+    pub fn write_detached(&self, mut line: Vec<u8>) {
+        if self.check().is_ok() {
+            line.push(b'\n');
+            let _ = self.queue.send(Job { line, done: None });
+        }
+    }
+
+    /// The failure, if writing has failed.
+    pub fn check(&self) -> Result<(), RecordError> {
+        if self.failed.load(Ordering::Acquire) {
+            Err(self.failed_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn failed_error(&self) -> RecordError {
+        let reason = self
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .unwrap_or_else(|| "the writer stopped".into());
+        RecordError::Failed {
+            path: self.path.clone(),
+            reason,
+        }
+    }
+}
+
+struct Writer {
+    file: File,
+    path: PathBuf,
+    failed: Arc<AtomicBool>,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl Writer {
+    fn run(mut self, mut jobs: mpsc::UnboundedReceiver<Job>) {
+        let mut batch = Vec::with_capacity(64 * 1024);
+        let mut waiting = Vec::new();
+        while let Some(first) = jobs.blocking_recv() {
+            batch.clear();
+            waiting.clear();
+            let mut next = Some(first);
+            while let Some(job) = next {
+                batch.extend_from_slice(&job.line);
+                waiting.extend(job.done);
+                next = if batch.len() < MAX_BATCH {
+                    jobs.try_recv().ok()
+                } else {
+                    None
+                };
+            }
+            let written = !self.failed.load(Ordering::Acquire) && self.write(&batch);
+            for done in waiting.drain(..) {
+                let _ = done.send(written);
+            }
+        }
+    }
+
+    fn write(&mut self, batch: &[u8]) -> bool {
+        match self.file.write_all(batch) {
+            Ok(()) => true,
+            Err(error) => {
+                let reason = error.to_string();
+                crate::output::log_warning(format_args!(
+                    "cannot write the record file {}: {reason}; from now on requests are answered 503 so that senders retry",
+                    self.path.display()
+                ));
+                *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+                self.failed.store(true, Ordering::Release);
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn lines_are_in_the_file_when_write_returns() {
+        let dir = std::env::temp_dir().join(format!("hookscope-record-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("record.jsonl");
+        let _ = std::fs::remove_file(&path);
+        let recorder = Arc::new(Recorder::open(&path).unwrap());
+        let writers: Vec<_> = (0..200)
+            .map(|n| {
+                let recorder = Arc::clone(&recorder);
+                tokio::spawn(
+                    async move { recorder.write(format!("{{\"n\":{n}}}").into_bytes()).await },
+                )
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap().unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 200);
+        assert!(text
+            .lines()
+            .all(|line| serde_json::from_str::<serde_json::Value>(line).is_ok()));
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_is_reported_and_sticks() {
+        let Ok(recorder) = Recorder::open(Path::new("/dev/full")) else {
+            return; // not on Linux
+        };
+        let error = recorder.write(b"{}".to_vec()).await.unwrap_err();
+        assert!(error.to_string().contains("/dev/full"), "{error}");
+        assert!(recorder.check().is_err());
+    }
+
+    #[test]
+    fn an_unopenable_file_names_the_path() {
+        let error = Recorder::open(Path::new("/no/such/dir/record.jsonl"))
+            .err()
+            .unwrap();
+        assert!(error
+            .to_string()
+            .starts_with("cannot open record file /no/such/dir/record.jsonl:"));
+    }
+}

@@ -1,0 +1,361 @@
+//! Sending requests out: replaying captured requests to another receiver.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::capture::Exchange;
+
+/// Headers that describe one hop, not the request, and are not replayed.
+const HOP_BY_HOP: [&str; 10] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+];
+
+/// A request as captured, ready to be sent again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// Id of the exchange it came from.
+    pub id: u64,
+    /// Method.
+    pub method: String,
+    /// Path.
+    pub path: String,
+    /// Query without `?`.
+    pub query: Option<String>,
+    /// Headers in arrival order.
+    pub headers: Vec<(String, String)>,
+    /// Exact body bytes.
+    pub body: Bytes,
+}
+
+impl From<&Exchange> for RecordedRequest {
+    fn from(exchange: &Exchange) -> Self {
+        RecordedRequest {
+            id: exchange.id,
+            method: exchange.method.clone(),
+            path: exchange.path.clone(),
+            query: exchange.query.clone(),
+            headers: exchange.headers.clone(),
+            body: exchange.body.clone(),
+        }
+    }
+}
+
+/// Why a record line cannot be replayed.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum RecordLineError {
+    /// Not JSON: usually the unfinished last line of a file hookscope was killed writing.
+    #[error("not a JSON line (an unfinished write?)")]
+    NotJson,
+    /// JSON, but not a hookscope exchange.
+    #[error("missing or malformed field `{0}`")]
+    Field(&'static str),
+}
+
+impl RecordedRequest {
+    /// Reads one line of a `--record` file.
+    pub fn from_record_line(line: &str) -> Result<RecordedRequest, RecordLineError> {
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|_| RecordLineError::NotJson)?;
+        let text = |field: &'static str| {
+            value[field]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or(RecordLineError::Field(field))
+        };
+        let body = match value["body_encoding"].as_str() {
+            Some("json") => match value["raw_body"].as_str() {
+                Some(raw) => Bytes::from(raw.to_owned()),
+                None => Bytes::from(value["body"].to_string()),
+            },
+            Some("text") => Bytes::from(text("body")?),
+            Some("base64") => base64::engine::general_purpose::STANDARD
+                .decode(text("body")?)
+                .map(Bytes::from)
+                .map_err(|_| RecordLineError::Field("body"))?,
+            _ => return Err(RecordLineError::Field("body_encoding")),
+        };
+        let headers = value["headers"]
+            .as_object()
+            .ok_or(RecordLineError::Field("headers"))?
+            .iter()
+            .filter_map(|(name, value)| Some((name.clone(), value.as_str()?.to_owned())))
+            .collect();
+        Ok(RecordedRequest {
+            id: value["id"].as_u64().ok_or(RecordLineError::Field("id"))?,
+            method: text("method")?,
+            path: text("path")?,
+            query: value["query"].as_str().map(str::to_owned),
+            headers,
+            body,
+        })
+    }
+
+    /// Where the replay goes: `to` itself when it names a path, otherwise the
+    /// original path (and query) on `to`'s host.
+    pub fn target(&self, to: &reqwest::Url) -> reqwest::Url {
+        let mut url = to.clone();
+        if url.path() == "/" || url.path().is_empty() {
+            url.set_path(&self.path);
+        }
+        if url.query().is_none() {
+            url.set_query(self.query.as_deref());
+        }
+        url
+    }
+}
+
+/// A condition on recorded exchanges, as `--filter FIELD=VALUE` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordFilter {
+    /// The exchange with this id.
+    Id(u64),
+    /// Requests whose path starts with this.
+    Path(String),
+    /// Requests with this method.
+    Method(String),
+    /// Requests whose verdict is `valid`, `invalid` or `none`.
+    Verdict(String),
+    /// Requests answered with this status.
+    Status(u16),
+}
+
+impl std::str::FromStr for RecordFilter {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (field, value) = text.split_once('=').ok_or_else(|| {
+            format!("expected FIELD=VALUE (id, path, method, verdict, status), got {text:?}")
+        })?;
+        let number = |value: &str| {
+            value
+                .parse()
+                .map_err(|_| format!("{field} must be a number, got {value:?}"))
+        };
+        match field {
+            "id" => Ok(RecordFilter::Id(number(value)?)),
+            "path" => Ok(RecordFilter::Path(value.into())),
+            "method" => Ok(RecordFilter::Method(value.to_ascii_uppercase())),
+            "verdict" if matches!(value, "valid" | "invalid" | "none") => {
+                Ok(RecordFilter::Verdict(value.into()))
+            }
+            "verdict" => Err(format!(
+                "verdict must be valid, invalid or none, got {value:?}"
+            )),
+            "status" => Ok(RecordFilter::Status(number(value)? as u16)),
+            other => Err(format!(
+                "unknown filter field {other:?} (id, path, method, verdict, status)"
+            )),
+        }
+    }
+}
+
+impl RecordFilter {
+    /// Whether a recorded line (parsed) passes.
+    pub fn matches(&self, line: &serde_json::Value) -> bool {
+        match self {
+            RecordFilter::Id(id) => line["id"].as_u64() == Some(*id),
+            RecordFilter::Path(prefix) => line["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with(prefix.as_str())),
+            RecordFilter::Method(method) => line["method"].as_str() == Some(method.as_str()),
+            RecordFilter::Verdict(wanted) => {
+                let actual = match line["verdict"]["valid"].as_bool() {
+                    Some(true) => "valid",
+                    Some(false) => "invalid",
+                    None => "none",
+                };
+                actual == wanted
+            }
+            RecordFilter::Status(status) => line["status"].as_u64() == Some(u64::from(*status)),
+        }
+    }
+}
+
+/// What came back from a replay.
+#[derive(Debug, Clone, Serialize)]
+pub struct Replayed {
+    /// The URL the request went to.
+    pub url: String,
+    /// Status received.
+    pub status: u16,
+    /// Headers received.
+    pub headers: Vec<(String, String)>,
+    /// Body received (lossy UTF-8).
+    pub body: String,
+    /// How long the answer took, in milliseconds.
+    pub took_ms: f64,
+}
+
+/// A replay that got no HTTP answer.
+#[derive(Debug, Error)]
+#[error("replay to {url} failed: {reason}")]
+pub struct ReplayError {
+    /// The URL the request went to.
+    pub url: String,
+    /// What went wrong (connection refused, timeout...).
+    pub reason: String,
+}
+
+/// The HTTP client used for replays.
+pub fn client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+/// Sends a recorded request again: same method, path, headers (minus hop-by-hop ones) and body.
+pub async fn replay(
+    client: &reqwest::Client,
+    request: &RecordedRequest,
+    to: &reqwest::Url,
+) -> Result<Replayed, ReplayError> {
+    let url = request.target(to);
+    let failed = |reason: String| ReplayError {
+        url: url.to_string(),
+        reason,
+    };
+    let method = reqwest::Method::from_bytes(request.method.as_bytes())
+        .map_err(|_| failed(format!("bad method {:?}", request.method)))?;
+    let mut builder = client.request(method, url.clone());
+    for (name, value) in &request.headers {
+        if !HOP_BY_HOP.contains(&name.to_ascii_lowercase().as_str()) {
+            builder = builder.header(name, value);
+        }
+    }
+    let started = Instant::now();
+    let response = builder
+        .body(request.body.clone())
+        .send()
+        .await
+        .map_err(|error| failed(error_chain(&error)))?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|error| failed(error_chain(&error)))?;
+    Ok(Replayed {
+        url: url.to_string(),
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        took_ms: started.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
+/// An error and its causes on one line ("error sending request: connection refused").
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_lines_round_trip_exact_bodies() {
+        let line = r#"{"id":3,"method":"POST","path":"/a","query":"x=1","headers":{"content-type":"application/json","host":"h"},"body_encoding":"json","body":{"a":1},"raw_body":"{ \"a\" : 1 }"}"#;
+        let request = RecordedRequest::from_record_line(line).unwrap();
+        assert_eq!(request.body, "{ \"a\" : 1 }");
+        assert_eq!(request.query.as_deref(), Some("x=1"));
+        let line = r#"{"id":4,"method":"PUT","path":"/b","query":null,"headers":{},"body_encoding":"base64","body":"//4="}"#;
+        assert_eq!(
+            RecordedRequest::from_record_line(line)
+                .unwrap()
+                .body
+                .as_ref(),
+            [0xff, 0xfe]
+        );
+        assert_eq!(
+            RecordedRequest::from_record_line("{\"id\":1,\"meth"),
+            Err(RecordLineError::NotJson)
+        );
+        assert_eq!(
+            RecordedRequest::from_record_line("{}"),
+            Err(RecordLineError::Field("body_encoding"))
+        );
+    }
+
+    #[test]
+    fn filters_parse_and_match() {
+        let line: serde_json::Value = serde_json::from_str(
+            r#"{"id":7,"method":"POST","path":"/alerts/x","status":500,"verdict":{"valid":false}}"#,
+        )
+        .unwrap();
+        for (filter, expected) in [
+            ("id=7", true),
+            ("id=8", false),
+            ("path=/alerts", true),
+            ("method=post", true),
+            ("verdict=invalid", true),
+            ("verdict=valid", false),
+            ("status=500", true),
+        ] {
+            assert_eq!(
+                filter.parse::<RecordFilter>().unwrap().matches(&line),
+                expected,
+                "{filter}"
+            );
+        }
+        assert!("colour=red".parse::<RecordFilter>().is_err());
+        assert!("id=x".parse::<RecordFilter>().is_err());
+        assert!("verdict=maybe".parse::<RecordFilter>().is_err());
+        assert!("nothing".parse::<RecordFilter>().is_err());
+    }
+
+    #[test]
+    fn targets_keep_the_original_path_unless_one_is_given() {
+        let request = RecordedRequest {
+            id: 1,
+            method: "POST".into(),
+            path: "/alerts".into(),
+            query: Some("a=b".into()),
+            headers: vec![],
+            body: Bytes::new(),
+        };
+        let base: reqwest::Url = "http://127.0.0.1:9000".parse().unwrap();
+        assert_eq!(
+            request.target(&base).as_str(),
+            "http://127.0.0.1:9000/alerts?a=b"
+        );
+        let full: reqwest::Url = "http://127.0.0.1:9000/hook".parse().unwrap();
+        assert_eq!(
+            request.target(&full).as_str(),
+            "http://127.0.0.1:9000/hook?a=b"
+        );
+    }
+}
