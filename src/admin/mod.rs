@@ -40,6 +40,26 @@ const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
 
 type Body = BoxBody<Bytes, Infallible>;
 
+/// A refused API call: answered with this status and `{"error": message}`.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn into_response(self) -> Response<Body> {
+        error(self.status, &self.message)
+    }
+}
+
 /// Serves the admin API until `shutting_down` turns true.
 pub(crate) async fn serve(
     listener: TcpListener,
@@ -95,23 +115,25 @@ async fn route(
     let method = request.method().clone();
     match (&method, segments.as_slice()) {
         (&Method::GET, [""]) => html(INDEX_HTML),
-        (&Method::GET, ["api", "requests"]) => list(shared, &query),
+        (&Method::GET, ["api", "requests"]) => {
+            list(shared, &query).unwrap_or_else(ApiError::into_response)
+        }
         (&Method::DELETE, ["api", "requests"]) => {
             shared.store.clear();
             json(StatusCode::OK, r#"{"cleared":true}"#.into())
         }
         (&Method::GET, ["api", "requests", id]) => match find(shared, id) {
             Ok(exchange) => json(StatusCode::OK, record_line(&exchange)),
-            Err(response) => response,
+            Err(refused) => refused.into_response(),
         },
         (&Method::POST, ["api", "requests", id, "replay"]) => {
             let exchange = match find(shared, id) {
                 Ok(exchange) => exchange,
-                Err(response) => return response,
+                Err(refused) => return refused.into_response(),
             };
             match read_json::<ReplayBody>(request).await {
                 Ok(body) => replay(client, &exchange, &body.to).await,
-                Err(response) => response,
+                Err(refused) => refused.into_response(),
             }
         }
         (&Method::GET, ["api", "stats"]) => stats(shared),
@@ -125,7 +147,7 @@ async fn route(
                 }
                 Err(reason) => error(StatusCode::UNPROCESSABLE_ENTITY, &reason),
             },
-            Err(response) => response,
+            Err(refused) => refused.into_response(),
         },
         (_, ["api", "requests"] | ["api", "requests", _] | ["api", "requests", _, "replay"])
         | (_, ["api", "stats" | "events" | "config"])
@@ -161,58 +183,49 @@ fn parse_query(query: Option<&str>) -> HashMap<String, String> {
         .collect()
 }
 
-fn find(shared: &Shared, id: &str) -> Result<Arc<Exchange>, Response<Body>> {
+fn find(shared: &Shared, id: &str) -> Result<Arc<Exchange>, ApiError> {
     let id: u64 = id.parse().map_err(|_| {
-        error(
+        ApiError::new(
             StatusCode::BAD_REQUEST,
-            &format!("request id must be a number, got {id:?}"),
+            format!("request id must be a number, got {id:?}"),
         )
     })?;
     shared.store.get(id).ok_or_else(|| {
-        error(
+        ApiError::new(
             StatusCode::NOT_FOUND,
-            &format!("no request {id} in the history"),
+            format!("no request {id} in the history"),
         )
     })
 }
 
-fn list(shared: &Shared, query: &HashMap<String, String>) -> Response<Body> {
-    let number = |name: &str| -> Result<Option<u64>, Response<Body>> {
+fn list(shared: &Shared, query: &HashMap<String, String>) -> Result<Response<Body>, ApiError> {
+    let number = |name: &str| -> Result<Option<u64>, ApiError> {
         query
             .get(name)
             .map(|value| {
                 value.parse::<u64>().map_err(|_| {
-                    error(
+                    ApiError::new(
                         StatusCode::BAD_REQUEST,
-                        &format!("{name} must be a number, got {value:?}"),
+                        format!("{name} must be a number, got {value:?}"),
                     )
                 })
             })
             .transpose()
     };
-    let (limit, since) = match (number("limit"), number("since")) {
-        (Ok(limit), Ok(since)) => (limit.unwrap_or(100) as usize, since.unwrap_or(0)),
-        (Err(response), _) | (_, Err(response)) => return response,
-    };
+    let limit = number("limit")?.unwrap_or(100) as usize;
+    let since = number("since")?.unwrap_or(0);
     let verdict = query.get("verdict").map(String::as_str);
     if let Some(other) = verdict.filter(|v| !matches!(*v, "valid" | "invalid" | "none")) {
-        return error(
+        return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            &format!("verdict must be valid, invalid or none, got {other:?}"),
-        );
+            format!("verdict must be valid, invalid or none, got {other:?}"),
+        ));
     }
     let path = query.get("path");
     let exchanges = shared.store.newest(limit, |exchange| {
         exchange.id > since
             && path.is_none_or(|path| exchange.path == *path)
-            && verdict.is_none_or(|wanted| {
-                let actual = match &exchange.verdict {
-                    Some(v) if v.is_valid() => "valid",
-                    Some(_) => "invalid",
-                    None => "none",
-                };
-                actual == wanted
-            })
+            && verdict.is_none_or(|wanted| exchange.verdict_label() == wanted)
     });
     let mut body = Vec::with_capacity(exchanges.len() * 1024 + 2);
     body.push(b'[');
@@ -223,7 +236,7 @@ fn list(shared: &Shared, query: &HashMap<String, String>) -> Response<Body> {
         body.extend_from_slice(&record_line(exchange));
     }
     body.push(b']');
-    json(StatusCode::OK, body)
+    Ok(json(StatusCode::OK, body))
 }
 
 fn stats(shared: &Shared) -> Response<Body> {
@@ -313,14 +326,14 @@ fn events(shared: &Shared, mut shutting_down: watch::Receiver<bool>) -> Response
 /// browsers ask before a cross-site page may send one (CORS preflight).
 async fn read_json<T: serde::de::DeserializeOwned>(
     request: Request<Incoming>,
-) -> Result<T, Response<Body>> {
+) -> Result<T, ApiError> {
     let is_json = request
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/json"));
     if !is_json {
-        return Err(error(
+        return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "send the body as Content-Type: application/json",
         ));
@@ -329,16 +342,16 @@ async fn read_json<T: serde::de::DeserializeOwned>(
         .collect()
         .await
         .map_err(|_| {
-            error(
+            ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "request body too large or cut short",
             )
         })?
         .to_bytes();
     serde_json::from_slice(&bytes).map_err(|problem| {
-        error(
+        ApiError::new(
             StatusCode::BAD_REQUEST,
-            &format!("malformed JSON: {problem}"),
+            format!("malformed JSON: {problem}"),
         )
     })
 }

@@ -102,6 +102,15 @@ impl Outcome {
 }
 
 impl Exchange {
+    /// `valid`, `invalid`, or `none` (not a POST, or the body was not read).
+    pub fn verdict_label(&self) -> &'static str {
+        match &self.verdict {
+            Some(verdict) if verdict.is_valid() => "valid",
+            Some(_) => "invalid",
+            None => "none",
+        }
+    }
+
     /// The size to report for the body: what was read, or what was declared when refused.
     pub fn body_size(&self) -> u64 {
         match self.body_state {

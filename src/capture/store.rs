@@ -155,12 +155,10 @@ fn count(stats: &mut Stats, exchange: &Exchange) {
         .by_status
         .entry(exchange.reply.outcome.label())
         .or_default() += 1;
-    let verdict = match &exchange.verdict {
-        Some(verdict) if verdict.is_valid() => "valid",
-        Some(_) => "invalid",
-        None => "none",
-    };
-    *stats.by_verdict.entry(verdict.into()).or_default() += 1;
+    *stats
+        .by_verdict
+        .entry(exchange.verdict_label().into())
+        .or_default() += 1;
     let path = if stats.by_path.len() < MAX_PATHS || stats.by_path.contains_key(&exchange.path) {
         exchange.path.clone()
     } else {
