@@ -1,0 +1,575 @@
+//! The capture store, admin API, live events, record file and replay.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{client, payload, Hookscope};
+use serde_json::{json, Value};
+
+fn alert(alert_id: &str) -> String {
+    let mut alert: Value =
+        serde_json::from_slice(&payload("valid/panther-docs-ipmonitoring.json")).unwrap();
+    alert["alertId"] = alert_id.into();
+    alert.to_string()
+}
+
+fn post(url: &str, body: &str) -> reqwest::blocking::Response {
+    client()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .unwrap()
+}
+
+fn get_json(url: &str) -> (u16, Value) {
+    let response = client().get(url).send().unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        serde_json::from_slice(&response.bytes().unwrap()).unwrap(),
+    )
+}
+
+fn send_json(method: reqwest::Method, url: &str, body: &str) -> (u16, Value) {
+    let response = client()
+        .request(method, url)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        serde_json::from_slice(&response.bytes().unwrap()).unwrap(),
+    )
+}
+
+#[test]
+fn the_history_api_lists_filters_shows_and_clears() {
+    let hookscope = Hookscope::start(&["--format", "quiet"]);
+    post(&hookscope.url("/alerts"), &alert("one"));
+    post(&hookscope.url("/alerts"), r#"{"id": 5}"#);
+    client()
+        .get(hookscope.url("/health?deep=1"))
+        .send()
+        .unwrap();
+
+    let (status, list) = get_json(&hookscope.api("/api/requests"));
+    assert_eq!(status, 200);
+    let ids: Vec<u64> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [3, 2, 1], "newest first");
+
+    let ids_of = |query: &str| -> Vec<u64> {
+        let (_, list) = get_json(&hookscope.api(&format!("/api/requests?{query}")));
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["id"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids_of("limit=1"), [3]);
+    assert_eq!(ids_of("since=1"), [3, 2]);
+    assert_eq!(ids_of("path=/alerts"), [2, 1]);
+    assert_eq!(ids_of("verdict=valid"), [1]);
+    assert_eq!(ids_of("verdict=invalid"), [2]);
+    assert_eq!(ids_of("verdict=none"), [3]);
+
+    let (status, one) = get_json(&hookscope.api("/api/requests/1"));
+    assert_eq!(status, 200);
+    assert_eq!(one["body"]["alertId"], "one");
+    assert_eq!(one["raw_body"], alert("one"));
+    assert_eq!(one["verdict"]["valid"], true);
+    assert_eq!(one["attempt"]["number"], 1);
+    assert_eq!(one["status"], 200);
+    assert!(one["took_ms"].is_f64());
+    let (_, third) = get_json(&hookscope.api("/api/requests/3"));
+    assert_eq!(third["query"], "deep=1");
+
+    let (status, stats) = get_json(&hookscope.api("/api/stats"));
+    assert_eq!(status, 200);
+    assert_eq!(stats["store"]["requests"], 3);
+    assert_eq!(stats["store"]["by_status"]["200"], 3);
+    assert_eq!(
+        stats["store"]["by_verdict"],
+        json!({"valid": 1, "invalid": 1, "none": 1})
+    );
+    assert_eq!(stats["store"]["by_path"]["/alerts"], 2);
+    // `{"id": 5}` has no string id, so it counts as a body, not an alert.
+    assert_eq!(stats["alerts"], 1);
+    assert_eq!(stats["store"]["dropped_from_store"], 0);
+
+    let response = client()
+        .delete(hookscope.api("/api/requests"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (_, list) = get_json(&hookscope.api("/api/requests"));
+    assert_eq!(list, json!([]));
+}
+
+#[test]
+fn bad_api_input_gets_a_4xx_with_a_json_error() {
+    let hookscope = Hookscope::start(&["--format", "quiet"]);
+    post(&hookscope.url("/"), "{}");
+    for (method, path, body, content_type, expected) in [
+        ("GET", "/api/requests/999", "", "", 404),
+        ("GET", "/api/requests/abc", "", "", 400),
+        ("GET", "/api/requests?limit=lots", "", "", 400),
+        ("GET", "/api/requests?verdict=maybe", "", "", 400),
+        ("GET", "/api/nothing-here", "", "", 404),
+        ("POST", "/api/stats", "", "", 405),
+        ("PUT", "/api/config", "{not json", "application/json", 400),
+        (
+            "PUT",
+            "/api/config",
+            r#"{"script": "503*x"}"#,
+            "application/json",
+            422,
+        ),
+        (
+            "PUT",
+            "/api/config",
+            r#"{"status": 1000}"#,
+            "application/json",
+            422,
+        ),
+        (
+            "PUT",
+            "/api/config",
+            r#"{"colour": "red"}"#,
+            "application/json",
+            400,
+        ),
+        (
+            "PUT",
+            "/api/config",
+            r#"{"status": 503}"#,
+            "text/plain",
+            415,
+        ),
+        (
+            "POST",
+            "/api/requests/1/replay",
+            r#"{"to": "ftp://x"}"#,
+            "application/json",
+            400,
+        ),
+        (
+            "POST",
+            "/api/requests/1/replay",
+            r#"{"destination": 1}"#,
+            "application/json",
+            400,
+        ),
+        (
+            "POST",
+            "/api/requests/77/replay",
+            r#"{"to": "http://127.0.0.1:1"}"#,
+            "application/json",
+            404,
+        ),
+    ] {
+        let mut request = client()
+            .request(method.parse().unwrap(), hookscope.api(path))
+            .body(body);
+        if !content_type.is_empty() {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.send().unwrap();
+        assert_eq!(
+            response.status().as_u16(),
+            expected,
+            "{method} {path} {body}"
+        );
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json",
+            "{method} {path}"
+        );
+        let error: Value = serde_json::from_slice(&response.bytes().unwrap()).unwrap();
+        assert!(
+            error["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{method} {path}: {error}"
+        );
+    }
+    // A replay to a closed port is the target's failure: 502, with the reason.
+    let (status, error) = send_json(
+        reqwest::Method::POST,
+        &hookscope.api("/api/requests/1/replay"),
+        &json!({ "to": format!("http://127.0.0.1:{}", common::closed_port()) }).to_string(),
+    );
+    assert_eq!(status, 502);
+    assert!(
+        error["error"].as_str().unwrap().contains("127.0.0.1:"),
+        "{error}"
+    );
+    // A browser page from another site (DNS rebinding) is refused.
+    let response = client()
+        .get(hookscope.api("/api/requests"))
+        .header("host", "evil.example:9081")
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    // And the server still serves.
+    assert_eq!(get_json(&hookscope.api("/api/stats")).0, 200);
+}
+
+#[test]
+fn events_arrive_within_100ms_of_the_exchange() {
+    let hookscope = Hookscope::start(&["--format", "quiet"]);
+    let response = reqwest::blocking::Client::new()
+        .get(hookscope.api("/api/events"))
+        .send()
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let (events, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut event = String::new();
+        for line in BufReader::new(response).lines() {
+            let Ok(line) = line else { break };
+            if let Some(data) = line.strip_prefix("data: ") {
+                event = data.to_owned();
+            } else if line.is_empty() && !event.is_empty() {
+                if events
+                    .send((Instant::now(), std::mem::take(&mut event)))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+    });
+    // The first line (a comment) tells us the stream is open before we send.
+    std::thread::sleep(Duration::from_millis(200));
+    for n in 0..3 {
+        let body = alert(&format!("live-{n}"));
+        post(&hookscope.url("/live"), &body);
+        let answered = Instant::now();
+        let (arrived, data) = received
+            .recv_timeout(Duration::from_secs(5))
+            .expect("an event");
+        let lag = arrived.saturating_duration_since(answered);
+        assert!(
+            lag < Duration::from_millis(100),
+            "event {lag:?} after the answer"
+        );
+        let exchange: Value = serde_json::from_str(&data).unwrap();
+        assert_eq!(exchange["path"], "/live");
+        assert_eq!(exchange["body"]["alertId"], format!("live-{n}"));
+    }
+}
+
+#[test]
+fn config_changes_take_effect_on_the_next_request() {
+    let hookscope = Hookscope::start(&["--format", "quiet"]);
+    assert_eq!(post(&hookscope.url("/"), "{}").status(), 200);
+
+    let (status, config) = send_json(
+        reqwest::Method::PUT,
+        &hookscope.api("/api/config"),
+        r#"{"status": 503, "body": "down for tests", "headers": ["Retry-After: 1"]}"#,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(config["status"], 503);
+    let response = post(&hookscope.url("/"), "{}");
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert_eq!(response.text().unwrap(), "down for tests");
+
+    send_json(
+        reqwest::Method::PUT,
+        &hookscope.api("/api/config"),
+        r#"{"script": "500,201", "strict": true}"#,
+    );
+    let (_, config) = get_json(&hookscope.api("/api/config"));
+    assert_eq!(config["script"], "500,201");
+    assert_eq!(config["strict"], true);
+    assert_eq!(post(&hookscope.url("/"), "not an alert").status(), 400);
+    assert_eq!(post(&hookscope.url("/"), &alert("cfg")).status(), 500);
+    assert_eq!(post(&hookscope.url("/"), &alert("cfg")).status(), 201);
+
+    send_json(
+        reqwest::Method::PUT,
+        &hookscope.api("/api/config"),
+        r#"{"script": null, "strict": false, "status": 200}"#,
+    );
+    assert_eq!(post(&hookscope.url("/"), "whatever").status(), 200);
+}
+
+#[test]
+fn replay_sends_a_captured_request_to_a_second_hookscope() {
+    let first = Hookscope::start(&["--format", "quiet"]);
+    let second = Hookscope::start(&["--format", "quiet", "--status", "202", "--body", "second"]);
+    client()
+        .post(first.url("/alerts?from=panther"))
+        .header("content-type", "application/json")
+        .header("x-panther-signature", "sig")
+        .body(alert("replayed"))
+        .send()
+        .unwrap();
+    let (status, replayed) = send_json(
+        reqwest::Method::POST,
+        &first.api("/api/requests/1/replay"),
+        &json!({"to": second.url}).to_string(),
+    );
+    assert_eq!(status, 200, "{replayed}");
+    assert_eq!(replayed["status"], 202);
+    assert_eq!(replayed["body"], "second");
+    assert_eq!(
+        replayed["url"],
+        format!("{}/alerts?from=panther", second.url)
+    );
+
+    let (_, received) = get_json(&second.api("/api/requests/1"));
+    assert_eq!(received["method"], "POST");
+    assert_eq!(received["path"], "/alerts");
+    assert_eq!(received["query"], "from=panther");
+    assert_eq!(received["raw_body"], alert("replayed"));
+    assert_eq!(received["headers"]["x-panther-signature"], "sig");
+    assert_eq!(
+        received["headers"]["host"],
+        second.url.trim_start_matches("http://")
+    );
+}
+
+#[test]
+fn the_store_keeps_its_bound_and_counts_what_it_dropped() {
+    let hookscope = Hookscope::start(&["--keep", "10", "--format", "quiet"]);
+    for n in 0..50 {
+        post(&hookscope.url("/"), &alert(&n.to_string()));
+    }
+    let (_, list) = get_json(&hookscope.api("/api/requests?limit=1000"));
+    let ids: Vec<u64> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, (41..=50).rev().collect::<Vec<_>>());
+    let (_, stats) = get_json(&hookscope.api("/api/stats"));
+    assert_eq!(stats["store"]["kept"], 10);
+    assert_eq!(stats["store"]["dropped_from_store"], 40);
+    assert_eq!(stats["store"]["requests"], 50);
+}
+
+#[test]
+fn the_inspector_page_is_served_self_contained_on_the_admin_port_only() {
+    let hookscope = Hookscope::start(&["--format", "quiet"]);
+    let page = client().get(hookscope.api("/")).send().unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'self'"));
+    let html = page.text().unwrap();
+    assert!(html.contains("EventSource('/api/events')"));
+    for external in ["src=\"http", "href=\"http", "url(http", "import "] {
+        assert!(
+            !html.contains(external),
+            "no external resources: {external}"
+        );
+    }
+    // The webhook port knows nothing of the API: it captures the request like any other.
+    let response = client().get(hookscope.url("/api/stats")).send().unwrap();
+    assert_eq!(response.text().unwrap(), "success");
+}
+
+#[test]
+fn a_public_admin_address_is_refused_without_admin_public() {
+    let output = common::run(&["listen", "--port", "0", "--admin", "0.0.0.0:0"], b"");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--admin-public"), "{stderr}");
+    let hookscope = Hookscope::start(&[
+        "--admin",
+        "0.0.0.0:0",
+        "--admin-public",
+        "--format",
+        "quiet",
+    ]);
+    let warning = hookscope.stop().stderr;
+    assert!(
+        warning.contains("WARNING: the admin API is exposed"),
+        "{warning}"
+    );
+}
+
+fn temp_file(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("hookscope-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+#[test]
+fn record_then_replay_from_the_file() {
+    let record = temp_file("replay.jsonl");
+    let hookscope = Hookscope::start(&["--record", record.to_str().unwrap(), "--format", "quiet"]);
+    post(&hookscope.url("/a"), &alert("first"));
+    post(&hookscope.url("/b"), "not json \u{1b}[31m");
+    client()
+        .put(hookscope.url("/c"))
+        .body(vec![0xffu8, 0x00, 0x9b])
+        .send()
+        .unwrap();
+    hookscope.stop();
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert_eq!(text.lines().count(), 3);
+    // An unfinished last line, as a crash mid-write could leave.
+    std::fs::write(&record, format!("{text}{{\"id\":4,\"meth")).unwrap();
+
+    let target = Hookscope::start(&["--format", "quiet"]);
+    let output = common::run(
+        &["replay", record.to_str().unwrap(), "--to", &target.url],
+        b"",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    assert!(stdout.contains("#1 POST /a → 200"), "{stdout}");
+    assert!(stderr.contains(":4: not a complete JSON line"), "{stderr}");
+    let (_, received) = get_json(&target.api("/api/requests"));
+    let bodies: Vec<(String, String)> = received
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|x| {
+            (
+                x["path"].as_str().unwrap().to_owned(),
+                x["body_encoding"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            ("/a".into(), "json".into()),
+            ("/b".into(), "text".into()),
+            ("/c".into(), "base64".into())
+        ]
+    );
+    assert_eq!(received[2]["raw_body"], alert("first"));
+    assert_eq!(received[0]["body"], "/wCb");
+
+    let output = common::run(
+        &[
+            "replay",
+            record.to_str().unwrap(),
+            "--to",
+            &target.url,
+            "--filter",
+            "path=/b",
+        ],
+        b"",
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 1);
+    let closed = format!("http://127.0.0.1:{}", common::closed_port());
+    let output = common::run(
+        &[
+            "replay",
+            record.to_str().unwrap(),
+            "--to",
+            &closed,
+            "--filter",
+            "id=1",
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("no answer"));
+    let output = common::run(&["replay", "/no/such/record", "--to", &target.url], b"");
+    assert_eq!(output.status.code(), Some(2));
+    let output = common::run(
+        &[
+            "replay",
+            record.to_str().unwrap(),
+            "--to",
+            &target.url,
+            "--filter",
+            "colour=red",
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn every_acknowledged_request_survives_sigkill_mid_load() {
+    let record = temp_file("kill9.jsonl");
+    let hookscope = Hookscope::start(&[
+        "--record",
+        record.to_str().unwrap(),
+        "--format",
+        "quiet",
+        "--no-admin",
+    ]);
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let senders: Vec<_> = (0..8)
+        .map(|sender| {
+            let (url, acked, stop) = (
+                hookscope.url("/load"),
+                Arc::clone(&acked),
+                Arc::clone(&stop),
+            );
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::new();
+                for n in 0..5000 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let id = format!("s{sender}-{n}");
+                    match client.post(&url).body(alert(&id)).send() {
+                        Ok(response) if response.status() == 200 => acked.lock().unwrap().push(id),
+                        _ => break,
+                    }
+                }
+            })
+        })
+        .collect();
+    // Let load build up, then kill without warning.
+    let started = Instant::now();
+    while acked.lock().unwrap().len() < 500 && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    unsafe { libc::kill(hookscope.pid() as libc::pid_t, libc::SIGKILL) };
+    stop.store(true, Ordering::Relaxed);
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 500, "only {} acknowledged", acked.len());
+
+    let text = std::fs::read_to_string(&record).unwrap();
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    let unfinished = lines.pop().unwrap();
+    let recorded: std::collections::HashSet<String> = lines
+        .iter()
+        .map(|line| {
+            let value: Value = serde_json::from_str(line).expect("every finished line parses");
+            value["body"]["alertId"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert!(unfinished.is_empty() || serde_json::from_str::<Value>(unfinished).is_err());
+    let missing: Vec<&String> = acked.iter().filter(|id| !recorded.contains(*id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged but not recorded, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+}
