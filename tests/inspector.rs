@@ -239,13 +239,13 @@ fn events_arrive_within_100ms_of_the_exchange() {
             let Ok(line) = line else { break };
             if let Some(data) = line.strip_prefix("data: ") {
                 event = data.to_owned();
-            } else if line.is_empty() && !event.is_empty() {
-                if events
+            } else if line.is_empty()
+                && !event.is_empty()
+                && events
                     .send((Instant::now(), std::mem::take(&mut event)))
                     .is_err()
-                {
-                    break;
-                }
+            {
+                break;
             }
         }
     });
