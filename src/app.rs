@@ -20,6 +20,8 @@ pub struct ListenOptions {
     pub behaviour: Behaviour,
     /// Seed for random failures.
     pub seed: Option<u64>,
+    /// Certificate and key files, to serve HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
     /// Exchanges kept in the history.
     pub keep: usize,
     /// Record file.
@@ -36,8 +38,23 @@ pub struct ListenOptions {
     pub color: ColorChoice,
 }
 
+/// Why `listen` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    /// The certificate or key cannot be used (a usage error: exit 2).
+    #[error(transparent)]
+    Tls(#[from] crate::server::tls::TlsError),
+    /// The server could not start.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+}
+
 /// Runs the receiver until Ctrl-C or SIGTERM, then drains and reports the summary.
-pub async fn listen(options: ListenOptions) -> Result<Summary, ServerError> {
+pub async fn listen(options: ListenOptions) -> Result<Summary, ListenError> {
+    let tls = match &options.tls {
+        Some((cert, key)) => Some(crate::server::tls::server_config(cert, key)?),
+        None => None,
+    };
     let terminal = output::stdout_is_terminal();
     let format = options.format.resolve(terminal);
     let color = options
@@ -55,6 +72,9 @@ pub async fn listen(options: ListenOptions) -> Result<Summary, ServerError> {
     }
     if let Some(admin) = options.admin {
         builder = builder.admin(admin);
+    }
+    if let Some(tls) = tls {
+        builder = builder.tls(tls);
     }
     if let Some(seed) = options.seed {
         builder = builder.seed(seed);
@@ -171,6 +191,143 @@ pub async fn replay_file(
     }
     eprintln!("hookscope: replayed {sent} request(s) to {to}");
     outcome
+}
+
+/// Outcome of `hookscope send`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// An attempt got a 2XX (exit 0).
+    Delivered,
+    /// Every attempt failed (exit 1).
+    Failed,
+    /// Bad usage or unreadable/invalid input (exit 2).
+    BadInput,
+}
+
+/// What `hookscope send` sends and how.
+#[derive(Debug, Clone)]
+pub struct SendOptions {
+    /// Target.
+    pub to: reqwest::Url,
+    /// The alert file (`-` for stdin); `None` with `test` sends the test alert.
+    pub file: Option<PathBuf>,
+    /// Send Panther's test alert.
+    pub test: bool,
+    /// Extra headers.
+    pub headers: http::HeaderMap,
+    /// Retries and backoff.
+    pub policy: crate::send::RetryPolicy,
+    /// Per-attempt timeout.
+    pub timeout: std::time::Duration,
+    /// Skip the schema check of the file.
+    pub no_validate: bool,
+    /// How HTTPS is verified.
+    pub verify: crate::send::Verify,
+    /// Print the status as JSON.
+    pub json: bool,
+}
+
+/// Delivers one alert with retries and prints its delivery status.
+pub async fn send(options: SendOptions) -> SendOutcome {
+    let body = if options.test {
+        let alert = crate::alert::Alert::test_alert(chrono::Utc::now());
+        match serde_json::to_vec(&alert) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                eprintln!("hookscope: cannot build the test alert: {error}");
+                return SendOutcome::BadInput;
+            }
+        }
+    } else {
+        let input = options.file.clone().unwrap_or_else(|| PathBuf::from("-"));
+        match read_input(&input) {
+            Ok(bytes) => {
+                let verdict = validate(&bytes);
+                if !verdict.is_valid() && !options.no_validate {
+                    eprintln!("hookscope: {} is not a valid Panther alert (send it anyway with --no-validate):", input.display());
+                    for problem in &verdict.problems {
+                        eprintln!("  ✘ {}", output::escape::escape_line(&problem.to_string()));
+                    }
+                    return SendOutcome::BadInput;
+                }
+                bytes
+            }
+            Err(error) => {
+                eprintln!("hookscope: cannot read {}: {error}", input.display());
+                return SendOutcome::BadInput;
+            }
+        }
+    };
+    if options.verify == crate::send::Verify::Insecure {
+        output::log_warning(format_args!(
+            "--insecure: the server's certificate is not verified"
+        ));
+    }
+    let client = match crate::send::sender_client(options.timeout, &options.verify) {
+        Ok(client) => client,
+        Err(error) => {
+            eprintln!("hookscope: {error}");
+            return SendOutcome::BadInput;
+        }
+    };
+    let mut rng = fastrand::Rng::new();
+    let status = crate::send::deliver(
+        &client,
+        &options.to,
+        body.into(),
+        &options.headers,
+        options.policy,
+        &mut rng,
+    )
+    .await;
+    output::print_delivery(&status, options.json);
+    if status.delivered {
+        SendOutcome::Delivered
+    } else {
+        SendOutcome::Failed
+    }
+}
+
+/// Writes `cert.pem` and `key.pem` into `out` and says how to use them.
+pub fn write_cert(out: &Path, names: &[String]) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let generated = crate::server::tls::generate_cert(names)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let cert = out.join("cert.pem");
+    let key = out.join("key.pem");
+    std::fs::write(&cert, &generated.cert_pem)
+        .with_context(|| format!("cannot write {}", cert.display()))?;
+    write_private(&key, generated.key_pem.as_bytes())
+        .with_context(|| format!("cannot write {}", key.display()))?;
+    println!("certificate: {}", cert.display());
+    println!("key:         {}", key.display());
+    println!("valid for:   {}", generated.names.join(", "));
+    println!();
+    println!(
+        "serve HTTPS: hookscope listen --tls-cert {} --tls-key {}",
+        cert.display(),
+        key.display()
+    );
+    println!(
+        "trust it:    curl --cacert {} https://localhost:8081/",
+        cert.display()
+    );
+    println!(
+        "             hookscope send --cacert {} --to https://localhost:8081/ --test",
+        cert.display()
+    );
+    println!("self-signed, for local testing only: never use it for anything else");
+    Ok(())
+}
+
+/// Writes a file only its owner can read (a private key).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
 }
 
 /// How `hookscope validate` reports.

@@ -45,6 +45,70 @@ pub enum Command {
     Schema,
     /// Re-send requests recorded with --record to another receiver and print what each got back.
     Replay(ReplayArgs),
+    /// Deliver an alert the way Panther does (retries, delivery status); exit 0 delivered, 1 failed.
+    Send(SendArgs),
+    /// Write a self-signed certificate and key for localhost, for --tls-cert/--tls-key.
+    Cert(CertArgs),
+}
+
+/// Flags of `hookscope send`.
+#[derive(Debug, Clone, Args)]
+pub struct SendArgs {
+    /// The receiver's URL (http or https).
+    #[arg(long, value_name = "URL")]
+    pub to: reqwest::Url,
+
+    /// The alert to send; `-` or nothing reads standard input.
+    #[arg(value_name = "FILE", conflicts_with = "test")]
+    pub file: Option<PathBuf>,
+
+    /// Send Panther's "Send Test Alert" payload instead of a file.
+    #[arg(long)]
+    pub test: bool,
+
+    /// Extra header on every attempt, as 'Name: value' (repeatable), e.g. a shared secret.
+    #[arg(long = "header", value_parser = parse_header, value_name = "'NAME: VALUE'")]
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+
+    /// Retries after the first attempt (Panther retries up to 10 times).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub retries: u32,
+
+    /// Wait before the first retry, doubled for each next one (capped at 60s, ±20% jitter); 0 for none.
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub backoff: Duration,
+
+    /// Give up on one attempt after this long.
+    #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+
+    /// Send even if the file is not a valid Panther alert.
+    #[arg(long)]
+    pub no_validate: bool,
+
+    /// Trust only this CA certificate (PEM) for https:// targets, as curl --cacert does.
+    #[arg(long, value_name = "PEM", conflicts_with = "insecure")]
+    pub cacert: Option<PathBuf>,
+
+    /// Do not verify https:// certificates at all (prints a warning).
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Print the delivery status as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `hookscope cert`.
+#[derive(Debug, Clone, Args)]
+pub struct CertArgs {
+    /// Folder to write cert.pem and key.pem into.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Extra host name or IP the certificate is valid for, besides localhost, 127.0.0.1 and ::1 (repeatable).
+    #[arg(long = "name", value_name = "HOST")]
+    pub names: Vec<String>,
 }
 
 /// Flags of `hookscope replay`.
@@ -121,6 +185,19 @@ pub struct ListenArgs {
     /// Answer 400 with the problems (JSON) to a POST that is not a valid alert.
     #[arg(long)]
     pub strict: bool,
+
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Refuse with 401 any request without this header and value, as 'Name: value' (repeatable).
+    /// The value is compared in constant time and never printed.
+    #[arg(long = "require-header", value_parser = parse_header, value_name = "'NAME: VALUE'")]
+    pub required_headers: Vec<(HeaderName, HeaderValue)>,
 
     /// How many recent exchanges the history (admin API, inspector) keeps.
     #[arg(long, default_value_t = crate::capture::DEFAULT_KEEP, value_name = "N")]
@@ -240,7 +317,9 @@ impl ListenArgs {
                 fail_rate: self.fail_rate,
                 fail_status: self.fail_status,
                 strict: self.strict,
+                required_headers: self.required_headers.clone(),
             },
+            tls: self.tls_cert.clone().zip(self.tls_key.clone()),
             seed: self.seed,
             keep: self.keep,
             record: self.record.clone(),
@@ -259,6 +338,45 @@ impl ListenArgs {
                 ColorArg::Never => ColorChoice::Never,
             },
         }
+    }
+}
+
+impl SendArgs {
+    /// The library's view of these flags.
+    pub fn options(&self) -> crate::app::SendOptions {
+        crate::app::SendOptions {
+            to: self.to.clone(),
+            file: self.file.clone(),
+            test: self.test,
+            headers: self.header_map(),
+            policy: crate::send::RetryPolicy {
+                retries: self.retries,
+                backoff: self.backoff,
+                ..Default::default()
+            },
+            timeout: self.timeout,
+            no_validate: self.no_validate,
+            verify: self.verify(),
+            json: self.json,
+        }
+    }
+
+    /// How HTTPS targets are verified.
+    pub fn verify(&self) -> crate::send::Verify {
+        match (&self.cacert, self.insecure) {
+            (Some(path), _) => crate::send::Verify::CaCert(path.clone()),
+            (None, true) => crate::send::Verify::Insecure,
+            (None, false) => crate::send::Verify::SystemRoots,
+        }
+    }
+
+    /// The extra headers as a map.
+    pub fn header_map(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &self.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        headers
     }
 }
 

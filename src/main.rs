@@ -38,6 +38,19 @@ fn main() -> ExitCode {
                 ValidateOutcome::Unreadable => ExitCode::from(2),
             };
         }
+        Command::Send(args) => {
+            let options = args.options();
+            return match runtime().map(|runtime| runtime.block_on(app::send(options))) {
+                Ok(app::SendOutcome::Delivered) => ExitCode::SUCCESS,
+                Ok(app::SendOutcome::Failed) => ExitCode::from(1),
+                Ok(app::SendOutcome::BadInput) => ExitCode::from(2),
+                Err(error) => {
+                    eprintln!("hookscope: error: {error:#}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+        Command::Cert(args) => app::write_cert(&args.out, &args.names),
         Command::Schema => {
             println!("{}", hookscope::alert::JSON_SCHEMA);
             Ok(())
@@ -60,6 +73,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn listen(options: app::ListenOptions) -> anyhow::Result<()> {
-    runtime()?.block_on(app::listen(options))?;
-    Ok(())
+    match runtime()?.block_on(app::listen(options)) {
+        Ok(_) => Ok(()),
+        // An unusable certificate or key is a usage error, like a bad flag.
+        Err(app::ListenError::Tls(error)) => {
+            eprintln!("hookscope: error: {error}");
+            std::process::exit(2);
+        }
+        Err(error) => Err(error.into()),
+    }
 }

@@ -1,4 +1,5 @@
-//! Sending requests out: replaying captured requests to another receiver.
+//! Sending requests out: replaying captured requests, and delivering alerts the
+//! way Panther's Custom Webhook sender does (`hookscope send`).
 
 use std::time::{Duration, Instant};
 
@@ -338,6 +339,31 @@ mod tests {
     }
 
     #[test]
+    fn backoff_is_exponential_capped_and_jittered() {
+        let policy = RetryPolicy::default();
+        let mut rng = fastrand::Rng::with_seed(3);
+        for (retry, nominal) in [
+            (1u32, 1.0f64),
+            (2, 2.0),
+            (3, 4.0),
+            (6, 32.0),
+            (7, 60.0),
+            (10, 60.0),
+        ] {
+            let delay = policy.delay(retry, &mut rng).as_secs_f64();
+            assert!(
+                delay >= nominal * 0.8 && delay <= nominal * 1.2,
+                "retry {retry}: {delay}"
+            );
+        }
+        let none = RetryPolicy {
+            backoff: Duration::ZERO,
+            ..policy
+        };
+        assert_eq!(none.delay(5, &mut rng), Duration::ZERO);
+    }
+
+    #[test]
     fn targets_keep_the_original_path_unless_one_is_given() {
         let request = RecordedRequest {
             id: 1,
@@ -358,4 +384,185 @@ mod tests {
             "http://127.0.0.1:9000/hook?a=b"
         );
     }
+}
+
+/// How `hookscope send` retries, as Panther's sender does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (Panther: 10).
+    pub retries: u32,
+    /// Wait before the first retry; doubled for each next one. Zero: no waiting.
+    pub backoff: Duration,
+    /// Longest wait between two attempts.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            retries: 10,
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Wait before retry number `retry` (1 for the first retry): exponential,
+    /// capped, with ±20% jitter so that many senders do not retry in step.
+    pub fn delay(&self, retry: u32, rng: &mut fastrand::Rng) -> Duration {
+        if self.backoff.is_zero() {
+            return Duration::ZERO;
+        }
+        let exponential = self
+            .backoff
+            .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)))
+            .min(self.max_backoff);
+        exponential.mul_f64(0.8 + rng.f64() * 0.4)
+    }
+}
+
+/// One attempt of a delivery, as Panther's Alert Details page keeps it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptReport {
+    /// 1 for the first attempt.
+    pub number: u32,
+    /// When it started.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The status received.
+    pub status: Option<u16>,
+    /// The error, when no status was received (connection refused, reset, timeout...).
+    pub error: Option<String>,
+    /// How long it took, in milliseconds.
+    pub took_ms: f64,
+}
+
+/// The delivery status of one alert.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryStatus {
+    /// Where it went.
+    pub url: String,
+    /// Every attempt, in order.
+    pub attempts: Vec<AttemptReport>,
+    /// Whether an attempt got a 2XX.
+    pub delivered: bool,
+    /// The body of the last response received, if any.
+    pub response_body: Option<String>,
+}
+
+/// Why a sender could not be set up.
+#[derive(Debug, Error)]
+pub enum SendError {
+    /// The CA file cannot be used.
+    #[error("cannot use CA certificate {path}: {reason}")]
+    CaCert {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The HTTP client could not be built.
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(String),
+}
+
+/// How HTTPS servers are verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verify {
+    /// Against the operating system's roots.
+    SystemRoots,
+    /// Against this CA certificate (PEM) only, as `curl --cacert` does.
+    CaCert(std::path::PathBuf),
+    /// Not at all.
+    Insecure,
+}
+
+/// The HTTP client `hookscope send` uses.
+pub fn sender_client(timeout: Duration, verify: &Verify) -> Result<reqwest::Client, SendError> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("hookscope/", env!("CARGO_PKG_VERSION")));
+    match verify {
+        Verify::SystemRoots => {}
+        Verify::CaCert(path) => {
+            let pem = std::fs::read(path).map_err(|error| SendError::CaCert {
+                path: path.clone(),
+                reason: error.to_string(),
+            })?;
+            let certificate =
+                reqwest::Certificate::from_pem(&pem).map_err(|error| SendError::CaCert {
+                    path: path.clone(),
+                    reason: error_chain(&error),
+                })?;
+            builder = builder
+                .tls_built_in_root_certs(false)
+                .add_root_certificate(certificate);
+        }
+        Verify::Insecure => builder = builder.danger_accept_invalid_certs(true),
+    }
+    builder
+        .build()
+        .map_err(|error| SendError::Client(error_chain(&error)))
+}
+
+/// Delivers a body the way Panther's sender does: POST with JSON content type and
+/// accept headers (plus `headers`); any 2XX is success; a network failure or any
+/// other status is retried up to `policy.retries` more times.
+pub async fn deliver(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    body: Bytes,
+    headers: &http::HeaderMap,
+    policy: RetryPolicy,
+    rng: &mut fastrand::Rng,
+) -> DeliveryStatus {
+    let mut status = DeliveryStatus {
+        url: url.to_string(),
+        attempts: Vec::new(),
+        delivered: false,
+        response_body: None,
+    };
+    for number in 1..=policy.retries.saturating_add(1) {
+        if number > 1 {
+            tokio::time::sleep(policy.delay(number - 1, rng)).await;
+        }
+        let at = chrono::Utc::now();
+        let started = Instant::now();
+        let sent = client
+            .post(url.clone())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::ACCEPT, "application/json")
+            .headers(headers.clone())
+            .body(body.clone())
+            .send()
+            .await;
+        let mut report = AttemptReport {
+            number,
+            at,
+            status: None,
+            error: None,
+            took_ms: 0.0,
+        };
+        match sent {
+            Ok(response) => {
+                let code = response.status();
+                report.status = Some(code.as_u16());
+                match response.bytes().await {
+                    Ok(bytes) => {
+                        status.response_body = Some(String::from_utf8_lossy(&bytes).into_owned())
+                    }
+                    Err(error) => report.error = Some(error_chain(&error)),
+                }
+                status.delivered = code.is_success();
+            }
+            Err(error) => report.error = Some(error_chain(&error)),
+        }
+        report.took_ms = started.elapsed().as_secs_f64() * 1000.0;
+        status.attempts.push(report);
+        if status.delivered {
+            break;
+        }
+    }
+    status
 }

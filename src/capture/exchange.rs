@@ -36,6 +36,8 @@ pub struct Exchange {
     pub verdict: Option<Verdict>,
     /// Which attempt of which alert this was.
     pub attempt: Option<Attempt>,
+    /// Why it was refused before validation (`--require-header`), if it was.
+    pub rejected: Option<String>,
     /// What was answered.
     pub reply: Reply,
 }

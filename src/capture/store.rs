@@ -193,6 +193,7 @@ mod tests {
             body_state: BodyState::Complete,
             verdict: None,
             attempt: None,
+            rejected: None,
             reply: Reply {
                 outcome: Outcome::Answered(200),
                 body: bytes::Bytes::new(),

@@ -118,6 +118,54 @@ pub fn print_replay(
     }
 }
 
+/// Prints a delivery status the way Panther's Alert Details page keeps it.
+pub fn print_delivery(status: &crate::send::DeliveryStatus, as_json: bool) {
+    if as_json {
+        println!(
+            "{}",
+            escape::escape_line(&serde_json::to_string(status).unwrap_or_default())
+        );
+        return;
+    }
+    let count = status.attempts.len();
+    let outcome = if status.delivered {
+        format!(
+            "delivered after {count} attempt{}",
+            if count == 1 { "" } else { "s" }
+        )
+    } else {
+        format!(
+            "FAILED after {count} attempt{}",
+            if count == 1 { "" } else { "s" }
+        )
+    };
+    println!(
+        "delivery to {}: {outcome}",
+        escape::escape_line(&status.url)
+    );
+    for attempt in &status.attempts {
+        let result = match (&attempt.status, &attempt.error) {
+            (Some(code), None) => code.to_string(),
+            (Some(code), Some(error)) => format!("{code} (body unreadable: {error})"),
+            (None, Some(error)) => format!("error: {error}"),
+            (None, None) => "no answer".into(),
+        };
+        println!(
+            "  attempt {:>2}  {}  {}  ({:.1} ms)",
+            attempt.number,
+            attempt
+                .at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            escape::escape_line(&result),
+            attempt.took_ms
+        );
+    }
+    match &status.response_body {
+        Some(body) => println!("response body: {}", escape::escape_line(body)),
+        None => println!("response body: (none: no response was received)"),
+    }
+}
+
 /// Writes the final counts.
 pub fn announce_summary(summary: &crate::capture::Summary) {
     eprintln!("hookscope: summary: {summary}");

@@ -103,6 +103,18 @@ impl Recorder {
         Ok(())
     }
 
+    /// Waits until everything queued so far has been written (or writing failed).
+    pub async fn flush(&self) {
+        let (done, written) = oneshot::channel();
+        let job = Job {
+            line: Vec::new(),
+            done: Some(done),
+        };
+        if self.queue.send(job).is_ok() {
+            let _ = written.await;
+        }
+    }
+
     /// Appends one line without waiting (for exchanges that were not acknowledged).
     pub fn write_detached(&self, mut line: Vec<u8>) {
         if self.check().is_ok() {

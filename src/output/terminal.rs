@@ -128,6 +128,16 @@ pub fn pretty_block(exchange: &Exchange, color: bool) -> String {
             palette.paint(&attempt_text(attempt), Color::Magenta.foreground())
         );
     }
+    if let Some(reason) = &exchange.rejected {
+        let _ = writeln!(
+            out,
+            "  {}",
+            palette.paint(
+                &format!("✘ rejected, {}", escape_line(reason)),
+                Color::Red.bold()
+            )
+        );
+    }
     match &exchange.verdict {
         Some(verdict) if verdict.is_valid() => {
             let _ = writeln!(

@@ -1,6 +1,7 @@
 //! How hookscope answers: the configured [`Behaviour`] and the pure decision of
 //! the [`Action`] for one request.
 
+mod auth;
 mod decide;
 mod script;
 
@@ -10,6 +11,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use thiserror::Error;
 
+pub use auth::{authorize, mask, Unauthorized};
 pub use decide::{decide, Action, RequestFacts, ScriptState};
 pub use script::{route_for, Item, Route, Script, ScriptError, Step};
 
@@ -36,6 +38,8 @@ pub struct Behaviour {
     pub fail_status: StatusCode,
     /// Answer 400 with the problems to a POST whose body is not a valid alert.
     pub strict: bool,
+    /// Headers a request must carry with exactly these values, or get 401.
+    pub required_headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// Whose position in a script a request advances.
@@ -62,6 +66,7 @@ impl Default for Behaviour {
             fail_rate: 0.0,
             fail_status: StatusCode::INTERNAL_SERVER_ERROR,
             strict: false,
+            required_headers: Vec::new(),
         }
     }
 }

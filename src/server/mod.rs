@@ -1,6 +1,7 @@
 //! The listener: bind, accept loop, graceful shutdown, and the [`Handle`] that owns it.
 
 mod service;
+pub mod tls;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::AtomicU64;
@@ -56,6 +57,7 @@ impl Server {
             keep: DEFAULT_KEEP,
             record: None,
             admin: None,
+            tls: None,
             observers: Vec::new(),
         }
     }
@@ -71,10 +73,17 @@ pub struct ServerBuilder {
     keep: usize,
     record: Option<std::path::PathBuf>,
     admin: Option<SocketAddr>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     observers: Vec<mpsc::Sender<Arc<Exchange>>>,
 }
 
 impl ServerBuilder {
+    /// Serves HTTPS with this configuration (see [`tls::server_config`]).
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// Also serves the admin API and inspector page on this address.
     pub fn admin(mut self, addr: SocketAddr) -> Self {
         self.admin = Some(addr);
@@ -175,7 +184,7 @@ impl ServerBuilder {
             summary: Mutex::new(Summary::default()),
             store: Store::new(self.keep),
             recorder,
-            observers: self.observers,
+            observers: Mutex::new(self.observers),
             shutting_down,
         });
         if let Some(listener) = admin_listener {
@@ -186,8 +195,11 @@ impl ServerBuilder {
             ));
         }
         let (stop, stopped) = oneshot::channel();
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let tls = self.tls.map(tokio_rustls::TlsAcceptor::from);
         let task = tokio::spawn(accept_loop(
             listener,
+            tls,
             Arc::clone(&shared),
             stopped,
             shutting_down_tx,
@@ -195,6 +207,7 @@ impl ServerBuilder {
         ));
         Ok(Handle {
             local_addr,
+            scheme,
             admin_addr,
             shared,
             stop: Some(stop),
@@ -212,7 +225,7 @@ pub(crate) struct Shared {
     summary: Mutex<Summary>,
     pub(crate) store: Store,
     recorder: Option<Recorder>,
-    observers: Vec<mpsc::Sender<Arc<Exchange>>>,
+    observers: Mutex<Vec<mpsc::Sender<Arc<Exchange>>>>,
     shutting_down: watch::Receiver<bool>,
 }
 
@@ -263,7 +276,11 @@ impl Shared {
             .add(&exchange);
         let exchange = Arc::new(exchange);
         self.store.push(Arc::clone(&exchange));
-        for observer in &self.observers {
+        let observers = self
+            .observers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for observer in observers.iter() {
             let _ = observer.try_send(Arc::clone(&exchange));
         }
     }
@@ -272,6 +289,7 @@ impl Shared {
 /// A running receiver. Dropping it stops the server.
 pub struct Handle {
     local_addr: SocketAddr,
+    scheme: &'static str,
     admin_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
@@ -284,9 +302,9 @@ impl Handle {
         self.local_addr
     }
 
-    /// Base URL of the receiver, e.g. `http://127.0.0.1:41234`.
+    /// Base URL of the receiver, e.g. `http://127.0.0.1:41234` (`https://` with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.local_addr)
+        format!("{}://{}", self.scheme, self.local_addr)
     }
 
     /// Base URL of the admin API and inspector, if one was asked for.
@@ -358,15 +376,19 @@ pub(crate) async fn until_shutdown(shutting_down: &mut watch::Receiver<bool>) {
     let _ = shutting_down.wait_for(|&down| down).await;
 }
 
+/// How long a client may take to finish the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn accept_loop(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shared: Arc<Shared>,
     mut stopped: oneshot::Receiver<()>,
     shutting_down: watch::Sender<bool>,
     shutdown_timeout: Duration,
 ) {
     let graceful = GracefulShutdown::new();
-    let http = auto::Builder::new(TokioExecutor::new());
+    let http = Arc::new(auto::Builder::new(TokioExecutor::new()));
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -389,15 +411,38 @@ async fn accept_loop(
         let service = hyper::service::service_fn(move |request| {
             service::handle(Arc::clone(&shared), connection, request)
         });
-        let connection = http.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection.into_owned());
+        let (http, watcher, tls) = (Arc::clone(&http), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
-            // A client that goes away mid-request is routine for a webhook receiver.
-            let _ = connection.await;
+            // A client that goes away mid-request is routine for a webhook receiver,
+            // so connection errors end the connection and nothing else.
+            match tls {
+                None => {
+                    let connection = http.serve_connection(TokioIo::new(stream), service);
+                    let _ = watcher.watch(connection.into_owned()).await;
+                }
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                    if let Ok(Ok(stream)) = handshake.await {
+                        let connection = http.serve_connection(TokioIo::new(stream), service);
+                        let _ = watcher.watch(connection.into_owned()).await;
+                    }
+                }
+            }
         });
     }
     drop(listener);
     // Wakes requests that were told to hang, so they do not hold the shutdown up.
     let _ = shutting_down.send(true);
     let _ = tokio::time::timeout(shutdown_timeout, graceful.shutdown()).await;
+    if let Some(recorder) = &shared.recorder {
+        recorder.flush().await;
+    }
+    // Lets observers (the printer) finish even while an admin connection still
+    // holds on to the shared state.
+    shared
+        .observers
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clear();
 }

@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use super::Shared;
 use crate::alert::{inspect, AlertKey, Inspection};
 use crate::capture::{BodyState, Exchange, Outcome, Reply};
-use crate::respond::{decide, Action, RequestFacts};
+use crate::respond::{authorize, decide, mask, Action, RequestFacts};
 
 /// How long a refused body is still drained, so that the client reads the 413
 /// instead of a connection reset, before the connection is dropped.
@@ -43,9 +43,19 @@ pub(crate) async fn handle(
     let received_at = chrono::Utc::now();
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let (head, body) = request.into_parts();
+    let behaviour = shared.behaviour();
 
-    let (body, body_state) = read_body(body, &head.headers, shared.max_body).await;
+    // Authentication comes first: an unauthenticated sender gets nothing read,
+    // nothing validated, no step of the script.
+    let unauthorized = authorize(&head.headers, &behaviour.required_headers).err();
+    let (body, body_state) = if unauthorized.is_some() {
+        drain_in_background(body);
+        (Bytes::new(), BodyState::Complete)
+    } else {
+        read_body(body, &head.headers, shared.max_body).await
+    };
     let (verdict, key) = match (head.method == Method::POST, body_state) {
+        _ if unauthorized.is_some() => (None, AlertKey::of_body(&body)),
         (true, BodyState::Complete) => {
             let Inspection { verdict, key } = inspect(&body);
             (Some(verdict), key)
@@ -67,20 +77,14 @@ pub(crate) async fn handle(
             path: head.uri.path().to_owned(),
             query: head.uri.query().map(str::to_owned),
             version: format!("{:?}", head.version),
-            headers: head
-                .headers
-                .iter()
-                .map(|(name, value)| {
-                    (
-                        name.as_str().to_owned(),
-                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
+            headers: captured_headers(&head.headers, &behaviour.required_headers),
             body,
             body_state,
             verdict,
             attempt: None,
+            rejected: unauthorized
+                .as_ref()
+                .map(|refused| refused.reason().trim_end().to_owned()),
             reply: Reply {
                 outcome: Outcome::ClientGone,
                 body: Bytes::new(),
@@ -89,6 +93,11 @@ pub(crate) async fn handle(
         }),
     };
 
+    if let Some(refused) = unauthorized {
+        let text = Bytes::from(refused.reason());
+        pending.finish(Outcome::Answered(401), text.clone());
+        return Ok(plain(StatusCode::UNAUTHORIZED, text));
+    }
     if let BodyState::TooLarge { size } = body_state {
         let (response, text) = too_large(size, shared.max_body);
         pending.finish(Outcome::Answered(413), text);
@@ -100,7 +109,6 @@ pub(crate) async fn handle(
     }
 
     let action = {
-        let behaviour = shared.behaviour();
         let exchange = pending.exchange.as_mut().expect("not yet published");
         let mut decisions = shared.decisions();
         let decisions = &mut *decisions;
@@ -228,6 +236,24 @@ impl Drop for Pending {
     fn drop(&mut self) {
         self.finish(self.if_dropped, Bytes::new());
     }
+}
+
+/// The request headers as captured: secret headers (`--require-header`) masked,
+/// values that are not UTF-8 decoded lossily.
+fn captured_headers(
+    headers: &http::HeaderMap,
+    secrets: &[(http::HeaderName, HeaderValue)],
+) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let shown = match secrets.iter().find(|(secret, _)| secret == name) {
+                Some((_, expected)) => mask(value.as_bytes(), value == expected),
+                None => String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            };
+            (name.as_str().to_owned(), shown)
+        })
+        .collect()
 }
 
 /// Reads the body up to `max` bytes without ever holding more than that.
