@@ -1,22 +1,75 @@
 //! hookscope receives webhooks on your own machine and shows you exactly what arrived.
 //!
 //! It is built for Panther's Custom Webhook destination: every POST is checked
-//! against the Panther alert schema, printed, and answered the way you configure
-//! (status, body, headers, delay). The CLI (`hookscope listen`) and Rust tests
-//! drive the same [`Server`].
+//! against the Panther alert schema, recorded, and answered the way you configure:
+//! a status, a body, a delay, or a script of faults (`500*2,200`, `drop`, `reset`,
+//! `hang`). The `hookscope` command line and your Rust tests drive the same [`Server`].
+//!
+//! # Use from Rust tests
+//!
+//! Start a sink on a free port, point the code under test at [`Handle::url`], and
+//! assert on what arrived:
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use hookscope::Server;
+//!
+//! #[tokio::main(flavor = "current_thread")]
+//! async fn main() {
+//!     // A sink on 127.0.0.1, on a free port: fails twice, then acknowledges.
+//!     let sink = Server::builder().script("500*2,200").spawn().await.unwrap();
+//!
+//!     // The code under test: a sender that retries until it gets a 2XX.
+//!     let client = reqwest::Client::new();
+//!     let alert = hookscope::Alert::test_alert(chrono::Utc::now());
+//!     let mut statuses = Vec::new();
+//!     while statuses.last() != Some(&200) {
+//!         let response = client.post(sink.url()).json(&alert).send().await.unwrap();
+//!         statuses.push(response.status().as_u16());
+//!     }
+//!
+//!     // What the sender saw, and what arrived.
+//!     assert_eq!(statuses, [500, 500, 200]);
+//!     let received = sink.wait_for(3, Duration::from_secs(1)).await.unwrap();
+//!     let attempts: Vec<u32> = received.iter().map(|x| x.attempt.as_ref().unwrap().number).collect();
+//!     assert_eq!(attempts, [1, 2, 3]);
+//!     assert!(received.iter().all(|x| x.verdict.as_ref().unwrap().is_valid()));
+//!     assert_eq!(received[0].alert().unwrap().id, "Test.Alert");
+//!
+//!     // Turn the healthy sink into a failing one mid-test.
+//!     sink.update_behaviour(|behaviour| behaviour.script = "503".parse().ok());
+//!     let response = client.post(sink.url()).json(&alert).send().await.unwrap();
+//!     assert_eq!(response.status(), 503);
+//! } // dropping the handle stops the server
+//! ```
+//!
+//! The builder has the knobs of `hookscope listen` (status, body, headers, delay,
+//! script, routes, fail rate and seed, strict, required headers, max body, keep,
+//! TLS); the [`Handle`] gives [`url`](Handle::url), [`received`](Handle::received),
+//! [`wait_for`](Handle::wait_for) and [`set_behaviour`](Handle::set_behaviour).
+//! Dropping the handle stops the server.
 #![warn(missing_docs)]
 
+#[doc(hidden)]
 pub mod admin;
 pub mod alert;
+#[doc(hidden)]
 pub mod app;
-pub mod capture;
+mod capture;
+#[doc(hidden)]
 pub mod cli;
-pub mod output;
-pub mod respond;
+mod output;
+mod respond;
 pub mod send;
-pub mod server;
+mod server;
 
-pub use alert::{validate, Alert, Problem, Verdict};
-pub use capture::{Exchange, Summary};
-pub use respond::Behaviour;
+pub use alert::{inspect, validate, Alert, AlertKey, Inspection, KeySource, Problem, Verdict};
+pub use capture::{
+    Attempt, BodyState, DeliveryCounts, Exchange, Outcome, Reply, Stats, Store, Summary,
+    WaitTimeout,
+};
+pub use output::RecordError;
+pub use respond::{Behaviour, Item, Route, Script, ScriptError, ScriptScope, Step};
+pub use server::tls::{generate_cert, GeneratedCert, TlsError};
 pub use server::{Handle, Server, ServerBuilder, ServerError};

@@ -104,6 +104,26 @@ impl Outcome {
 }
 
 impl Exchange {
+    /// The body as a Panther [`Alert`](crate::Alert), if it deserialises as one
+    /// (check [`verdict`](Exchange::verdict) for whether it is a *valid* one).
+    pub fn alert(&self) -> Option<crate::Alert> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    /// The body as text (lossy for bytes that are not UTF-8).
+    pub fn body_text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+
+    /// The first value of a request header (names are lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(header, _)| *header == name)
+            .map(|(_, value)| value.as_str())
+    }
+
     /// `valid`, `invalid`, or `none` (not a POST, or the body was not read).
     pub fn verdict_label(&self) -> &'static str {
         match &self.verdict {

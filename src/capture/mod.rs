@@ -8,5 +8,5 @@ mod summary;
 
 pub use deliveries::{Attempt, Deliveries, DeliveryCounts};
 pub use exchange::{BodyState, Exchange, Outcome, Reply};
-pub use store::{Stats, Store, DEFAULT_KEEP};
+pub use store::{Stats, Store, WaitTimeout, DEFAULT_KEEP};
 pub use summary::Summary;

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use super::Exchange;
 
@@ -18,6 +18,18 @@ const MAX_PATHS: usize = 1000;
 
 /// How far a live subscriber may lag before it misses exchanges.
 const LIVE_BACKLOG: usize = 4096;
+
+/// [`Store::wait_for`] (and `Handle::wait_for`) gave up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("waited {timeout:?} for {wanted} requests, {arrived} arrived")]
+pub struct WaitTimeout {
+    /// How many were waited for.
+    pub wanted: u64,
+    /// How many had arrived.
+    pub arrived: u64,
+    /// How long it waited.
+    pub timeout: std::time::Duration,
+}
 
 /// Counts over every exchange since start (or since the history was cleared).
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -52,6 +64,8 @@ struct Inner {
 pub struct Store {
     inner: Mutex<Inner>,
     live: broadcast::Sender<Arc<Exchange>>,
+    /// Exchanges pushed since start (or the last clear), for waiting without polling.
+    arrived: watch::Sender<u64>,
 }
 
 impl Store {
@@ -64,6 +78,7 @@ impl Store {
                 stats: Stats::default(),
             }),
             live: broadcast::channel(LIVE_BACKLOG).0,
+            arrived: watch::channel(0).0,
         }
     }
 
@@ -86,6 +101,7 @@ impl Store {
                 inner.exchanges.push_back(Arc::clone(&exchange));
             }
         }
+        self.arrived.send_modify(|count| *count += 1);
         let _ = self.live.send(exchange);
     }
 
@@ -132,6 +148,29 @@ impl Store {
         let mut inner = self.inner();
         inner.exchanges.clear();
         inner.stats = Stats::default();
+        self.arrived.send_replace(0);
+    }
+
+    /// Waits until at least `count` exchanges have arrived (since start or the
+    /// last clear), woken by each arrival rather than by polling.
+    pub async fn wait_for(
+        &self,
+        count: u64,
+        timeout: std::time::Duration,
+    ) -> Result<(), WaitTimeout> {
+        let mut arrived = self.arrived.subscribe();
+        let reached = tokio::time::timeout(timeout, async {
+            arrived.wait_for(|&n| n >= count).await.is_ok()
+        })
+        .await;
+        match reached {
+            Ok(true) => Ok(()),
+            _ => Err(WaitTimeout {
+                wanted: count,
+                arrived: *self.arrived.borrow(),
+                timeout,
+            }),
+        }
     }
 
     /// Counts so far.

@@ -11,7 +11,7 @@ use std::io::IsTerminal;
 
 pub use json_line::{json_line, record_line};
 pub use record::{RecordError, Recorder};
-pub use terminal::{pretty_block, spawn_printer, Printer};
+pub use terminal::spawn_printer;
 
 /// How exchanges are reported on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,9 +11,9 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use thiserror::Error;
 
-pub use auth::{authorize, mask, Unauthorized};
+pub use auth::{authorize, mask};
 pub use decide::{decide, Action, RequestFacts, ScriptState};
-pub use script::{route_for, Item, Route, Script, ScriptError, Step};
+pub use script::{Item, Route, Script, ScriptError, Step};
 
 /// The answer configuration, as given by flags or by a test.
 #[derive(Debug, Clone)]

@@ -32,6 +32,15 @@ pub struct Item {
 }
 
 /// A sequence of answers; the last item repeats forever.
+///
+/// ```
+/// use hookscope::{Script, Step};
+/// let script: Script = "503*2,drop,200@1s".parse().unwrap();
+/// assert_eq!(script.step_at(1).0, Step::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+/// assert_eq!(script.step_at(2).0, Step::Drop);
+/// assert_eq!(script.step_at(99).1, Some(std::time::Duration::from_secs(1)));
+/// assert!("503*x".parse::<Script>().unwrap_err().to_string().contains("position 5"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Script {
     items: Vec<Item>,

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::capture::{Deliveries, Exchange, Store, Summary, DEFAULT_KEEP};
+use crate::capture::{Deliveries, Exchange, Store, Summary, WaitTimeout, DEFAULT_KEEP};
 use crate::output::{record_line, RecordError, Recorder};
 use crate::respond::{Behaviour, ScriptState};
 
@@ -40,6 +40,12 @@ pub enum ServerError {
     /// The record file cannot be used.
     #[error(transparent)]
     Record(#[from] RecordError),
+    /// The TLS certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// A builder setting is invalid (a script that does not parse, a status out of range...).
+    #[error("invalid setting: {0}")]
+    Config(String),
 }
 
 /// Entry point for starting a receiver; see [`ServerBuilder`].
@@ -47,6 +53,21 @@ pub struct Server;
 
 impl Server {
     /// A builder with Panther's defaults: 127.0.0.1 on a free port, answering 200 `success`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::builder()
+    ///     .route("/down=503")
+    ///     .header("Retry-After: 5")
+    ///     .spawn()
+    ///     .await?;
+    /// let answer = reqwest::get(format!("{}/down", sink.url())).await?;
+    /// assert_eq!(answer.status(), 503);
+    /// assert_eq!(answer.headers()["retry-after"], "5");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
             bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
@@ -58,6 +79,8 @@ impl Server {
             record: None,
             admin: None,
             tls: None,
+            tls_files: None,
+            invalid: None,
             observers: Vec::new(),
         }
     }
@@ -74,11 +97,123 @@ pub struct ServerBuilder {
     record: Option<std::path::PathBuf>,
     admin: Option<SocketAddr>,
     tls: Option<Arc<rustls::ServerConfig>>,
+    tls_files: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// The first invalid setting, reported by `spawn` so that the builder stays fluent.
+    invalid: Option<String>,
     observers: Vec<mpsc::Sender<Arc<Exchange>>>,
 }
 
 impl ServerBuilder {
-    /// Serves HTTPS with this configuration (see [`tls::server_config`]).
+    fn invalid(mut self, problem: String) -> Self {
+        self.invalid.get_or_insert(problem);
+        self
+    }
+
+    /// Status of every answer (default 200).
+    pub fn status(mut self, status: u16) -> Self {
+        match crate::respond::parse_status(&status.to_string()) {
+            Ok(status) => {
+                self.behaviour.status = status;
+                self
+            }
+            Err(error) => self.invalid(error.to_string()),
+        }
+    }
+
+    /// Body of every 2XX answer (default `success`).
+    pub fn body(mut self, body: impl Into<bytes::Bytes>) -> Self {
+        self.behaviour.body = body.into();
+        self
+    }
+
+    /// Adds a header to every answer, as `"Name: value"`.
+    pub fn header(mut self, header: &str) -> Self {
+        match crate::respond::parse_header(header) {
+            Ok((name, value)) => {
+                self.behaviour.headers.append(name, value);
+                self
+            }
+            Err(error) => self.invalid(error.to_string()),
+        }
+    }
+
+    /// Waits this long before each answer.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.behaviour.delay = delay;
+        self
+    }
+
+    /// A sequence of answers, e.g. `"500*2,200"` or `"drop,reset,hang,200@1s"`.
+    pub fn script(mut self, script: &str) -> Self {
+        match script.parse() {
+            Ok(script) => {
+                self.behaviour.script = Some(script);
+                self
+            }
+            Err(error) => self.invalid(format!("{error}")),
+        }
+    }
+
+    /// Gives a path prefix its own script, as `"/flaky=500*2,200"`.
+    pub fn route(mut self, route: &str) -> Self {
+        match route.parse() {
+            Ok(route) => {
+                self.behaviour.routes.push(route);
+                self
+            }
+            Err(error) => self.invalid(format!("{error}")),
+        }
+    }
+
+    /// Shares one script position across all requests instead of one per alert.
+    pub fn global_script(mut self) -> Self {
+        self.behaviour.scope = crate::respond::ScriptScope::Global;
+        self
+    }
+
+    /// Answers `status` to this fraction (0 to 1) of requests at random.
+    pub fn fail_rate(mut self, rate: f64, status: u16) -> Self {
+        if !(0.0..=1.0).contains(&rate) {
+            return self.invalid(format!("fail rate must be from 0 to 1, got {rate}"));
+        }
+        self.behaviour.fail_rate = rate;
+        match crate::respond::parse_status(&status.to_string()) {
+            Ok(status) => {
+                self.behaviour.fail_status = status;
+                self
+            }
+            Err(error) => self.invalid(error.to_string()),
+        }
+    }
+
+    /// Answers 400 with the problems to a POST that is not a valid alert.
+    pub fn strict(mut self) -> Self {
+        self.behaviour.strict = true;
+        self
+    }
+
+    /// Refuses with 401 any request without this header and value, as `"Name: value"`.
+    pub fn require_header(mut self, header: &str) -> Self {
+        match crate::respond::parse_header(header) {
+            Ok(pair) => {
+                self.behaviour.required_headers.push(pair);
+                self
+            }
+            Err(error) => self.invalid(error.to_string()),
+        }
+    }
+
+    /// Serves HTTPS with the certificate chain and key in these PEM files.
+    pub fn tls_files(
+        mut self,
+        cert: impl Into<std::path::PathBuf>,
+        key: impl Into<std::path::PathBuf>,
+    ) -> Self {
+        self.tls_files = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// Serves HTTPS with this rustls configuration.
     pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
         self.tls = Some(config);
         self
@@ -144,7 +279,13 @@ impl ServerBuilder {
     ///
     /// The returned handle's [`url`](Handle::url) is valid at once: the socket is
     /// accepting before this returns.
-    pub async fn spawn(self) -> Result<Handle, ServerError> {
+    pub async fn spawn(mut self) -> Result<Handle, ServerError> {
+        if let Some(problem) = self.invalid.take() {
+            return Err(ServerError::Config(problem));
+        }
+        if let Some((cert, key)) = &self.tls_files {
+            self.tls = Some(tls::server_config(cert, key)?);
+        }
         let recorder = self.record.as_deref().map(Recorder::open).transpose()?;
         let listener = TcpListener::bind(self.bind)
             .await
@@ -338,6 +479,38 @@ impl Handle {
     /// The history, its counts and its live feed.
     pub fn store(&self) -> &Store {
         &self.shared.store
+    }
+
+    /// Waits until `count` requests have arrived in all (answered or not), then
+    /// returns the kept exchanges. Woken by each arrival: no polling, no sleeping.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// let sink = hookscope::Server::builder().spawn().await?;
+    /// let url = sink.url();
+    /// tokio::spawn(async move { reqwest::Client::new().post(url).body("{}").send().await });
+    /// let received = sink.wait_for(1, Duration::from_secs(5)).await?;
+    /// assert_eq!(received[0].method, "POST");
+    /// assert!(!received[0].verdict.as_ref().unwrap().is_valid());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn wait_for(
+        &self,
+        count: u64,
+        timeout: Duration,
+    ) -> Result<Vec<Arc<Exchange>>, WaitTimeout> {
+        self.shared.store.wait_for(count, timeout).await?;
+        Ok(self.received())
+    }
+
+    /// Changes the answer behaviour in place; the next request reads the result.
+    pub fn update_behaviour(&self, change: impl FnOnce(&mut Behaviour)) {
+        let mut behaviour = (*self.shared.behaviour()).clone();
+        change(&mut behaviour);
+        self.shared.set_behaviour(behaviour);
     }
 
     /// The answer behaviour in force.

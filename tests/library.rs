@@ -1,0 +1,215 @@
+//! hookscope as an in-process test fixture, through its public API only.
+
+use std::time::{Duration, Instant};
+
+use hookscope::{Alert, Behaviour, Server, ServerError};
+
+fn alert(alert_id: &str) -> Alert {
+    let mut alert = Alert::test_alert(chrono::Utc::now());
+    alert.alert_id = Some(alert_id.into());
+    alert
+}
+
+#[tokio::test]
+async fn two_sinks_run_side_by_side() {
+    let ok = Server::builder().spawn().await.unwrap();
+    let down = Server::builder()
+        .status(503)
+        .body("down")
+        .spawn()
+        .await
+        .unwrap();
+    assert_ne!(ok.url(), down.url());
+    let client = reqwest::Client::new();
+    let answer = client
+        .post(ok.url())
+        .json(&alert("a"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let answer = client
+        .post(down.url())
+        .json(&alert("a"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 503);
+    assert_eq!(answer.text().await.unwrap(), "down");
+    assert_eq!(ok.received().len(), 1);
+    assert_eq!(down.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_retrying_sender_makes_three_attempts_in_order() {
+    let sink = Server::builder().script("500*2,200").spawn().await.unwrap();
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let status = client
+            .post(sink.url())
+            .json(&alert("retry-me"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        statuses.push(status.as_u16());
+        if status.is_success() {
+            break;
+        }
+    }
+    assert_eq!(statuses, [500, 500, 200]);
+    let received = sink.wait_for(3, Duration::from_secs(2)).await.unwrap();
+    let attempts: Vec<(u32, Option<u16>)> = received
+        .iter()
+        .map(|x| (x.attempt.as_ref().unwrap().number, x.reply.outcome.status()))
+        .collect();
+    assert_eq!(attempts, [(1, Some(500)), (2, Some(500)), (3, Some(200))]);
+    assert!(received
+        .iter()
+        .all(|x| x.alert().unwrap().alert_id.as_deref() == Some("retry-me")));
+    assert_eq!(sink.summary().deliveries.delivered_after_retries, 1);
+}
+
+#[tokio::test]
+async fn wait_for_returns_as_soon_as_the_last_request_arrives() {
+    let sink = Server::builder().spawn().await.unwrap();
+    let url = sink.url();
+    let sender = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let client = reqwest::Client::new();
+        for n in 0..2 {
+            client
+                .post(&url)
+                .json(&alert(&n.to_string()))
+                .send()
+                .await
+                .unwrap();
+        }
+        Instant::now()
+    });
+    let received = sink.wait_for(2, Duration::from_secs(10)).await.unwrap();
+    let woke = Instant::now();
+    let last_answered = sender.await.unwrap();
+    assert_eq!(received.len(), 2);
+    let lag = woke.saturating_duration_since(last_answered);
+    assert!(
+        lag < Duration::from_millis(50),
+        "wait_for woke {lag:?} after the last answer"
+    );
+
+    let error = sink
+        .wait_for(3, Duration::from_millis(100))
+        .await
+        .unwrap_err();
+    assert_eq!((error.wanted, error.arrived), (3, 2));
+}
+
+#[tokio::test]
+async fn behaviour_changes_mid_test() {
+    let sink = Server::builder().spawn().await.unwrap();
+    let client = reqwest::Client::new();
+    let post = || client.post(sink.url()).json(&alert("x")).send();
+    assert_eq!(post().await.unwrap().status(), 200);
+    sink.set_behaviour(Behaviour {
+        status: http::StatusCode::SERVICE_UNAVAILABLE,
+        ..Behaviour::default()
+    });
+    assert_eq!(post().await.unwrap().status(), 503);
+    sink.update_behaviour(|behaviour| behaviour.script = Some("drop".parse().unwrap()));
+    assert!(post().await.unwrap_err().status().is_none());
+    sink.update_behaviour(|behaviour| behaviour.script = None);
+    assert_eq!(post().await.unwrap().status(), 503);
+}
+
+#[tokio::test]
+async fn dropping_the_handle_closes_the_port() {
+    let sink = Server::builder().spawn().await.unwrap();
+    let addr = sink.local_addr();
+    assert!(tokio::net::TcpStream::connect(addr).await.is_ok());
+    drop(sink);
+    // The stop is handed to the server's task; give it a bounded number of turns.
+    let mut refused = false;
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        refused,
+        "{addr} still accepts connections after the handle was dropped"
+    );
+}
+
+#[tokio::test]
+async fn invalid_settings_are_reported_by_spawn() {
+    for builder in [
+        Server::builder().script("500*x"),
+        Server::builder().status(42),
+        Server::builder().header("no colon"),
+        Server::builder().route("nopath=200"),
+        Server::builder().fail_rate(1.5, 500),
+    ] {
+        match builder.spawn().await {
+            Err(ServerError::Config(problem)) => assert!(!problem.is_empty()),
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("an invalid setting was accepted"),
+        }
+    }
+    let error = Server::builder()
+        .tls_files("/no/cert.pem", "/no/key.pem")
+        .spawn()
+        .await
+        .err()
+        .unwrap();
+    assert!(error.to_string().contains("/no/cert.pem"), "{error}");
+}
+
+#[tokio::test]
+async fn strict_required_headers_and_tls_from_the_builder() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let sink = Server::builder()
+        .strict()
+        .require_header("X-Token: t0ken")
+        .tls_files(
+            format!("{root}/certs/cert.pem"),
+            format!("{root}/certs/key.pem"),
+        )
+        .spawn()
+        .await
+        .unwrap();
+    assert!(sink.url().starts_with("https://"));
+    let pem = std::fs::read(format!("{root}/certs/cert.pem")).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let url = sink.url().replace("127.0.0.1", "localhost");
+    let unauthorized = client.post(&url).json(&alert("a")).send().await.unwrap();
+    assert_eq!(unauthorized.status(), 401);
+    let invalid = client
+        .post(&url)
+        .header("x-token", "t0ken")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), 400);
+    let valid = client
+        .post(&url)
+        .header("x-token", "t0ken")
+        .json(&alert("a"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(valid.status(), 200);
+    let received = sink.wait_for(3, Duration::from_secs(2)).await.unwrap();
+    assert!(received[0].rejected.is_some());
+    assert_eq!(
+        received[2].header("x-token"),
+        Some("<masked: 5 bytes, matches>")
+    );
+}
