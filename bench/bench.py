@@ -1,0 +1,191 @@
+"""hookscope's benchmark: each target against the bare hyper baseline, in the same run.
+
+Called by bench/run.sh (which builds and installs what is needed). The server is pinned to
+CPU 0 and wrk to CPU 1. Targets take turns (A B C D, A B C D, ...) for ROUNDS rounds so that
+a noisy neighbour hurts them all alike; the table shows medians and ratios to the baseline.
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "target" / "bench"
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
+DURATION = os.environ.get("DURATION", "5s")
+CONNECTIONS = [int(c) for c in os.environ.get("CONNECTIONS", "64,256").split(",")]
+SIZES = {"1k": OUT / "alert-1k.json", "64k": OUT / "alert-64k.json"}
+MEMORY_REQUESTS = int(os.environ.get("MEMORY_REQUESTS", "1000000"))
+HOOKSCOPE = str(ROOT / "target" / "release" / "hookscope")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def targets(record_dir):
+    return {
+        "baseline": lambda r: [str(ROOT / "target/release/examples/baseline"), "0"],
+        "node-example": lambda r: ["node", str(ROOT / "bench/node-example.js"), "0"],
+        "hookscope": lambda r: [HOOKSCOPE, "listen", "--port", "0", "--admin", "127.0.0.1:0",
+                                "--format", "json", "--record", str(record_dir / f"record-{r}.jsonl")],
+        "hookscope-quiet": lambda r: [HOOKSCOPE, "listen", "--port", "0", "--admin", "127.0.0.1:0",
+                                      "--format", "quiet"],
+    }
+
+
+class Server:
+    def __init__(self, command, stdout_path):
+        self.stdout = open(stdout_path, "wb")
+        started = time.perf_counter()
+        self.process = subprocess.Popen(["taskset", "-c", "0", *command], stdout=self.stdout,
+                                        stderr=subprocess.PIPE, text=True)
+        self.url = self.admin = None
+        while self.url is None or (command[0] == HOOKSCOPE and self.admin is None):
+            line = self.process.stderr.readline()
+            if not line:
+                raise RuntimeError(f"{command[0]} exited before listening")
+            if "listening on " in line:
+                self.url = line.split("listening on ")[1].strip()
+                self.startup_ms = (time.perf_counter() - started) * 1000
+            if "inspector on " in line:
+                self.admin = line.split("inspector on ")[1].strip()
+
+    def cpu_seconds(self):
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def status(self, field):
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024  # MiB
+        return 0.0
+
+    def stats(self):
+        with urllib.request.urlopen(self.admin + "/api/stats") as response:
+            return json.load(response)
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.stdout.close()
+
+
+def wrk(url, body_file, connections, duration):
+    env = dict(os.environ, BODY_FILE=str(body_file))
+    result = subprocess.run(
+        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}", "--timeout", "5s",
+         "-s", str(ROOT / "bench/post.lua"), url + "/"],
+        capture_output=True, text=True, env=env, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def measure(server, size, connections):
+    cpu_before = server.cpu_seconds()
+    run = wrk(server.url, SIZES[size], connections, DURATION)
+    cpu = server.cpu_seconds() - cpu_before
+    requests = max(run["requests"], 1)
+    return {
+        "rps": run["requests"] / (run["duration_us"] / 1e6),
+        "p50_ms": run["p50_us"] / 1000,
+        "p99_ms": run["p99_us"] / 1000,
+        "non2xx": run["status"],
+        "socket_errors": run["connect"] + run["read"] + run["write"] + run["timeout"],
+        "peak_rss_mib": server.status("VmHWM"),
+        "cpu_s_per_100k": cpu / requests * 100_000,
+        "requests": run["requests"],
+    }
+
+
+def no_loss(server, record_file, sent_by_wrk, connections):
+    time.sleep(0.3)
+    stats = server.stats()["store"]["requests"]
+    lines = sum(1 for _ in open(record_file, "rb"))
+    return {"record_lines": lines, "stats_requests": stats, "wrk_completed": sent_by_wrk,
+            "in_flight_at_wrk_stop": lines - sent_by_wrk, "connections": connections}
+
+
+def memory_run(workdir):
+    """hookscope --format json --record, 1 KB alerts, until MEMORY_REQUESTS: RSS at 100k and at the end."""
+    server = Server(targets(workdir)["hookscope"]("memory"), workdir / "memory.out")
+    samples = {}
+    total = 0
+    try:
+        while total < MEMORY_REQUESTS:
+            run = wrk(server.url, SIZES["1k"], 64, "2s")
+            total = server.stats()["store"]["requests"]
+            if "100k" not in samples and total >= 100_000:
+                samples["100k"] = (total, server.status("VmRSS"))
+        samples["end"] = (total, server.status("VmRSS"))
+        samples["peak"] = (total, server.status("VmHWM"))
+        record_lines = sum(1 for _ in open(workdir / "record-memory.jsonl", "rb"))
+        samples["record_lines"] = record_lines
+    finally:
+        server.stop()
+    return samples
+
+
+def main():
+    workdir = Path(tempfile.mkdtemp(prefix="hookscope-bench-"))
+    all_targets = targets(workdir)
+    results = {}  # (target, size, connections) -> [measurements]
+    startup = {name: [] for name in all_targets}
+    losses = []
+    for round_number in range(ROUNDS):
+        for name, command in all_targets.items():
+            server = Server(command(round_number), workdir / f"{name}-{round_number}.out")
+            startup[name].append(server.startup_ms)
+            try:
+                for size in SIZES:
+                    for connections in CONNECTIONS:
+                        m = measure(server, size, connections)
+                        results.setdefault((name, size, connections), []).append(m)
+                        print(f"round {round_number + 1} {name:16} {size:>3} c{connections:<3} "
+                              f"{m['rps']:>9.0f} req/s p99 {m['p99_ms']:7.2f} ms", file=sys.stderr)
+                        if name == "hookscope":
+                            record = workdir / f"record-{round_number}.jsonl"
+                            totals = no_loss(server, record, sum(
+                                r[-1]["requests"] for k, r in results.items()
+                                if k[0] == name and len(r) == round_number + 1), connections)
+                            losses.append(totals)
+            finally:
+                server.stop()
+
+    def median(name, size, connections, field):
+        return statistics.median(m[field] for m in results[(name, size, connections)])
+
+    lines = ["| target | alert | conns | req/s | × baseline | p50 ms | p99 ms | non-2xx | socket errors | peak RSS MiB | CPU s / 100k req |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for size in SIZES:
+        for connections in CONNECTIONS:
+            base = median("baseline", size, connections, "rps")
+            for name in all_targets:
+                rps = median(name, size, connections, "rps")
+                lines.append(
+                    f"| {name} | {size} | {connections} | {rps:,.0f} | {rps / base:.2f} | "
+                    f"{median(name, size, connections, 'p50_ms'):.2f} | {median(name, size, connections, 'p99_ms'):.2f} | "
+                    f"{median(name, size, connections, 'non2xx'):.0f} | {median(name, size, connections, 'socket_errors'):.0f} | "
+                    f"{median(name, size, connections, 'peak_rss_mib'):.1f} | {median(name, size, connections, 'cpu_s_per_100k'):.2f} |")
+    print("\n".join(lines))
+    print()
+    print("start-up to the `listening on` line, median ms: " + ", ".join(
+        f"{name} {statistics.median(times):.1f}" for name, times in startup.items()))
+    last = losses[-1] if losses else {}
+    print(f"no loss (hookscope, last round): record lines {last.get('record_lines')}, "
+          f"/api/stats requests {last.get('stats_requests')}, wrk completed {last.get('wrk_completed')} "
+          f"(+{last.get('in_flight_at_wrk_stop')} in flight when wrk stopped, at most the connection count)")
+    if os.environ.get("SKIP_MEMORY") != "1":
+        memory = memory_run(workdir)
+        print(f"memory (hookscope --format json --record, 1k alerts): RSS {memory['100k'][1]:.1f} MiB at "
+              f"{memory['100k'][0]:,} requests, {memory['end'][1]:.1f} MiB at {memory['end'][0]:,}; "
+              f"peak {memory['peak'][1]:.1f} MiB; record lines {memory['record_lines']:,}")
+
+
+if __name__ == "__main__":
+    main()
