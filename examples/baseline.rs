@@ -14,13 +14,20 @@ use tokio::net::TcpListener;
 
 async fn answer(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     // Read it all, as any receiver must, then acknowledge.
-    let _body = request.into_body().collect().await.map(|body| body.to_bytes());
+    let _body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|body| body.to_bytes());
     Ok(Response::new(Full::new(Bytes::from_static(b"success"))))
 }
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let port: u16 = std::env::args().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let port: u16 = std::env::args()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!("listening on http://{}", listener.local_addr()?);
     let http = auto::Builder::new(TokioExecutor::new());

@@ -45,10 +45,13 @@ impl From<&Exchange> for RecordedRequest {
     fn from(exchange: &Exchange) -> Self {
         RecordedRequest {
             id: exchange.id,
-            method: exchange.method.clone(),
+            method: exchange.method.to_string(),
             path: exchange.path.clone(),
             query: exchange.query.clone(),
-            headers: exchange.headers.clone(),
+            headers: exchange
+                .header_pairs()
+                .map(|(name, value)| (name.to_owned(), value.into_owned()))
+                .collect(),
             body: exchange.body.clone(),
         }
     }
@@ -79,7 +82,17 @@ impl RecordedRequest {
         let body = match value["body_encoding"].as_str() {
             Some("json") => match value["raw_body"].as_str() {
                 Some(raw) => Bytes::from(raw.to_owned()),
-                None => Bytes::from(value["body"].to_string()),
+                // Without `raw_body`, `body` is byte for byte what was received.
+                None => {
+                    #[derive(serde::Deserialize)]
+                    struct Exact<'a> {
+                        #[serde(borrow)]
+                        body: &'a serde_json::value::RawValue,
+                    }
+                    let exact: Exact =
+                        serde_json::from_str(line).map_err(|_| RecordLineError::Field("body"))?;
+                    Bytes::from(exact.body.get().to_owned())
+                }
             },
             Some("text") => Bytes::from(text("body")?),
             Some("base64") => base64::engine::general_purpose::STANDARD

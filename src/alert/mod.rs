@@ -427,19 +427,18 @@ fn check_members(members: &[(Cow<'_, str>, &RawValue)]) -> Verdict {
     };
     let mut seen = [false; KEYS.len()];
     for (key, value) in members {
-        let pointer = pointer_to(key);
         match KEYS.iter().position(|(name, _, _)| name == key) {
-            Some(index) if seen[index] => {
-                verdict
-                    .problems
-                    .push(Problem::new(pointer, "each key once", "a duplicate key"))
-            }
+            Some(index) if seen[index] => verdict.problems.push(Problem::new(
+                pointer_to(key),
+                "each key once",
+                "a duplicate key",
+            )),
             Some(index) => {
                 seen[index] = true;
-                check_value(KEYS[index].1, &pointer, value, &mut verdict);
+                check_value(KEYS[index].1, key, value, &mut verdict);
             }
             None => verdict.warnings.push(Problem::new(
-                pointer,
+                pointer_to(key),
                 "only the keys Panther documents",
                 "an unknown key",
             )),
@@ -457,12 +456,15 @@ fn check_members(members: &[(Cow<'_, str>, &RawValue)]) -> Verdict {
     verdict
 }
 
-fn check_value(rule: Rule, pointer: &str, value: &RawValue, verdict: &mut Verdict) {
+/// Checks one known key's value. The pointer is only built when there is
+/// something to report: valid alerts are the common case.
+fn check_value(rule: Rule, key: &str, value: &RawValue, verdict: &mut Verdict) {
     let raw = value.get();
+    let pointer = || pointer_to(key);
     let problem = |verdict: &mut Verdict| {
         verdict
             .problems
-            .push(Problem::new(pointer, rule.expected(), describe(raw)))
+            .push(Problem::new(pointer(), rule.expected(), describe(raw)))
     };
     match rule {
         Rule::NullableString if raw == "null" => {}
@@ -482,16 +484,18 @@ fn check_value(rule: Rule, pointer: &str, value: &RawValue, verdict: &mut Verdic
         },
         Rule::AlertType => match string_of(raw) {
             Some(s) if ALERT_TYPES.contains(&s.as_ref()) => {}
-            Some(_) => verdict
-                .warnings
-                .push(Problem::new(pointer, rule.expected(), describe(raw))),
+            Some(_) => {
+                verdict
+                    .warnings
+                    .push(Problem::new(pointer(), rule.expected(), describe(raw)))
+            }
             None => problem(verdict),
         },
         Rule::DateTime => match string_of(raw) {
             Some(s) => {
                 if let Err(error) = parse_aws_datetime(&s) {
                     verdict.problems.push(Problem::new(
-                        pointer,
+                        pointer(),
                         rule.expected(),
                         format_args!("{} ({error})", describe(raw)),
                     ))
@@ -504,7 +508,7 @@ fn check_value(rule: Rule, pointer: &str, value: &RawValue, verdict: &mut Verdic
                 for (index, item) in items.iter().enumerate() {
                     if !item.get().starts_with('"') {
                         verdict.problems.push(Problem::new(
-                            format!("{pointer}/{index}"),
+                            format!("{}/{index}", pointer()),
                             "a string",
                             describe(item.get()),
                         ));
@@ -526,12 +530,25 @@ fn string_of(raw: &str) -> Option<Cow<'_, str>> {
     if !raw.starts_with('"') {
         return None;
     }
-    serde_json::from_str::<Cow<str>>(raw).ok()
+    // Borrow when the string has no escapes (the usual case); decode otherwise.
+    match serde_json::from_str::<&str>(raw) {
+        Ok(text) => Some(Cow::Borrowed(text)),
+        Err(_) => serde_json::from_str::<String>(raw).ok().map(Cow::Owned),
+    }
 }
 
 /// RFC 6901 pointer to a top-level key.
 fn pointer_to(key: &str) -> String {
-    format!("/{}", key.replace('~', "~0").replace('/', "~1"))
+    let mut pointer = String::with_capacity(key.len() + 1);
+    pointer.push('/');
+    for c in key.chars() {
+        match c {
+            '~' => pointer.push_str("~0"),
+            '/' => pointer.push_str("~1"),
+            c => pointer.push(c),
+        }
+    }
+    pointer
 }
 
 fn kind_of(raw: &str) -> &'static str {

@@ -49,7 +49,9 @@ impl DeliveryCounts {
 /// Attempt numbering per alert key.
 #[derive(Debug, Default)]
 pub struct Deliveries {
-    sequences: HashMap<(String, bool), Sequence>,
+    /// Sequences by key, apart for ordinary deliveries (0) and manual re-sends (1);
+    /// looked up by `&str`, so a known alert costs no allocation.
+    sequences: [HashMap<String, Sequence>; 2],
     counts: DeliveryCounts,
 }
 
@@ -60,18 +62,24 @@ impl Deliveries {
     /// arriving again starts a new delivery at attempt 1 (a manual re-send also has
     /// its own key, as its title says `[Re-sent]: `).
     pub fn arrive(&mut self, key: &AlertKey, at: Instant) -> Attempt {
-        if self.sequences.len() >= MAX_TRACKED {
+        if self.tracked() >= MAX_TRACKED {
             self.forget_finished();
         }
         let counted = key.is_alert();
-        let sequence = self
-            .sequences
-            .entry((key.value.clone(), key.resent))
-            .or_insert_with(|| Sequence {
-                attempts: 0,
-                last_at: at,
-                acked: true,
-            });
+        let sequences = &mut self.sequences[usize::from(key.resent)];
+        if !sequences.contains_key(key.value.as_str()) {
+            sequences.insert(
+                key.value.clone(),
+                Sequence {
+                    attempts: 0,
+                    last_at: at,
+                    acked: true,
+                },
+            );
+        }
+        let Some(sequence) = sequences.get_mut(key.value.as_str()) else {
+            unreachable!("inserted above")
+        };
         let gap = if sequence.acked {
             *sequence = Sequence {
                 attempts: 1,
@@ -97,7 +105,8 @@ impl Deliveries {
 
     /// Records that the latest attempt of `key` was acknowledged with a 2XX.
     pub fn acknowledged(&mut self, key: &AlertKey) {
-        if let Some(sequence) = self.sequences.get_mut(&(key.value.clone(), key.resent)) {
+        if let Some(sequence) = self.sequences[usize::from(key.resent)].get_mut(key.value.as_str())
+        {
             if !sequence.acked {
                 sequence.acked = true;
                 if key.is_alert() {
@@ -115,10 +124,16 @@ impl Deliveries {
         self.counts
     }
 
+    fn tracked(&self) -> usize {
+        self.sequences.iter().map(HashMap::len).sum()
+    }
+
     fn forget_finished(&mut self) {
-        self.sequences.retain(|_, sequence| !sequence.acked);
-        if self.sequences.len() >= MAX_TRACKED {
-            self.sequences.clear();
+        for sequences in &mut self.sequences {
+            sequences.retain(|_, sequence| !sequence.acked);
+        }
+        if self.tracked() >= MAX_TRACKED {
+            self.sequences.iter_mut().for_each(HashMap::clear);
         }
     }
 }

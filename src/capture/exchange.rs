@@ -19,15 +19,15 @@ pub struct Exchange {
     /// The client's address (for a tunnel, the tunnel agent's).
     pub peer: SocketAddr,
     /// Request method, as sent.
-    pub method: String,
+    pub method: http::Method,
     /// Request path, as sent (still percent-encoded).
     pub path: String,
     /// Query string without the `?`, if any.
     pub query: Option<String>,
-    /// HTTP version, e.g. `HTTP/1.1`.
-    pub version: String,
-    /// Request headers in arrival order; values that are not UTF-8 are decoded lossily.
-    pub headers: Vec<(String, String)>,
+    /// HTTP version: `HTTP/1.0`, `HTTP/1.1` or `HTTP/2.0`.
+    pub version: &'static str,
+    /// Request headers as received (the values of `--require-header` secrets masked).
+    pub headers: http::HeaderMap,
     /// The body bytes that were read (all of them unless `body_state` says otherwise).
     pub body: Bytes,
     /// Whether the whole body was read.
@@ -115,13 +115,16 @@ impl Exchange {
         String::from_utf8_lossy(&self.body)
     }
 
-    /// The first value of a request header (names are lower case).
+    /// The first value of a request header, if it is text.
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// Every header as text (values that are not UTF-8 decoded lossily), in order.
+    pub fn header_pairs(&self) -> impl Iterator<Item = (&str, std::borrow::Cow<'_, str>)> {
         self.headers
             .iter()
-            .find(|(header, _)| *header == name)
-            .map(|(_, value)| value.as_str())
+            .map(|(name, value)| (name.as_str(), String::from_utf8_lossy(value.as_bytes())))
     }
 
     /// `valid`, `invalid`, or `none` (not a POST, or the body was not read).

@@ -64,6 +64,10 @@ impl<F: Formatter> Formatter for SafeFormatter<F> {
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
+        // Every unsafe character is DEL or beyond ASCII (serde_json escapes C0 itself).
+        if fragment.bytes().all(|b| b < 0x7f) {
+            return self.0.write_string_fragment(writer, fragment);
+        }
         let mut start = 0;
         for (index, c) in fragment.char_indices() {
             if is_unsafe(c) {

@@ -110,7 +110,7 @@ pub fn pretty_block(exchange: &Exchange, color: bool) -> String {
             .received_at
             .with_timezone(&chrono::Local)
             .format("%H:%M:%S%.3f"),
-        palette.paint(&escape_line(&exchange.method), Style::new().bold()),
+        palette.paint(&escape_line(exchange.method.as_str()), Style::new().bold()),
         escape_line(&target),
         exchange.peer,
         body_size_text(exchange),
@@ -168,8 +168,8 @@ pub fn pretty_block(exchange: &Exchange, color: bool) -> String {
             }
         }
     }
-    for (name, value) in &exchange.headers {
-        let line = format!("  {}: {}", escape_line(name), escape_line(value));
+    for (name, value) in exchange.header_pairs() {
+        let line = format!("  {}: {}", escape_line(name), escape_line(&value));
         let _ = writeln!(out, "{}", palette.paint(&line, Style::new().dim()));
     }
     write_body(&mut out, exchange, color);

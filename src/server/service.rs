@@ -42,7 +42,7 @@ pub(crate) async fn handle(
     let started = Instant::now();
     let received_at = chrono::Utc::now();
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    let (head, body) = request.into_parts();
+    let (mut head, body) = request.into_parts();
     let behaviour = shared.behaviour();
 
     // Authentication comes first: an unauthenticated sender gets nothing read,
@@ -73,11 +73,14 @@ pub(crate) async fn handle(
             id,
             received_at,
             peer: connection.peer,
-            method: head.method.to_string(),
+            method: head.method.clone(),
             path: head.uri.path().to_owned(),
             query: head.uri.query().map(str::to_owned),
-            version: format!("{:?}", head.version),
-            headers: captured_headers(&head.headers, &behaviour.required_headers),
+            version: version_text(head.version),
+            headers: captured_headers(
+                std::mem::take(&mut head.headers),
+                &behaviour.required_headers,
+            ),
             body,
             body_state,
             verdict,
@@ -238,22 +241,32 @@ impl Drop for Pending {
     }
 }
 
-/// The request headers as captured: secret headers (`--require-header`) masked,
-/// values that are not UTF-8 decoded lossily.
+/// The request headers as captured, taken over without copying; the values of
+/// secret headers (`--require-header`) are replaced by a mask.
 fn captured_headers(
-    headers: &http::HeaderMap,
+    mut headers: http::HeaderMap,
     secrets: &[(http::HeaderName, HeaderValue)],
-) -> Vec<(String, String)> {
+) -> http::HeaderMap {
+    for (name, expected) in secrets {
+        if let http::header::Entry::Occupied(mut entry) = headers.entry(name) {
+            for value in entry.iter_mut() {
+                let shown = mask(value.as_bytes(), value == expected);
+                *value =
+                    HeaderValue::from_str(&shown).unwrap_or(HeaderValue::from_static("<masked>"));
+            }
+        }
+    }
     headers
-        .iter()
-        .map(|(name, value)| {
-            let shown = match secrets.iter().find(|(secret, _)| secret == name) {
-                Some((_, expected)) => mask(value.as_bytes(), value == expected),
-                None => String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            };
-            (name.as_str().to_owned(), shown)
-        })
-        .collect()
+}
+
+fn version_text(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
 }
 
 /// Reads the body up to `max` bytes without ever holding more than that.

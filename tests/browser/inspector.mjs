@@ -96,7 +96,8 @@ try {
   await page.waitForFunction(() => document.querySelector('#replay-result').textContent.includes('→ 202'), null, { timeout: 5000 });
   assert.match(await page.textContent('#replay-result'), /replayed-ok/);
   const arrived = await (await fetch(target.admin + '/api/requests/1')).json();
-  assert.equal(arrived.raw_body, invalid);
+  assert.deepEqual(arrived.body, JSON.parse(invalid));
+  assert.equal(arrived.raw_body, undefined, 'a compact body is kept as it came');
 
   // The behaviour form changes the next answer.
   await page.fill('#config-script', '503');

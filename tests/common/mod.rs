@@ -167,6 +167,12 @@ impl Hookscope {
         )
     }
 
+    /// Forgets the history (DELETE /api/requests).
+    pub fn store_clear(&self) {
+        let response = client().delete(self.api("/api/requests")).send().unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
     /// The process id, to signal it.
     pub fn pid(&self) -> u32 {
         self.child.id()
