@@ -104,8 +104,14 @@ def measure(server, size, connections):
 
 
 def no_loss(server, record_file, sent_by_wrk, connections):
-    time.sleep(0.3)
-    stats = server.stats()["store"]["requests"]
+    # The server may still be answering what wrk sent last: wait until it is idle.
+    stats, deadline = -1, time.time() + 30
+    while time.time() < deadline:
+        time.sleep(0.3)
+        now = server.stats()["store"]["requests"]
+        if now == stats:
+            break
+        stats = now
     lines = sum(1 for _ in open(record_file, "rb"))
     return {"record_lines": lines, "stats_requests": stats, "wrk_completed": sent_by_wrk,
             "in_flight_at_wrk_stop": lines - sent_by_wrk, "connections": connections}

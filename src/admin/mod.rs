@@ -123,7 +123,7 @@ async fn route(
             json(StatusCode::OK, r#"{"cleared":true}"#.into())
         }
         (&Method::GET, ["api", "requests", id]) => match find(shared, id) {
-            Ok(exchange) => json(StatusCode::OK, record_line(&exchange)),
+            Ok(exchange) => json(StatusCode::OK, record_line(&exchange).to_vec()),
             Err(refused) => refused.into_response(),
         },
         (&Method::POST, ["api", "requests", id, "replay"]) => {

@@ -40,6 +40,8 @@ pub struct Exchange {
     pub rejected: Option<String>,
     /// What was answered.
     pub reply: Reply,
+    /// The JSON line, rendered once for both the record file and stdout.
+    pub(crate) line: std::sync::OnceLock<std::sync::Arc<[u8]>>,
 }
 
 /// How much of a body hookscope read.

@@ -238,6 +238,7 @@ mod tests {
                 body: bytes::Bytes::new(),
                 took: Duration::ZERO,
             },
+            line: Default::default(),
         })
     }
 

@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::ser::CompactFormatter;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use super::escape::{is_unsafe, SafeFormatter};
 use crate::alert::{KeySource, Problem, Verdict};
@@ -22,7 +23,7 @@ struct Line<'a> {
     path: &'a str,
     query: Option<&'a str>,
     version: &'a str,
-    headers: serde_json::Map<String, serde_json::Value>,
+    headers: HeadersView<'a>,
     body_size: u64,
     body_state: &'static str,
     body_encoding: &'static str,
@@ -33,6 +34,29 @@ struct Line<'a> {
     outcome: String,
     response_body: String,
     took_ms: f64,
+}
+
+/// Headers as a JSON object, a repeated header's values joined with ", ";
+/// serialised straight from the map, without copies.
+struct HeadersView<'a>(&'a http::HeaderMap);
+
+impl Serialize for HeadersView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.keys_len()))?;
+        for name in self.0.keys() {
+            let mut values = self.0.get_all(name).iter();
+            let first = values.next().map(|v| String::from_utf8_lossy(v.as_bytes()));
+            let mut joined = first.unwrap_or_default();
+            for value in values {
+                let joined = joined.to_mut();
+                joined.push_str(", ");
+                joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
+            }
+            map.serialize_entry(name.as_str(), &joined)?;
+        }
+        map.end()
+    }
 }
 
 #[derive(Serialize)]
@@ -79,17 +103,41 @@ impl<'a> From<&'a Verdict> for VerdictView<'a> {
 
 /// Renders one exchange as a JSON line (without the newline). Every string,
 /// including the ones inside the body, is terminal-safe.
-pub fn json_line(exchange: &Exchange) -> Vec<u8> {
-    line(exchange, false)
+pub fn json_line(exchange: &Exchange) -> Arc<[u8]> {
+    Arc::clone(exchange.line.get_or_init(|| line(exchange, false).0.into()))
 }
 
 /// Like [`json_line`], plus `raw_body`, the exact text received, whenever `body`
 /// is not byte for byte what was received: a replay then sends the very same bytes.
-pub fn record_line(exchange: &Exchange) -> Vec<u8> {
-    line(exchange, true)
+/// Usually the two lines are the same, and then this one is kept for `json_line`.
+pub fn record_line(exchange: &Exchange) -> Arc<[u8]> {
+    if let Some(line) = exchange.line.get().filter(|_| !needs_raw_body(exchange)) {
+        return Arc::clone(line);
+    }
+    let (line, with_raw_body) = line(exchange, true);
+    let line: Arc<[u8]> = line.into();
+    if !with_raw_body {
+        let _ = exchange.line.set(Arc::clone(&line));
+    }
+    line
 }
 
-fn line(exchange: &Exchange, with_raw_body: bool) -> Vec<u8> {
+/// Whether the record line carries `raw_body` (conservatively: a known-JSON body
+/// that is not already a terminal-safe single line).
+fn needs_raw_body(exchange: &Exchange) -> bool {
+    let known_json = exchange
+        .verdict
+        .as_ref()
+        .is_some_and(|verdict| verdict.is_json);
+    match std::str::from_utf8(&exchange.body) {
+        Ok(text) if known_json => !matches!(embeddable_json(text), Some(Cow::Borrowed(_))),
+        Ok(_) => !exchange.body.is_empty(),
+        Err(_) => false,
+    }
+}
+
+/// The line, and whether it carries `raw_body`.
+fn line(exchange: &Exchange, with_raw_body: bool) -> (Vec<u8>, bool) {
     let text = std::str::from_utf8(&exchange.body).ok();
     let known_json = exchange
         .verdict
@@ -100,7 +148,7 @@ fn line(exchange: &Exchange, with_raw_body: bool) -> Vec<u8> {
         if let Some(embedded) = embeddable_json(text) {
             let raw_body = (with_raw_body && matches!(embedded, Cow::Owned(_))).then_some(text);
             if let Some(line) = render(exchange, raw_body, "json", embedded.as_bytes()) {
-                return line;
+                return (line, raw_body.is_some());
             }
         }
     }
@@ -115,7 +163,7 @@ fn line(exchange: &Exchange, with_raw_body: bool) -> Vec<u8> {
         {
             let raw_body = with_raw_body.then_some(text);
             if let Some(line) = render(exchange, raw_body, "json", &body) {
-                return line;
+                return (line, raw_body.is_some());
             }
         }
     }
@@ -132,7 +180,10 @@ fn line(exchange: &Exchange, with_raw_body: bool) -> Vec<u8> {
     if body.serialize(&mut serializer).is_err() {
         quoted = b"null".to_vec();
     }
-    render(exchange, None, encoding, &quoted).unwrap_or_default()
+    (
+        render(exchange, None, encoding, &quoted).unwrap_or_default(),
+        false,
+    )
 }
 
 /// The body, known to be valid JSON, as one terminal-safe line, if it can be used
@@ -142,6 +193,10 @@ fn line(exchange: &Exchange, with_raw_body: bool) -> Vec<u8> {
 /// be escaped (DEL, C1, bidi controls): then the body is transcoded.
 fn embeddable_json(text: &str) -> Option<Cow<'_, str>> {
     let bytes = text.as_bytes();
+    // One pass over the bytes settles the usual case: plain ASCII on one line.
+    if !bytes.iter().any(|&b| b >= 0x7f || b == b'\n' || b == b'\r') {
+        return Some(Cow::Borrowed(text));
+    }
     if (!bytes.is_ascii() || bytes.contains(&0x7f)) && text.chars().any(is_unsafe_in_json) {
         return None;
     }
@@ -165,18 +220,6 @@ fn render(
     body_encoding: &'static str,
     body: &[u8],
 ) -> Option<Vec<u8>> {
-    let mut headers = serde_json::Map::new();
-    for (name, value) in exchange.header_pairs() {
-        match headers.get_mut(name) {
-            Some(serde_json::Value::String(existing)) => {
-                existing.push_str(", ");
-                existing.push_str(&value);
-            }
-            _ => {
-                headers.insert(name.to_owned(), value.into_owned().into());
-            }
-        }
-    }
     let answered_at =
         exchange.received_at + chrono::Duration::from_std(exchange.reply.took).unwrap_or_default();
     let line = Line {
@@ -189,7 +232,7 @@ fn render(
         path: &exchange.path,
         query: exchange.query.as_deref(),
         version: exchange.version,
-        headers,
+        headers: HeadersView(&exchange.headers),
         body_size: exchange.body_size(),
         body_state: match exchange.body_state {
             BodyState::Complete => "complete",

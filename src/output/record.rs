@@ -41,7 +41,7 @@ pub enum RecordError {
 }
 
 struct Job {
-    line: Vec<u8>,
+    line: Arc<[u8]>,
     done: Option<oneshot::Sender<bool>>,
 }
 
@@ -54,7 +54,8 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Opens (creating or appending to) the record file and starts its writer.
+    /// Opens (creating or appending to) the record file and starts its writer task
+    /// (so it must be called within a tokio runtime).
     pub fn open(path: &Path) -> Result<Recorder, RecordError> {
         let file = OpenOptions::new()
             .create(true)
@@ -73,13 +74,7 @@ impl Recorder {
             failed: Arc::clone(&failed),
             failure: Arc::clone(&failure),
         };
-        std::thread::Builder::new()
-            .name("hookscope-record".into())
-            .spawn(move || writer.run(jobs))
-            .map_err(|source| RecordError::Open {
-                path: path.to_owned(),
-                source,
-            })?;
+        tokio::spawn(writer.run(jobs));
         Ok(Recorder {
             path: path.to_owned(),
             queue,
@@ -89,9 +84,8 @@ impl Recorder {
     }
 
     /// Appends one line and waits until the operating system has it.
-    pub async fn write(&self, mut line: Vec<u8>) -> Result<(), RecordError> {
+    pub async fn write(&self, line: Arc<[u8]>) -> Result<(), RecordError> {
         self.check()?;
-        line.push(b'\n');
         let (done, written) = oneshot::channel();
         let job = Job {
             line,
@@ -107,7 +101,7 @@ impl Recorder {
     pub async fn flush(&self) {
         let (done, written) = oneshot::channel();
         let job = Job {
-            line: Vec::new(),
+            line: Arc::from(&[][..]),
             done: Some(done),
         };
         if self.queue.send(job).is_ok() {
@@ -116,9 +110,8 @@ impl Recorder {
     }
 
     /// Appends one line without waiting (for exchanges that were not acknowledged).
-    pub fn write_detached(&self, mut line: Vec<u8>) {
+    pub fn write_detached(&self, line: Arc<[u8]>) {
         if self.check().is_ok() {
-            line.push(b'\n');
             let _ = self.queue.send(Job { line, done: None });
         }
     }
@@ -154,15 +147,18 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    async fn run(mut self, mut jobs: mpsc::UnboundedReceiver<Job>) {
         let mut batch = Vec::with_capacity(64 * 1024);
         let mut waiting = Vec::new();
-        while let Some(first) = jobs.blocking_recv() {
+        while let Some(first) = jobs.recv().await {
             batch.clear();
             waiting.clear();
             let mut next = Some(first);
             while let Some(job) = next {
-                batch.extend_from_slice(&job.line);
+                if !job.line.is_empty() {
+                    batch.extend_from_slice(&job.line);
+                    batch.push(b'\n');
+                }
                 waiting.extend(job.done);
                 next = if batch.len() < MAX_BATCH {
                     jobs.try_recv().ok()
@@ -208,9 +204,11 @@ mod tests {
         let writers: Vec<_> = (0..200)
             .map(|n| {
                 let recorder = Arc::clone(&recorder);
-                tokio::spawn(
-                    async move { recorder.write(format!("{{\"n\":{n}}}").into_bytes()).await },
-                )
+                tokio::spawn(async move {
+                    recorder
+                        .write(format!("{{\"n\":{n}}}").into_bytes().into())
+                        .await
+                })
             })
             .collect();
         for writer in writers {
@@ -228,13 +226,13 @@ mod tests {
         let Ok(recorder) = Recorder::open(Path::new("/dev/full")) else {
             return; // not on Linux
         };
-        let error = recorder.write(b"{}".to_vec()).await.unwrap_err();
+        let error = recorder.write(Arc::from(&b"{}"[..])).await.unwrap_err();
         assert!(error.to_string().contains("/dev/full"), "{error}");
         assert!(recorder.check().is_err());
     }
 
-    #[test]
-    fn an_unopenable_file_names_the_path() {
+    #[tokio::test]
+    async fn an_unopenable_file_names_the_path() {
         let error = Recorder::open(Path::new("/no/such/dir/record.jsonl"))
             .err()
             .unwrap();

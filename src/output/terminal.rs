@@ -13,6 +13,9 @@ use super::escape::{escape_block, escape_line, SafeFormatter};
 use super::{json_line, Format};
 use crate::capture::{Attempt, BodyState, Exchange, Outcome};
 
+/// Pause after each batch written (see `spawn_printer`).
+const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// Exchanges the printer may fall behind by before new ones are skipped on stdout.
 const BACKLOG: usize = 16 * 1024;
 
@@ -44,9 +47,8 @@ pub fn spawn_printer(
         while let Some(exchange) = receiver.blocking_recv() {
             let mut report = |exchange: &Exchange| match format {
                 Format::Json => {
-                    let mut line = json_line(exchange);
-                    line.push(b'\n');
-                    out.write_all(&line)
+                    out.write_all(&json_line(exchange))?;
+                    out.write_all(b"\n")
                 }
                 _ => out.write_all(pretty_block(exchange, color).as_bytes()),
             };
@@ -61,6 +63,9 @@ pub fn spawn_printer(
             if out.flush().is_err() {
                 return;
             }
+            // Under load, let exchanges gather: one wake-up per few milliseconds
+            // instead of one per exchange keeps the printer off the answers' CPU.
+            std::thread::sleep(BATCH_PAUSE);
         }
     });
     Some((sender, Printer { thread }))

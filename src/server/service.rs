@@ -93,6 +93,7 @@ pub(crate) async fn handle(
                 body: Bytes::new(),
                 took: Duration::ZERO,
             },
+            line: Default::default(),
         }),
     };
 
