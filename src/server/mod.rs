@@ -1,14 +1,17 @@
 //! The listener: bind, accept loop, graceful shutdown, and the [`Handle`] that owns it.
 
+mod limits;
 mod service;
 pub mod tls;
+
+pub use limits::{Limits, MIN_HEADER_SIZE};
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use thiserror::Error;
@@ -80,6 +83,7 @@ impl Server {
             admin: None,
             tls: None,
             tls_files: None,
+            limits: Limits::default(),
             invalid: None,
             observers: Vec::new(),
         }
@@ -98,6 +102,7 @@ pub struct ServerBuilder {
     admin: Option<SocketAddr>,
     tls: Option<Arc<rustls::ServerConfig>>,
     tls_files: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    limits: Limits,
     /// The first invalid setting, reported by `spawn` so that the builder stays fluent.
     invalid: Option<String>,
     observers: Vec<mpsc::Sender<Arc<Exchange>>>,
@@ -210,6 +215,17 @@ impl ServerBuilder {
         key: impl Into<std::path::PathBuf>,
     ) -> Self {
         self.tls_files = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// Protections against slow and abusive clients (timeouts, sizes, connection and stream caps).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        if limits.max_header_size < MIN_HEADER_SIZE {
+            return self.invalid(format!(
+                "the header size limit must be at least {MIN_HEADER_SIZE} bytes"
+            ));
+        }
+        self.limits = limits;
         self
     }
 
@@ -341,6 +357,7 @@ impl ServerBuilder {
         let task = tokio::spawn(accept_loop(
             listener,
             tls,
+            self.limits,
             Arc::clone(&shared),
             stopped,
             shutting_down_tx,
@@ -552,17 +569,44 @@ pub(crate) async fn until_shutdown(shutting_down: &mut watch::Receiver<bool>) {
 /// How long a client may take to finish the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The HTTP/1 and HTTP/2 connection settings for these limits.
+fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_size.max(MIN_HEADER_SIZE));
+    http.http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.h2_max_streams)
+        .max_pending_accept_reset_streams(limits.h2_max_pending_resets)
+        .max_header_list_size(u32::try_from(limits.max_header_size).unwrap_or(u32::MAX));
+    http
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn accept_loop(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: Limits,
     shared: Arc<Shared>,
     mut stopped: oneshot::Receiver<()>,
     shutting_down: watch::Sender<bool>,
     shutdown_timeout: Duration,
 ) {
     let graceful = GracefulShutdown::new();
-    let http = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    let http = Arc::new(connection_builder(&limits));
+    // Beyond the cap, new connections wait in the kernel's accept queue; the
+    // ones being served are not disturbed.
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     loop {
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            _ = &mut stopped => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -581,26 +625,44 @@ async fn accept_loop(
             socket: std::os::fd::AsRawFd::as_raw_fd(&stream),
         };
         let shared = Arc::clone(&shared);
+        let activity = limits::Activity::new();
+        let requests = Arc::clone(&activity);
         let service = hyper::service::service_fn(move |request| {
-            service::handle(Arc::clone(&shared), connection, request)
+            let in_flight = requests.request();
+            let answer = service::handle(Arc::clone(&shared), connection, request);
+            async move {
+                let answer = answer.await;
+                drop(in_flight);
+                answer
+            }
         });
         let (http, watcher, tls) = (Arc::clone(&http), graceful.watcher(), tls.clone());
+        let idle_timeout = limits.idle_timeout;
         tokio::spawn(async move {
+            let _slot = slot;
             // A client that goes away mid-request is routine for a webhook receiver,
             // so connection errors end the connection and nothing else.
-            match tls {
-                None => {
-                    let connection = http.serve_connection(TokioIo::new(stream), service);
-                    let _ = watcher.watch(connection.into_owned()).await;
-                }
-                Some(acceptor) => {
-                    let handshake =
-                        tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
-                    if let Ok(Ok(stream)) = handshake.await {
-                        let connection = http.serve_connection(TokioIo::new(stream), service);
+            let serve = async {
+                match tls {
+                    None => {
+                        let io = limits::Watched::new(stream, Arc::clone(&activity));
+                        let connection = http.serve_connection(TokioIo::new(io), service);
                         let _ = watcher.watch(connection.into_owned()).await;
                     }
+                    Some(acceptor) => {
+                        let handshake =
+                            tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                        if let Ok(Ok(stream)) = handshake.await {
+                            let io = limits::Watched::new(stream, Arc::clone(&activity));
+                            let connection = http.serve_connection(TokioIo::new(io), service);
+                            let _ = watcher.watch(connection.into_owned()).await;
+                        }
+                    }
                 }
+            };
+            tokio::select! {
+                _ = serve => {}
+                _ = limits::idle(&activity, idle_timeout) => {}
             }
         });
     }
