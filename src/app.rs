@@ -9,7 +9,7 @@ use crate::alert::{validate, Verdict};
 use crate::capture::Summary;
 use crate::output::{self, ColorChoice, FormatChoice};
 use crate::respond::Behaviour;
-use crate::server::{Server, ServerError};
+use crate::server::{Limits, Server, ServerError};
 
 /// Everything `hookscope listen` needs, as library values.
 #[derive(Debug, Clone)]
@@ -32,6 +32,10 @@ pub struct ListenOptions {
     pub admin_public: bool,
     /// Largest body read.
     pub max_body: u64,
+    /// Timeouts and caps against slow and abusive clients.
+    pub limits: Limits,
+    /// How long requests in flight may take to finish at shutdown.
+    pub shutdown_timeout: std::time::Duration,
     /// How to print exchanges.
     pub format: FormatChoice,
     /// Whether to colour them.
@@ -66,6 +70,8 @@ pub async fn listen(options: ListenOptions) -> Result<Summary, ListenError> {
         .bind(options.bind)
         .behaviour(options.behaviour)
         .max_body(options.max_body)
+        .limits(options.limits)
+        .shutdown_timeout(options.shutdown_timeout)
         .keep(options.keep);
     if let Some(path) = &options.record {
         builder = builder.record(path);

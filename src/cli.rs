@@ -15,6 +15,7 @@ use crate::respond::{
     parse_fail_rate, parse_header, parse_status, Behaviour, Route, Script, ScriptScope,
 };
 use crate::send::RecordFilter;
+use crate::server::{Limits, MIN_HEADER_SIZE};
 
 /// Receive webhooks (Panther alerts first) on your machine and see exactly what arrived.
 #[derive(Debug, Parser)]
@@ -223,6 +224,35 @@ pub struct ListenArgs {
     #[arg(long, default_value = "1MiB", value_parser = parse_size, value_name = "SIZE")]
     pub max_body: u64,
 
+    /// Time a client has to send a request's headers; slower ones are disconnected (slowloris).
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub header_read_timeout: Duration,
+
+    /// Largest request head (request line and headers); larger ones get 431. At least 8KiB.
+    #[arg(long, default_value = "64KiB", value_parser = parse_header_size, value_name = "SIZE")]
+    pub max_header_size: usize,
+
+    /// A connection with no request in flight and no bytes moving for this long is closed.
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub idle_timeout: Duration,
+
+    /// Connections served at once; further ones wait until one closes.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    pub max_connections: u32,
+
+    /// HTTP/2 streams a client may have open at once on one connection.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    pub h2_max_streams: u32,
+
+    /// HTTP/2 streams a client may reset before they are answered, before the
+    /// connection is closed (rapid reset, CVE-2023-44487).
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub h2_max_resets: usize,
+
+    /// On Ctrl-C or SIGTERM, how long requests in flight may take to finish.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub shutdown_timeout: Duration,
+
     /// How each exchange is printed on stdout: auto is pretty on a terminal, json otherwise.
     #[arg(long, value_enum, default_value_t = FormatArg::Auto, value_name = "FORMAT")]
     pub format: FormatArg,
@@ -326,6 +356,15 @@ impl ListenArgs {
             admin: (!self.no_admin).then_some(self.admin),
             admin_public: self.admin_public,
             max_body: self.max_body,
+            limits: Limits {
+                header_read_timeout: self.header_read_timeout,
+                max_header_size: self.max_header_size,
+                idle_timeout: self.idle_timeout,
+                max_connections: self.max_connections as usize,
+                h2_max_streams: self.h2_max_streams,
+                h2_max_pending_resets: self.h2_max_resets,
+            },
+            shutdown_timeout: self.shutdown_timeout,
             format: match self.format {
                 FormatArg::Auto => FormatChoice::Auto,
                 FormatArg::Pretty => FormatChoice::Pretty,
@@ -397,6 +436,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(text.trim())
         .map_err(|error| format!("{error} (expected e.g. 250ms, 2s, 1m)"))
+}
+
+/// Parses the head size limit: a size of at least [`MIN_HEADER_SIZE`].
+pub fn parse_header_size(text: &str) -> Result<usize, String> {
+    let size = parse_size(text)?;
+    match usize::try_from(size) {
+        Ok(size) if size >= MIN_HEADER_SIZE => Ok(size),
+        _ => Err(format!(
+            "{text} is below the smallest head size hyper can read, {}",
+            bytesize::ByteSize::b(MIN_HEADER_SIZE as u64)
+                .display()
+                .iec()
+        )),
+    }
 }
 
 /// Parses a size such as `64KiB`, `10MB` or `1048576`.

@@ -72,4 +72,4 @@ pub use capture::{
 pub use output::RecordError;
 pub use respond::{Behaviour, Item, Route, Script, ScriptError, ScriptScope, Step};
 pub use server::tls::{generate_cert, GeneratedCert, TlsError};
-pub use server::{Handle, Server, ServerBuilder, ServerError};
+pub use server::{Handle, Limits, Server, ServerBuilder, ServerError, MIN_HEADER_SIZE};
