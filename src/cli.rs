@@ -39,7 +39,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Receive webhooks, check them against the Panther alert schema, print them and answer.
-    Listen(ListenArgs),
+    Listen(Box<ListenArgs>),
     /// Check alert files against the schema, offline (exit 0 all valid, 1 some invalid, 2 unreadable).
     Validate(ValidateArgs),
     /// Print the JSON Schema (2020-12) of the Panther alert payload.

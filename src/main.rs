@@ -16,7 +16,10 @@ use hookscope::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command.unwrap_or(Command::Listen(cli.listen)) {
+    let result = match cli
+        .command
+        .unwrap_or_else(|| Command::Listen(Box::new(cli.listen)))
+    {
         Command::Listen(args) => listen(args.options().unwrap_or_else(|error| error.exit())),
         Command::Replay(args) => {
             let outcome = runtime().map(|runtime| {

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{client, payload, Hookscope};
+use common::{assert_terminal_safe, client, payload, Hookscope};
 
 #[test]
 fn acknowledges_like_panthers_example_by_default() {
@@ -330,14 +330,6 @@ fn hostile_exchanges(port: u16) {
         .body(json)
         .send()
         .unwrap();
-}
-
-fn assert_terminal_safe(stdout: &str) {
-    for (index, c) in stdout.char_indices() {
-        let unsafe_char = (c.is_control() && c != '\n')
-            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-        assert!(!unsafe_char, "raw {c:?} at {index} in stdout: {stdout}");
-    }
 }
 
 #[test]

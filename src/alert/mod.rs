@@ -397,8 +397,17 @@ fn check(body: &[u8]) -> (Verdict, Identity) {
     let members = match serde_json::from_str::<Members>(text) {
         Ok(members) => members.0,
         Err(_) => {
-            let problem = Problem::new("", "a JSON object", syntax_error_text(text));
-            return (Verdict::malformed(problem), none());
+            // Keys are decoded, so a key holding a lone surrogate escape (grammatical
+            // JSON, but no Unicode text) fails here and not the syntax check.
+            let is_json = serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
+            let found = if is_json {
+                "a key that is not Unicode text (a lone surrogate escape)".to_owned()
+            } else {
+                syntax_error_text(text)
+            };
+            let mut verdict = Verdict::malformed(Problem::new("", "a JSON object", found));
+            verdict.is_json = is_json;
+            return (verdict, none());
         }
     };
     let identity = identify(&members);
@@ -469,12 +478,12 @@ fn check_value(rule: Rule, key: &str, value: &RawValue, verdict: &mut Verdict) {
     match rule {
         Rule::NullableString if raw == "null" => {}
         Rule::NullableString | Rule::String => {
-            if !raw.starts_with('"') {
+            if !is_string(raw) {
                 problem(verdict)
             }
         }
         Rule::NonEmptyString => {
-            if !raw.starts_with('"') || raw == "\"\"" {
+            if !is_string(raw) || raw == "\"\"" {
                 problem(verdict)
             }
         }
@@ -506,7 +515,7 @@ fn check_value(rule: Rule, key: &str, value: &RawValue, verdict: &mut Verdict) {
         Rule::Tags => match serde_json::from_str::<Vec<&RawValue>>(raw) {
             Ok(items) => {
                 for (index, item) in items.iter().enumerate() {
-                    if !item.get().starts_with('"') {
+                    if !is_string(item.get()) {
                         verdict.problems.push(Problem::new(
                             format!("{}/{index}", pointer()),
                             "a string",
@@ -523,6 +532,12 @@ fn check_value(rule: Rule, key: &str, value: &RawValue, verdict: &mut Verdict) {
             }
         }
     }
+}
+
+/// Whether a raw JSON value is a string of Unicode text. Only strings with a
+/// `\u` escape are decoded (it could be a lone surrogate); the rest are text already.
+fn is_string(raw: &str) -> bool {
+    raw.starts_with('"') && (!raw.contains("\\u") || string_of(raw).is_some())
 }
 
 /// The string a raw JSON value holds, if it is a string.
@@ -568,6 +583,9 @@ fn describe(raw: &str) -> String {
     let kind = kind_of(raw);
     match kind {
         "null" => "null".into(),
+        "string" if !is_string(raw) => {
+            "a string with a lone surrogate escape (not Unicode text)".into()
+        }
         "object" | "array" if raw.len() > LIMIT => format!("an {kind} ({} bytes)", raw.len()),
         _ if raw.len() > LIMIT => {
             let mut end = LIMIT;

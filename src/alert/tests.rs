@@ -278,3 +278,17 @@ fn a_re_sent_title_marks_the_key() {
             .resent
     );
 }
+
+#[test]
+fn lone_surrogates_are_json_but_not_alert_text() {
+    let alert = r#"{"id":"A\ud800","createdAt":"2020-10-13T03:35:39Z","severity":"INFO","type":"RULE","link":"l","title":"t","name":null,"alertId":null,"description":null,"runbook":null,"tags":["ok\u00e9"],"version":null}"#;
+    let verdict = validate(alert.as_bytes());
+    assert!(verdict.is_json);
+    assert_eq!(verdict.problems.len(), 1, "{:?}", verdict.problems);
+    assert_eq!(verdict.problems[0].pointer, "/id");
+    assert!(verdict.problems[0].found.contains("lone surrogate"));
+
+    let key = validate(br#"{"\udc00": 1}"#);
+    assert!(key.is_json);
+    assert!(!key.is_valid());
+}

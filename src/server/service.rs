@@ -214,6 +214,8 @@ impl Pending {
                 body,
                 took: self.started.elapsed(),
             };
+            // A line rendered for the record before the client went away shows the old reply.
+            exchange.line.take();
         }
     }
 
@@ -222,9 +224,11 @@ impl Pending {
         let (Some(recorder), Some(exchange)) = (&self.shared.recorder, &self.exchange) else {
             return Ok(());
         };
-        recorder.write(crate::output::record_line(exchange)).await?;
+        let line = crate::output::record_line(exchange);
+        // Set before the wait: if the client goes away while the line is being
+        // written, this request is dropped mid-await and must not be written twice.
         self.recorded = true;
-        Ok(())
+        recorder.write(line).await
     }
 
     /// Settles and publishes (recording without waiting if not recorded yet).

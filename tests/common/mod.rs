@@ -268,3 +268,123 @@ pub fn client() -> reqwest::blocking::Client {
         })
         .clone()
 }
+
+/// A minimal HTTP/1.1 client on one kept-alive TCP connection, for tests that
+/// need to control connections exactly (how many, and what is on each).
+pub struct RawConnection {
+    stream: std::net::TcpStream,
+    reader: BufReader<std::net::TcpStream>,
+}
+
+impl RawConnection {
+    pub fn connect(port: u16) -> std::io::Result<RawConnection> {
+        let stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+        stream.set_nodelay(true)?;
+        let reader = BufReader::new(stream.try_clone()?);
+        Ok(RawConnection { stream, reader })
+    }
+
+    /// POSTs a body and reads the answer: its status and body.
+    pub fn post(&mut self, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+        use std::io::Write;
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let mut request = head.into_bytes();
+        request.extend_from_slice(body);
+        self.stream.write_all(&request)?;
+        self.read_answer()
+    }
+
+    pub fn read_answer(&mut self) -> std::io::Result<(u16, Vec<u8>)> {
+        let broken =
+            |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let status: u16 = line
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| broken(&line))?;
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            if self.reader.read_line(&mut line)? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().map_err(|_| broken(header))?;
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body)?;
+        Ok((status, body))
+    }
+
+    pub fn stream(&mut self) -> &mut std::net::TcpStream {
+        &mut self.stream
+    }
+}
+
+/// Resident memory of a process, from /proc, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+/// A small seeded generator, so that a failing random test can be replayed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    pub fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// Fails if uncoloured output holds a character that a terminal would act on:
+/// C0/C1 controls (ESC included), DEL, or a bidi override. Newline and tab are
+/// kept in multi-line text bodies on purpose: they lay text out, they cannot
+/// move the cursor anywhere else or start a sequence.
+pub fn assert_terminal_safe(stdout: &str) {
+    for (index, c) in stdout.char_indices() {
+        let unsafe_char = (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        assert!(!unsafe_char, "raw {c:?} at {index} in stdout: {stdout}");
+    }
+}
+
+/// RFC 8259 JSON text: UTF-8, and the grammar (a lone surrogate escape is grammatical).
+pub fn is_json_text(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes).is_ok()
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+}

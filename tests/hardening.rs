@@ -1,0 +1,499 @@
+//! Hostile and broken clients: hookscope keeps serving the real sender and loses nothing.
+//! Every test is loopback-only and bounded in time and count.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{client, rss_kib, Hookscope, RawConnection, Rng};
+use serde_json::Value;
+
+fn alert(alert_id: &str) -> String {
+    format!(
+        r#"{{"id":"Hardening.Test","createdAt":"2026-11-22T10:00:00Z","severity":"INFO","type":"RULE","link":"https://panther.example/a","title":"t","name":"n","alertId":"{alert_id}","description":"d","runbook":"r","tags":[],"version":"v","alertContext":{{}}}}"#
+    )
+}
+
+fn temp_file(name: &str) -> std::path::PathBuf {
+    let path =
+        std::env::temp_dir().join(format!("hookscope-hardening-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+fn stats(hookscope: &Hookscope) -> Value {
+    client()
+        .get(hookscope.api("/api/stats"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+/// Whether the server has closed this connection (EOF or reset) within `wait`.
+fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut buffer = [0u8; 1024];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+#[test]
+fn slowloris_connections_neither_starve_a_sender_nor_stay_open() {
+    let hookscope = Hookscope::start(&["--format", "quiet", "--header-read-timeout", "2s"]);
+    let mut slow: Vec<TcpStream> = (0..200)
+        .map(|_| {
+            let mut stream = TcpStream::connect(("127.0.0.1", hookscope.port)).unwrap();
+            stream.write_all(b"POST / HTTP/1.1\r\nHost: x\r\n").unwrap();
+            stream
+        })
+        .collect();
+    let trickling = Arc::new(AtomicBool::new(true));
+    let trickler = {
+        let trickling = Arc::clone(&trickling);
+        thread::spawn(move || {
+            while trickling.load(Ordering::Relaxed) {
+                for stream in &mut slow {
+                    let _ = stream.write_all(b"X");
+                }
+                thread::sleep(Duration::from_millis(100));
+            }
+            slow
+        })
+    };
+
+    let client = client();
+    let mut slowest = Duration::ZERO;
+    for n in 0..30 {
+        let started = Instant::now();
+        let answer = client
+            .post(hookscope.url("/"))
+            .body(alert(&format!("a{n}")))
+            .send()
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        slowest = slowest.max(started.elapsed());
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        slowest < Duration::from_secs(1),
+        "slowest answer took {slowest:?}"
+    );
+
+    // Still trickling after the 2 s header timeout: every slow connection is cut off.
+    thread::sleep(Duration::from_millis(1500));
+    trickling.store(false, Ordering::Relaxed);
+    let slow = trickler.join().unwrap();
+    let still_open = slow
+        .into_iter()
+        .filter(|stream| !closed_within(&mut stream.try_clone().unwrap(), Duration::from_secs(3)))
+        .count();
+    assert_eq!(still_open, 0, "slowloris connections still open");
+}
+
+#[test]
+fn a_1_gib_content_length_gets_413_without_memory_growth() {
+    let hookscope = Hookscope::start(&["--format", "quiet", "--no-admin"]);
+    let before = rss_kib(hookscope.pid());
+    let mut stream = TcpStream::connect(("127.0.0.1", hookscope.port)).unwrap();
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n")
+        .unwrap();
+    // Trickle 16 MiB of it, as long as the server lets us.
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..256 {
+        if stream.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    let after = rss_kib(hookscope.pid());
+    assert!(
+        after < before + 8 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
+    // And it goes on serving.
+    let answer = client()
+        .post(hookscope.url("/"))
+        .body(alert("after"))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+}
+
+#[test]
+fn five_thousand_garbage_connections_then_a_valid_alert_is_answered() {
+    let hookscope = Hookscope::start(&["--format", "quiet", "--header-read-timeout", "2s"]);
+    let port = hookscope.port;
+    let workers: Vec<_> = (0..8u64)
+        .map(|worker| {
+            thread::spawn(move || {
+                let mut rng = Rng::new(0x5eed + worker);
+                let mut server_errors = Vec::new();
+                for n in 0..625 {
+                    let mut garbage = match n % 3 {
+                        // Pure noise.
+                        0 => Vec::new(),
+                        // A plausible request line, then noise.
+                        1 => b"POST /x HTTP/1.1\r\n".to_vec(),
+                        // A whole head, then a noisy body.
+                        _ => b"POST /y HTTP/1.1\r\nHost: x\r\nContent-Length: 64\r\n\r\n".to_vec(),
+                    };
+                    let len = 1 + rng.below(200);
+                    garbage.extend(rng.bytes(len));
+                    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+                        continue;
+                    };
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(10)))
+                        .unwrap();
+                    let _ = stream.write_all(&garbage);
+                    let _ = stream.shutdown(std::net::Shutdown::Write);
+                    let mut answer = Vec::new();
+                    let _ = stream.read_to_end(&mut answer);
+                    if answer.starts_with(b"HTTP/1.1 5") {
+                        server_errors.push(String::from_utf8_lossy(&answer).into_owned());
+                    }
+                }
+                server_errors
+            })
+        })
+        .collect();
+    for worker in workers {
+        let server_errors = worker.join().unwrap();
+        assert!(
+            server_errors.is_empty(),
+            "5xx for garbage: {server_errors:?}"
+        );
+    }
+    let answer = client()
+        .post(hookscope.url("/"))
+        .body(alert("survivor"))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.text().unwrap(), "success");
+}
+
+#[test]
+fn an_http2_rapid_reset_flood_does_not_stop_other_clients() {
+    let hookscope = Hookscope::start(&["--format", "quiet"]);
+    let port = hookscope.port;
+    let flooding = Arc::new(AtomicBool::new(true));
+    let flood = {
+        let flooding = Arc::clone(&flooding);
+        thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(async move {
+                let mut connections = 0;
+                let mut streams = 0u64;
+                // Each connection resets streams until the server closes it; then another.
+                while flooding.load(Ordering::Relaxed) && connections < 50 {
+                    connections += 1;
+                    let Ok(tcp) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+                        break;
+                    };
+                    let Ok((h2, connection)) = h2::client::handshake(tcp).await else {
+                        continue;
+                    };
+                    tokio::spawn(connection);
+                    let mut h2 = h2;
+                    while flooding.load(Ordering::Relaxed) {
+                        h2 = match h2.ready().await {
+                            Ok(h2) => h2,
+                            Err(_) => break,
+                        };
+                        let request = http::Request::post(format!("http://127.0.0.1:{port}/flood"))
+                            .body(())
+                            .unwrap();
+                        match h2.send_request(request, false) {
+                            Ok((_, mut stream)) => {
+                                stream.send_reset(h2::Reason::CANCEL);
+                                streams += 1;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
+                (connections, streams)
+            })
+        })
+    };
+
+    thread::sleep(Duration::from_millis(300));
+    let client = client();
+    let mut slowest = Duration::ZERO;
+    for n in 0..20 {
+        let started = Instant::now();
+        let answer = client
+            .post(hookscope.url("/real"))
+            .body(alert(&format!("real{n}")))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        slowest = slowest.max(started.elapsed());
+        thread::sleep(Duration::from_millis(50));
+    }
+    flooding.store(false, Ordering::Relaxed);
+    let (connections, streams) = flood.join().unwrap();
+    assert!(streams > 100, "the flood hardly ran: {streams} streams");
+    assert!(slowest < Duration::from_secs(1), "slowest answer took {slowest:?} under the flood ({connections} connections, {streams} reset streams)");
+    let stats = stats(&hookscope);
+    assert_eq!(stats["store"]["by_path"]["/real"], 20, "{stats}");
+}
+
+#[test]
+fn ten_thousand_scripted_requests_over_200_connections_lose_nothing() {
+    const CONNECTIONS: usize = 200;
+    const REQUESTS_PER_CONNECTION: usize = 50;
+    let record = temp_file("no-loss.jsonl");
+    let hookscope = Hookscope::start(&[
+        "--format",
+        "quiet",
+        "--script",
+        "500*2,200",
+        "--record",
+        record.to_str().unwrap(),
+    ]);
+    let port = hookscope.port;
+    let senders: Vec<_> = (0..CONNECTIONS)
+        .map(|connection| {
+            thread::spawn(move || {
+                let mut raw = RawConnection::connect(port).unwrap();
+                let mut statuses = Vec::new();
+                for n in 0..REQUESTS_PER_CONNECTION {
+                    // Each alert is retried until acknowledged: 500, 500, 200.
+                    let body = alert(&format!("c{connection}-a{}", n / 3));
+                    let (status, _) = raw.post("/", body.as_bytes()).unwrap();
+                    statuses.push(status);
+                }
+                statuses
+            })
+        })
+        .collect();
+    let mut sent = 0;
+    let mut by_status = std::collections::BTreeMap::new();
+    for sender in senders {
+        let statuses = sender.join().unwrap();
+        for (n, status) in statuses.iter().enumerate() {
+            let expected = if n % 3 == 2 { 200 } else { 500 };
+            assert_eq!(*status, expected, "request {n} on a connection");
+            *by_status.entry(*status).or_insert(0u64) += 1;
+        }
+        sent += statuses.len() as u64;
+    }
+    assert_eq!(sent, 10_000);
+
+    let stats = stats(&hookscope);
+    assert_eq!(stats["store"]["requests"], sent, "{stats}");
+    assert_eq!(stats["store"]["by_status"]["500"], by_status[&500]);
+    assert_eq!(stats["store"]["by_status"]["200"], by_status[&200]);
+    assert_eq!(stats["alerts"], (CONNECTIONS * 17) as u64);
+    assert_eq!(stats["never_acked"], CONNECTIONS as u64);
+
+    let stopped = hookscope.stop();
+    assert!(stopped.status.success(), "{}", stopped.stderr);
+    let text = std::fs::read_to_string(&record).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("every record line parses"))
+        .collect();
+    assert_eq!(lines.len() as u64, sent);
+    let acknowledged = lines.iter().filter(|line| line["status"] == 200).count() as u64;
+    assert_eq!(acknowledged, by_status[&200]);
+    assert!(
+        stopped.stderr.contains(&format!("requests: {sent},")),
+        "{}",
+        stopped.stderr
+    );
+}
+
+#[test]
+fn sigterm_under_load_drains_within_the_shutdown_timeout_and_writes_the_summary() {
+    let record = temp_file("drain.jsonl");
+    let hookscope = Hookscope::start(&[
+        "--format",
+        "quiet",
+        "--no-admin",
+        "--record",
+        record.to_str().unwrap(),
+        "--route",
+        "/slow=200@30s",
+        "--shutdown-timeout",
+        "1s",
+    ]);
+    let port = hookscope.port;
+    let acknowledged = Arc::new(Mutex::new(0u64));
+    let load: Vec<_> = (0..8)
+        .map(|sender| {
+            let acknowledged = Arc::clone(&acknowledged);
+            thread::spawn(move || {
+                let Ok(mut raw) = RawConnection::connect(port) else {
+                    return;
+                };
+                for n in 0..100_000 {
+                    match raw.post("/", alert(&format!("s{sender}-{n}")).as_bytes()) {
+                        Ok((200, _)) => *acknowledged.lock().unwrap() += 1,
+                        _ => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    // Two requests that cannot finish before the timeout.
+    let slow: Vec<_> = (0..2)
+        .map(|_| {
+            thread::spawn(move || {
+                let mut raw = RawConnection::connect(port).unwrap();
+                raw.post("/slow", alert("slow").as_bytes()).is_ok()
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    while *acknowledged.lock().unwrap() < 500 && started.elapsed() < Duration::from_secs(20) {
+        thread::sleep(Duration::from_millis(10));
+    }
+
+    let stopping = Instant::now();
+    let stopped = hookscope.stop();
+    let took = stopping.elapsed();
+    assert!(took < Duration::from_secs(4), "shutdown took {took:?}");
+    assert!(stopped.status.success(), "{}", stopped.stderr);
+    for sender in load {
+        sender.join().unwrap();
+    }
+    for request in slow {
+        assert!(!request.join().unwrap(), "a 30 s answer came back");
+    }
+    let summary = stopped
+        .stderr
+        .lines()
+        .find(|line| line.contains("summary:"))
+        .unwrap_or_else(|| panic!("no summary in {}", stopped.stderr))
+        .to_owned();
+    let requests: u64 = summary
+        .split("requests: ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no request count in {summary}"));
+    let acknowledged = *acknowledged.lock().unwrap();
+    assert!(
+        requests >= acknowledged,
+        "{summary} but {acknowledged} acknowledged"
+    );
+    let lines = std::fs::read_to_string(&record).unwrap().lines().count() as u64;
+    assert_eq!(lines, requests, "record lines vs {summary}");
+}
+
+#[test]
+fn a_full_disk_is_reported_at_once_and_answered_503() {
+    let hookscope = Hookscope::start(&["--format", "quiet", "--no-admin", "--record", "/dev/full"]);
+    let client = client();
+    for n in 0..3 {
+        let answer = client
+            .post(hookscope.url("/"))
+            .body(alert(&format!("full{n}")))
+            .send()
+            .unwrap();
+        assert_eq!(answer.status(), 503, "an answer that could not be recorded");
+    }
+    let stopped = hookscope.stop();
+    assert!(
+        stopped
+            .stderr
+            .contains("cannot write the record file /dev/full"),
+        "{}",
+        stopped.stderr
+    );
+    let summary = stopped
+        .stderr
+        .lines()
+        .find(|line| line.contains("summary:"))
+        .unwrap();
+    assert!(summary.contains("RECORDING FAILED"), "{summary}");
+}
+
+#[test]
+fn idle_connections_are_closed_after_the_idle_timeout() {
+    let hookscope = Hookscope::start(&["--format", "quiet", "--no-admin", "--idle-timeout", "1s"]);
+    let mut raw = RawConnection::connect(hookscope.port).unwrap();
+    assert_eq!(raw.post("/", alert("idle").as_bytes()).unwrap().0, 200);
+    let waited = Instant::now();
+    assert!(closed_within(raw.stream(), Duration::from_secs(4)));
+    assert!(
+        waited.elapsed() >= Duration::from_millis(800),
+        "closed too early"
+    );
+}
+
+#[test]
+fn connections_beyond_the_cap_wait_and_those_in_flight_are_unaffected() {
+    let hookscope =
+        Hookscope::start(&["--format", "quiet", "--no-admin", "--max-connections", "2"]);
+    let mut first = RawConnection::connect(hookscope.port).unwrap();
+    let mut second = RawConnection::connect(hookscope.port).unwrap();
+    assert_eq!(first.post("/", b"{}").unwrap().0, 200);
+    assert_eq!(second.post("/", b"{}").unwrap().0, 200);
+
+    let port = hookscope.port;
+    let third = thread::spawn(move || {
+        let started = Instant::now();
+        let mut third = RawConnection::connect(port).unwrap();
+        let status = third.post("/", b"{}").unwrap().0;
+        (status, started.elapsed())
+    });
+    thread::sleep(Duration::from_millis(700));
+    // The two served connections keep working while the third waits.
+    assert_eq!(first.post("/", b"{}").unwrap().0, 200);
+    drop(second);
+    let (status, waited) = third.join().unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        waited >= Duration::from_millis(600),
+        "the third connection was served at once"
+    );
+}
+
+#[test]
+fn limit_flags_are_checked_at_start() {
+    for args in [
+        &["--max-header-size", "1KiB"][..],
+        &["--max-connections", "0"],
+        &["--idle-timeout", "soon"],
+        &["--shutdown-timeout", "forever"],
+        &["--h2-max-streams", "0"],
+    ] {
+        let mut all = vec!["listen", "--no-admin", "--port", "0"];
+        all.extend_from_slice(args);
+        let output = common::run(&all, b"");
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(args[0]), "{args:?}: {stderr}");
+    }
+}
