@@ -3,12 +3,6 @@
 
 use std::process::ExitCode;
 
-// glibc's allocator hands large freed blocks back to the kernel and faults them in
-// again for the next request; mimalloc keeps them, which measured faster on
-// 64 KB alerts (bench/).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use anyhow::Context as _;
 use clap::Parser as _;
 use hookscope::app::{self, ReplayOutcome, ValidateOutcome};
