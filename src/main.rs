@@ -78,11 +78,16 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn listen(options: app::ListenOptions) -> anyhow::Result<()> {
     match runtime()?.block_on(app::listen(options)) {
         Ok(_) => Ok(()),
-        // An unusable certificate or key is a usage error, like a bad flag.
-        Err(app::ListenError::Tls(error)) => {
+        // The library's messages already carry their cause: print each once.
+        Err(error) => {
             eprintln!("hookscope: error: {error}");
-            std::process::exit(2);
+            // An unusable certificate, key or record file is a usage error, like a bad flag.
+            let usage = matches!(
+                error,
+                app::ListenError::Tls(_)
+                    | app::ListenError::Server(hookscope::ServerError::Record(_))
+            );
+            std::process::exit(if usage { 2 } else { 1 });
         }
-        Err(error) => Err(error.into()),
     }
 }

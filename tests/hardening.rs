@@ -497,3 +497,24 @@ fn limit_flags_are_checked_at_start() {
         assert!(stderr.contains(args[0]), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn an_unwritable_record_file_is_refused_at_start() {
+    for path in ["/nonexistent-dir/record.jsonl", "/"] {
+        let output = common::run(
+            &["listen", "--no-admin", "--port", "0", "--record", path],
+            b"",
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("--record") && stderr.contains(path),
+            "{stderr}"
+        );
+        assert_eq!(
+            stderr.matches("(os error").count(),
+            1,
+            "cause printed once: {stderr}"
+        );
+    }
+}

@@ -23,7 +23,7 @@ const MAX_BATCH: usize = 4 * 1024 * 1024;
 #[derive(Debug, Error)]
 pub enum RecordError {
     /// The file could not be opened for appending.
-    #[error("cannot open record file {path}: {source}")]
+    #[error("cannot open the --record file {path}: {source}")]
     Open {
         /// The file.
         path: PathBuf,
@@ -238,6 +238,6 @@ mod tests {
             .unwrap();
         assert!(error
             .to_string()
-            .starts_with("cannot open record file /no/such/dir/record.jsonl:"));
+            .starts_with("cannot open the --record file /no/such/dir/record.jsonl:"));
     }
 }
