@@ -32,7 +32,9 @@ fn target() -> &'static Target {
 fuzz_target!(|data: &[u8]| {
     let target = target();
     let answer = target.runtime.block_on(async {
-        let mut stream = tokio::net::TcpStream::connect(target.addr).await.expect("connects");
+        let mut stream = tokio::net::TcpStream::connect(target.addr)
+            .await
+            .expect("connects");
         let _ = stream.write_all(data).await;
         let _ = stream.shutdown().await;
         let mut answer = Vec::new();
@@ -40,5 +42,9 @@ fuzz_target!(|data: &[u8]| {
         assert!(read.await.is_ok(), "no answer and no close within 5 s");
         answer
     });
-    assert!(!answer.starts_with(b"HTTP/1.1 5"), "{}", String::from_utf8_lossy(&answer));
+    assert!(
+        !answer.starts_with(b"HTTP/1.1 5"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
 });
