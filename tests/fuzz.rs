@@ -5,11 +5,9 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
-
-use common::{assert_terminal_safe, client, is_json_text, payload, Hookscope, Rng};
+use common::{
+    assert_never_5xx, assert_terminal_safe, client, is_json_text, payload, Hookscope, Rng,
+};
 
 fn seed() -> u64 {
     std::env::var("HOOKSCOPE_FUZZ_SEED")
@@ -140,47 +138,18 @@ fn the_request_path_survives_mutated_requests_and_prints_only_safe_text() {
         record.to_str().unwrap(),
     ]);
     let corpus = corpus();
-    let port = hookscope.port;
-    let workers: Vec<_> = (0..4u64)
-        .map(|worker| {
-            let corpus = corpus.clone();
-            std::thread::spawn(move || {
-                let mut rng = Rng::new(seed.wrapping_add(worker));
-                let mut server_errors = Vec::new();
-                for case in 0..500 {
-                    let original = &corpus[rng.below(corpus.len())];
-                    let body = mutate(&mut rng, original, &corpus);
-                    let path = ["/", "/a/b?c=d", "/\x1b[2J", "/%1b%5b31m"][rng.below(4)];
-                    let mut raw = request(&body, path);
-                    // Half of the cases mangle the head and the framing too.
-                    if case % 2 == 1 {
-                        raw = mutate(&mut rng, &raw, &corpus);
-                    }
-                    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-                        continue;
-                    };
-                    stream
-                        .set_read_timeout(Some(Duration::from_secs(10)))
-                        .unwrap();
-                    let _ = stream.write_all(&raw);
-                    let _ = stream.shutdown(std::net::Shutdown::Write);
-                    let mut answer = Vec::new();
-                    let _ = stream.read_to_end(&mut answer);
-                    if answer.starts_with(b"HTTP/1.1 5") {
-                        server_errors.push((case, String::from_utf8_lossy(&answer).into_owned()));
-                    }
-                }
-                server_errors
-            })
-        })
-        .collect();
-    for worker in workers {
-        let server_errors = worker.join().unwrap();
-        assert!(
-            server_errors.is_empty(),
-            "seed {seed}: 5xx answers {server_errors:?}"
-        );
-    }
+    assert_never_5xx(hookscope.port, seed, 4, 500, move |rng, case| {
+        let original = &corpus[rng.below(corpus.len())];
+        let body = mutate(rng, original, &corpus);
+        let path = ["/", "/a/b?c=d", "/\x1b[2J", "/%1b%5b31m"][rng.below(4)];
+        let raw = request(&body, path);
+        // Half of the cases mangle the head and the framing too.
+        if case % 2 == 1 {
+            mutate(rng, &raw, &corpus)
+        } else {
+            raw
+        }
+    });
     let answer = client()
         .post(hookscope.url("/"))
         .body(payload("valid/test-alert.json"))

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{client, rss_kib, Hookscope, RawConnection, Rng};
+use common::{assert_never_5xx, client, get_json, rss_kib, Hookscope, RawConnection};
 use serde_json::Value;
 
 fn alert(alert_id: &str) -> String {
@@ -27,12 +27,7 @@ fn temp_file(name: &str) -> std::path::PathBuf {
 }
 
 fn stats(hookscope: &Hookscope) -> Value {
-    client()
-        .get(hookscope.api("/api/stats"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap()
+    get_json(&hookscope.api("/api/stats")).1
 }
 
 /// Whether the server has closed this connection (EOF or reset) within `wait`.
@@ -148,48 +143,19 @@ fn a_1_gib_content_length_gets_413_without_memory_growth() {
 #[test]
 fn five_thousand_garbage_connections_then_a_valid_alert_is_answered() {
     let hookscope = Hookscope::start(&["--format", "quiet", "--header-read-timeout", "2s"]);
-    let port = hookscope.port;
-    let workers: Vec<_> = (0..8u64)
-        .map(|worker| {
-            thread::spawn(move || {
-                let mut rng = Rng::new(0x5eed + worker);
-                let mut server_errors = Vec::new();
-                for n in 0..625 {
-                    let mut garbage = match n % 3 {
-                        // Pure noise.
-                        0 => Vec::new(),
-                        // A plausible request line, then noise.
-                        1 => b"POST /x HTTP/1.1\r\n".to_vec(),
-                        // A whole head, then a noisy body.
-                        _ => b"POST /y HTTP/1.1\r\nHost: x\r\nContent-Length: 64\r\n\r\n".to_vec(),
-                    };
-                    let len = 1 + rng.below(200);
-                    garbage.extend(rng.bytes(len));
-                    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-                        continue;
-                    };
-                    stream
-                        .set_read_timeout(Some(Duration::from_secs(10)))
-                        .unwrap();
-                    let _ = stream.write_all(&garbage);
-                    let _ = stream.shutdown(std::net::Shutdown::Write);
-                    let mut answer = Vec::new();
-                    let _ = stream.read_to_end(&mut answer);
-                    if answer.starts_with(b"HTTP/1.1 5") {
-                        server_errors.push(String::from_utf8_lossy(&answer).into_owned());
-                    }
-                }
-                server_errors
-            })
-        })
-        .collect();
-    for worker in workers {
-        let server_errors = worker.join().unwrap();
-        assert!(
-            server_errors.is_empty(),
-            "5xx for garbage: {server_errors:?}"
-        );
-    }
+    assert_never_5xx(hookscope.port, 0x5eed, 8, 625, |rng, case| {
+        let mut garbage = match case % 3 {
+            // Pure noise.
+            0 => Vec::new(),
+            // A plausible request line, then noise.
+            1 => b"POST /x HTTP/1.1\r\n".to_vec(),
+            // A whole head, then a noisy body.
+            _ => b"POST /y HTTP/1.1\r\nHost: x\r\nContent-Length: 64\r\n\r\n".to_vec(),
+        };
+        let len = 1 + rng.below(200);
+        garbage.extend(rng.bytes(len));
+        garbage
+    });
     let answer = client()
         .post(hookscope.url("/"))
         .body(alert("survivor"))

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{client, payload, Hookscope};
+use common::{client, get_json, get_text, payload, Hookscope};
 use serde_json::{json, Value};
 
 fn alert(alert_id: &str) -> String {
@@ -24,15 +24,6 @@ fn post(url: &str, body: &str) -> reqwest::blocking::Response {
         .body(body.to_owned())
         .send()
         .unwrap()
-}
-
-fn get_json(url: &str) -> (u16, Value) {
-    let response = client().get(url).send().unwrap();
-    let status = response.status().as_u16();
-    (
-        status,
-        serde_json::from_slice(&response.bytes().unwrap()).unwrap(),
-    )
 }
 
 fn send_json(method: reqwest::Method, url: &str, body: &str) -> (u16, Value) {
@@ -89,12 +80,7 @@ fn the_history_api_lists_filters_shows_and_clears() {
     assert_eq!(one["body"]["alertId"], "one");
     // A compact body is kept byte for byte as `body` (no `raw_body` needed).
     assert!(one.get("raw_body").is_none());
-    let text = client()
-        .get(hookscope.api("/api/requests/1"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let text = get_text(&hookscope.api("/api/requests/1"));
     assert!(
         text.contains(&format!("\"body\":{}", alert("one"))),
         "{text}"
@@ -345,12 +331,7 @@ fn replay_sends_a_captured_request_to_a_second_hookscope() {
     assert_eq!(received["method"], "POST");
     assert_eq!(received["path"], "/alerts");
     assert_eq!(received["query"], "from=panther");
-    let text = client()
-        .get(second.api("/api/requests/1"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let text = get_text(&second.api("/api/requests/1"));
     assert!(
         text.contains(&format!("\"body\":{}}}", alert("replayed"))),
         "the exact bytes: {text}"
@@ -433,6 +414,21 @@ fn temp_file(name: &str) -> std::path::PathBuf {
     path
 }
 
+/// `hookscope replay RECORD --to URL --filter FILTER`.
+fn replay_filtered(record: &std::path::Path, to: &str, filter: &str) -> std::process::Output {
+    common::run(
+        &[
+            "replay",
+            record.to_str().unwrap(),
+            "--to",
+            to,
+            "--filter",
+            filter,
+        ],
+        b"",
+    )
+}
+
 #[test]
 fn record_then_replay_from_the_file() {
     let record = temp_file("replay.jsonl");
@@ -485,45 +481,15 @@ fn record_then_replay_from_the_file() {
     assert_eq!(received[2]["body"]["alertId"], "first");
     assert_eq!(received[0]["body"], "/wCb");
 
-    let output = common::run(
-        &[
-            "replay",
-            record.to_str().unwrap(),
-            "--to",
-            &target.url,
-            "--filter",
-            "path=/b",
-        ],
-        b"",
-    );
+    let output = replay_filtered(&record, &target.url, "path=/b");
     assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 1);
     let closed = format!("http://127.0.0.1:{}", common::closed_port());
-    let output = common::run(
-        &[
-            "replay",
-            record.to_str().unwrap(),
-            "--to",
-            &closed,
-            "--filter",
-            "id=1",
-        ],
-        b"",
-    );
+    let output = replay_filtered(&record, &closed, "id=1");
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stdout).contains("no answer"));
     let output = common::run(&["replay", "/no/such/record", "--to", &target.url], b"");
     assert_eq!(output.status.code(), Some(2));
-    let output = common::run(
-        &[
-            "replay",
-            record.to_str().unwrap(),
-            "--to",
-            &target.url,
-            "--filter",
-            "colour=red",
-        ],
-        b"",
-    );
+    let output = replay_filtered(&record, &target.url, "colour=red");
     assert_eq!(output.status.code(), Some(2));
 }
 

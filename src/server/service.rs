@@ -207,16 +207,21 @@ struct Pending {
 
 impl Pending {
     /// Sets the answer the exchange will carry.
+    /// A reply settled once keeps its time and rendered line (the record
+    /// line is reused for stdout); a different outcome replaces both.
     fn settle(&mut self, outcome: Outcome, body: Bytes) {
-        if let Some(exchange) = self.exchange.as_mut() {
-            exchange.reply = Reply {
-                outcome,
-                body,
-                took: self.started.elapsed(),
-            };
-            // A line rendered for the record before the client went away shows the old reply.
-            exchange.line.take();
+        let Some(exchange) = self.exchange.as_mut() else {
+            return;
+        };
+        if exchange.reply.outcome == outcome && exchange.line.get().is_some() {
+            return;
         }
+        exchange.reply = Reply {
+            outcome,
+            body,
+            took: self.started.elapsed(),
+        };
+        exchange.line.take();
     }
 
     /// Writes the settled exchange to the record file and waits until the OS has it.

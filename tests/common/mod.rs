@@ -388,3 +388,68 @@ pub fn is_json_text(bytes: &[u8]) -> bool {
     std::str::from_utf8(bytes).is_ok()
         && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
 }
+
+/// GETs a URL: the status and the body parsed as JSON.
+pub fn get_json(url: &str) -> (u16, serde_json::Value) {
+    let response = client().get(url).send().unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        serde_json::from_slice(&response.bytes().unwrap()).unwrap(),
+    )
+}
+
+/// GETs a URL: the body as text, exactly as sent.
+pub fn get_text(url: &str) -> String {
+    client().get(url).send().unwrap().text().unwrap()
+}
+
+/// Sends bytes on a fresh connection, closes the sending side, and reads
+/// whatever comes back until the server closes (at most 10 s).
+pub fn send_raw_and_close(port: u16, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let _ = stream.write_all(bytes);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    Ok(answer)
+}
+
+/// Throws generated inputs at a port from `workers` threads, each input on a
+/// fresh connection (`input` gets the worker's generator, seeded from `seed`,
+/// and the case number); fails, naming the seed, if any input got a 5xx answer.
+pub fn assert_never_5xx<F>(port: u16, seed: u64, workers: u64, cases: usize, input: F)
+where
+    F: Fn(&mut Rng, usize) -> Vec<u8> + Send + Sync + 'static,
+{
+    let input = Arc::new(input);
+    let threads: Vec<_> = (0..workers)
+        .map(|worker| {
+            let input = Arc::clone(&input);
+            thread::spawn(move || {
+                let mut rng = Rng::new(seed.wrapping_add(worker));
+                let mut server_errors = Vec::new();
+                for case in 0..cases {
+                    let bytes = input(&mut rng, case);
+                    let Ok(answer) = send_raw_and_close(port, &bytes) else {
+                        continue;
+                    };
+                    if answer.starts_with(b"HTTP/1.1 5") {
+                        let answer = String::from_utf8_lossy(&answer).into_owned();
+                        server_errors.push((worker, case, answer));
+                    }
+                }
+                server_errors
+            })
+        })
+        .collect();
+    for thread in threads {
+        let server_errors = thread.join().unwrap();
+        assert!(
+            server_errors.is_empty(),
+            "seed {seed}: 5xx answers (worker, case, answer): {server_errors:?}"
+        );
+    }
+}
