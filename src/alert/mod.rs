@@ -546,6 +546,12 @@ fn string_of(raw: &str) -> Option<Cow<'_, str>> {
         return None;
     }
     // Borrow when the string has no escapes (the usual case); decode otherwise.
+    // A raw value is valid JSON already, so a string without a backslash is its
+    // text between the quotes.
+    let inner = &raw[1..raw.len().saturating_sub(1).max(1)];
+    if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
+        return Some(Cow::Borrowed(inner));
+    }
     match serde_json::from_str::<&str>(raw) {
         Ok(text) => Some(Cow::Borrowed(text)),
         Err(_) => serde_json::from_str::<String>(raw).ok().map(Cow::Owned),

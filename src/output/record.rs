@@ -151,6 +151,9 @@ impl Writer {
         let mut batch = Vec::with_capacity(64 * 1024);
         let mut waiting = Vec::new();
         while let Some(first) = jobs.recv().await {
+            // Let the requests that are ready to run queue their lines too, so
+            // that one write carries a batch rather than a single line.
+            tokio::task::yield_now().await;
             batch.clear();
             waiting.clear();
             let mut next = Some(first);

@@ -16,6 +16,9 @@ use crate::capture::{Attempt, BodyState, Exchange, Outcome};
 /// Pause after each batch written (see `spawn_printer`).
 const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 
+/// Bytes gathered before a write to stdout.
+const STDOUT_BUFFER: usize = 1024 * 1024;
+
 /// Exchanges the printer may fall behind by before new ones are skipped on stdout.
 const BACKLOG: usize = 16 * 1024;
 
@@ -43,7 +46,8 @@ pub fn spawn_printer(
     let (sender, mut receiver) = mpsc::channel::<Arc<Exchange>>(BACKLOG);
     let thread = std::thread::spawn(move || {
         let stdout = io::stdout();
-        let mut out = io::BufWriter::new(stdout.lock());
+        // Room for a whole batch, so that a batch is one write rather than one per 8 KiB.
+        let mut out = io::BufWriter::with_capacity(STDOUT_BUFFER, stdout.lock());
         while let Some(exchange) = receiver.blocking_recv() {
             let mut report = |exchange: &Exchange| match format {
                 Format::Json => {

@@ -251,12 +251,14 @@ impl Drop for Pending {
     }
 }
 
-/// The request headers as captured, taken over without copying; the values of
-/// secret headers (`--require-header`) are replaced by a mask.
+/// The request headers as captured: the map is taken over, its values moved into
+/// one allocation of their own, and the values of secret headers
+/// (`--require-header`) replaced by a mask.
 fn captured_headers(
     mut headers: http::HeaderMap,
     secrets: &[(http::HeaderName, HeaderValue)],
 ) -> http::HeaderMap {
+    detach_values(&mut headers);
     for (name, expected) in secrets {
         if let http::header::Entry::Occupied(mut entry) = headers.entry(name) {
             for value in entry.iter_mut() {
@@ -267,6 +269,26 @@ fn captured_headers(
         }
     }
     headers
+}
+
+/// hyper's header values are slices of the connection's read buffer: a kept
+/// exchange holding them would pin that buffer and make hyper allocate a new one
+/// for every request. Copying them all into one buffer costs a single allocation.
+fn detach_values(headers: &mut http::HeaderMap) {
+    let total = headers.values().map(HeaderValue::len).sum();
+    let mut storage = BytesMut::with_capacity(total);
+    for value in headers.values() {
+        storage.extend_from_slice(value.as_bytes());
+    }
+    let mut storage = storage.freeze();
+    for value in headers.values_mut() {
+        let own = storage.split_to(value.len());
+        let sensitive = value.is_sensitive();
+        if let Ok(mut detached) = HeaderValue::from_maybe_shared(own) {
+            detached.set_sensitive(sensitive);
+            *value = detached;
+        }
+    }
 }
 
 fn version_text(version: http::Version) -> &'static str {
