@@ -6,6 +6,7 @@ a noisy neighbour hurts them all alike; the table shows medians and ratios to th
 """
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -75,6 +76,8 @@ class Server:
             self.process.kill()
             self.process.wait()
         self.stdout.close()
+        # A 64 KB run writes gigabytes: keep nothing once it has been counted.
+        Path(self.stdout.name).unlink(missing_ok=True)
 
 
 def wrk(url, body_file, connections, duration):
@@ -139,6 +142,13 @@ def memory_run(workdir):
 
 def main():
     workdir = Path(tempfile.mkdtemp(prefix="hookscope-bench-"))
+    try:
+        run(workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run(workdir):
     all_targets = targets(workdir)
     results = {}  # (target, size, connections) -> [measurements]
     startup = {name: [] for name in all_targets}
@@ -162,6 +172,7 @@ def main():
                             losses.append(totals)
             finally:
                 server.stop()
+                (workdir / f"record-{round_number}.jsonl").unlink(missing_ok=True)
 
     def median(name, size, connections, field):
         return statistics.median(m[field] for m in results[(name, size, connections)])

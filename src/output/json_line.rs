@@ -5,7 +5,8 @@ use serde::Serialize;
 use serde_json::ser::CompactFormatter;
 
 use std::borrow::Cow;
-use std::sync::Arc;
+
+use bytes::Bytes;
 
 use super::escape::{is_unsafe, SafeFormatter};
 use crate::alert::{KeySource, Problem, Verdict};
@@ -103,21 +104,24 @@ impl<'a> From<&'a Verdict> for VerdictView<'a> {
 
 /// Renders one exchange as a JSON line (without the newline). Every string,
 /// including the ones inside the body, is terminal-safe.
-pub fn json_line(exchange: &Exchange) -> Arc<[u8]> {
-    Arc::clone(exchange.line.get_or_init(|| line(exchange, false).0.into()))
+pub fn json_line(exchange: &Exchange) -> Bytes {
+    exchange
+        .line
+        .get_or_init(|| line(exchange, false).0.into())
+        .clone()
 }
 
 /// Like [`json_line`], plus `raw_body`, the exact text received, whenever `body`
 /// is not byte for byte what was received: a replay then sends the very same bytes.
 /// Usually the two lines are the same, and then this one is kept for `json_line`.
-pub fn record_line(exchange: &Exchange) -> Arc<[u8]> {
+pub fn record_line(exchange: &Exchange) -> Bytes {
     if let Some(line) = exchange.line.get().filter(|_| !needs_raw_body(exchange)) {
-        return Arc::clone(line);
+        return line.clone();
     }
     let (line, with_raw_body) = line(exchange, true);
-    let line: Arc<[u8]> = line.into();
+    let line = Bytes::from(line);
     if !with_raw_body {
-        let _ = exchange.line.set(Arc::clone(&line));
+        let _ = exchange.line.set(line.clone());
     }
     line
 }

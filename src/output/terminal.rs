@@ -10,14 +10,15 @@ use colored_json::{Color, ColoredFormatter, Paint, PrettyFormatter, Style, Style
 use tokio::sync::mpsc;
 
 use super::escape::{escape_block, escape_line, SafeFormatter};
+use super::record::write_lines;
 use super::{json_line, Format};
 use crate::capture::{Attempt, BodyState, Exchange, Outcome};
 
 /// Pause after each batch written (see `spawn_printer`).
 const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 
-/// Bytes gathered before a write to stdout.
-const STDOUT_BUFFER: usize = 1024 * 1024;
+/// Most exchanges written to stdout in one call.
+const MAX_BATCH: usize = 512;
 
 /// Exchanges the printer may fall behind by before new ones are skipped on stdout.
 const BACKLOG: usize = 16 * 1024;
@@ -45,26 +46,30 @@ pub fn spawn_printer(
     }
     let (sender, mut receiver) = mpsc::channel::<Arc<Exchange>>(BACKLOG);
     let thread = std::thread::spawn(move || {
-        let stdout = io::stdout();
-        // Room for a whole batch, so that a batch is one write rather than one per 8 KiB.
-        let mut out = io::BufWriter::with_capacity(STDOUT_BUFFER, stdout.lock());
+        let mut out = io::stdout().lock();
         while let Some(exchange) = receiver.blocking_recv() {
-            let mut report = |exchange: &Exchange| match format {
+            let mut batch = vec![exchange];
+            while batch.len() < MAX_BATCH {
+                match receiver.try_recv() {
+                    Ok(exchange) => batch.push(exchange),
+                    Err(_) => break,
+                }
+            }
+            let written = match format {
+                // The lines as rendered (shared with the record), gathered by the kernel.
                 Format::Json => {
-                    out.write_all(&json_line(exchange))?;
-                    out.write_all(b"\n")
+                    let lines: Vec<_> = batch.iter().map(|exchange| json_line(exchange)).collect();
+                    write_lines(&mut out, &lines)
                 }
-                _ => out.write_all(pretty_block(exchange, color).as_bytes()),
+                _ => {
+                    let blocks: String = batch
+                        .iter()
+                        .map(|exchange| pretty_block(exchange, color))
+                        .collect();
+                    out.write_all(blocks.as_bytes())
+                }
             };
-            if report(&exchange).is_err() {
-                return;
-            }
-            while let Ok(exchange) = receiver.try_recv() {
-                if report(&exchange).is_err() {
-                    return;
-                }
-            }
-            if out.flush().is_err() {
+            if written.and_then(|()| out.flush()).is_err() {
                 return;
             }
             // Under load, let exchanges gather: one wake-up per few milliseconds
