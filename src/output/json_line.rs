@@ -3,104 +3,15 @@
 use base64::Engine as _;
 use serde::Serialize;
 use serde_json::ser::CompactFormatter;
+use std::io::Write as _;
 
 use std::borrow::Cow;
 
 use bytes::Bytes;
 
 use super::escape::{is_unsafe, SafeFormatter};
-use crate::alert::{KeySource, Problem, Verdict};
-use crate::capture::{Attempt, BodyState, Exchange};
-
-#[derive(Serialize)]
-struct Line<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    raw_body: Option<&'a str>,
-    id: u64,
-    received_at: String,
-    answered_at: String,
-    peer: String,
-    method: &'a str,
-    path: &'a str,
-    query: Option<&'a str>,
-    version: &'a str,
-    headers: HeadersView<'a>,
-    body_size: u64,
-    body_state: &'static str,
-    body_encoding: &'static str,
-    verdict: Option<VerdictView<'a>>,
-    attempt: Option<AttemptView<'a>>,
-    rejected: Option<&'a str>,
-    status: Option<u16>,
-    outcome: String,
-    response_body: String,
-    took_ms: f64,
-}
-
-/// Headers as a JSON object, a repeated header's values joined with ", ";
-/// serialised straight from the map, without copies.
-struct HeadersView<'a>(&'a http::HeaderMap);
-
-impl Serialize for HeadersView<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(self.0.keys_len()))?;
-        for name in self.0.keys() {
-            let mut values = self.0.get_all(name).iter();
-            let first = values.next().map(|v| String::from_utf8_lossy(v.as_bytes()));
-            let mut joined = first.unwrap_or_default();
-            for value in values {
-                let joined = joined.to_mut();
-                joined.push_str(", ");
-                joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
-            }
-            map.serialize_entry(name.as_str(), &joined)?;
-        }
-        map.end()
-    }
-}
-
-#[derive(Serialize)]
-struct AttemptView<'a> {
-    key: &'a str,
-    key_source: &'static str,
-    number: u32,
-    gap_ms: Option<f64>,
-    resent: bool,
-}
-
-impl<'a> From<&'a Attempt> for AttemptView<'a> {
-    fn from(attempt: &'a Attempt) -> Self {
-        AttemptView {
-            key: &attempt.key.value,
-            key_source: match attempt.key.source {
-                KeySource::AlertId => "alertId",
-                KeySource::Id => "id",
-                KeySource::BodyHash => "body",
-            },
-            number: attempt.number,
-            gap_ms: attempt.gap.map(|gap| gap.as_secs_f64() * 1000.0),
-            resent: attempt.key.resent,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct VerdictView<'a> {
-    valid: bool,
-    problems: &'a [Problem],
-    warnings: &'a [Problem],
-}
-
-impl<'a> From<&'a Verdict> for VerdictView<'a> {
-    fn from(verdict: &'a Verdict) -> Self {
-        VerdictView {
-            valid: verdict.is_valid(),
-            problems: &verdict.problems,
-            warnings: &verdict.warnings,
-        }
-    }
-}
+use crate::alert::{KeySource, Problem};
+use crate::capture::{BodyState, Exchange};
 
 /// Renders one exchange as a JSON line (without the newline). Every string,
 /// including the ones inside the body, is terminal-safe.
@@ -222,7 +133,9 @@ fn is_unsafe_in_json(c: char) -> bool {
     !matches!(c, '\n' | '\r' | '\t') && is_unsafe(c)
 }
 
-/// Serialises everything but the body, then appends `"body":` and the body's JSON text.
+/// Writes the line by hand: every key is a constant and most values are plain
+/// ASCII, which a generic serialiser spends most of its time checking.
+/// (The tests compare it with a serde rendering of the same fields.)
 fn render(
     exchange: &Exchange,
     raw_body: Option<&str>,
@@ -231,42 +144,194 @@ fn render(
 ) -> Option<Vec<u8>> {
     let answered_at =
         exchange.received_at + chrono::Duration::from_std(exchange.reply.took).unwrap_or_default();
-    let line = Line {
-        raw_body,
-        id: exchange.id,
-        received_at: timestamp(exchange.received_at),
-        answered_at: timestamp(answered_at),
-        peer: exchange.peer.to_string(),
-        method: exchange.method.as_str(),
-        path: &exchange.path,
-        query: exchange.query.as_deref(),
-        version: exchange.version,
-        headers: HeadersView(&exchange.headers),
-        body_size: exchange.body_size(),
-        body_state: match exchange.body_state {
-            BodyState::Complete => "complete",
-            BodyState::TooLarge { .. } => "too_large",
-            BodyState::Interrupted => "interrupted",
-        },
-        body_encoding,
-        verdict: exchange.verdict.as_ref().map(VerdictView::from),
-        attempt: exchange.attempt.as_ref().map(AttemptView::from),
-        rejected: exchange.rejected.as_deref(),
-        status: exchange.reply.outcome.status(),
-        outcome: exchange.reply.outcome.label(),
-        response_body: String::from_utf8_lossy(&exchange.reply.body).into_owned(),
-        took_ms: exchange.reply.took.as_secs_f64() * 1000.0,
-    };
     let mut out = Vec::with_capacity(body.len() + raw_body.map_or(0, str::len) + 768);
-    let mut serializer =
-        serde_json::Serializer::with_formatter(&mut out, SafeFormatter(CompactFormatter));
-    line.serialize(&mut serializer).ok()?;
-    // `out` ends with the object's closing brace: the body goes just before it.
-    out.pop();
+    out.push(b'{');
+    if let Some(raw_body) = raw_body {
+        out.extend_from_slice(b"\"raw_body\":");
+        string(&mut out, raw_body);
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"id\":");
+    out.extend_from_slice(itoa::Buffer::new().format(exchange.id).as_bytes());
+    out.extend_from_slice(b",\"received_at\":");
+    timestamp_into(&mut out, exchange.received_at);
+    out.extend_from_slice(b",\"answered_at\":");
+    timestamp_into(&mut out, answered_at);
+    out.extend_from_slice(b",\"peer\":\"");
+    let _ = write!(out, "{}", exchange.peer);
+    out.extend_from_slice(b"\",\"method\":");
+    string(&mut out, exchange.method.as_str());
+    out.extend_from_slice(b",\"path\":");
+    string(&mut out, &exchange.path);
+    out.extend_from_slice(b",\"query\":");
+    optional_string(&mut out, exchange.query.as_deref());
+    out.extend_from_slice(b",\"version\":");
+    string(&mut out, exchange.version);
+    out.extend_from_slice(b",\"headers\":");
+    headers(&mut out, &exchange.headers);
+    out.extend_from_slice(b",\"body_size\":");
+    out.extend_from_slice(itoa::Buffer::new().format(exchange.body_size()).as_bytes());
+    out.extend_from_slice(b",\"body_state\":\"");
+    out.extend_from_slice(match exchange.body_state {
+        BodyState::Complete => b"complete",
+        BodyState::TooLarge { .. } => b"too_large",
+        BodyState::Interrupted => b"interrupted",
+    });
+    out.extend_from_slice(b"\",\"body_encoding\":\"");
+    out.extend_from_slice(body_encoding.as_bytes());
+    out.extend_from_slice(b"\",\"verdict\":");
+    match &exchange.verdict {
+        Some(verdict) => {
+            out.extend_from_slice(if verdict.is_valid() {
+                b"{\"valid\":true,\"problems\":"
+            } else {
+                b"{\"valid\":false,\"problems\":"
+            });
+            problems(&mut out, &verdict.problems);
+            out.extend_from_slice(b",\"warnings\":");
+            problems(&mut out, &verdict.warnings);
+            out.push(b'}');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"attempt\":");
+    match &exchange.attempt {
+        Some(attempt) => {
+            out.extend_from_slice(b"{\"key\":");
+            string(&mut out, &attempt.key.value);
+            out.extend_from_slice(b",\"key_source\":\"");
+            out.extend_from_slice(match attempt.key.source {
+                KeySource::AlertId => b"alertId",
+                KeySource::Id => b"id",
+                KeySource::BodyHash => b"body",
+            });
+            out.extend_from_slice(b"\",\"number\":");
+            out.extend_from_slice(itoa::Buffer::new().format(attempt.number).as_bytes());
+            out.extend_from_slice(b",\"gap_ms\":");
+            match attempt.gap {
+                Some(gap) => milliseconds(&mut out, gap),
+                None => out.extend_from_slice(b"null"),
+            }
+            out.extend_from_slice(if attempt.key.resent {
+                b",\"resent\":true}"
+            } else {
+                b",\"resent\":false}"
+            });
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"rejected\":");
+    optional_string(&mut out, exchange.rejected.as_deref());
+    out.extend_from_slice(b",\"status\":");
+    match exchange.reply.outcome.status() {
+        Some(status) => out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"outcome\":");
+    string(&mut out, &exchange.reply.outcome.label());
+    out.extend_from_slice(b",\"response_body\":");
+    string(&mut out, &String::from_utf8_lossy(&exchange.reply.body));
+    out.extend_from_slice(b",\"took_ms\":");
+    milliseconds(&mut out, exchange.reply.took);
     out.extend_from_slice(b",\"body\":");
     out.extend_from_slice(body);
     out.push(b'}');
     Some(out)
+}
+
+/// A JSON string, terminal-safe: plain printable ASCII is copied as it is, anything
+/// else goes through serde_json and the escaping formatter.
+fn string(out: &mut Vec<u8>, text: &str) {
+    let plain = text
+        .bytes()
+        .all(|byte| (0x20..0x7f).contains(&byte) && byte != b'"' && byte != b'\\');
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        return;
+    }
+    let mut serializer =
+        serde_json::Serializer::with_formatter(&mut *out, SafeFormatter(CompactFormatter));
+    let _ = text.serialize(&mut serializer);
+}
+
+fn optional_string(out: &mut Vec<u8>, text: Option<&str>) {
+    match text {
+        Some(text) => string(out, text),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// Headers as a JSON object, a repeated header's values joined with ", ".
+fn headers(out: &mut Vec<u8>, headers: &http::HeaderMap) {
+    out.push(b'{');
+    for (index, name) in headers.keys().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        string(out, name.as_str());
+        out.push(b':');
+        let mut values = headers.get_all(name).iter();
+        let first = values.next().map(|v| String::from_utf8_lossy(v.as_bytes()));
+        let mut joined = first.unwrap_or_default();
+        for value in values {
+            let joined = joined.to_mut();
+            joined.push_str(", ");
+            joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
+        }
+        string(out, &joined);
+    }
+    out.push(b'}');
+}
+
+fn problems(out: &mut Vec<u8>, problems: &[Problem]) {
+    out.push(b'[');
+    for (index, problem) in problems.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"pointer\":");
+        string(out, &problem.pointer);
+        out.extend_from_slice(b",\"expected\":");
+        string(out, &problem.expected);
+        out.extend_from_slice(b",\"found\":");
+        string(out, &problem.found);
+        out.push(b'}');
+    }
+    out.push(b']');
+}
+
+/// A duration in milliseconds as a JSON number, written as serde_json writes an f64.
+fn milliseconds(out: &mut Vec<u8>, duration: std::time::Duration) {
+    let _ = serde_json::to_writer(&mut *out, &(duration.as_secs_f64() * 1000.0));
+}
+
+/// An RFC 3339 timestamp with microseconds, in UTC: `"2026-11-22T10:20:30.123456Z"`.
+fn timestamp_into(out: &mut Vec<u8>, at: chrono::DateTime<chrono::Utc>) {
+    use chrono::{Datelike, Timelike};
+    let year = at.year();
+    if !(0..=9999).contains(&year) || at.nanosecond() >= 1_000_000_000 {
+        // Beyond four digits, or a leap second: let chrono write it.
+        string(out, &timestamp(at));
+        return;
+    }
+    let micros = at.nanosecond() / 1000 % 1_000_000;
+    let mut text = *b"\"0000-00-00T00:00:00.000000Z\"";
+    let mut put = |at: usize, width: usize, mut value: u32| {
+        for slot in text[at..at + width].iter_mut().rev() {
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(1, 4, year as u32);
+    put(6, 2, at.month());
+    put(9, 2, at.day());
+    put(12, 2, at.hour());
+    put(15, 2, at.minute());
+    put(18, 2, at.second());
+    put(21, 6, micros);
+    out.extend_from_slice(&text);
 }
 
 fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
@@ -276,6 +341,145 @@ fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The serde rendering the hand-written one must match, field for field.
+    use crate::alert::Verdict;
+    use crate::capture::Attempt;
+
+    #[derive(Serialize)]
+    struct Line<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        raw_body: Option<&'a str>,
+        id: u64,
+        received_at: String,
+        answered_at: String,
+        peer: String,
+        method: &'a str,
+        path: &'a str,
+        query: Option<&'a str>,
+        version: &'a str,
+        headers: HeadersView<'a>,
+        body_size: u64,
+        body_state: &'static str,
+        body_encoding: &'static str,
+        verdict: Option<VerdictView<'a>>,
+        attempt: Option<AttemptView<'a>>,
+        rejected: Option<&'a str>,
+        status: Option<u16>,
+        outcome: String,
+        response_body: String,
+        took_ms: f64,
+    }
+
+    /// Headers as a JSON object, a repeated header's values joined with ", ";
+    /// serialised straight from the map, without copies.
+    struct HeadersView<'a>(&'a http::HeaderMap);
+
+    impl Serialize for HeadersView<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut map = serializer.serialize_map(Some(self.0.keys_len()))?;
+            for name in self.0.keys() {
+                let mut values = self.0.get_all(name).iter();
+                let first = values.next().map(|v| String::from_utf8_lossy(v.as_bytes()));
+                let mut joined = first.unwrap_or_default();
+                for value in values {
+                    let joined = joined.to_mut();
+                    joined.push_str(", ");
+                    joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
+                }
+                map.serialize_entry(name.as_str(), &joined)?;
+            }
+            map.end()
+        }
+    }
+
+    #[derive(Serialize)]
+    struct AttemptView<'a> {
+        key: &'a str,
+        key_source: &'static str,
+        number: u32,
+        gap_ms: Option<f64>,
+        resent: bool,
+    }
+
+    impl<'a> From<&'a Attempt> for AttemptView<'a> {
+        fn from(attempt: &'a Attempt) -> Self {
+            AttemptView {
+                key: &attempt.key.value,
+                key_source: match attempt.key.source {
+                    KeySource::AlertId => "alertId",
+                    KeySource::Id => "id",
+                    KeySource::BodyHash => "body",
+                },
+                number: attempt.number,
+                gap_ms: attempt.gap.map(|gap| gap.as_secs_f64() * 1000.0),
+                resent: attempt.key.resent,
+            }
+        }
+    }
+
+    #[derive(Serialize)]
+    struct VerdictView<'a> {
+        valid: bool,
+        problems: &'a [Problem],
+        warnings: &'a [Problem],
+    }
+
+    impl<'a> From<&'a Verdict> for VerdictView<'a> {
+        fn from(verdict: &'a Verdict) -> Self {
+            VerdictView {
+                valid: verdict.is_valid(),
+                problems: &verdict.problems,
+                warnings: &verdict.warnings,
+            }
+        }
+    }
+
+    fn reference_render(
+        exchange: &Exchange,
+        raw_body: Option<&str>,
+        body_encoding: &'static str,
+        body: &[u8],
+    ) -> Vec<u8> {
+        let answered_at = exchange.received_at
+            + chrono::Duration::from_std(exchange.reply.took).unwrap_or_default();
+        let line = Line {
+            raw_body,
+            id: exchange.id,
+            received_at: timestamp(exchange.received_at),
+            answered_at: timestamp(answered_at),
+            peer: exchange.peer.to_string(),
+            method: exchange.method.as_str(),
+            path: &exchange.path,
+            query: exchange.query.as_deref(),
+            version: exchange.version,
+            headers: HeadersView(&exchange.headers),
+            body_size: exchange.body_size(),
+            body_state: match exchange.body_state {
+                BodyState::Complete => "complete",
+                BodyState::TooLarge { .. } => "too_large",
+                BodyState::Interrupted => "interrupted",
+            },
+            body_encoding,
+            verdict: exchange.verdict.as_ref().map(VerdictView::from),
+            attempt: exchange.attempt.as_ref().map(AttemptView::from),
+            rejected: exchange.rejected.as_deref(),
+            status: exchange.reply.outcome.status(),
+            outcome: exchange.reply.outcome.label(),
+            response_body: String::from_utf8_lossy(&exchange.reply.body).into_owned(),
+            took_ms: exchange.reply.took.as_secs_f64() * 1000.0,
+        };
+        let mut out = Vec::new();
+        let mut serializer =
+            serde_json::Serializer::with_formatter(&mut out, SafeFormatter(CompactFormatter));
+        line.serialize(&mut serializer).unwrap();
+        out.pop();
+        out.extend_from_slice(b",\"body\":");
+        out.extend_from_slice(body);
+        out.push(b'}');
+        out
+    }
 
     #[test]
     fn safe_json_is_copied_and_line_breaks_dropped() {
@@ -299,6 +503,101 @@ mod tests {
             "{\"\u{2066}\":1}",
         ] {
             assert!(embeddable_json(unsafe_text).is_none(), "{unsafe_text:?}");
+        }
+    }
+
+    fn exchange_for_rendering(variant: u64) -> Exchange {
+        use chrono::TimeZone;
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "content-type",
+            http::HeaderValue::from_static("application/json"),
+        );
+        headers.append("x-seen", http::HeaderValue::from_static("one"));
+        headers.append(
+            "x-seen",
+            http::HeaderValue::from_bytes(b"tw\xc3\xa9\t\xc2\x9b \xff").unwrap(),
+        );
+        let body = br#"{"id":"a","title":"t\u001b"}"#;
+        let received_at = chrono::Utc
+            .timestamp_opt(
+                1_700_000_000 + variant as i64 * 86_399,
+                (variant as u32) * 7_654_321,
+            )
+            .unwrap();
+        Exchange {
+            id: variant * 1_000_003,
+            received_at,
+            peer: if variant % 2 == 0 {
+                "127.0.0.1:4242".parse().unwrap()
+            } else {
+                "[::1]:80".parse().unwrap()
+            },
+            method: http::Method::POST,
+            path: ["/", "/a b/\u{202e}é", "/\"q\\"][variant as usize % 3].into(),
+            query: (variant % 2 == 1).then(|| "x=1&y=\u{1b}".to_owned()),
+            version: "HTTP/1.1",
+            headers,
+            body: bytes::Bytes::from_static(body),
+            body_state: [
+                BodyState::Complete,
+                BodyState::TooLarge { size: 99 },
+                BodyState::Interrupted,
+            ][variant as usize % 3],
+            verdict: (variant % 3 != 2).then(|| crate::alert::validate(body)),
+            attempt: (variant % 2 == 0).then(|| Attempt {
+                key: crate::alert::AlertKey {
+                    value: "key\u{9b}".into(),
+                    source: KeySource::AlertId,
+                    resent: variant % 4 == 0,
+                },
+                number: variant as u32 + 1,
+                gap: (variant > 0).then(|| std::time::Duration::from_micros(variant * 1234)),
+            }),
+            rejected: (variant == 3).then(|| "no \"token\"".to_owned()),
+            reply: crate::capture::Reply {
+                outcome: [
+                    crate::capture::Outcome::Answered(200),
+                    crate::capture::Outcome::Hung,
+                    crate::capture::Outcome::Answered(503),
+                    crate::capture::Outcome::ClientGone,
+                ][variant as usize % 4],
+                body: bytes::Bytes::from_static(b"ok \xff\n"),
+                took: std::time::Duration::from_nanos(variant * 987_654_321),
+            },
+            line: Default::default(),
+        }
+    }
+
+    #[test]
+    fn hand_written_line_matches_the_serde_rendering() {
+        for variant in 0..12 {
+            let exchange = exchange_for_rendering(variant);
+            for (raw_body, encoding) in [(None, "json"), (Some("{ \"a\" :\n1 }"), "text")] {
+                let ours = render(&exchange, raw_body, encoding, b"{\"a\":1}").unwrap();
+                let reference = reference_render(&exchange, raw_body, encoding, b"{\"a\":1}");
+                assert_eq!(
+                    String::from_utf8(ours).unwrap(),
+                    String::from_utf8(reference).unwrap(),
+                    "variant {variant}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn timestamps_match_chrono() {
+        use chrono::TimeZone;
+        for (seconds, nanos) in [
+            (0, 0),
+            (1_700_000_000, 999_999_999),
+            (253_402_300_799, 1),
+            (951_782_400, 123_456_789),
+        ] {
+            let at = chrono::Utc.timestamp_opt(seconds, nanos).unwrap();
+            let mut ours = Vec::new();
+            timestamp_into(&mut ours, at);
+            assert_eq!(ours, format!("\"{}\"", timestamp(at)).into_bytes());
         }
     }
 }
