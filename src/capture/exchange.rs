@@ -95,12 +95,17 @@ impl Outcome {
 
     /// A short label: the status code, or what happened instead.
     pub fn label(self) -> String {
+        self.with_label(str::to_owned)
+    }
+
+    /// Hands the label to `use_label` without allocating it.
+    pub(crate) fn with_label<R>(self, use_label: impl FnOnce(&str) -> R) -> R {
         match self {
-            Outcome::Answered(status) => status.to_string(),
-            Outcome::Dropped => "dropped".into(),
-            Outcome::Reset => "reset".into(),
-            Outcome::Hung => "hung".into(),
-            Outcome::ClientGone => "client-gone".into(),
+            Outcome::Answered(status) => use_label(itoa::Buffer::new().format(status)),
+            Outcome::Dropped => use_label("dropped"),
+            Outcome::Reset => use_label("reset"),
+            Outcome::Hung => use_label("hung"),
+            Outcome::ClientGone => use_label("client-gone"),
         }
     }
 }

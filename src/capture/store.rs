@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
-use super::Exchange;
+use super::{bump, Exchange};
 
 /// Default number of exchanges kept.
 pub const DEFAULT_KEEP: usize = 1000;
@@ -88,19 +88,23 @@ impl Store {
 
     /// Adds an exchange, dropping the oldest beyond the bound, and tells live subscribers.
     pub fn push(&self, exchange: Arc<Exchange>) {
-        {
+        let pushed_out = {
             let mut inner = self.inner();
             count(&mut inner.stats, &exchange);
             if inner.keep == 0 {
                 inner.stats.dropped_from_store += 1;
+                None
             } else {
-                if inner.exchanges.len() == inner.keep {
-                    inner.exchanges.pop_front();
-                    inner.stats.dropped_from_store += 1;
-                }
+                let pushed_out = (inner.exchanges.len() == inner.keep)
+                    .then(|| inner.exchanges.pop_front())
+                    .flatten();
+                inner.stats.dropped_from_store += u64::from(pushed_out.is_some());
                 inner.exchanges.push_back(Arc::clone(&exchange));
+                pushed_out
             }
-        }
+        };
+        // Freed outside the lock: it is cold in the cache, and readers are waiting.
+        drop(pushed_out);
         self.arrived.send_modify(|count| *count += 1);
         let _ = self.live.send(exchange);
     }
@@ -190,20 +194,17 @@ impl Store {
 
 fn count(stats: &mut Stats, exchange: &Exchange) {
     stats.requests += 1;
-    *stats
-        .by_status
-        .entry(exchange.reply.outcome.label())
-        .or_default() += 1;
-    *stats
-        .by_verdict
-        .entry(exchange.verdict_label().into())
-        .or_default() += 1;
+    exchange
+        .reply
+        .outcome
+        .with_label(|label| bump(&mut stats.by_status, label));
+    bump(&mut stats.by_verdict, exchange.verdict_label());
     let path = if stats.by_path.len() < MAX_PATHS || stats.by_path.contains_key(&exchange.path) {
-        exchange.path.clone()
+        &exchange.path
     } else {
-        "(other)".into()
+        "(other)"
     };
-    *stats.by_path.entry(path).or_default() += 1;
+    bump(&mut stats.by_path, path);
     if let Some(attempt) = exchange.attempt.as_ref().filter(|a| a.key.is_alert()) {
         stats.alert_attempts += 1;
         if attempt.number > 1 {

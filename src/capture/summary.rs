@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::{DeliveryCounts, Exchange};
+use super::{bump, DeliveryCounts, Exchange};
 
 /// Counts over every exchange so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,10 +31,10 @@ impl Summary {
             Some(_) => self.invalid += 1,
             None => {}
         }
-        *self
-            .by_status
-            .entry(exchange.reply.outcome.label())
-            .or_default() += 1;
+        exchange
+            .reply
+            .outcome
+            .with_label(|label| bump(&mut self.by_status, label));
     }
 }
 

@@ -228,7 +228,10 @@ fn render(
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"outcome\":");
-    string(&mut out, &exchange.reply.outcome.label());
+    exchange
+        .reply
+        .outcome
+        .with_label(|label| string(&mut out, label));
     out.extend_from_slice(b",\"response_body\":");
     string(&mut out, &String::from_utf8_lossy(&exchange.reply.body));
     out.extend_from_slice(b",\"took_ms\":");
