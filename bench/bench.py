@@ -1,5 +1,10 @@
 """hookscope's benchmark: each target against the bare hyper baseline, in the same run.
 
+The record and stdout files go to BENCH_DIR, by default /dev/shm (memory): the table then
+shows what hookscope costs, not how fast this machine's disk takes gigabytes. On a disk, a
+sustained flood of 64 KB alerts is bound by the disk's write bandwidth once the kernel's
+dirty-page limit is reached; BENCH_DIR=/tmp bench/run.sh measures that.
+
 Called by bench/run.sh (which builds and installs what is needed). The server is pinned to
 CPU 0 and wrk to CPU 1. Targets take turns (A B C D, A B C D, ...) for ROUNDS rounds so that
 a noisy neighbour hurts them all alike; the table shows medians and ratios to the baseline.
@@ -39,7 +44,8 @@ def targets(record_dir):
 
 class Server:
     def __init__(self, command, stdout_path):
-        self.stdout = open(stdout_path, "wb")
+        # Appending, so that the file can be emptied between runs while the server writes.
+        self.stdout = open(stdout_path, "ab")
         started = time.perf_counter()
         self.process = subprocess.Popen(["taskset", "-c", "0", *command], stdout=self.stdout,
                                         stderr=subprocess.PIPE, text=True)
@@ -67,6 +73,11 @@ class Server:
     def stats(self):
         with urllib.request.urlopen(self.admin + "/api/stats") as response:
             return json.load(response)
+
+    def empty_files(self, *paths):
+        """Counts are taken: free the space (the files may be in memory)."""
+        for path in (Path(self.stdout.name), *paths):
+            os.truncate(path, 0)
 
     def stop(self):
         self.process.terminate()
@@ -106,7 +117,12 @@ def measure(server, size, connections):
     }
 
 
-def no_loss(server, record_file, sent_by_wrk, connections):
+def count_lines(path):
+    with open(path, "rb") as file:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: file.read(1 << 20), b""))
+
+
+def no_loss(server, record_file, lines_before, sent_by_wrk, connections):
     # The server may still be answering what wrk sent last: wait until it is idle.
     stats, deadline = -1, time.time() + 30
     while time.time() < deadline:
@@ -115,7 +131,7 @@ def no_loss(server, record_file, sent_by_wrk, connections):
         if now == stats:
             break
         stats = now
-    lines = sum(1 for _ in open(record_file, "rb"))
+    lines = lines_before + count_lines(record_file)
     return {"record_lines": lines, "stats_requests": stats, "wrk_completed": sent_by_wrk,
             "in_flight_at_wrk_stop": lines - sent_by_wrk, "connections": connections}
 
@@ -133,15 +149,16 @@ def memory_run(workdir):
                 samples["100k"] = (total, server.status("VmRSS"))
         samples["end"] = (total, server.status("VmRSS"))
         samples["peak"] = (total, server.status("VmHWM"))
-        record_lines = sum(1 for _ in open(workdir / "record-memory.jsonl", "rb"))
-        samples["record_lines"] = record_lines
+        samples["record_lines"] = count_lines(workdir / "record-memory.jsonl")
     finally:
         server.stop()
     return samples
 
 
 def main():
-    workdir = Path(tempfile.mkdtemp(prefix="hookscope-bench-"))
+    default_dir = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    workdir = Path(tempfile.mkdtemp(prefix="hookscope-bench-", dir=os.environ.get("BENCH_DIR", default_dir)))
+    print(f"record and stdout files in {workdir}", file=sys.stderr)
     try:
         run(workdir)
     finally:
@@ -157,6 +174,7 @@ def run(workdir):
         for name, command in all_targets.items():
             server = Server(command(round_number), workdir / f"{name}-{round_number}.out")
             startup[name].append(server.startup_ms)
+            recorded = 0
             try:
                 for size in SIZES:
                     for connections in CONNECTIONS:
@@ -166,10 +184,14 @@ def run(workdir):
                               f"{m['rps']:>9.0f} req/s p99 {m['p99_ms']:7.2f} ms", file=sys.stderr)
                         if name == "hookscope":
                             record = workdir / f"record-{round_number}.jsonl"
-                            totals = no_loss(server, record, sum(
+                            totals = no_loss(server, record, recorded, sum(
                                 r[-1]["requests"] for k, r in results.items()
                                 if k[0] == name and len(r) == round_number + 1), connections)
                             losses.append(totals)
+                            recorded = totals["record_lines"]
+                            server.empty_files(record)
+                        else:
+                            server.empty_files()
             finally:
                 server.stop()
                 (workdir / f"record-{round_number}.jsonl").unlink(missing_ok=True)
