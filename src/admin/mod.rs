@@ -233,7 +233,7 @@ fn list(shared: &Shared, query: &HashMap<String, String>) -> Result<Response<Bod
         if index > 0 {
             body.push(b',');
         }
-        body.extend_from_slice(&record_line(exchange));
+        record_line(exchange).append_to(&mut body);
     }
     body.push(b']');
     Ok(json(StatusCode::OK, body))
@@ -295,7 +295,7 @@ fn events(shared: &Shared, mut shutting_down: watch::Receiver<bool>) -> Response
                 received = live.recv() => match received {
                     Ok(exchange) => {
                         let mut event = format!("event: exchange\nid: {}\ndata: ", exchange.id).into_bytes();
-                        event.extend_from_slice(&record_line(&exchange));
+                        record_line(&exchange).append_to(&mut event);
                         event.extend_from_slice(b"\n\n");
                         Bytes::from(event)
                     }

@@ -41,7 +41,7 @@ pub struct Exchange {
     /// What was answered.
     pub reply: Reply,
     /// The JSON line, rendered once for both the record file and stdout.
-    pub(crate) line: std::sync::OnceLock<Bytes>,
+    pub(crate) line: std::sync::OnceLock<crate::output::JsonLine>,
 }
 
 /// How much of a body hookscope read.

@@ -13,24 +13,79 @@ use super::escape::{is_unsafe, SafeFormatter};
 use crate::alert::{KeySource, Problem};
 use crate::capture::{BodyState, Exchange};
 
+/// One rendered JSON line (without its newline), in three pieces: everything up to
+/// `"body":`, the body's JSON text, and the closing brace. A body that is valid,
+/// terminal-safe JSON already is the very bytes received, shared rather than
+/// copied: with 64 KB alerts the line would otherwise double the memory and the
+/// copying per request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JsonLine {
+    parts: [Bytes; 3],
+}
+
+impl JsonLine {
+    fn new(head: Vec<u8>, body: Bytes) -> JsonLine {
+        JsonLine {
+            parts: [Bytes::from(head), body, Bytes::from_static(b"}")],
+        }
+    }
+
+    /// A line given whole (for tests).
+    #[cfg(test)]
+    pub(crate) fn of_text(text: impl Into<String>) -> JsonLine {
+        JsonLine {
+            parts: [Bytes::from(text.into()), Bytes::new(), Bytes::new()],
+        }
+    }
+
+    /// The pieces, to be written one after the other (e.g. with a vectored write).
+    pub fn parts(&self) -> &[Bytes] {
+        &self.parts
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(Bytes::len).sum()
+    }
+
+    /// Whether it is empty (only the default line is).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends the whole line to `out`.
+    pub fn append_to(&self, out: &mut Vec<u8>) {
+        out.reserve(self.len());
+        for part in &self.parts {
+            out.extend_from_slice(part);
+        }
+    }
+
+    /// The whole line in one buffer.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.append_to(&mut out);
+        out
+    }
+}
+
 /// Renders one exchange as a JSON line (without the newline). Every string,
 /// including the ones inside the body, is terminal-safe.
-pub fn json_line(exchange: &Exchange) -> Bytes {
+pub fn json_line(exchange: &Exchange) -> JsonLine {
     exchange
         .line
-        .get_or_init(|| line(exchange, false).0.into())
+        .get_or_init(|| line(exchange, false).0)
         .clone()
 }
 
 /// Like [`json_line`], plus `raw_body`, the exact text received, whenever `body`
 /// is not byte for byte what was received: a replay then sends the very same bytes.
 /// Usually the two lines are the same, and then this one is kept for `json_line`.
-pub fn record_line(exchange: &Exchange) -> Bytes {
+pub fn record_line(exchange: &Exchange) -> JsonLine {
     if let Some(line) = exchange.line.get().filter(|_| !needs_raw_body(exchange)) {
         return line.clone();
     }
     let (line, with_raw_body) = line(exchange, true);
-    let line = Bytes::from(line);
     if !with_raw_body {
         let _ = exchange.line.set(line.clone());
     }
@@ -52,7 +107,7 @@ fn needs_raw_body(exchange: &Exchange) -> bool {
 }
 
 /// The line, and whether it carries `raw_body`.
-fn line(exchange: &Exchange, with_raw_body: bool) -> (Vec<u8>, bool) {
+fn line(exchange: &Exchange, with_raw_body: bool) -> (JsonLine, bool) {
     let text = std::str::from_utf8(&exchange.body).ok();
     let known_json = exchange
         .verdict
@@ -62,7 +117,11 @@ fn line(exchange: &Exchange, with_raw_body: bool) -> (Vec<u8>, bool) {
         // The common case: valid JSON without anything to escape is copied, not re-serialised.
         if let Some(embedded) = embeddable_json(text) {
             let raw_body = (with_raw_body && matches!(embedded, Cow::Owned(_))).then_some(text);
-            if let Some(line) = render(exchange, raw_body, "json", embedded.as_bytes()) {
+            let body = match embedded {
+                Cow::Borrowed(text) => exchange.body.slice_ref(text.as_bytes()),
+                Cow::Owned(text) => Bytes::from(text),
+            };
+            if let Some(line) = render(exchange, raw_body, "json", body) {
                 return (line, raw_body.is_some());
             }
         }
@@ -77,7 +136,7 @@ fn line(exchange: &Exchange, with_raw_body: bool) -> (Vec<u8>, bool) {
             && deserializer.end().is_ok()
         {
             let raw_body = with_raw_body.then_some(text);
-            if let Some(line) = render(exchange, raw_body, "json", &body) {
+            if let Some(line) = render(exchange, raw_body, "json", body.into()) {
                 return (line, raw_body.is_some());
             }
         }
@@ -96,7 +155,7 @@ fn line(exchange: &Exchange, with_raw_body: bool) -> (Vec<u8>, bool) {
         quoted = b"null".to_vec();
     }
     (
-        render(exchange, None, encoding, &quoted).unwrap_or_default(),
+        render(exchange, None, encoding, quoted.into()).unwrap_or_default(),
         false,
     )
 }
@@ -140,11 +199,11 @@ fn render(
     exchange: &Exchange,
     raw_body: Option<&str>,
     body_encoding: &'static str,
-    body: &[u8],
-) -> Option<Vec<u8>> {
+    body: Bytes,
+) -> Option<JsonLine> {
     let answered_at =
         exchange.received_at + chrono::Duration::from_std(exchange.reply.took).unwrap_or_default();
-    let mut out = Vec::with_capacity(body.len() + raw_body.map_or(0, str::len) + 768);
+    let mut out = Vec::with_capacity(raw_body.map_or(0, str::len) + 768);
     out.push(b'{');
     if let Some(raw_body) = raw_body {
         out.extend_from_slice(b"\"raw_body\":");
@@ -237,9 +296,7 @@ fn render(
     out.extend_from_slice(b",\"took_ms\":");
     milliseconds(&mut out, exchange.reply.took);
     out.extend_from_slice(b",\"body\":");
-    out.extend_from_slice(body);
-    out.push(b'}');
-    Some(out)
+    Some(JsonLine::new(out, body))
 }
 
 /// A JSON string, terminal-safe: plain printable ASCII is copied as it is, anything
@@ -577,7 +634,14 @@ mod tests {
         for variant in 0..12 {
             let exchange = exchange_for_rendering(variant);
             for (raw_body, encoding) in [(None, "json"), (Some("{ \"a\" :\n1 }"), "text")] {
-                let ours = render(&exchange, raw_body, encoding, b"{\"a\":1}").unwrap();
+                let ours = render(
+                    &exchange,
+                    raw_body,
+                    encoding,
+                    Bytes::from_static(b"{\"a\":1}"),
+                )
+                .unwrap()
+                .to_vec();
                 let reference = reference_render(&exchange, raw_body, encoding, b"{\"a\":1}");
                 assert_eq!(
                     String::from_utf8(ours).unwrap(),
@@ -602,5 +666,18 @@ mod tests {
             timestamp_into(&mut ours, at);
             assert_eq!(ours, format!("\"{}\"", timestamp(at)).into_bytes());
         }
+    }
+
+    #[test]
+    fn a_safe_body_is_shared_not_copied() {
+        let mut exchange = exchange_for_rendering(0);
+        exchange.body = Bytes::from_static(br#"{"id":"a"}"#);
+        exchange.verdict = Some(crate::alert::validate(&exchange.body));
+        let line = json_line(&exchange);
+        assert_eq!(line.parts()[1].as_ptr(), exchange.body.as_ptr());
+        let text = String::from_utf8(line.to_vec()).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["body"]["id"], "a");
+        assert_eq!(line.len(), text.len());
     }
 }

@@ -9,7 +9,7 @@ mod terminal;
 use std::fmt;
 use std::io::IsTerminal;
 
-pub use json_line::{json_line, record_line};
+pub use json_line::{json_line, record_line, JsonLine};
 pub use record::{RecordError, Recorder};
 pub use terminal::spawn_printer;
 

@@ -15,11 +15,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
+
+use super::JsonLine;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
-/// Most lines written in one batch (two slices each, within the kernel's IOV_MAX of 1024).
+/// Most lines written in one batch.
 const MAX_BATCH: usize = 512;
+
+/// Most lines per write call: four slices each, within the kernel's IOV_MAX of 1024.
+const MAX_LINES_PER_WRITE: usize = 256;
 
 /// Why the record file cannot be used.
 #[derive(Debug, Error)]
@@ -43,7 +48,7 @@ pub enum RecordError {
 }
 
 struct Job {
-    line: Bytes,
+    line: JsonLine,
     done: Option<oneshot::Sender<bool>>,
 }
 
@@ -86,7 +91,7 @@ impl Recorder {
     }
 
     /// Appends one line and waits until the operating system has it.
-    pub async fn write(&self, line: Bytes) -> Result<(), RecordError> {
+    pub async fn write(&self, line: JsonLine) -> Result<(), RecordError> {
         self.check()?;
         let (done, written) = oneshot::channel();
         let job = Job {
@@ -103,7 +108,7 @@ impl Recorder {
     pub async fn flush(&self) {
         let (done, written) = oneshot::channel();
         let job = Job {
-            line: Bytes::new(),
+            line: JsonLine::default(),
             done: Some(done),
         };
         if self.queue.send(job).is_ok() {
@@ -112,7 +117,7 @@ impl Recorder {
     }
 
     /// Appends one line without waiting (for exchanges that were not acknowledged).
-    pub fn write_detached(&self, line: Bytes) {
+    pub fn write_detached(&self, line: JsonLine) {
         if self.check().is_ok() {
             let _ = self.queue.send(Job { line, done: None });
         }
@@ -177,7 +182,7 @@ impl Writer {
         }
     }
 
-    fn write(&mut self, lines: &[Bytes]) -> bool {
+    fn write(&mut self, lines: &[JsonLine]) -> bool {
         match write_lines(&mut self.file, lines) {
             Ok(()) => true,
             Err(error) => {
@@ -199,13 +204,18 @@ impl Writer {
 /// costs more per byte again (the dirty-page throttling runs inside it).
 const MAX_WRITE: usize = 1024 * 1024;
 
+static NEWLINE: Bytes = Bytes::from_static(b"\n");
+
 /// Writes each line followed by a newline, in few calls.
-pub(super) fn write_lines(out: &mut impl Write, lines: &[Bytes]) -> std::io::Result<()> {
+pub(super) fn write_lines(out: &mut impl Write, lines: &[JsonLine]) -> std::io::Result<()> {
     let mut start = 0;
     while start < lines.len() {
         let mut end = start;
         let mut bytes = 0;
-        while end < lines.len() && (end == start || bytes + lines[end].len() <= MAX_WRITE) {
+        while end < lines.len()
+            && (end == start
+                || (bytes + lines[end].len() <= MAX_WRITE && end - start < MAX_LINES_PER_WRITE))
+        {
             bytes += lines[end].len() + 1;
             end += 1;
         }
@@ -215,10 +225,11 @@ pub(super) fn write_lines(out: &mut impl Write, lines: &[Bytes]) -> std::io::Res
     Ok(())
 }
 
-fn write_all_vectored(out: &mut impl Write, lines: &[Bytes]) -> std::io::Result<()> {
+fn write_all_vectored(out: &mut impl Write, lines: &[JsonLine]) -> std::io::Result<()> {
     let mut slices: Vec<IoSlice<'_>> = lines
         .iter()
-        .flat_map(|line| [IoSlice::new(line), IoSlice::new(b"\n")])
+        .flat_map(|line| line.parts().iter().chain([&NEWLINE]))
+        .map(|part| IoSlice::new(part))
         .collect();
     let mut unwritten = &mut slices[..];
     while !unwritten.is_empty() {
@@ -246,9 +257,11 @@ mod tests {
         let writers: Vec<_> = (0..200)
             .map(|n| {
                 let recorder = Arc::clone(&recorder);
-                tokio::spawn(
-                    async move { recorder.write(Bytes::from(format!("{{\"n\":{n}}}"))).await },
-                )
+                tokio::spawn(async move {
+                    recorder
+                        .write(JsonLine::of_text(format!("{{\"n\":{n}}}")))
+                        .await
+                })
             })
             .collect();
         for writer in writers {
@@ -277,7 +290,7 @@ mod tests {
 
     #[test]
     fn lines_survive_short_writes() {
-        let lines = [Bytes::from_static(b"{\"a\":1}"), Bytes::from_static(b"{}")];
+        let lines = [JsonLine::of_text("{\"a\":1}"), JsonLine::of_text("{}")];
         let mut out = Trickle(Vec::new());
         write_lines(&mut out, &lines).unwrap();
         assert_eq!(out.0, b"{\"a\":1}\n{}\n");
@@ -288,7 +301,7 @@ mod tests {
         let Ok(recorder) = Recorder::open(Path::new("/dev/full")) else {
             return; // not on Linux
         };
-        let error = recorder.write(Bytes::from_static(b"{}")).await.unwrap_err();
+        let error = recorder.write(JsonLine::of_text("{}")).await.unwrap_err();
         assert!(error.to_string().contains("/dev/full"), "{error}");
         assert!(recorder.check().is_err());
     }
