@@ -4,6 +4,7 @@
 #   bench/run.sh                          # 3 rounds, 5 s per run, then the 1M-request memory run
 #   ROUNDS=5 DURATION=10s bench/run.sh    # longer
 #   SKIP_MEMORY=1 bench/run.sh            # without the memory run
+#   BENCH_DIR=/tmp bench/run.sh           # record and stdout on disk (default /dev/shm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
