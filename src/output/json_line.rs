@@ -332,17 +332,23 @@ fn headers(out: &mut Vec<u8>, headers: &http::HeaderMap) {
         }
         string(out, name.as_str());
         out.push(b':');
-        let mut values = headers.get_all(name).iter();
-        let first = values.next().map(|v| String::from_utf8_lossy(v.as_bytes()));
-        let mut joined = first.unwrap_or_default();
-        for value in values {
-            let joined = joined.to_mut();
-            joined.push_str(", ");
-            joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
-        }
-        string(out, &joined);
+        string(out, &joined_values(headers, name));
     }
     out.push(b'}');
+}
+
+/// A header's values as one text, repeated values joined with ", " (borrowed
+/// when there is one value of UTF-8 text, the usual case).
+fn joined_values<'a>(headers: &'a http::HeaderMap, name: &http::HeaderName) -> Cow<'a, str> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next().map(|v| String::from_utf8_lossy(v.as_bytes()));
+    let mut joined = first.unwrap_or_default();
+    for value in values {
+        let joined = joined.to_mut();
+        joined.push_str(", ");
+        joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
+    }
+    joined
 }
 
 fn problems(out: &mut Vec<u8>, problems: &[Problem]) {
@@ -440,15 +446,7 @@ mod tests {
             use serde::ser::SerializeMap;
             let mut map = serializer.serialize_map(Some(self.0.keys_len()))?;
             for name in self.0.keys() {
-                let mut values = self.0.get_all(name).iter();
-                let first = values.next().map(|v| String::from_utf8_lossy(v.as_bytes()));
-                let mut joined = first.unwrap_or_default();
-                for value in values {
-                    let joined = joined.to_mut();
-                    joined.push_str(", ");
-                    joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
-                }
-                map.serialize_entry(name.as_str(), &joined)?;
+                map.serialize_entry(name.as_str(), &joined_values(self.0, name))?;
             }
             map.end()
         }
