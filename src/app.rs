@@ -24,6 +24,8 @@ pub struct ListenOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Exchanges kept in the history.
     pub keep: usize,
+    /// Bytes the history may hold.
+    pub keep_bytes: u64,
     /// Record file.
     pub record: Option<PathBuf>,
     /// Admin listener address, if any.
@@ -72,7 +74,8 @@ pub async fn listen(options: ListenOptions) -> Result<Summary, ListenError> {
         .max_body(options.max_body)
         .limits(options.limits)
         .shutdown_timeout(options.shutdown_timeout)
-        .keep(options.keep);
+        .keep(options.keep)
+        .keep_bytes(options.keep_bytes);
     if let Some(path) = &options.record {
         builder = builder.record(path);
     }

@@ -204,6 +204,10 @@ pub struct ListenArgs {
     #[arg(long, default_value_t = crate::capture::DEFAULT_KEEP, value_name = "N")]
     pub keep: usize,
 
+    /// Most memory the history may hold (bodies, headers, answers); the oldest exchanges go first.
+    #[arg(long, default_value = "64MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub keep_bytes: u64,
+
     /// Append every exchange to FILE as a JSON line; a 2XX is sent only once its line is written.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
@@ -352,6 +356,7 @@ impl ListenArgs {
             tls: self.tls_cert.clone().zip(self.tls_key.clone()),
             seed: self.seed,
             keep: self.keep,
+            keep_bytes: self.keep_bytes,
             record: self.record.clone(),
             admin: (!self.no_admin).then_some(self.admin),
             admin_public: self.admin_public,

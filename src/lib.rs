@@ -46,7 +46,7 @@
 //!
 //! The builder has the knobs of `hookscope listen` (status, body, headers, delay,
 //! script, routes, fail rate and seed, strict, required headers, max body, keep,
-//! TLS); the [`Handle`] gives [`url`](Handle::url), [`received`](Handle::received),
+//! keep bytes, TLS); the [`Handle`] gives [`url`](Handle::url), [`received`](Handle::received),
 //! [`wait_for`](Handle::wait_for) and [`set_behaviour`](Handle::set_behaviour).
 //! Dropping the handle stops the server.
 #![warn(missing_docs)]

@@ -364,6 +364,29 @@ fn the_store_keeps_its_bound_and_counts_what_it_dropped() {
 }
 
 #[test]
+fn big_bodies_are_pushed_out_of_the_history_by_its_byte_budget() {
+    let hookscope = Hookscope::start(&["--keep-bytes", "100KiB", "--format", "quiet"]);
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(40_000));
+    for _ in 0..8 {
+        assert_eq!(post(&hookscope.url("/"), &big).status(), 200);
+    }
+    let (_, stats) = get_json(&hookscope.api("/api/stats"));
+    assert_eq!(stats["store"]["requests"], 8);
+    assert_eq!(stats["store"]["kept"], 2, "{stats}");
+    assert_eq!(stats["store"]["dropped_from_store"], 6);
+    let kept_bytes = stats["store"]["kept_bytes"].as_u64().unwrap();
+    assert!((80_000..=100 * 1024).contains(&kept_bytes), "{kept_bytes}");
+    let (_, list) = get_json(&hookscope.api("/api/requests?limit=1000"));
+    let ids: Vec<u64> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [8, 7]);
+}
+
+#[test]
 fn the_inspector_page_is_served_self_contained_on_the_admin_port_only() {
     let hookscope = Hookscope::start(&["--format", "quiet"]);
     let page = client().get(hookscope.api("/")).send().unwrap();

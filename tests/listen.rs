@@ -76,6 +76,7 @@ fn bad_flags_are_refused_at_start_with_exit_2_naming_the_flag() {
         (&["--delay", "fast"], "--delay"),
         (&["--delay", "2"], "--delay"),
         (&["--max-body", "lots"], "--max-body"),
+        (&["--keep-bytes", "much"], "--keep-bytes"),
         (&["--format", "xml"], "--format"),
         (&["--color", "sometimes"], "--color"),
         (&["--port", "70000"], "--port"),

@@ -143,6 +143,19 @@ impl Exchange {
         }
     }
 
+    /// Roughly the memory this exchange holds while it is kept: body, answer,
+    /// path, query and headers, plus a fixed allowance for the rest.
+    pub fn retained_size(&self) -> u64 {
+        const FIXED: usize = 512;
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        let text = self.path.len() + self.query.as_ref().map_or(0, String::len);
+        (FIXED + self.body.len() + self.reply.body.len() + text + headers) as u64
+    }
+
     /// The size to report for the body: what was read, or what was declared when refused.
     pub fn body_size(&self) -> u64 {
         match self.body_state {

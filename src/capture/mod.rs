@@ -8,7 +8,7 @@ mod summary;
 
 pub use deliveries::{Attempt, Deliveries, DeliveryCounts};
 pub use exchange::{BodyState, Exchange, Outcome, Reply};
-pub use store::{Stats, Store, WaitTimeout, DEFAULT_KEEP};
+pub use store::{Stats, Store, WaitTimeout, DEFAULT_KEEP, DEFAULT_KEEP_BYTES};
 pub use summary::Summary;
 
 /// Adds one to a count, allocating its key only the first time it is seen.

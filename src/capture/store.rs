@@ -12,6 +12,10 @@ use super::{bump, Exchange};
 /// Default number of exchanges kept.
 pub const DEFAULT_KEEP: usize = 1000;
 
+/// Default bound on the bytes the kept exchanges hold: without it, 1,000 bodies of
+/// the default 1 MiB `--max-body` would be a gigabyte.
+pub const DEFAULT_KEEP_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Distinct paths counted one by one in the stats; the rest go under `(other)`,
 /// so random paths from a scanner cannot grow the stats without bound.
 const MAX_PATHS: usize = 1000;
@@ -50,11 +54,15 @@ pub struct Stats {
     pub dropped_from_store: u64,
     /// Exchanges kept now.
     pub kept: usize,
+    /// Bytes they hold (bodies, headers, answers), as bounded by `--keep-bytes`.
+    pub kept_bytes: u64,
 }
 
 #[derive(Debug)]
 struct Inner {
     keep: usize,
+    keep_bytes: u64,
+    kept_bytes: u64,
     exchanges: VecDeque<Arc<Exchange>>,
     stats: Stats,
 }
@@ -69,11 +77,19 @@ pub struct Store {
 }
 
 impl Store {
-    /// A store keeping the last `keep` exchanges.
+    /// A store keeping the last `keep` exchanges, within [`DEFAULT_KEEP_BYTES`].
     pub fn new(keep: usize) -> Store {
+        Store::bounded(keep, DEFAULT_KEEP_BYTES)
+    }
+
+    /// A store keeping the last `keep` exchanges, and fewer when they would hold
+    /// more than `keep_bytes` (the newest one is always kept).
+    pub fn bounded(keep: usize, keep_bytes: u64) -> Store {
         Store {
             inner: Mutex::new(Inner {
                 keep,
+                keep_bytes,
+                kept_bytes: 0,
                 exchanges: VecDeque::with_capacity(keep.min(DEFAULT_KEEP)),
                 stats: Stats::default(),
             }),
@@ -95,11 +111,20 @@ impl Store {
                 inner.stats.dropped_from_store += 1;
                 None
             } else {
-                let pushed_out = (inner.exchanges.len() == inner.keep)
-                    .then(|| inner.exchanges.pop_front())
-                    .flatten();
-                inner.stats.dropped_from_store += u64::from(pushed_out.is_some());
+                inner.kept_bytes += exchange.retained_size();
                 inner.exchanges.push_back(Arc::clone(&exchange));
+                let mut pushed_out = None;
+                while inner.exchanges.len() > inner.keep
+                    || (inner.kept_bytes > inner.keep_bytes && inner.exchanges.len() > 1)
+                {
+                    let Some(oldest) = inner.exchanges.pop_front() else {
+                        break;
+                    };
+                    inner.kept_bytes -= oldest.retained_size();
+                    inner.stats.dropped_from_store += 1;
+                    // More than one goes only when a big body arrives; the rest are freed here.
+                    pushed_out = Some(oldest);
+                }
                 pushed_out
             }
         };
@@ -151,6 +176,7 @@ impl Store {
     pub fn clear(&self) {
         let mut inner = self.inner();
         inner.exchanges.clear();
+        inner.kept_bytes = 0;
         inner.stats = Stats::default();
         self.arrived.send_replace(0);
     }
@@ -182,6 +208,7 @@ impl Store {
         let inner = self.inner();
         Stats {
             kept: inner.exchanges.len(),
+            kept_bytes: inner.kept_bytes,
             ..inner.stats.clone()
         }
     }
@@ -259,6 +286,31 @@ mod tests {
         assert!(store.get(40).is_none());
         let newest: Vec<u64> = store.newest(3, |_| true).iter().map(|e| e.id).collect();
         assert_eq!(newest, [50, 49, 48]);
+    }
+
+    #[test]
+    fn the_byte_budget_pushes_out_the_oldest_but_never_the_newest() {
+        let with_body = |id, size| {
+            let mut exchange = Arc::try_unwrap(exchange(id, "/")).unwrap();
+            exchange.body = bytes::Bytes::from(vec![b'x'; size]);
+            Arc::new(exchange)
+        };
+        let one = with_body(0, 10_000).retained_size();
+        let store = Store::bounded(100, 3 * one);
+        for id in 1..=5 {
+            store.push(with_body(id, 10_000));
+        }
+        let stats = store.stats();
+        assert_eq!((stats.kept, stats.kept_bytes), (3, 3 * one));
+        assert_eq!(stats.dropped_from_store, 2);
+        assert_eq!(store.all().first().unwrap().id, 3);
+        // A body bigger than the whole budget is still kept, alone.
+        store.push(with_body(6, 100_000));
+        let ids: Vec<u64> = store.all().iter().map(|e| e.id).collect();
+        assert_eq!(ids, [6]);
+        assert_eq!(store.stats().dropped_from_store, 5);
+        store.push(with_body(7, 10));
+        assert_eq!(store.len(), 1, "the big one still fills the budget alone");
     }
 
     #[test]

@@ -19,7 +19,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::capture::{Deliveries, Exchange, Store, Summary, WaitTimeout, DEFAULT_KEEP};
+use crate::capture::{
+    Deliveries, Exchange, Store, Summary, WaitTimeout, DEFAULT_KEEP, DEFAULT_KEEP_BYTES,
+};
 use crate::output::{record_line, RecordError, Recorder};
 use crate::respond::{Behaviour, ScriptState};
 
@@ -79,6 +81,7 @@ impl Server {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             seed: None,
             keep: DEFAULT_KEEP,
+            keep_bytes: DEFAULT_KEEP_BYTES,
             record: None,
             admin: None,
             tls: None,
@@ -98,6 +101,7 @@ pub struct ServerBuilder {
     shutdown_timeout: Duration,
     seed: Option<u64>,
     keep: usize,
+    keep_bytes: u64,
     record: Option<std::path::PathBuf>,
     admin: Option<SocketAddr>,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -247,6 +251,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Most bytes the kept exchanges may hold (default 64 MiB); the oldest go
+    /// first, the newest is always kept.
+    pub fn keep_bytes(mut self, bytes: u64) -> Self {
+        self.keep_bytes = bytes;
+        self
+    }
+
     /// Appends every exchange to this file as a JSON line; an acknowledgement is
     /// sent only once its line is written.
     pub fn record(mut self, path: impl Into<std::path::PathBuf>) -> Self {
@@ -339,7 +350,7 @@ impl ServerBuilder {
                 rng,
             }),
             summary: Mutex::new(Summary::default()),
-            store: Store::new(self.keep),
+            store: Store::bounded(self.keep, self.keep_bytes),
             recorder,
             observers: Mutex::new(self.observers),
             shutting_down,
