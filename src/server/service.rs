@@ -379,3 +379,42 @@ fn plain(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detached_values_keep_order_repeats_and_sensitivity_and_leave_the_buffer() {
+        let buffer = Bytes::from_static(b"one two three");
+        let mut headers = http::HeaderMap::new();
+        let value = |range: std::ops::Range<usize>| {
+            HeaderValue::from_maybe_shared(buffer.slice(range)).unwrap()
+        };
+        headers.insert("a", value(0..3));
+        headers.append("b", value(4..7));
+        headers.append("b", value(8..13));
+        let mut secret = HeaderValue::from_static("s3cret");
+        secret.set_sensitive(true);
+        headers.insert("c", secret);
+
+        detach_values(&mut headers);
+
+        let seen: Vec<(&str, &[u8], bool)> = headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_bytes(), value.is_sensitive()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("a", &b"one"[..], false),
+                ("b", b"two", false),
+                ("b", b"three", false),
+                ("c", b"s3cret", true)
+            ]
+        );
+        let inside =
+            |value: &HeaderValue| buffer.as_ptr_range().contains(&value.as_bytes().as_ptr());
+        assert!(!headers.values().any(inside));
+    }
+}
