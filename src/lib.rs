@@ -67,7 +67,7 @@ mod server;
 pub use alert::{inspect, validate, Alert, AlertKey, Inspection, KeySource, Problem, Verdict};
 pub use capture::{
     Attempt, BodyState, DeliveryCounts, Exchange, Outcome, Reply, Stats, Store, Summary,
-    WaitTimeout, DEFAULT_KEEP, DEFAULT_KEEP_BYTES,
+    WaitTimeout, DEFAULT_KEEP, DEFAULT_KEEP_BYTES, UNREADABLE_METHOD,
 };
 pub use output::RecordError;
 pub use respond::{Behaviour, Item, Route, Script, ScriptError, ScriptScope, Step};

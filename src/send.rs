@@ -66,6 +66,9 @@ pub enum RecordLineError {
     /// JSON, but not a hookscope exchange.
     #[error("missing or malformed field `{0}`")]
     Field(&'static str),
+    /// A request whose head could not be read: there is nothing to send again.
+    #[error("the request head could not be read when it arrived: nothing to replay")]
+    UnreadableHead,
 }
 
 impl RecordedRequest {
@@ -73,6 +76,9 @@ impl RecordedRequest {
     pub fn from_record_line(line: &str) -> Result<RecordedRequest, RecordLineError> {
         let value: serde_json::Value =
             serde_json::from_str(line).map_err(|_| RecordLineError::NotJson)?;
+        if value["method"] == crate::capture::UNREADABLE_METHOD {
+            return Err(RecordLineError::UnreadableHead);
+        }
         let text = |field: &'static str| {
             value[field]
                 .as_str()

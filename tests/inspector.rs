@@ -582,3 +582,83 @@ fn every_acknowledged_request_survives_sigkill_mid_load() {
         &missing[..missing.len().min(5)]
     );
 }
+
+#[test]
+fn requests_the_http_parser_refuses_are_captured_recorded_and_not_replayed() {
+    let record = temp_file("refused.jsonl");
+    let hookscope = Hookscope::start(&[
+        "--record",
+        record.to_str().unwrap(),
+        "--format",
+        "json",
+        "--max-header-size",
+        "8KiB",
+    ]);
+    let port = hookscope.port;
+    let answers: Vec<String> = [
+        b"\x16\x03\x01 not http at all\r\n\r\n".to_vec(),
+        b"POST / HTTP/1.1\r\nBad Header: x\r\n\r\n".to_vec(),
+        format!("POST / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "y".repeat(10_000)).into_bytes(),
+    ]
+    .iter()
+    .map(|bytes| {
+        String::from_utf8_lossy(&common::send_raw_and_close(port, bytes).unwrap()).into_owned()
+    })
+    .collect();
+    assert!(answers[0].starts_with("HTTP/1.1 400"), "{answers:?}");
+    assert!(answers[1].starts_with("HTTP/1.1 400"), "{answers:?}");
+    assert!(answers[2].starts_with("HTTP/1.1 431"), "{answers:?}");
+    // A connection that opens and closes without a byte is nothing to capture.
+    drop(std::net::TcpStream::connect(("127.0.0.1", port)).unwrap());
+    assert_eq!(post(&hookscope.url("/ok"), &alert("after")).status(), 200);
+
+    let (_, stats) = get_json(&hookscope.api("/api/stats"));
+    assert_eq!(stats["store"]["requests"], 4, "{stats}");
+    assert_eq!(stats["store"]["by_status"]["400"], 2);
+    assert_eq!(stats["store"]["by_status"]["431"], 1);
+    let (status, refusal) = send_json(
+        reqwest::Method::POST,
+        &hookscope.api("/api/requests/1/replay"),
+        &json!({"to": hookscope.url("/")}).to_string(),
+    );
+    assert_eq!(status, 409);
+    assert!(refusal["error"]
+        .as_str()
+        .unwrap()
+        .contains("nothing to replay"));
+
+    let stopped = hookscope.stop();
+    let lines = stopped.json_lines();
+    assert_eq!(lines.len(), 4);
+    for line in &lines[..3] {
+        assert_eq!(line["method"], "-");
+        assert_eq!(line["path"], "");
+        let why = line["rejected"].as_str().unwrap();
+        assert!(
+            why.starts_with("the request head could not be read: "),
+            "{why}"
+        );
+    }
+    assert_eq!(
+        lines[2]["rejected"],
+        "the request head could not be read: message head is too large"
+    );
+    assert_eq!(lines[3]["path"], "/ok");
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert_eq!(text.lines().count(), 4);
+
+    let target = Hookscope::start(&["--format", "quiet"]);
+    let output = common::run(
+        &["replay", record.to_str().unwrap(), "--to", &target.url],
+        b"",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(
+        stderr
+            .contains(":1: the request head could not be read when it arrived: nothing to replay"),
+        "{stderr}"
+    );
+}

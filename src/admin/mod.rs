@@ -264,6 +264,12 @@ struct ReplayBody {
 }
 
 async fn replay(client: &reqwest::Client, exchange: &Exchange, to: &str) -> Response<Body> {
+    if exchange.is_unreadable_head() {
+        return error(
+            StatusCode::CONFLICT,
+            "this request's head could not be read when it arrived: nothing to replay",
+        );
+    }
     let to = match reqwest::Url::parse(to) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => url,
         _ => {

@@ -110,7 +110,43 @@ impl Outcome {
     }
 }
 
+/// The method shown for a request whose head could not be read (see
+/// [`Exchange::unreadable_head`]).
+pub const UNREADABLE_METHOD: &str = "-";
+
 impl Exchange {
+    /// A request refused by the HTTP parser before hookscope saw it (not HTTP, a head
+    /// too large, a bad header...): only the peer, why, and the answer the parser
+    /// gave are known. The method is [`UNREADABLE_METHOD`], the path empty.
+    pub fn unreadable_head(id: u64, peer: SocketAddr, status: u16, reason: String) -> Exchange {
+        Exchange {
+            id,
+            received_at: Utc::now(),
+            peer,
+            method: http::Method::from_bytes(UNREADABLE_METHOD.as_bytes()).unwrap_or_default(),
+            path: String::new(),
+            query: None,
+            version: "HTTP/1.1",
+            headers: http::HeaderMap::new(),
+            body: Bytes::new(),
+            body_state: BodyState::Complete,
+            verdict: None,
+            attempt: None,
+            rejected: Some(reason),
+            reply: Reply {
+                outcome: Outcome::Answered(status),
+                body: Bytes::new(),
+                took: Duration::ZERO,
+            },
+            line: Default::default(),
+        }
+    }
+
+    /// Whether this is a request whose head could not be read ([`Exchange::unreadable_head`]).
+    pub fn is_unreadable_head(&self) -> bool {
+        self.method.as_str() == UNREADABLE_METHOD
+    }
+
     /// The body as a Panther [`Alert`](crate::Alert), if it deserialises as one
     /// (check [`verdict`](Exchange::verdict) for whether it is a *valid* one).
     pub fn alert(&self) -> Option<crate::Alert> {

@@ -7,7 +7,7 @@ mod store;
 mod summary;
 
 pub use deliveries::{Attempt, Deliveries, DeliveryCounts};
-pub use exchange::{BodyState, Exchange, Outcome, Reply};
+pub use exchange::{BodyState, Exchange, Outcome, Reply, UNREADABLE_METHOD};
 pub use store::{Stats, Store, WaitTimeout, DEFAULT_KEEP, DEFAULT_KEEP_BYTES};
 pub use summary::Summary;
 

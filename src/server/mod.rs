@@ -433,6 +433,21 @@ impl Shared {
         )
     }
 
+    /// Captures a request that hyper refused while reading its head (it answered
+    /// 400, 414 or 431 itself), so that it is in the history and the record too.
+    fn capture_refused_head(&self, peer: SocketAddr, error: &(dyn std::error::Error + 'static)) {
+        let Some((status, reason)) = error
+            .downcast_ref::<hyper::Error>()
+            .and_then(service::refused_head)
+        else {
+            return;
+        };
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.publish(Exchange::unreadable_head(id, peer, status, reason), false);
+    }
+
     /// Hands a finished exchange to everyone who wants it: the record file (unless
     /// it was already written there), the summary, the history, the observers.
     fn publish(&self, exchange: Exchange, recorded: bool) {
@@ -635,6 +650,7 @@ async fn accept_loop(
             peer,
             socket: std::os::fd::AsRawFd::as_raw_fd(&stream),
         };
+        let refusals = Arc::clone(&shared);
         let shared = Arc::clone(&shared);
         let activity = limits::Activity::new();
         let requests = Arc::clone(&activity);
@@ -658,7 +674,9 @@ async fn accept_loop(
                     None => {
                         let io = limits::Watched::new(stream, Arc::clone(&activity));
                         let connection = http.serve_connection(TokioIo::new(io), service);
-                        let _ = watcher.watch(connection.into_owned()).await;
+                        if let Err(error) = watcher.watch(connection.into_owned()).await {
+                            refusals.capture_refused_head(peer, &*error);
+                        }
                     }
                     Some(acceptor) => {
                         let handshake =
@@ -666,7 +684,9 @@ async fn accept_loop(
                         if let Ok(Ok(stream)) = handshake.await {
                             let io = limits::Watched::new(stream, Arc::clone(&activity));
                             let connection = http.serve_connection(TokioIo::new(io), service);
-                            let _ = watcher.watch(connection.into_owned()).await;
+                            if let Err(error) = watcher.watch(connection.into_owned()).await {
+                                refusals.capture_refused_head(peer, &*error);
+                            }
                         }
                     }
                 }

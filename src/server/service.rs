@@ -182,6 +182,25 @@ pub(crate) async fn handle(
     }
 }
 
+/// The answer hyper gave a request it refused while reading the head, with the
+/// reason to show, if the error is one of those (see hyper's `on_error`). Header
+/// read timeouts are not: they also end idle keep-alive connections that sent nothing.
+pub(crate) fn refused_head(error: &hyper::Error) -> Option<(u16, String)> {
+    if !error.is_parse() || error.is_parse_version_h2() || error.is_parse_status() {
+        return None;
+    }
+    let text = error.to_string();
+    let status = match (error.is_parse_too_large(), text.as_str()) {
+        (true, "URI too long") => 414,
+        (true, _) => 431,
+        (false, _) => 400,
+    };
+    Some((
+        status,
+        format!("the request head could not be read: {text}"),
+    ))
+}
+
 async fn wait(delay: Duration) {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
