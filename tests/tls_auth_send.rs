@@ -70,6 +70,12 @@ fn https_with_the_repo_certs_over_http1_and_http2() {
         .collect();
     assert_eq!(versions, ["HTTP/1.1", "HTTP/2.0"]);
     assert!(lines.iter().all(|l| l["verdict"]["valid"] == true));
+    // HTTP/2's `:authority` is shown as `host`, like HTTP/1.1's header.
+    let host = url.trim_start_matches("https://");
+    assert!(
+        lines.iter().all(|l| l["headers"]["host"] == host),
+        "{lines:?}"
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -43,6 +43,7 @@ pub(crate) async fn handle(
     let received_at = chrono::Utc::now();
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let (mut head, body) = request.into_parts();
+    host_from_authority(&mut head);
     let behaviour = shared.behaviour();
 
     // Authentication comes first: an unauthenticated sender gets nothing read,
@@ -267,6 +268,19 @@ impl Pending {
 impl Drop for Pending {
     fn drop(&mut self) {
         self.finish(self.if_dropped, Bytes::new());
+    }
+}
+
+/// HTTP/2 carries the host in the `:authority` pseudo-header, not in `host`: it is
+/// captured as `host`, as an HTTP/1.1 intermediary would write it, so that every
+/// exchange shows (and a replay sends) the host it was addressed to.
+fn host_from_authority(head: &mut http::request::Parts) {
+    if head.version != http::Version::HTTP_2 || head.headers.contains_key(HOST) {
+        return;
+    }
+    let authority = head.uri.authority().map(|authority| authority.as_str());
+    if let Some(value) = authority.and_then(|text| HeaderValue::from_str(text).ok()) {
+        head.headers.insert(HOST, value);
     }
 }
 
