@@ -150,6 +150,7 @@ pub async fn replay_file(
     file: &Path,
     to: &reqwest::Url,
     filters: &[crate::send::RecordFilter],
+    headers: &[(http::HeaderName, http::HeaderValue)],
     timeout: std::time::Duration,
 ) -> ReplayOutcome {
     let text = match std::fs::read(file) {
@@ -181,7 +182,7 @@ pub async fn replay_file(
             continue;
         }
         let request = match crate::send::RecordedRequest::from_record_line(line) {
-            Ok(request) => request,
+            Ok(request) => request.with_headers(headers),
             Err(error) => {
                 output::log_warning(format_args!(
                     "{}:{}: {error}, skipped",

@@ -130,6 +130,11 @@ pub struct ReplayArgs {
     /// Give up on one request after this long.
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
+
+    /// Set this header on every request sent, replacing the recorded one (repeatable): the
+    /// record masks --require-header secrets, so give the secret again here.
+    #[arg(long = "header", value_parser = parse_header, value_name = "'NAME: VALUE'")]
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// Flags of `hookscope listen`.

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
                     &args.file,
                     &args.to,
                     &args.filters,
+                    &args.headers,
                     args.timeout,
                 ))
             });

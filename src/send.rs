@@ -72,6 +72,17 @@ pub enum RecordLineError {
 }
 
 impl RecordedRequest {
+    /// Sets these headers, replacing recorded ones of the same name (any case).
+    pub fn with_headers(mut self, headers: &[(http::HeaderName, http::HeaderValue)]) -> Self {
+        for (name, value) in headers {
+            self.headers
+                .retain(|(recorded, _)| !recorded.eq_ignore_ascii_case(name.as_str()));
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            self.headers.push((name.as_str().to_owned(), value));
+        }
+        self
+    }
+
     /// Reads one line of a `--record` file.
     pub fn from_record_line(line: &str) -> Result<RecordedRequest, RecordLineError> {
         let value: serde_json::Value =
@@ -305,6 +316,24 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn given_headers_replace_recorded_ones_of_any_case() {
+        let line = r#"{"id":1,"method":"POST","path":"/","query":null,"headers":{"X-Token":"s3…(masked)","a":"1"},"body_encoding":"text","body":"x"}"#;
+        let request = RecordedRequest::from_record_line(line)
+            .unwrap()
+            .with_headers(&[(
+                http::HeaderName::from_static("x-token"),
+                http::HeaderValue::from_static("s3cret"),
+            )]);
+        assert_eq!(
+            request.headers,
+            [
+                ("a".to_owned(), "1".to_owned()),
+                ("x-token".to_owned(), "s3cret".to_owned())
+            ]
+        );
+    }
 
     #[test]
     fn record_lines_round_trip_exact_bodies() {

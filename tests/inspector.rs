@@ -662,3 +662,41 @@ fn requests_the_http_parser_refuses_are_captured_recorded_and_not_replayed() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_masked_secret_is_given_again_to_replay() {
+    let record = temp_file("secret.jsonl");
+    let secret = ["--require-header", "X-Token: s3cret"];
+    let source = Hookscope::start(
+        &[
+            &secret[..],
+            &["--record", record.to_str().unwrap(), "--format", "quiet"],
+        ]
+        .concat(),
+    );
+    let answer = client()
+        .post(source.url("/hook"))
+        .header("x-token", "s3cret")
+        .body(alert("secret"))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    source.stop();
+    assert!(!std::fs::read_to_string(&record).unwrap().contains("s3cret"));
+
+    let target = Hookscope::start(&[&secret[..], &["--format", "quiet"]].concat());
+    let replay = |extra: &[&str]| {
+        let output = common::run(
+            &[
+                &["replay", record.to_str().unwrap(), "--to", &target.url][..],
+                extra,
+            ]
+            .concat(),
+            b"",
+        );
+        assert_eq!(output.status.code(), Some(0));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert!(replay(&[]).contains("#1 POST /hook → 401"));
+    assert!(replay(&["--header", "X-Token: s3cret"]).contains("#1 POST /hook → 200"));
+}
