@@ -437,19 +437,15 @@ fn temp_file(name: &str) -> std::path::PathBuf {
     path
 }
 
+/// `hookscope replay RECORD --to URL [FLAGS...]`.
+fn replay(record: &std::path::Path, to: &str, flags: &[&str]) -> std::process::Output {
+    let command = ["replay", record.to_str().unwrap(), "--to", to];
+    common::run(&[&command[..], flags].concat(), b"")
+}
+
 /// `hookscope replay RECORD --to URL --filter FILTER`.
 fn replay_filtered(record: &std::path::Path, to: &str, filter: &str) -> std::process::Output {
-    common::run(
-        &[
-            "replay",
-            record.to_str().unwrap(),
-            "--to",
-            to,
-            "--filter",
-            filter,
-        ],
-        b"",
-    )
+    replay(record, to, &["--filter", filter])
 }
 
 #[test]
@@ -470,10 +466,7 @@ fn record_then_replay_from_the_file() {
     std::fs::write(&record, format!("{text}{{\"id\":4,\"meth")).unwrap();
 
     let target = Hookscope::start(&["--format", "quiet"]);
-    let output = common::run(
-        &["replay", record.to_str().unwrap(), "--to", &target.url],
-        b"",
-    );
+    let output = replay(&record, &target.url, &[]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
@@ -648,10 +641,7 @@ fn requests_the_http_parser_refuses_are_captured_recorded_and_not_replayed() {
     assert_eq!(text.lines().count(), 4);
 
     let target = Hookscope::start(&["--format", "quiet"]);
-    let output = common::run(
-        &["replay", record.to_str().unwrap(), "--to", &target.url],
-        b"",
-    );
+    let output = replay(&record, &target.url, &[]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
@@ -685,18 +675,11 @@ fn a_masked_secret_is_given_again_to_replay() {
     assert!(!std::fs::read_to_string(&record).unwrap().contains("s3cret"));
 
     let target = Hookscope::start(&[&secret[..], &["--format", "quiet"]].concat());
-    let replay = |extra: &[&str]| {
-        let output = common::run(
-            &[
-                &["replay", record.to_str().unwrap(), "--to", &target.url][..],
-                extra,
-            ]
-            .concat(),
-            b"",
-        );
+    let replayed = |flags: &[&str]| {
+        let output = replay(&record, &target.url, flags);
         assert_eq!(output.status.code(), Some(0));
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
-    assert!(replay(&[]).contains("#1 POST /hook → 401"));
-    assert!(replay(&["--header", "X-Token: s3cret"]).contains("#1 POST /hook → 200"));
+    assert!(replayed(&[]).contains("#1 POST /hook → 401"));
+    assert!(replayed(&["--header", "X-Token: s3cret"]).contains("#1 POST /hook → 200"));
 }

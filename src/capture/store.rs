@@ -63,7 +63,9 @@ struct Inner {
     keep: usize,
     keep_bytes: u64,
     kept_bytes: u64,
-    exchanges: VecDeque<Arc<Exchange>>,
+    /// Each kept exchange with the size it was counted at, so that pushing it
+    /// out subtracts exactly that without measuring it again.
+    exchanges: VecDeque<(Arc<Exchange>, u64)>,
     stats: Stats,
 }
 
@@ -111,16 +113,17 @@ impl Store {
                 inner.stats.dropped_from_store += 1;
                 None
             } else {
-                inner.kept_bytes += exchange.retained_size();
-                inner.exchanges.push_back(Arc::clone(&exchange));
+                let size = exchange.retained_size();
+                inner.kept_bytes += size;
+                inner.exchanges.push_back((Arc::clone(&exchange), size));
                 let mut pushed_out = None;
                 while inner.exchanges.len() > inner.keep
                     || (inner.kept_bytes > inner.keep_bytes && inner.exchanges.len() > 1)
                 {
-                    let Some(oldest) = inner.exchanges.pop_front() else {
+                    let Some((oldest, size)) = inner.exchanges.pop_front() else {
                         break;
                     };
-                    inner.kept_bytes -= oldest.retained_size();
+                    inner.kept_bytes -= size;
                     inner.stats.dropped_from_store += 1;
                     // More than one goes only when a big body arrives; the rest are freed here.
                     pushed_out = Some(oldest);
@@ -136,7 +139,12 @@ impl Store {
 
     /// Every kept exchange, oldest first.
     pub fn all(&self) -> Vec<Arc<Exchange>> {
-        self.inner().exchanges.iter().cloned().collect()
+        let inner = self.inner();
+        inner
+            .exchanges
+            .iter()
+            .map(|(exchange, _)| Arc::clone(exchange))
+            .collect()
     }
 
     /// Kept exchanges that pass `filter`, newest first, at most `limit`.
@@ -145,6 +153,7 @@ impl Store {
             .exchanges
             .iter()
             .rev()
+            .map(|(exchange, _)| exchange)
             .filter(|exchange| filter(exchange))
             .take(limit)
             .cloned()
@@ -157,9 +166,12 @@ impl Store {
         // Ids grow with arrival, so a binary search finds it.
         let index = inner
             .exchanges
-            .binary_search_by_key(&id, |exchange| exchange.id)
+            .binary_search_by_key(&id, |(exchange, _)| exchange.id)
             .ok()?;
-        inner.exchanges.get(index).cloned()
+        inner
+            .exchanges
+            .get(index)
+            .map(|(exchange, _)| Arc::clone(exchange))
     }
 
     /// Number of exchanges kept now.
