@@ -66,6 +66,7 @@ pub async fn listen(options: ListenOptions) -> Result<Summary, ListenError> {
     let color = options
         .color
         .resolve(terminal, std::env::var("NO_COLOR").ok().as_deref());
+    let shutdown = ShutdownSignal::install();
     let printer = output::spawn_printer(format, color);
 
     let mut builder = Server::builder()
@@ -99,7 +100,7 @@ pub async fn listen(options: ListenOptions) -> Result<Summary, ListenError> {
         output::announce_inspector(&url, options.admin_public);
     }
 
-    shutdown_signal().await;
+    shutdown.received().await;
     let summary = handle.shutdown().await;
     if let Some(thread) = printer_thread {
         // The server (and with it the printer's sender) is gone: the printer drains and ends.
@@ -111,25 +112,47 @@ pub async fn listen(options: ListenOptions) -> Result<Summary, ListenError> {
     Ok(summary)
 }
 
-async fn shutdown_signal() {
+/// Ctrl-C and SIGTERM, listened for from before the server announces itself: a
+/// signal that arrives right after the `listening on` line must drain and report
+/// like any other, not kill the process with the default action.
+struct ShutdownSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignal {
+    fn install() -> ShutdownSignal {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            ShutdownSignal {
+                terminate: signal(SignalKind::terminate()).ok(),
+                interrupt: signal(SignalKind::interrupt()).ok(),
             }
         }
+        #[cfg(not(unix))]
+        ShutdownSignal {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn received(self) {
+        #[cfg(unix)]
+        {
+            let (Some(mut terminate), Some(mut interrupt)) = (self.terminate, self.interrupt)
+            else {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            };
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

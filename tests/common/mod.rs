@@ -31,6 +31,9 @@ pub struct Hookscope {
     /// The admin API's base URL, unless started with --no-admin.
     pub admin: Option<String>,
     stdout: Arc<Mutex<Vec<u8>>>,
+    /// Reads stdout until the process closes it; joined on stop, so that nothing
+    /// written just before the exit is missed.
+    stdout_reader: Option<thread::JoinHandle<()>>,
     stderr_lines: Receiver<String>,
     stderr_seen: Vec<String>,
 }
@@ -84,7 +87,7 @@ impl Hookscope {
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let mut pipe = child.stdout.take().unwrap();
         let sink = Arc::clone(&stdout);
-        thread::spawn(move || {
+        let stdout_reader = thread::spawn(move || {
             let mut buffer = [0u8; 8192];
             while let Ok(n) = pipe.read(&mut buffer) {
                 if n == 0 {
@@ -109,6 +112,7 @@ impl Hookscope {
             port: 0,
             admin: None,
             stdout,
+            stdout_reader: Some(stdout_reader),
             stderr_lines,
             stderr_seen: Vec::new(),
         };
@@ -184,6 +188,9 @@ impl Hookscope {
         // SAFETY: sending a signal to our own child process.
         unsafe { libc::kill(pid, libc::SIGTERM) };
         let status = wait_with_timeout(&mut self.child, Duration::from_secs(15));
+        if let Some(reader) = self.stdout_reader.take() {
+            let _ = reader.join();
+        }
         let mut stderr = self.stderr_seen.join("\n");
         while let Ok(line) = self.stderr_lines.recv_timeout(Duration::from_secs(2)) {
             stderr.push('\n');
