@@ -10,7 +10,7 @@ mod schema;
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -267,9 +267,6 @@ const KEYS: [(&str, Rule, bool); 13] = [
     ("alertContext", Rule::Context, false),
 ];
 
-/// The top-level members of an object, values left as raw JSON text.
-struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
-
 struct Key<'a>(Cow<'a, str>);
 
 impl<'de> Deserialize<'de> for Key<'de> {
@@ -291,23 +288,60 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
-impl<'de> Deserialize<'de> for Members<'de> {
+/// The top-level object, checked member by member as the parser reaches it: each
+/// value is taken as raw JSON text (no tree) and checked on its own small slice.
+struct Checked<'a> {
+    verdict: Verdict,
+    identity: Identity<'a>,
+}
+
+impl<'de> Deserialize<'de> for Checked<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct MembersVisitor;
-        impl<'de> Visitor<'de> for MembersVisitor {
-            type Value = Members<'de>;
+        struct CheckingVisitor;
+        impl<'de> Visitor<'de> for CheckingVisitor {
+            type Value = Checked<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut members = Vec::with_capacity(KEYS.len());
+                let mut verdict = Verdict {
+                    is_json: true,
+                    ..Verdict::default()
+                };
+                let mut identity = Identity::default();
+                let mut seen = [false; KEYS.len()];
                 while let Some((Key(key), value)) = map.next_entry::<Key, &RawValue>()? {
-                    members.push((key, value));
+                    match KEYS.iter().position(|(name, _, _)| *name == key) {
+                        Some(index) if seen[index] => verdict.problems.push(Problem::new(
+                            pointer_to(&key),
+                            "each key once",
+                            "a duplicate key",
+                        )),
+                        Some(index) => {
+                            seen[index] = true;
+                            check_value(KEYS[index].1, &key, value, &mut verdict);
+                            identity.note(KEYS[index].0, value.get());
+                        }
+                        None => verdict.warnings.push(Problem::new(
+                            pointer_to(&key),
+                            "only the keys Panther documents",
+                            "an unknown key",
+                        )),
+                    }
                 }
-                Ok(Members(members))
+                for ((name, rule, required), seen) in KEYS.iter().zip(seen) {
+                    if *required && !seen {
+                        verdict.problems.push(Problem::new(
+                            pointer_to(name),
+                            format!("key `{name}`: {}", rule.expected()),
+                            "nothing (missing)",
+                        ));
+                    }
+                }
+                Ok(Checked { verdict, identity })
             }
         }
-        deserializer.deserialize_map(MembersVisitor)
+        deserializer.deserialize_map(CheckingVisitor)
     }
 }
 
@@ -334,7 +368,7 @@ pub fn inspect(body: &[u8]) -> Inspection {
             resent,
             ..
         } => AlertKey {
-            value,
+            value: value.into_owned(),
             source: KeySource::AlertId,
             resent,
         },
@@ -343,7 +377,7 @@ pub fn inspect(body: &[u8]) -> Inspection {
             resent,
             ..
         } => AlertKey {
-            value,
+            value: value.into_owned(),
             source: KeySource::Id,
             resent,
         },
@@ -352,14 +386,30 @@ pub fn inspect(body: &[u8]) -> Inspection {
     Inspection { verdict, key }
 }
 
+/// What says which alert a body is: the first `alertId`, `id` and `title` it holds.
 #[derive(Default)]
-struct Identity {
-    alert_id: Option<String>,
-    id: Option<String>,
+struct Identity<'a> {
+    alert_id: Option<Cow<'a, str>>,
+    id: Option<Cow<'a, str>>,
     resent: bool,
 }
 
-fn check(body: &[u8]) -> (Verdict, Identity) {
+impl<'a> Identity<'a> {
+    /// Takes note of a known key's raw value (the first of each key only).
+    fn note(&mut self, key: &str, raw: &'a str) {
+        let non_empty = || string_of(raw).filter(|text| !text.is_empty());
+        match key {
+            "alertId" => self.alert_id = non_empty(),
+            "id" => self.id = non_empty(),
+            "title" => {
+                self.resent = non_empty().is_some_and(|title| title.starts_with(RESENT_PREFIX))
+            }
+            _ => {}
+        }
+    }
+}
+
+fn check(body: &[u8]) -> (Verdict, Identity<'_>) {
     let none = Identity::default;
     let text = match std::str::from_utf8(body) {
         Ok(text) => text,
@@ -394,8 +444,8 @@ fn check(body: &[u8]) -> (Verdict, Identity) {
             return (verdict, none());
         }
     }
-    let members = match serde_json::from_str::<Members>(text) {
-        Ok(members) => members.0,
+    match serde_json::from_str::<Checked>(text) {
+        Ok(Checked { verdict, identity }) => (verdict, identity),
         Err(_) => {
             // Keys are decoded, so a key holding a lone surrogate escape (grammatical
             // JSON, but no Unicode text) fails here and not the syntax check.
@@ -407,62 +457,9 @@ fn check(body: &[u8]) -> (Verdict, Identity) {
             };
             let mut verdict = Verdict::malformed(Problem::new("", "a JSON object", found));
             verdict.is_json = is_json;
-            return (verdict, none());
-        }
-    };
-    let identity = identify(&members);
-    (check_members(&members), identity)
-}
-
-fn identify(members: &[(Cow<'_, str>, &RawValue)]) -> Identity {
-    let string_at = |name: &str| {
-        members
-            .iter()
-            .find(|(key, _)| key == name)
-            .and_then(|(_, value)| string_of(value.get()))
-            .filter(|value| !value.is_empty())
-    };
-    Identity {
-        alert_id: string_at("alertId").map(Cow::into_owned),
-        id: string_at("id").map(Cow::into_owned),
-        resent: string_at("title").is_some_and(|title| title.starts_with(RESENT_PREFIX)),
-    }
-}
-
-fn check_members(members: &[(Cow<'_, str>, &RawValue)]) -> Verdict {
-    let mut verdict = Verdict {
-        is_json: true,
-        ..Verdict::default()
-    };
-    let mut seen = [false; KEYS.len()];
-    for (key, value) in members {
-        match KEYS.iter().position(|(name, _, _)| name == key) {
-            Some(index) if seen[index] => verdict.problems.push(Problem::new(
-                pointer_to(key),
-                "each key once",
-                "a duplicate key",
-            )),
-            Some(index) => {
-                seen[index] = true;
-                check_value(KEYS[index].1, key, value, &mut verdict);
-            }
-            None => verdict.warnings.push(Problem::new(
-                pointer_to(key),
-                "only the keys Panther documents",
-                "an unknown key",
-            )),
+            (verdict, none())
         }
     }
-    for ((name, rule, required), seen) in KEYS.iter().zip(seen) {
-        if *required && !seen {
-            verdict.problems.push(Problem::new(
-                pointer_to(name),
-                format!("key `{name}`: {}", rule.expected()),
-                "nothing (missing)",
-            ));
-        }
-    }
-    verdict
 }
 
 /// Checks one known key's value. The pointer is only built when there is
@@ -512,16 +509,14 @@ fn check_value(rule: Rule, key: &str, value: &RawValue, verdict: &mut Verdict) {
             }
             None => problem(verdict),
         },
-        Rule::Tags => match serde_json::from_str::<Vec<&RawValue>>(raw) {
-            Ok(items) => {
-                for (index, item) in items.iter().enumerate() {
-                    if !is_string(item.get()) {
-                        verdict.problems.push(Problem::new(
-                            format!("{}/{index}", pointer()),
-                            "a string",
-                            describe(item.get()),
-                        ));
-                    }
+        Rule::Tags => match serde_json::from_str::<NonStrings>(raw) {
+            Ok(NonStrings(items)) => {
+                for (index, item) in items {
+                    verdict.problems.push(Problem::new(
+                        format!("{}/{index}", pointer()),
+                        "a string",
+                        describe(item.get()),
+                    ));
                 }
             }
             Err(_) => problem(verdict),
@@ -534,10 +529,39 @@ fn check_value(rule: Rule, key: &str, value: &RawValue, verdict: &mut Verdict) {
     }
 }
 
+/// The items of a JSON array that are not strings, with their indexes (nothing is
+/// kept for the strings, so a valid array costs no allocation).
+struct NonStrings<'a>(Vec<(usize, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for NonStrings<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ItemsVisitor;
+        impl<'de> Visitor<'de> for ItemsVisitor {
+            type Value = NonStrings<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Self::Value, A::Error> {
+                let mut non_strings = Vec::new();
+                let mut index = 0;
+                while let Some(item) = items.next_element::<&RawValue>()? {
+                    if !is_string(item.get()) {
+                        non_strings.push((index, item));
+                    }
+                    index += 1;
+                }
+                Ok(NonStrings(non_strings))
+            }
+        }
+        deserializer.deserialize_seq(ItemsVisitor)
+    }
+}
+
 /// Whether a raw JSON value is a string of Unicode text. Only strings with a
 /// `\u` escape are decoded (it could be a lone surrogate); the rest are text already.
 fn is_string(raw: &str) -> bool {
-    raw.starts_with('"') && (!raw.contains("\\u") || string_of(raw).is_some())
+    let escaped = || memchr::memchr(b'\\', raw.as_bytes()).is_some();
+    raw.starts_with('"') && (!escaped() || !raw.contains("\\u") || string_of(raw).is_some())
 }
 
 /// The string a raw JSON value holds, if it is a string.
