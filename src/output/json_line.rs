@@ -217,7 +217,7 @@ fn render(
     out.extend_from_slice(b",\"answered_at\":");
     timestamp_into(&mut out, answered_at);
     out.extend_from_slice(b",\"peer\":\"");
-    let _ = write!(out, "{}", exchange.peer);
+    peer(&mut out, exchange.peer);
     out.extend_from_slice(b"\",\"method\":");
     string(&mut out, exchange.method.as_str());
     out.extend_from_slice(b",\"path\":");
@@ -314,6 +314,25 @@ fn string(out: &mut Vec<u8>, text: &str) {
     let mut serializer =
         serde_json::Serializer::with_formatter(&mut *out, SafeFormatter(CompactFormatter));
     let _ = text.serialize(&mut serializer);
+}
+
+/// The peer address as `Display` writes it; IPv4, the usual case, without the formatter.
+fn peer(out: &mut Vec<u8>, peer: std::net::SocketAddr) {
+    match peer {
+        std::net::SocketAddr::V4(peer) => {
+            for (index, octet) in peer.ip().octets().into_iter().enumerate() {
+                if index > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(itoa::Buffer::new().format(octet).as_bytes());
+            }
+            out.push(b':');
+            out.extend_from_slice(itoa::Buffer::new().format(peer.port()).as_bytes());
+        }
+        std::net::SocketAddr::V6(_) => {
+            let _ = write!(out, "{peer}");
+        }
+    }
 }
 
 fn optional_string(out: &mut Vec<u8>, text: Option<&str>) {
@@ -677,5 +696,20 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(value["body"]["id"], "a");
         assert_eq!(line.len(), text.len());
+    }
+
+    #[test]
+    fn peers_are_written_as_display_writes_them() {
+        for address in [
+            "0.0.0.0:0",
+            "127.0.0.1:8081",
+            "255.255.255.255:65535",
+            "[::1]:443",
+        ] {
+            let address: std::net::SocketAddr = address.parse().unwrap();
+            let mut ours = Vec::new();
+            peer(&mut ours, address);
+            assert_eq!(ours, address.to_string().into_bytes());
+        }
     }
 }
