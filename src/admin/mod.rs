@@ -8,7 +8,7 @@ mod config;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -37,6 +37,9 @@ const MAX_API_BODY: usize = 1024 * 1024;
 
 /// Comment line sent on an idle event stream so that proxies keep it open.
 const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// How long a replay from the inspector waits for the target to answer.
+const REPLAY_TIMEOUT: Duration = Duration::from_secs(30);
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -67,7 +70,10 @@ pub(crate) async fn serve(
     mut shutting_down: watch::Receiver<bool>,
 ) {
     let http = auto::Builder::new(TokioExecutor::new());
-    let replay_client = send::client(Duration::from_secs(30));
+    // Built on the first replay: loading the system's root certificates takes
+    // milliseconds of the runtime's only thread, which a receiver that never
+    // replays should not spend at start.
+    let replay_client = Arc::new(OnceLock::new());
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -80,10 +86,10 @@ pub(crate) async fn serve(
             _ = crate::server::until_shutdown(&mut shutting_down) => break,
         };
         let shared = Arc::clone(&shared);
-        let client = replay_client.clone();
+        let client = Arc::clone(&replay_client);
         let down = shutting_down.clone();
         let service = hyper::service::service_fn(move |request| {
-            let (shared, client, down) = (Arc::clone(&shared), client.clone(), down.clone());
+            let (shared, client, down) = (Arc::clone(&shared), Arc::clone(&client), down.clone());
             async move { Ok::<_, Infallible>(route(&shared, &client, down, request).await) }
         });
         let connection = http
@@ -97,7 +103,7 @@ pub(crate) async fn serve(
 
 async fn route(
     shared: &Shared,
-    client: &reqwest::Client,
+    client: &OnceLock<reqwest::Client>,
     shutting_down: watch::Receiver<bool>,
     request: Request<Incoming>,
 ) -> Response<Body> {
@@ -132,7 +138,10 @@ async fn route(
                 Err(refused) => return refused.into_response(),
             };
             match read_json::<ReplayBody>(request).await {
-                Ok(body) => replay(client, &exchange, &body.to).await,
+                Ok(body) => {
+                    let client = client.get_or_init(|| send::client(REPLAY_TIMEOUT));
+                    replay(client, &exchange, &body.to).await
+                }
                 Err(refused) => refused.into_response(),
             }
         }
