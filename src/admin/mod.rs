@@ -102,7 +102,7 @@ pub(crate) async fn serve(
 }
 
 async fn route(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     client: &OnceLock<reqwest::Client>,
     shutting_down: watch::Receiver<bool>,
     request: Request<Incoming>,
@@ -297,8 +297,9 @@ async fn replay(client: &reqwest::Client, exchange: &Exchange, to: &str) -> Resp
     }
 }
 
-fn events(shared: &Shared, mut shutting_down: watch::Receiver<bool>) -> Response<Body> {
+fn events(shared: &Arc<Shared>, mut shutting_down: watch::Receiver<bool>) -> Response<Body> {
     let mut live = shared.store.subscribe();
+    let shared = Arc::clone(shared);
     let (frames, stream) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(64);
     tokio::spawn(async move {
         let hello = Bytes::from_static(b": hookscope events\n\n");
@@ -307,16 +308,16 @@ fn events(shared: &Shared, mut shutting_down: watch::Receiver<bool>) -> Response
         }
         loop {
             let event = tokio::select! {
-                received = live.recv() => match received {
-                    Ok(exchange) => {
+                received = live.recv() => match received.map(|id| shared.store.get(id)) {
+                    Ok(Some(exchange)) => {
                         let mut event = format!("event: exchange\nid: {}\ndata: ", exchange.id).into_bytes();
                         record_line(&exchange).append_to(&mut event);
                         event.extend_from_slice(b"\n\n");
                         Bytes::from(event)
                     }
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        Bytes::from(format!("event: lagged\ndata: {missed}\n\n"))
-                    }
+                    // Pushed out of the history before this subscriber got to it.
+                    Ok(None) => lagged(1),
+                    Err(broadcast::error::RecvError::Lagged(missed)) => lagged(missed),
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
                 _ = tokio::time::sleep(SSE_KEEPALIVE) => Bytes::from_static(b": keep-alive\n\n"),
@@ -335,6 +336,12 @@ fn events(shared: &Shared, mut shutting_down: watch::Receiver<bool>) -> Response
     );
     headers.insert(CACHE_CONTROL, http::HeaderValue::from_static("no-cache"));
     response
+}
+
+/// Tells a live subscriber that it missed exchanges (the inspector then catches up
+/// from the history).
+fn lagged(missed: u64) -> Bytes {
+    Bytes::from(format!("event: lagged\ndata: {missed}\n\n"))
 }
 
 /// Reads a JSON body. Requiring `Content-Type: application/json` also makes

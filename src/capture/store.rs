@@ -20,7 +20,7 @@ pub const DEFAULT_KEEP_BYTES: u64 = 64 * 1024 * 1024;
 /// so random paths from a scanner cannot grow the stats without bound.
 const MAX_PATHS: usize = 1000;
 
-/// How far a live subscriber may lag before it misses exchanges.
+/// How far a live subscriber may lag, in exchange ids, before it misses exchanges.
 const LIVE_BACKLOG: usize = 4096;
 
 /// [`Store::wait_for`] (and `Handle::wait_for`) gave up.
@@ -73,7 +73,9 @@ struct Inner {
 #[derive(Debug)]
 pub struct Store {
     inner: Mutex<Inner>,
-    live: broadcast::Sender<Arc<Exchange>>,
+    /// Ids, not exchanges: a subscriber that lags must not keep alive what the
+    /// history has let go (with big bodies, that would be gigabytes).
+    live: broadcast::Sender<u64>,
     /// Exchanges pushed since start (or the last clear), for waiting without polling.
     arrived: watch::Sender<u64>,
 }
@@ -134,7 +136,7 @@ impl Store {
         // Freed outside the lock: it is cold in the cache, and readers are waiting.
         drop(pushed_out);
         self.arrived.send_modify(|count| *count += 1);
-        let _ = self.live.send(exchange);
+        let _ = self.live.send(exchange.id);
     }
 
     /// Every kept exchange, oldest first.
@@ -225,8 +227,9 @@ impl Store {
         }
     }
 
-    /// Receives every exchange pushed from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Exchange>> {
+    /// Receives the id of every exchange pushed from now on; [`Store::get`] finds it
+    /// while the history keeps it.
+    pub fn subscribe(&self) -> broadcast::Receiver<u64> {
         self.live.subscribe()
     }
 }
@@ -280,6 +283,28 @@ mod tests {
             },
             line: Default::default(),
         })
+    }
+
+    #[test]
+    fn a_lagging_subscriber_keeps_nothing_alive_that_the_history_dropped() {
+        let store = Store::new(2);
+        let mut live = store.subscribe();
+        let first = exchange(1, "/");
+        store.push(Arc::clone(&first));
+        for id in 2..=5 {
+            store.push(exchange(id, "/"));
+        }
+        // Only this test holds the first exchange now: the subscriber has not read
+        // anything yet, but it holds ids, not exchanges.
+        assert_eq!(Arc::strong_count(&first), 1);
+        let mut found = Vec::new();
+        while let Ok(id) = live.try_recv() {
+            found.push((id, store.get(id).is_some()));
+        }
+        assert_eq!(
+            found,
+            [(1, false), (2, false), (3, false), (4, true), (5, true)]
+        );
     }
 
     #[test]
