@@ -10,7 +10,7 @@
 //! The write is made on the runtime's thread, not handed to a blocking thread:
 //! an append to the page cache takes microseconds, a hand-over would add two
 //! thread switches per batch, and the answers wait for the write either way. (A
-//! disk that stalls therefore stalls the receiver too; see the README's notes.)
+//! disk that stalls therefore stalls the receiver too, as the README says.)
 
 use std::fs::{File, OpenOptions};
 use std::io::{IoSlice, Write};
