@@ -560,8 +560,7 @@ impl<'de> Deserialize<'de> for NonStrings<'de> {
 /// Whether a raw JSON value is a string of Unicode text. Only strings with a
 /// `\u` escape are decoded (it could be a lone surrogate); the rest are text already.
 fn is_string(raw: &str) -> bool {
-    let escaped = || memchr::memchr(b'\\', raw.as_bytes()).is_some();
-    raw.starts_with('"') && (!escaped() || !raw.contains("\\u") || string_of(raw).is_some())
+    raw.starts_with('"') && (!raw.contains("\\u") || string_of(raw).is_some())
 }
 
 /// The string a raw JSON value holds, if it is a string.
