@@ -315,8 +315,14 @@ fn events(shared: &Arc<Shared>, mut shutting_down: watch::Receiver<bool>) -> Res
                         event.extend_from_slice(b"\n\n");
                         Bytes::from(event)
                     }
-                    // Pushed out of the history before this subscriber got to it.
-                    Ok(None) => lagged(1),
+                    Ok(None) => {
+                        // Pushed out of the history before this reader got to it: skip
+                        // what is queued behind it too, with one event rather than one per
+                        // id; the inspector then fetches what the history still has.
+                        let missed = 1 + live.len() as u64;
+                        live = live.resubscribe();
+                        lagged(missed)
+                    }
                     Err(broadcast::error::RecvError::Lagged(missed)) => lagged(missed),
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
