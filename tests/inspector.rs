@@ -623,8 +623,11 @@ fn requests_the_http_parser_refuses_are_captured_recorded_and_not_replayed() {
     let stopped = hookscope.stop();
     let lines = stopped.json_lines();
     assert_eq!(lines.len(), 4);
-    for line in &lines[..3] {
-        assert_eq!(line["method"], "-");
+    // A refusal is published when its connection ends, which can be after the client
+    // has its answer and has sent the next request: the order is not fixed.
+    let (refused, served): (Vec<_>, Vec<_>) = lines.iter().partition(|line| line["method"] == "-");
+    assert_eq!((refused.len(), served.len()), (3, 1), "{lines:?}");
+    for line in &refused {
         assert_eq!(line["path"], "");
         let why = line["rejected"].as_str().unwrap();
         assert!(
@@ -632,11 +635,12 @@ fn requests_the_http_parser_refuses_are_captured_recorded_and_not_replayed() {
             "{why}"
         );
     }
-    assert_eq!(
-        lines[2]["rejected"],
-        "the request head could not be read: message head is too large"
+    assert!(
+        refused.iter().any(|line| line["rejected"]
+            == "the request head could not be read: message head is too large"),
+        "{refused:?}"
     );
-    assert_eq!(lines[3]["path"], "/ok");
+    assert_eq!(served[0]["path"], "/ok");
     let text = std::fs::read_to_string(&record).unwrap();
     assert_eq!(text.lines().count(), 4);
 
