@@ -1,21 +1,15 @@
-//! The command line: clap definitions, and their conversion into library values.
-//! No I/O happens here; every malformed flag is refused by clap at start-up (exit 2).
+//! The command line: clap definitions only. `listen`'s flags are the library's
+//! [`Config`] itself; every malformed flag is refused by clap at start-up (exit 2).
 
-use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bytes::Bytes;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-
-use crate::app::{ListenOptions, ValidateFormat};
-use crate::output::{ColorChoice, FormatChoice};
-use crate::respond::{
-    parse_fail_rate, parse_header, parse_status, Behaviour, Route, Script, ScriptScope,
-};
-use crate::send::RecordFilter;
-use crate::server::{Limits, MIN_HEADER_SIZE};
+use hookscope::output::{ColorChoice, FormatChoice};
+use hookscope::send::RecordFilter;
+use hookscope::values::{parse_duration, parse_header};
+use hookscope::Config;
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// Receive webhooks (Panther alerts first) on your machine and see exactly what arrived.
 #[derive(Debug, Parser)]
@@ -31,7 +25,6 @@ pub struct Cli {
     pub command: Option<Command>,
 
     #[command(flatten)]
-    #[allow(missing_docs)]
     pub listen: ListenArgs,
 }
 
@@ -137,138 +130,19 @@ pub struct ReplayArgs {
     pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
-/// Flags of `hookscope listen`.
+/// Flags of `hookscope listen`: the receiver's [`Config`], and how to print.
 #[derive(Debug, Clone, Args)]
 pub struct ListenArgs {
-    /// Port to listen on (0 picks a free one). 8081 is the port of Panther's example.
-    #[arg(short, long, default_value_t = 8081, value_name = "PORT")]
-    pub port: u16,
-
-    /// Address to listen on. A tunnel agent (ngrok) connects from localhost.
-    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
-    pub bind: IpAddr,
-
-    /// Status code of every answer (100-599).
-    #[arg(long, default_value = "200", value_parser = parse_status, value_name = "CODE")]
-    pub status: StatusCode,
-
-    /// Body of every answer; Panther keeps it in the alert's delivery status.
-    #[arg(long, default_value = "success", value_name = "TEXT")]
-    pub body: String,
-
-    /// Header added to every answer, as 'Name: value' (repeatable).
-    #[arg(long = "header", value_parser = parse_header, value_name = "'NAME: VALUE'")]
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-
-    /// How long each answer waits before it is sent, e.g. 250ms, 2s, 1m.
-    #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
-    pub delay: Duration,
-
-    /// Sequence of answers, e.g. '503*3,200' or '500,drop,reset,hang,200@2s'; the last repeats.
-    #[arg(long, value_name = "SPEC")]
-    pub script: Option<Script>,
-
-    /// Whose position in the script a request advances: each alert's own, or one shared.
-    #[arg(long, value_enum, default_value_t = ScopeArg::PerAlert, value_name = "SCOPE")]
-    pub script_scope: ScopeArg,
-
-    /// A path prefix with its own script, e.g. '/flaky=500*2,200' (repeatable; longest prefix wins).
-    #[arg(long = "route", value_name = "PATH=SPEC")]
-    pub routes: Vec<Route>,
-
-    /// Fraction of requests (0 to 1) answered --fail-status at random.
-    #[arg(long, default_value = "0", value_parser = parse_fail_rate, value_name = "RATE")]
-    pub fail_rate: f64,
-
-    /// Status of the random failures.
-    #[arg(long, default_value = "500", value_parser = parse_status, value_name = "CODE")]
-    pub fail_status: StatusCode,
-
-    /// Seed for --fail-rate, so a run can be repeated exactly.
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
-
-    /// Answer 400 with the problems (JSON) to a POST that is not a valid alert.
-    #[arg(long)]
-    pub strict: bool,
-
-    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-
-    /// The private key (PEM) of --tls-cert.
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-
-    /// Refuse with 401 any request without this header and value, as 'Name: value' (repeatable).
-    /// The value is compared in constant time and never printed.
-    #[arg(long = "require-header", value_parser = parse_header, value_name = "'NAME: VALUE'")]
-    pub required_headers: Vec<(HeaderName, HeaderValue)>,
-
-    /// How many recent exchanges the history (admin API, inspector) keeps.
-    #[arg(long, default_value_t = crate::capture::DEFAULT_KEEP, value_name = "N")]
-    pub keep: usize,
-
-    /// Most memory the history may hold (bodies, headers, answers); the oldest exchanges go first.
-    #[arg(long, default_value = "64MiB", value_parser = parse_size, value_name = "SIZE")]
-    pub keep_bytes: u64,
-
-    /// Append every exchange to FILE as a JSON line; a 2XX is sent only once its line is written.
-    #[arg(long, value_name = "FILE")]
-    pub record: Option<PathBuf>,
-
-    /// Address of the admin API and web inspector (never the webhook port, so never behind the tunnel).
-    #[arg(long, default_value = "127.0.0.1:9081", value_name = "ADDR")]
-    pub admin: SocketAddr,
-
-    /// Do not start the admin API and inspector.
-    #[arg(long, conflicts_with = "admin")]
-    pub no_admin: bool,
-
-    /// Allow --admin on a non-loopback address (the API can change answers and send requests).
-    #[arg(long)]
-    pub admin_public: bool,
-
-    /// Largest request body read; larger ones get 413. E.g. 64KiB, 10MB.
-    #[arg(long, default_value = "1MiB", value_parser = parse_size, value_name = "SIZE")]
-    pub max_body: u64,
-
-    /// Time a client has to send a request's headers; slower ones are disconnected (slowloris).
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
-    pub header_read_timeout: Duration,
-
-    /// Largest request head (request line and headers); larger ones get 431. At least 8KiB.
-    #[arg(long, default_value = "64KiB", value_parser = parse_header_size, value_name = "SIZE")]
-    pub max_header_size: usize,
-
-    /// A connection with no request in flight and no bytes moving for this long is closed.
-    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
-    pub idle_timeout: Duration,
-
-    /// Connections served at once; further ones wait until one closes.
-    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
-    pub max_connections: u32,
-
-    /// HTTP/2 streams a client may have open at once on one connection.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
-    pub h2_max_streams: u32,
-
-    /// HTTP/2 streams a client may reset before they are answered, before the
-    /// connection is closed (rapid reset, CVE-2023-44487).
-    #[arg(long, default_value_t = 20, value_name = "N")]
-    pub h2_max_resets: usize,
-
-    /// On Ctrl-C or SIGTERM, how long requests in flight may take to finish.
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
-    pub shutdown_timeout: Duration,
+    #[command(flatten)]
+    pub config: Config,
 
     /// How each exchange is printed on stdout: auto is pretty on a terminal, json otherwise.
-    #[arg(long, value_enum, default_value_t = FormatArg::Auto, value_name = "FORMAT")]
-    pub format: FormatArg,
+    #[arg(long, value_enum, default_value_t = FormatChoice::Auto, value_name = "FORMAT")]
+    pub format: FormatChoice,
 
     /// When to colour the output; auto honours NO_COLOR.
-    #[arg(long, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
-    pub color: ColorArg,
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
 }
 
 /// Flags of `hookscope validate`.
@@ -279,126 +153,28 @@ pub struct ValidateArgs {
     pub inputs: Vec<PathBuf>,
 
     /// Report as readable text or as one JSON object per input.
-    #[arg(long, value_enum, default_value_t = ValidateFormatArg::Text)]
-    pub format: ValidateFormatArg,
-}
-
-/// `--format` of listen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-#[allow(missing_docs)]
-pub enum FormatArg {
-    Auto,
-    Pretty,
-    Json,
-    Quiet,
-}
-
-/// `--script-scope`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-#[allow(missing_docs)]
-pub enum ScopeArg {
-    PerAlert,
-    Global,
-}
-
-/// `--color`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-#[allow(missing_docs)]
-pub enum ColorArg {
-    Auto,
-    Always,
-    Never,
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
+    pub format: ValidateFormat,
 }
 
 /// `--format` of validate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-#[allow(missing_docs)]
-pub enum ValidateFormatArg {
+pub enum ValidateFormat {
+    /// Readable lines.
     Text,
+    /// One JSON object per input.
     Json,
 }
 
-impl ListenArgs {
-    /// The library's view of these flags, or a usage error (exit 2) for flags
-    /// that are each fine but refused together.
-    pub fn options(&self) -> Result<ListenOptions, clap::Error> {
-        if !self.no_admin && !self.admin_public && !self.admin.ip().is_loopback() {
-            return Err(clap::Error::raw(
-                clap::error::ErrorKind::ValueValidation,
-                format!(
-                    "--admin {} is not a loopback address: the admin API can change answers and send requests, \
-                     so it listens only on 127.0.0.1 or ::1 unless --admin-public is given\n",
-                    self.admin
-                ),
-            ));
-        }
-        Ok(self.options_unchecked())
-    }
-
-    fn options_unchecked(&self) -> ListenOptions {
-        let mut headers = HeaderMap::new();
-        for (name, value) in &self.headers {
-            headers.append(name.clone(), value.clone());
-        }
-        ListenOptions {
-            bind: SocketAddr::new(self.bind, self.port),
-            behaviour: Behaviour {
-                status: self.status,
-                body: Bytes::from(self.body.clone()),
-                headers,
-                delay: self.delay,
-                script: self.script.clone(),
-                routes: self.routes.clone(),
-                scope: match self.script_scope {
-                    ScopeArg::PerAlert => ScriptScope::PerAlert,
-                    ScopeArg::Global => ScriptScope::Global,
-                },
-                fail_rate: self.fail_rate,
-                fail_status: self.fail_status,
-                strict: self.strict,
-                required_headers: self.required_headers.clone(),
-            },
-            tls: self.tls_cert.clone().zip(self.tls_key.clone()),
-            seed: self.seed,
-            keep: self.keep,
-            keep_bytes: self.keep_bytes,
-            record: self.record.clone(),
-            admin: (!self.no_admin).then_some(self.admin),
-            admin_public: self.admin_public,
-            max_body: self.max_body,
-            limits: Limits {
-                header_read_timeout: self.header_read_timeout,
-                max_header_size: self.max_header_size,
-                idle_timeout: self.idle_timeout,
-                max_connections: self.max_connections as usize,
-                h2_max_streams: self.h2_max_streams,
-                h2_max_pending_resets: self.h2_max_resets,
-            },
-            shutdown_timeout: self.shutdown_timeout,
-            format: match self.format {
-                FormatArg::Auto => FormatChoice::Auto,
-                FormatArg::Pretty => FormatChoice::Pretty,
-                FormatArg::Json => FormatChoice::Json,
-                FormatArg::Quiet => FormatChoice::Quiet,
-            },
-            color: match self.color {
-                ColorArg::Auto => ColorChoice::Auto,
-                ColorArg::Always => ColorChoice::Always,
-                ColorArg::Never => ColorChoice::Never,
-            },
-        }
-    }
-}
-
 impl SendArgs {
-    /// The library's view of these flags.
-    pub fn options(&self) -> crate::app::SendOptions {
-        crate::app::SendOptions {
+    /// What to send and how.
+    pub fn options(&self) -> crate::commands::SendOptions {
+        crate::commands::SendOptions {
             to: self.to.clone(),
             file: self.file.clone(),
             test: self.test,
             headers: self.header_map(),
-            policy: crate::send::RetryPolicy {
+            policy: hookscope::send::RetryPolicy {
                 retries: self.retries,
                 backoff: self.backoff,
                 ..Default::default()
@@ -411,11 +187,11 @@ impl SendArgs {
     }
 
     /// How HTTPS targets are verified.
-    pub fn verify(&self) -> crate::send::Verify {
+    pub fn verify(&self) -> hookscope::send::Verify {
         match (&self.cacert, self.insecure) {
-            (Some(path), _) => crate::send::Verify::CaCert(path.clone()),
-            (None, true) => crate::send::Verify::Insecure,
-            (None, false) => crate::send::Verify::SystemRoots,
+            (Some(path), _) => hookscope::send::Verify::CaCert(path.clone()),
+            (None, true) => hookscope::send::Verify::Insecure,
+            (None, false) => hookscope::send::Verify::SystemRoots,
         }
     }
 
@@ -429,132 +205,36 @@ impl SendArgs {
     }
 }
 
-impl ValidateArgs {
-    /// The report format chosen.
-    pub fn report_format(&self) -> ValidateFormat {
-        match self.format {
-            ValidateFormatArg::Text => ValidateFormat::Text,
-            ValidateFormatArg::Json => ValidateFormat::Json,
-        }
-    }
-}
-
-/// Parses a duration such as `250ms`, `2s` or `1m30s` (`0` alone is allowed).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    if text.trim() == "0" {
-        return Ok(Duration::ZERO);
-    }
-    humantime::parse_duration(text.trim())
-        .map_err(|error| format!("{error} (expected e.g. 250ms, 2s, 1m)"))
-}
-
-/// Parses the head size limit: a size of at least [`MIN_HEADER_SIZE`].
-pub fn parse_header_size(text: &str) -> Result<usize, String> {
-    let size = parse_size(text)?;
-    match usize::try_from(size) {
-        Ok(size) if size >= MIN_HEADER_SIZE => Ok(size),
-        _ => Err(format!(
-            "{text} is below the smallest head size hyper can read, {}",
-            bytesize::ByteSize::b(MIN_HEADER_SIZE as u64)
-                .display()
-                .iec()
-        )),
-    }
-}
-
-/// Parses a size such as `64KiB`, `10MB` or `1048576`.
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    text.trim()
-        .parse::<bytesize::ByteSize>()
-        .map(|size| size.as_u64())
-        .map_err(|error| format!("{error} (expected e.g. 64KiB, 1MiB, 10MB)"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert!(parse_duration("2").is_err());
-        assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("-1s").is_err());
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("1MiB"), Ok(1024 * 1024));
-        assert_eq!(parse_size("64KiB"), Ok(64 * 1024));
-        assert_eq!(parse_size("10MB"), Ok(10_000_000));
-        assert_eq!(parse_size("512"), Ok(512));
-        assert!(parse_size("lots").is_err());
-        assert!(parse_size("-1KiB").is_err());
-    }
+    use http::StatusCode;
 
     #[test]
     fn bare_hookscope_means_listen() {
         let cli = Cli::try_parse_from(["hookscope", "--port", "0", "--status", "503"]).unwrap();
         assert!(cli.command.is_none());
-        assert_eq!(cli.listen.port, 0);
-        assert_eq!(cli.listen.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(cli.listen.config.port, 0);
+        assert_eq!(
+            cli.listen.config.behaviour.status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
         let cli = Cli::try_parse_from(["hookscope", "listen", "-p", "9000"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Listen(ref args)) if args.port == 9000));
+        assert!(matches!(cli.command, Some(Command::Listen(ref args)) if args.config.port == 9000));
     }
 
     #[test]
-    fn fault_flags() {
-        let cli = Cli::try_parse_from([
-            "hookscope",
-            "--script",
-            "503*3,200",
-            "--route",
-            "/ok=200",
-            "--route",
-            "/down=503",
-            "--fail-rate",
-            "0.25",
-            "--seed",
-            "9",
-            "--strict",
-            "--script-scope",
-            "global",
-        ])
-        .unwrap();
-        let options = cli.listen.options().unwrap();
-        assert_eq!(options.behaviour.script.unwrap().as_str(), "503*3,200");
-        assert_eq!(options.behaviour.routes.len(), 2);
-        assert_eq!(options.behaviour.scope, ScriptScope::Global);
-        assert_eq!(options.behaviour.fail_rate, 0.25);
-        assert_eq!(options.seed, Some(9));
-        assert!(options.behaviour.strict);
-        let error = Cli::try_parse_from(["hookscope", "--script", "503*x"]).unwrap_err();
-        assert!(error.to_string().contains("at position 5"), "{error}");
-        assert!(Cli::try_parse_from(["hookscope", "--fail-rate", "1.5"]).is_err());
+    fn output_flags_are_the_library_enums() {
+        let cli =
+            Cli::try_parse_from(["hookscope", "--format", "json", "--color", "never"]).unwrap();
+        assert_eq!(cli.listen.format, FormatChoice::Json);
+        assert_eq!(cli.listen.color, ColorChoice::Never);
+        assert!(Cli::try_parse_from(["hookscope", "--format", "yaml"]).is_err());
     }
 
     #[test]
-    fn defaults_match_panthers_example() {
-        let cli = Cli::try_parse_from(["hookscope"]).unwrap();
-        let options = cli.listen.options().unwrap();
-        assert_eq!(options.bind.to_string(), "127.0.0.1:8081");
-        assert_eq!(options.behaviour.status, StatusCode::OK);
-        assert_eq!(options.behaviour.body, "success");
-        assert_eq!(options.max_body, 1024 * 1024);
-        assert_eq!(options.admin.unwrap().to_string(), "127.0.0.1:9081");
-    }
-
-    #[test]
-    fn a_public_admin_address_needs_admin_public() {
-        let cli = Cli::try_parse_from(["hookscope", "--admin", "0.0.0.0:9081"]).unwrap();
-        let error = cli.listen.options().unwrap_err();
-        assert!(error.to_string().contains("--admin-public"), "{error}");
-        let cli = Cli::try_parse_from(["hookscope", "--admin", "0.0.0.0:9081", "--admin-public"])
-            .unwrap();
-        assert!(cli.listen.options().is_ok());
-        let cli = Cli::try_parse_from(["hookscope", "--admin", "[::1]:0"]).unwrap();
-        assert!(cli.listen.options().is_ok());
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
     }
 }

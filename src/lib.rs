@@ -51,25 +51,34 @@
 //! Dropping the handle stops the server.
 #![warn(missing_docs)]
 
-#[doc(hidden)]
-pub mod admin;
+#[cfg(not(unix))]
+compile_error!(
+    "hookscope runs on Unix (Linux, macOS): the `reset` fault sets SO_LINGER on the raw socket"
+);
+
+mod admin;
 pub mod alert;
-#[doc(hidden)]
-pub mod app;
 mod capture;
 #[doc(hidden)]
-pub mod cli;
-mod output;
+pub mod escape;
+#[doc(hidden)]
+pub mod output;
 mod respond;
 pub mod send;
 mod server;
+mod shared;
+pub mod values;
 
 pub use alert::{inspect, validate, Alert, AlertKey, Inspection, KeySource, Problem, Verdict};
 pub use capture::{
-    Attempt, BodyState, DeliveryCounts, Exchange, Outcome, Reply, Stats, Store, Summary,
-    WaitTimeout, DEFAULT_KEEP, DEFAULT_KEEP_BYTES, UNREADABLE_METHOD,
+    json_line, record_line, Attempt, BodyState, DeliveryCounts, Exchange, JsonLine, Outcome,
+    RecordError, RecordLine, RecordLineError, Reply, Stats, WaitTimeout, DEFAULT_KEEP,
+    DEFAULT_KEEP_BYTES, UNREADABLE_METHOD,
 };
-pub use output::RecordError;
 pub use respond::{Behaviour, Item, Route, Script, ScriptError, ScriptScope, Step};
 pub use server::tls::{generate_cert, GeneratedCert, TlsError};
-pub use server::{Handle, Limits, Server, ServerBuilder, ServerError, MIN_HEADER_SIZE};
+pub use server::{
+    parse_header_size, Config, ConfigError, Handle, IntoHeader, IntoSetting, IntoStatus, Limits,
+    Server, ServerBuilder, ServerError, MIN_HEADER_SIZE,
+};
+pub use shared::Subscription;

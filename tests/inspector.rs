@@ -94,16 +94,16 @@ fn the_history_api_lists_filters_shows_and_clears() {
 
     let (status, stats) = get_json(&hookscope.api("/api/stats"));
     assert_eq!(status, 200);
-    assert_eq!(stats["store"]["requests"], 3);
-    assert_eq!(stats["store"]["by_status"]["200"], 3);
+    assert_eq!(stats["requests"], 3);
+    assert_eq!(stats["by_status"]["200"], 3);
     assert_eq!(
-        stats["store"]["by_verdict"],
+        stats["by_verdict"],
         json!({"valid": 1, "invalid": 1, "none": 1})
     );
-    assert_eq!(stats["store"]["by_path"]["/alerts"], 2);
+    assert_eq!(stats["by_path"]["/alerts"], 2);
     // `{"id": 5}` has no string id, so it counts as a body, not an alert.
-    assert_eq!(stats["alerts"], 1);
-    assert_eq!(stats["store"]["dropped_from_store"], 0);
+    assert_eq!(stats["deliveries"]["alerts"], 1);
+    assert_eq!(stats["dropped_from_store"], 0);
 
     let response = client()
         .delete(hookscope.api("/api/requests"))
@@ -358,9 +358,9 @@ fn the_store_keeps_its_bound_and_counts_what_it_dropped() {
         .collect();
     assert_eq!(ids, (41..=50).rev().collect::<Vec<_>>());
     let (_, stats) = get_json(&hookscope.api("/api/stats"));
-    assert_eq!(stats["store"]["kept"], 10);
-    assert_eq!(stats["store"]["dropped_from_store"], 40);
-    assert_eq!(stats["store"]["requests"], 50);
+    assert_eq!(stats["kept"], 10);
+    assert_eq!(stats["dropped_from_store"], 40);
+    assert_eq!(stats["requests"], 50);
 }
 
 #[test]
@@ -371,10 +371,10 @@ fn big_bodies_are_pushed_out_of_the_history_by_its_byte_budget() {
         assert_eq!(post(&hookscope.url("/"), &big).status(), 200);
     }
     let (_, stats) = get_json(&hookscope.api("/api/stats"));
-    assert_eq!(stats["store"]["requests"], 8);
-    assert_eq!(stats["store"]["kept"], 2, "{stats}");
-    assert_eq!(stats["store"]["dropped_from_store"], 6);
-    let kept_bytes = stats["store"]["kept_bytes"].as_u64().unwrap();
+    assert_eq!(stats["requests"], 8);
+    assert_eq!(stats["kept"], 2, "{stats}");
+    assert_eq!(stats["dropped_from_store"], 6);
+    let kept_bytes = stats["kept_bytes"].as_u64().unwrap();
     assert!((80_000..=100 * 1024).contains(&kept_bytes), "{kept_bytes}");
     let (_, list) = get_json(&hookscope.api("/api/requests?limit=1000"));
     let ids: Vec<u64> = list
@@ -606,9 +606,9 @@ fn requests_the_http_parser_refuses_are_captured_recorded_and_not_replayed() {
     assert_eq!(post(&hookscope.url("/ok"), &alert("after")).status(), 200);
 
     let (_, stats) = get_json(&hookscope.api("/api/stats"));
-    assert_eq!(stats["store"]["requests"], 4, "{stats}");
-    assert_eq!(stats["store"]["by_status"]["400"], 2);
-    assert_eq!(stats["store"]["by_status"]["431"], 1);
+    assert_eq!(stats["requests"], 4, "{stats}");
+    assert_eq!(stats["by_status"]["400"], 2);
+    assert_eq!(stats["by_status"]["431"], 1);
     let (status, refusal) = send_json(
         reqwest::Method::POST,
         &hookscope.api("/api/requests/1/replay"),

@@ -68,7 +68,7 @@ async fn a_retrying_sender_makes_three_attempts_in_order() {
     assert!(received
         .iter()
         .all(|x| x.alert().unwrap().alert_id.as_deref() == Some("retry-me")));
-    assert_eq!(sink.summary().deliveries.delivered_after_retries, 1);
+    assert_eq!(sink.stats().deliveries.delivered_after_retries, 1);
 }
 
 #[tokio::test]
@@ -154,7 +154,7 @@ async fn invalid_settings_are_reported_by_spawn() {
         Server::builder().fail_rate(1.5, 500),
     ] {
         match builder.spawn().await {
-            Err(ServerError::Config(problem)) => assert!(!problem.is_empty()),
+            Err(ServerError::Config(problem)) => assert!(!problem.to_string().is_empty()),
             Err(other) => panic!("unexpected error {other}"),
             Ok(_) => panic!("an invalid setting was accepted"),
         }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::is_json_text;
 
 use hookscope::alert::parse_aws_datetime;
-use hookscope::cli::{parse_duration, parse_size};
+use hookscope::values::{parse_duration, parse_size};
 use hookscope::{validate, Script, Step};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -381,6 +381,6 @@ proptest! {
     fn size_and_duration_parsers_never_panic(text in "\\PC{0,24}|[0-9 .kKMGiBbsmhu]{0,16}") {
         let _ = parse_size(&text);
         let _ = parse_duration(&text);
-        let _ = hookscope::cli::parse_header_size(&text);
+        let _ = hookscope::parse_header_size(&text);
     }
 }

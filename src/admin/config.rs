@@ -1,12 +1,12 @@
 //! The answer behaviour as the admin API shows and takes it (`/api/config`).
 
-use std::time::Duration;
-
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::respond::{parse_header, parse_status, Behaviour, Route, Script, ScriptScope};
+use crate::respond::{Behaviour, Route, Script, ScriptScope};
+use crate::values::{fail_rate, parse_duration, parse_header, status_from_u16};
+use clap::ValueEnum as _;
 
 /// The behaviour in JSON-friendly form.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -37,10 +37,7 @@ impl From<&Behaviour> for ConfigView {
                 .collect(),
             delay: humantime::format_duration(behaviour.delay).to_string(),
             script: behaviour.script.as_ref().map(|s| s.as_str().to_owned()),
-            script_scope: match behaviour.scope {
-                ScriptScope::PerAlert => "per-alert",
-                ScriptScope::Global => "global",
-            },
+            script_scope: behaviour.scope.name(),
             routes: behaviour
                 .routes
                 .iter()
@@ -89,15 +86,13 @@ impl ConfigPatch {
             next.body = Bytes::from(body);
         }
         if let Some(headers) = self.headers {
-            let mut map = HeaderMap::new();
-            for header in headers {
-                let (name, value) = parse_header(&header).map_err(|error| error.to_string())?;
-                map.append(name, value);
-            }
-            next.headers = map;
+            next.headers = headers
+                .iter()
+                .map(|header| parse_header(header).map_err(|error| error.to_string()))
+                .collect::<Result<_, _>>()?;
         }
         if let Some(delay) = self.delay {
-            next.delay = parse_delay(&delay)?;
+            next.delay = parse_duration(&delay).map_err(|error| format!("delay: {error}"))?;
         }
         if let Some(script) = self.script {
             next.script = match script {
@@ -106,15 +101,8 @@ impl ConfigPatch {
             };
         }
         if let Some(scope) = self.script_scope {
-            next.scope = match scope.as_str() {
-                "per-alert" => ScriptScope::PerAlert,
-                "global" => ScriptScope::Global,
-                other => {
-                    return Err(format!(
-                        "script_scope must be per-alert or global, got {other:?}"
-                    ))
-                }
-            };
+            next.scope = ScriptScope::from_str(&scope, false)
+                .map_err(|_| format!("script_scope must be per-alert or global, got {scope:?}"))?;
         }
         if let Some(routes) = self.routes {
             next.routes = routes
@@ -123,10 +111,7 @@ impl ConfigPatch {
                 .collect::<Result<_, _>>()?;
         }
         if let Some(rate) = self.fail_rate {
-            if !(0.0..=1.0).contains(&rate) {
-                return Err(format!("fail_rate must be from 0 to 1, got {rate}"));
-            }
-            next.fail_rate = rate;
+            next.fail_rate = fail_rate(rate).map_err(|error| format!("fail_rate: {error}"))?;
         }
         if let Some(status) = self.fail_status {
             next.fail_status = status_from(status, "fail_status")?;
@@ -139,14 +124,7 @@ impl ConfigPatch {
 }
 
 fn status_from(code: u16, field: &str) -> Result<StatusCode, String> {
-    parse_status(&code.to_string()).map_err(|error| format!("{field}: {error}"))
-}
-
-fn parse_delay(text: &str) -> Result<Duration, String> {
-    if text.trim() == "0" {
-        return Ok(Duration::ZERO);
-    }
-    humantime::parse_duration(text.trim()).map_err(|error| format!("delay: {error}"))
+    status_from_u16(code).map_err(|error| format!("{field}: {error}"))
 }
 
 #[cfg(test)]
@@ -166,7 +144,7 @@ mod tests {
         .unwrap();
         assert_eq!(behaviour.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(behaviour.body, "success");
-        assert_eq!(behaviour.delay, Duration::from_millis(250));
+        assert_eq!(behaviour.delay, std::time::Duration::from_millis(250));
         let view = ConfigView::from(&behaviour);
         assert_eq!(view.script.as_deref(), Some("500*2,200"));
         assert_eq!(view.routes, ["/ok=200"]);

@@ -7,7 +7,6 @@ mod config;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -20,15 +19,15 @@ use hyper::body::{Frame, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 pub use config::{ConfigPatch, ConfigView};
 
+use crate::capture::record_line;
 use crate::capture::Exchange;
-use crate::output::record_line;
 use crate::send::{self, RecordedRequest};
-use crate::server::Shared;
+use crate::shared::Shared;
 
 const INDEX_HTML: &str = include_str!("ui/index.html");
 
@@ -63,12 +62,8 @@ impl ApiError {
     }
 }
 
-/// Serves the admin API until `shutting_down` turns true.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    mut shutting_down: watch::Receiver<bool>,
-) {
+/// Serves the admin API until the receiver shuts down.
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     let http = auto::Builder::new(TokioExecutor::new());
     // Built on the first replay: loading the system's root certificates takes
     // milliseconds of the runtime's only thread, which a receiver that never
@@ -83,14 +78,13 @@ pub(crate) async fn serve(
                     continue;
                 }
             },
-            _ = crate::server::until_shutdown(&mut shutting_down) => break,
+            _ = shared.shutdown().begun() => break,
         };
         let shared = Arc::clone(&shared);
         let client = Arc::clone(&replay_client);
-        let down = shutting_down.clone();
         let service = hyper::service::service_fn(move |request| {
-            let (shared, client, down) = (Arc::clone(&shared), Arc::clone(&client), down.clone());
-            async move { Ok::<_, Infallible>(route(&shared, &client, down, request).await) }
+            let (shared, client) = (Arc::clone(&shared), Arc::clone(&client));
+            async move { Ok::<_, Infallible>(route(&shared, &client, request).await) }
         });
         let connection = http
             .serve_connection(TokioIo::new(stream), service)
@@ -104,7 +98,6 @@ pub(crate) async fn serve(
 async fn route(
     shared: &Arc<Shared>,
     client: &OnceLock<reqwest::Client>,
-    shutting_down: watch::Receiver<bool>,
     request: Request<Incoming>,
 ) -> Response<Body> {
     if !host_is_local(&request) {
@@ -146,7 +139,7 @@ async fn route(
             }
         }
         (&Method::GET, ["api", "stats"]) => stats(shared),
-        (&Method::GET, ["api", "events"]) => events(shared, shutting_down),
+        (&Method::GET, ["api", "events"]) => events(shared),
         (&Method::GET, ["api", "config"]) => config_view(shared),
         (&Method::PUT, ["api", "config"]) => match read_json::<ConfigPatch>(request).await {
             Ok(patch) => match patch.apply(&shared.behaviour()) {
@@ -249,14 +242,10 @@ fn list(shared: &Shared, query: &HashMap<String, String>) -> Result<Response<Bod
 }
 
 fn stats(shared: &Shared) -> Response<Body> {
-    let deliveries = shared.delivery_counts();
-    let body = serde_json::json!({
-        "store": shared.store.stats(),
-        "alerts": deliveries.alerts,
-        "delivered_after_retries": deliveries.delivered_after_retries,
-        "never_acked": deliveries.never_acked(),
-    });
-    json(StatusCode::OK, body.to_string().into_bytes())
+    json(
+        StatusCode::OK,
+        serde_json::to_vec(&shared.stats()).unwrap_or_default(),
+    )
 }
 
 fn config_view(shared: &Shared) -> Response<Body> {
@@ -297,7 +286,7 @@ async fn replay(client: &reqwest::Client, exchange: &Exchange, to: &str) -> Resp
     }
 }
 
-fn events(shared: &Arc<Shared>, mut shutting_down: watch::Receiver<bool>) -> Response<Body> {
+fn events(shared: &Arc<Shared>) -> Response<Body> {
     let mut live = shared.store.subscribe();
     let shared = Arc::clone(shared);
     let (frames, stream) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(64);
@@ -327,7 +316,7 @@ fn events(shared: &Arc<Shared>, mut shutting_down: watch::Receiver<bool>) -> Res
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
                 _ = tokio::time::sleep(SSE_KEEPALIVE) => Bytes::from_static(b": keep-alive\n\n"),
-                _ = crate::server::until_shutdown(&mut shutting_down) => break,
+                _ = shared.shutdown().begun() => break,
             };
             if frames.send(Ok(Frame::data(event))).await.is_err() {
                 break;
@@ -420,9 +409,4 @@ fn html(page: &'static str) -> Response<Body> {
     );
     headers.insert("x-frame-options", http::HeaderValue::from_static("DENY"));
     response
-}
-
-/// Where the admin listener may listen without `--admin-public`.
-pub fn is_private(addr: SocketAddr) -> bool {
-    addr.ip().is_loopback()
 }

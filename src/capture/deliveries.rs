@@ -19,6 +19,8 @@ pub struct Attempt {
     pub number: u32,
     /// Time since the previous attempt of the same delivery.
     pub gap: Option<Duration>,
+    /// This attempt's answer acknowledged the delivery (a 2XX, the first of its sequence).
+    pub acknowledged: bool,
 }
 
 #[derive(Debug)]
@@ -28,8 +30,9 @@ struct Sequence {
     acked: bool,
 }
 
-/// Counts over all alert deliveries (bodies with no alert id are not counted).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Counts over all alert deliveries (bodies with no alert id are not counted),
+/// kept by [`Stats`](super::Stats) from each exchange's [`Attempt`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeliveryCounts {
     /// Deliveries started (a new alert, or one sent again after it was acknowledged).
     pub alerts: u64,
@@ -37,12 +40,27 @@ pub struct DeliveryCounts {
     pub delivered_after_retries: u64,
     /// Deliveries acknowledged at all.
     pub acked: u64,
+    /// Deliveries not (yet) acknowledged.
+    pub never_acked: u64,
 }
 
 impl DeliveryCounts {
-    /// Deliveries that have not (yet) been acknowledged.
-    pub fn never_acked(&self) -> u64 {
-        self.alerts - self.acked
+    /// Counts one attempt.
+    pub(crate) fn add(&mut self, attempt: &Attempt) {
+        if !attempt.key.is_alert() {
+            return;
+        }
+        if attempt.number == 1 {
+            self.alerts += 1;
+        }
+        if attempt.acknowledged {
+            self.acked += 1;
+            if attempt.number > 1 {
+                self.delivered_after_retries += 1;
+            }
+        }
+        // A delivery started before the counts were cleared may be acknowledged after.
+        self.never_acked = self.alerts.saturating_sub(self.acked);
     }
 }
 
@@ -52,7 +70,6 @@ pub struct Deliveries {
     /// Sequences by key, apart for ordinary deliveries (0) and manual re-sends (1);
     /// looked up by `&str`, so a known alert costs no allocation.
     sequences: [HashMap<String, Sequence>; 2],
-    counts: DeliveryCounts,
 }
 
 impl Deliveries {
@@ -65,7 +82,6 @@ impl Deliveries {
         if self.tracked() >= MAX_TRACKED {
             self.forget_finished();
         }
-        let counted = key.is_alert();
         let sequences = &mut self.sequences[usize::from(key.resent)];
         if !sequences.contains_key(key.value.as_str()) {
             sequences.insert(
@@ -86,9 +102,6 @@ impl Deliveries {
                 last_at: at,
                 acked: false,
             };
-            if counted {
-                self.counts.alerts += 1;
-            }
             None
         } else {
             let gap = at.saturating_duration_since(sequence.last_at);
@@ -100,28 +113,21 @@ impl Deliveries {
             key: key.clone(),
             number: sequence.attempts,
             gap,
+            acknowledged: false,
         }
     }
 
-    /// Records that the latest attempt of `key` was acknowledged with a 2XX.
-    pub fn acknowledged(&mut self, key: &AlertKey) {
+    /// Records that `attempt` was answered with a 2XX: its delivery is acknowledged,
+    /// unless an earlier attempt already was.
+    pub fn acknowledge(&mut self, attempt: &mut Attempt) {
+        let key = &attempt.key;
         if let Some(sequence) = self.sequences[usize::from(key.resent)].get_mut(key.value.as_str())
         {
             if !sequence.acked {
                 sequence.acked = true;
-                if key.is_alert() {
-                    self.counts.acked += 1;
-                    if sequence.attempts > 1 {
-                        self.counts.delivered_after_retries += 1;
-                    }
-                }
+                attempt.acknowledged = true;
             }
         }
-    }
-
-    /// The counts so far.
-    pub fn counts(&self) -> DeliveryCounts {
-        self.counts
     }
 
     fn tracked(&self) -> usize {
@@ -187,17 +193,27 @@ mod tests {
         let mut deliveries = Deliveries::default();
         let now = Instant::now();
         let a = key("a", false);
-        deliveries.arrive(&a, now);
-        deliveries.arrive(&a, now);
-        deliveries.acknowledged(&a);
-        assert_eq!(deliveries.arrive(&key("a", true), now).number, 1);
-        assert_eq!(deliveries.arrive(&a, now).number, 1);
-        let counts = deliveries.counts();
+        let mut counts = DeliveryCounts::default();
+        let mut attempts = vec![deliveries.arrive(&a, now), deliveries.arrive(&a, now)];
+        deliveries.acknowledge(&mut attempts[1]);
+        let mut late_success = attempts[1].clone();
+        late_success.acknowledged = false;
+        deliveries.acknowledge(&mut late_success);
+        assert!(
+            !late_success.acknowledged,
+            "a delivery is acknowledged once"
+        );
+        attempts.push(late_success);
+        attempts.push(deliveries.arrive(&key("a", true), now));
+        attempts.push(deliveries.arrive(&a, now));
+        assert_eq!(attempts[3].number, 1);
+        assert_eq!(attempts[4].number, 1);
+        attempts.iter().for_each(|attempt| counts.add(attempt));
         assert_eq!(
             (counts.alerts, counts.acked, counts.delivered_after_retries),
             (3, 1, 1)
         );
-        assert_eq!(counts.never_acked(), 2);
+        assert_eq!(counts.never_acked, 2);
     }
 
     #[test]
@@ -208,9 +224,13 @@ mod tests {
             source: KeySource::BodyHash,
             resent: false,
         };
-        deliveries.arrive(&body, Instant::now());
-        assert_eq!(deliveries.arrive(&body, Instant::now()).number, 2);
-        deliveries.acknowledged(&body);
-        assert_eq!(deliveries.counts(), DeliveryCounts::default());
+        let first = deliveries.arrive(&body, Instant::now());
+        let mut second = deliveries.arrive(&body, Instant::now());
+        assert_eq!(second.number, 2);
+        deliveries.acknowledge(&mut second);
+        let mut counts = DeliveryCounts::default();
+        counts.add(&first);
+        counts.add(&second);
+        assert_eq!(counts, DeliveryCounts::default());
     }
 }

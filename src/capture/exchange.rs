@@ -40,8 +40,6 @@ pub struct Exchange {
     pub rejected: Option<String>,
     /// What was answered.
     pub reply: Reply,
-    /// The JSON line, rendered once for both the record file and stdout.
-    pub(crate) line: std::sync::OnceLock<crate::output::JsonLine>,
 }
 
 /// How much of a body hookscope read.
@@ -138,7 +136,6 @@ impl Exchange {
                 body: Bytes::new(),
                 took: Duration::ZERO,
             },
-            line: Default::default(),
         }
     }
 

@@ -1,15 +1,21 @@
-//! What was captured: one [`Exchange`] per request, attempt numbering per alert,
-//! and the running [`Summary`].
+//! What was captured and what is kept of it: one [`Exchange`] per request, attempt
+//! numbering per alert, the history with its one set of counts ([`Stats`]), the
+//! JSON line of an exchange, and the `--record` file it is appended to.
+//! It depends on `alert` and `escape` only.
 
 mod deliveries;
 mod exchange;
+mod line;
+mod record;
 mod store;
-mod summary;
 
 pub use deliveries::{Attempt, Deliveries, DeliveryCounts};
 pub use exchange::{BodyState, Exchange, Outcome, Reply, UNREADABLE_METHOD};
+pub(crate) use line::record_line_and_sameness;
+pub use line::{json_line, record_line, JsonLine, RecordLine, RecordLineError};
+pub(crate) use record::write_lines;
+pub use record::{RecordError, Recorder};
 pub use store::{Stats, Store, WaitTimeout, DEFAULT_KEEP, DEFAULT_KEEP_BYTES};
-pub use summary::Summary;
 
 /// Adds one to a count, allocating its key only the first time it is seen.
 fn bump(counts: &mut std::collections::BTreeMap<String, u64>, key: &str) {

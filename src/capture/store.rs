@@ -1,13 +1,14 @@
-//! The in-memory history: the last N exchanges, counts over all of them, and a
-//! broadcast of each new exchange for live subscribers (SSE, tests).
+//! The in-memory history: the last N exchanges, the counts over all of them (the
+//! one [`Stats`] that `/api/stats`, the handle and the shutdown summary all read),
+//! and a broadcast of each new exchange's id for live subscribers (SSE).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
-use super::{bump, Exchange};
+use super::{bump, DeliveryCounts, Exchange};
 
 /// Default number of exchanges kept.
 pub const DEFAULT_KEEP: usize = 1000;
@@ -36,7 +37,7 @@ pub struct WaitTimeout {
 }
 
 /// Counts over every exchange since start (or since the history was cleared).
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Stats {
     /// Exchanges seen.
     pub requests: u64,
@@ -50,12 +51,28 @@ pub struct Stats {
     pub alert_attempts: u64,
     /// Of those, retries (attempt 2 or later).
     pub retries: u64,
+    /// Alert deliveries, retries and acknowledgements.
+    pub deliveries: DeliveryCounts,
     /// Exchanges pushed out of the history by newer ones.
     pub dropped_from_store: u64,
     /// Exchanges kept now.
     pub kept: usize,
     /// Bytes they hold (bodies, headers, answers), as bounded by `--keep-bytes`.
     pub kept_bytes: u64,
+    /// Why recording stopped, if it did.
+    pub record_failure: Option<String>,
+}
+
+impl Stats {
+    /// POSTs whose body is a valid alert.
+    pub fn valid(&self) -> u64 {
+        self.by_verdict.get("valid").copied().unwrap_or(0)
+    }
+
+    /// POSTs whose body is not a valid alert.
+    pub fn invalid(&self) -> u64 {
+        self.by_verdict.get("invalid").copied().unwrap_or(0)
+    }
 }
 
 #[derive(Debug)]
@@ -82,6 +99,7 @@ pub struct Store {
 
 impl Store {
     /// A store keeping the last `keep` exchanges, within [`DEFAULT_KEEP_BYTES`].
+    #[cfg(test)]
     pub fn new(keep: usize) -> Store {
         Store::bounded(keep, DEFAULT_KEEP_BYTES)
     }
@@ -177,11 +195,13 @@ impl Store {
     }
 
     /// Number of exchanges kept now.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.inner().exchanges.len()
     }
 
     /// Whether nothing is kept.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -252,6 +272,7 @@ fn count(stats: &mut Stats, exchange: &Exchange) {
         if attempt.number > 1 {
             stats.retries += 1;
         }
+        stats.deliveries.add(attempt);
     }
 }
 
@@ -281,7 +302,6 @@ mod tests {
                 body: bytes::Bytes::new(),
                 took: Duration::ZERO,
             },
-            line: Default::default(),
         })
     }
 

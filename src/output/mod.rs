@@ -1,17 +1,15 @@
-//! Everything hookscope writes to the terminal: the per-exchange report on stdout,
-//! and the few lines (listening, warnings, summary) on stderr.
+//! How exchanges look on a terminal: the per-exchange report (pretty or JSON
+//! lines) written by a printer the binary starts, and the summary line. The
+//! library's server never calls into this module: the binary chooses to print.
 
-pub mod escape;
-mod json_line;
-mod record;
 mod terminal;
 
-use std::fmt;
 use std::io::IsTerminal;
 
-pub use json_line::{json_line, record_line, JsonLine};
-pub use record::{RecordError, Recorder};
-pub use terminal::spawn_printer;
+use clap::ValueEnum;
+
+use crate::capture::Stats;
+pub use terminal::{pretty_block, spawn_printer, Printer, BACKLOG as PRINTER_BACKLOG};
 
 /// How exchanges are reported on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +23,7 @@ pub enum Format {
 }
 
 /// `--format`, before the terminal is looked at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum FormatChoice {
     /// Pretty on a terminal, JSON otherwise.
     #[default]
@@ -39,7 +37,7 @@ pub enum FormatChoice {
 }
 
 /// `--color`, before the terminal and `NO_COLOR` are looked at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum ColorChoice {
     /// Colour on a terminal, unless `NO_COLOR` is set.
     #[default]
@@ -79,101 +77,30 @@ pub fn stdout_is_terminal() -> bool {
     std::io::stdout().is_terminal()
 }
 
-/// Writes the one readiness line that scripts and tests wait for.
-pub fn announce_listening(url: &str) {
-    eprintln!("hookscope: listening on {url}");
-}
-
-/// Says where the inspector is, loudly when it is reachable from other machines.
-pub fn announce_inspector(url: &str, public: bool) {
-    eprintln!("hookscope: inspector on {url}");
-    if public {
-        eprintln!(
-            "hookscope: WARNING: the admin API is exposed beyond this machine (--admin-public): \
-             anyone who reaches it can read every request and change the answers"
-        );
-    }
-}
-
-/// Prints one replay's result on stdout.
-pub fn print_replay(
-    request: &crate::send::RecordedRequest,
-    result: &Result<crate::send::Replayed, crate::send::ReplayError>,
-) {
-    let what = format!("#{} {} {}", request.id, request.method, request.path);
-    match result {
-        Ok(replayed) => println!(
-            "{} → {} {} ({:.1} ms) {}",
-            escape::escape_line(&what),
-            replayed.status,
-            escape::escape_line(&replayed.url),
-            replayed.took_ms,
-            escape::escape_line(&replayed.body)
-        ),
-        Err(error) => println!(
-            "{} → no answer: {}",
-            escape::escape_line(&what),
-            escape::escape_line(&error.to_string())
-        ),
-    }
-}
-
-/// Prints a delivery status the way Panther's Alert Details page keeps it.
-pub fn print_delivery(status: &crate::send::DeliveryStatus, as_json: bool) {
-    if as_json {
-        println!(
-            "{}",
-            escape::escape_line(&serde_json::to_string(status).unwrap_or_default())
-        );
-        return;
-    }
-    let count = status.attempts.len();
-    let outcome = if status.delivered {
-        format!(
-            "delivered after {count} attempt{}",
-            if count == 1 { "" } else { "s" }
-        )
-    } else {
-        format!(
-            "FAILED after {count} attempt{}",
-            if count == 1 { "" } else { "s" }
-        )
-    };
-    println!(
-        "delivery to {}: {outcome}",
-        escape::escape_line(&status.url)
+/// The one line of counts printed at shutdown, from the same [`Stats`] that
+/// `/api/stats` serves.
+pub fn summary_line(stats: &Stats) -> String {
+    let mut line = format!(
+        "requests: {}, valid: {}, invalid: {}",
+        stats.requests,
+        stats.valid(),
+        stats.invalid()
     );
-    for attempt in &status.attempts {
-        let result = match (&attempt.status, &attempt.error) {
-            (Some(code), None) => code.to_string(),
-            (Some(code), Some(error)) => format!("{code} (body unreadable: {error})"),
-            (None, Some(error)) => format!("error: {error}"),
-            (None, None) => "no answer".into(),
-        };
-        println!(
-            "  attempt {:>2}  {}  {}  ({:.1} ms)",
-            attempt.number,
-            attempt
-                .at
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            escape::escape_line(&result),
-            attempt.took_ms
-        );
+    if !stats.by_status.is_empty() {
+        line.push_str(", by status:");
+        for (status, count) in &stats.by_status {
+            line.push_str(&format!(" {status}×{count}"));
+        }
     }
-    match &status.response_body {
-        Some(body) => println!("response body: {}", escape::escape_line(body)),
-        None => println!("response body: (none: no response was received)"),
+    let deliveries = &stats.deliveries;
+    line.push_str(&format!(
+        "; alerts: {}, delivered after retries: {}, never acked: {}",
+        deliveries.alerts, deliveries.delivered_after_retries, deliveries.never_acked
+    ));
+    if let Some(failure) = &stats.record_failure {
+        line.push_str(&format!("; RECORDING FAILED: {failure}"));
     }
-}
-
-/// Writes the final counts.
-pub fn announce_summary(summary: &crate::capture::Summary) {
-    eprintln!("hookscope: summary: {summary}");
-}
-
-/// Writes a warning to stderr.
-pub fn log_warning(message: fmt::Arguments<'_>) {
-    eprintln!("hookscope: warning: {message}");
+    line
 }
 
 #[cfg(test)]

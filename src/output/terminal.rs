@@ -3,25 +3,23 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use super::Format;
+use crate::capture::{write_lines, Attempt, BodyState, Exchange, Outcome};
+use crate::escape::{escape_block, escape_line, SafeFormatter};
+use crate::shared::{line_of, Subscription};
 use colored_json::{Color, ColoredFormatter, Paint, PrettyFormatter, Style, Styler};
-use tokio::sync::mpsc;
-
-use super::escape::{escape_block, escape_line, SafeFormatter};
-use super::record::write_lines;
-use super::{json_line, Format};
-use crate::capture::{Attempt, BodyState, Exchange, Outcome};
 
 /// Pause after each batch written (see `spawn_printer`).
 const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 
+/// Exchanges the printer may fall behind by before new ones are skipped on stdout
+/// (the capacity to [`subscribe`](crate::Handle::subscribe) it with).
+pub const BACKLOG: usize = 16 * 1024;
+
 /// Most exchanges written to stdout in one call.
 const MAX_BATCH: usize = 512;
-
-/// Exchanges the printer may fall behind by before new ones are skipped on stdout.
-const BACKLOG: usize = 16 * 1024;
 
 /// A running printer; [`Printer::finish`] waits until everything queued is written.
 pub struct Printer {
@@ -35,36 +33,32 @@ impl Printer {
     }
 }
 
-/// Starts the printer; pass the sender to [`crate::ServerBuilder::observe`].
-/// Returns `None` for [`Format::Quiet`].
-pub fn spawn_printer(
-    format: Format,
-    color: bool,
-) -> Option<(mpsc::Sender<Arc<Exchange>>, Printer)> {
+/// Starts the printer on its own thread, writing what `exchanges` gives to stdout;
+/// `None` for [`Format::Quiet`].
+pub fn spawn_printer(format: Format, color: bool, mut exchanges: Subscription) -> Option<Printer> {
     if format == Format::Quiet {
         return None;
     }
-    let (sender, mut receiver) = mpsc::channel::<Arc<Exchange>>(BACKLOG);
     let thread = std::thread::spawn(move || {
         let mut out = io::stdout().lock();
-        while let Some(exchange) = receiver.blocking_recv() {
-            let mut batch = vec![exchange];
+        while let Some(first) = exchanges.blocking_next_published() {
+            let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
-                match receiver.try_recv() {
-                    Ok(exchange) => batch.push(exchange),
-                    Err(_) => break,
+                match exchanges.try_next_published() {
+                    Some(published) => batch.push(published),
+                    None => break,
                 }
             }
             let written = match format {
                 // The lines as rendered (shared with the record), gathered by the kernel.
                 Format::Json => {
-                    let lines: Vec<_> = batch.iter().map(|exchange| json_line(exchange)).collect();
+                    let lines: Vec<_> = batch.iter().map(line_of).collect();
                     write_lines(&mut out, &lines)
                 }
                 _ => {
                     let blocks: String = batch
                         .iter()
-                        .map(|exchange| pretty_block(exchange, color))
+                        .map(|(exchange, _)| pretty_block(exchange, color))
                         .collect();
                     out.write_all(blocks.as_bytes())
                 }
@@ -77,7 +71,7 @@ pub fn spawn_printer(
             std::thread::sleep(BATCH_PAUSE);
         }
     });
-    Some((sender, Printer { thread }))
+    Some(Printer { thread })
 }
 
 struct Palette {

@@ -83,7 +83,7 @@ pub fn decide(
     let Some(script) = script else {
         return Action::Respond {
             status: behaviour.status,
-            headers: behaviour.headers.clone(),
+            headers: behaviour.header_map(),
             body: behaviour.body.clone(),
             delay: behaviour.delay,
         };
@@ -116,7 +116,7 @@ fn status_answer(behaviour: &Behaviour, status: StatusCode, delay: Duration) -> 
     };
     Action::Respond {
         status,
-        headers: behaviour.headers.clone(),
+        headers: behaviour.header_map(),
         body,
         delay,
     }
@@ -124,7 +124,7 @@ fn status_answer(behaviour: &Behaviour, status: StatusCode, delay: Duration) -> 
 
 fn problems_answer(behaviour: &Behaviour, verdict: &Verdict) -> Action {
     let body = serde_json::json!({ "problems": verdict.problems });
-    let mut headers = behaviour.headers.clone();
+    let mut headers = behaviour.header_map();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Action::Respond {
         status: StatusCode::BAD_REQUEST,

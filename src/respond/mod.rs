@@ -8,42 +8,68 @@ mod script;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use thiserror::Error;
+use clap::{Args, Parser, ValueEnum};
+use http::{HeaderName, HeaderValue, StatusCode};
 
 pub use auth::{authorize, mask};
 pub use decide::{decide, Action, RequestFacts, ScriptState};
 pub use script::{Item, Route, Script, ScriptError, Step};
 
-/// The answer configuration, as given by flags or by a test.
-#[derive(Debug, Clone)]
+use crate::values::{parse_body, parse_duration, parse_fail_rate, parse_header, parse_status};
+
+/// The answer configuration. The same struct is the flags of `hookscope listen`
+/// (each field's doc is its `--help` line), the builder's settings and what the
+/// admin API shows and changes: its defaults are written once, on the flags.
+#[derive(Debug, Clone, Args)]
 pub struct Behaviour {
-    /// Status of every answer (default 200).
+    /// Status of every answer (100-599).
+    #[arg(long, default_value = "200", value_parser = parse_status, value_name = "CODE")]
     pub status: StatusCode,
-    /// Body of every answer (default `success`, as Panther's example server answers).
+
+    /// Body of every answer; Panther keeps it in the alert's delivery status.
+    #[arg(long, default_value = "success", value_parser = parse_body, value_name = "TEXT")]
     pub body: Bytes,
-    /// Headers added to every answer.
-    pub headers: HeaderMap,
-    /// How long each answer waits before it is sent (a script item's `@delay` overrides it).
+
+    /// Header added to every answer, as 'Name: value' (repeatable).
+    #[arg(long = "header", value_parser = parse_header, value_name = "'NAME: VALUE'")]
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+
+    /// How long each answer waits before it is sent, e.g. 250ms, 2s, 1m.
+    #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
     pub delay: Duration,
-    /// Sequence of answers for paths no route covers; `None`: always `status`.
+
+    /// Sequence of answers, e.g. '503*3,200' or '500,drop,reset,hang,200@2s'; the last repeats.
+    #[arg(long, value_name = "SPEC")]
     pub script: Option<Script>,
-    /// Paths with their own script; the longest matching prefix wins.
-    pub routes: Vec<Route>,
-    /// Whether each alert walks its own copy of a script, or all requests share one.
+
+    /// Whose position in the script a request advances: each alert's own, or one shared.
+    #[arg(long = "script-scope", value_enum, default_value_t = ScriptScope::PerAlert, value_name = "SCOPE")]
     pub scope: ScriptScope,
-    /// Fraction (0 to 1) of requests answered `fail_status` at random.
+
+    /// A path prefix with its own script, e.g. '/flaky=500*2,200' (repeatable; longest prefix wins).
+    #[arg(long = "route", value_name = "PATH=SPEC")]
+    pub routes: Vec<Route>,
+
+    /// Fraction of requests (0 to 1) answered --fail-status at random.
+    #[arg(long, default_value = "0", value_parser = parse_fail_rate, value_name = "RATE")]
     pub fail_rate: f64,
+
     /// Status of the random failures.
+    #[arg(long, default_value = "500", value_parser = parse_status, value_name = "CODE")]
     pub fail_status: StatusCode,
-    /// Answer 400 with the problems to a POST whose body is not a valid alert.
+
+    /// Answer 400 with the problems (JSON) to a POST that is not a valid alert.
+    #[arg(long)]
     pub strict: bool,
-    /// Headers a request must carry with exactly these values, or get 401.
+
+    /// Refuse with 401 any request without this header and value, as 'Name: value' (repeatable).
+    /// The value is compared in constant time and never printed.
+    #[arg(long = "require-header", value_parser = parse_header, value_name = "'NAME: VALUE'")]
     pub required_headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// Whose position in a script a request advances.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum ScriptScope {
     /// Each alert (by `alertId`, else `id`, else body hash) has its own position,
     /// so every alert's retries see the whole script however deliveries interleave.
@@ -53,71 +79,37 @@ pub enum ScriptScope {
     Global,
 }
 
-impl Default for Behaviour {
-    fn default() -> Self {
-        Behaviour {
-            status: StatusCode::OK,
-            body: Bytes::from_static(b"success"),
-            headers: HeaderMap::new(),
-            delay: Duration::ZERO,
-            script: None,
-            routes: Vec::new(),
-            scope: ScriptScope::PerAlert,
-            fail_rate: 0.0,
-            fail_status: StatusCode::INTERNAL_SERVER_ERROR,
-            strict: false,
-            required_headers: Vec::new(),
+impl ScriptScope {
+    /// The name flags and the admin API use.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScriptScope::PerAlert => "per-alert",
+            ScriptScope::Global => "global",
         }
     }
 }
 
-/// A value given for an answer setting that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum BehaviourError {
-    /// Not a status code an HTTP answer can carry.
-    #[error("status must be a number from 100 to 599, got {0:?}")]
-    Status(String),
-    /// Not of the form `Name: value`, or not a legal header.
-    #[error("header must look like 'Name: value', got {given:?}: {reason}")]
-    Header {
-        /// The text as given.
-        given: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
+impl Behaviour {
+    /// The answer headers as a map, for one response.
+    pub fn header_map(&self) -> http::HeaderMap {
+        let mut map = http::HeaderMap::with_capacity(self.headers.len());
+        for (name, value) in &self.headers {
+            map.append(name.clone(), value.clone());
+        }
+        map
+    }
 }
 
-/// Parses a status code for an answer: 100 to 599.
-pub fn parse_status(text: &str) -> Result<StatusCode, BehaviourError> {
-    text.trim()
-        .parse::<u16>()
-        .ok()
-        .filter(|code| (100..=599).contains(code))
-        .and_then(|code| StatusCode::from_u16(code).ok())
-        .ok_or_else(|| BehaviourError::Status(text.into()))
-}
-
-/// Parses a failure rate: a fraction from 0 to 1.
-pub fn parse_fail_rate(text: &str) -> Result<f64, String> {
-    text.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|rate| (0.0..=1.0).contains(rate))
-        .ok_or_else(|| format!("expected a fraction from 0 to 1 (e.g. 0.2), got {text:?}"))
-}
-
-/// Parses a header given as `Name: value`.
-pub fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), BehaviourError> {
-    let error = |reason| BehaviourError::Header {
-        given: text.into(),
-        reason,
-    };
-    let (name, value) = text.split_once(':').ok_or_else(|| error("no ':'"))?;
-    let name = HeaderName::from_bytes(name.trim().as_bytes())
-        .map_err(|_| error("the name is not a valid header name"))?;
-    let value = HeaderValue::from_str(value.trim())
-        .map_err(|_| error("the value has characters a header cannot carry"))?;
-    Ok((name, value))
+impl Default for Behaviour {
+    /// The defaults of the flags: 200 `success`, as Panther's example server answers.
+    fn default() -> Self {
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            behaviour: Behaviour,
+        }
+        Defaults::parse_from(["hookscope"]).behaviour
+    }
 }
 
 #[cfg(test)]
@@ -125,23 +117,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statuses_in_range_only() {
-        assert_eq!(parse_status("200"), Ok(StatusCode::OK));
-        assert_eq!(parse_status("599").unwrap().as_u16(), 599);
-        for bad in ["99", "600", "1000", "abc", "", "-1", "200.0"] {
-            assert!(parse_status(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn headers_need_a_colon_and_legal_parts() {
-        let (name, value) = parse_header("X-Trace:  abc ").unwrap();
-        assert_eq!((name.as_str(), value.to_str().unwrap()), ("x-trace", "abc"));
-        let (_, value) = parse_header("Link: <http://a>; rel=x").unwrap();
-        assert_eq!(value, "<http://a>; rel=x");
-        assert!(parse_header("NoColon").is_err());
-        assert!(parse_header("Bad Name: x").is_err());
-        assert!(parse_header(": x").is_err());
-        assert!(parse_header("X-A: a\nb").is_err());
+    fn defaults_are_the_flags_defaults() {
+        let behaviour = Behaviour::default();
+        assert_eq!(behaviour.status, StatusCode::OK);
+        assert_eq!(behaviour.body, "success");
+        assert_eq!(behaviour.fail_status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(behaviour.scope, ScriptScope::PerAlert);
+        assert!(behaviour.script.is_none() && behaviour.headers.is_empty());
     }
 }

@@ -1,5 +1,5 @@
-//! Protections against slow, huge and abusive clients. Each limit is a flag of
-//! `hookscope listen`; the defaults suit a receiver behind a public tunnel.
+//! Enforcing the [`Limits`](super::Limits) hyper does not: the idle watchdog of a
+//! connection (no request in flight and no bytes moving).
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -8,38 +8,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
-/// The limits a server enforces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Time a client has to send a request's headers (slowloris). On HTTP/1 hyper
-    /// also applies it between requests on a kept-alive connection.
-    pub header_read_timeout: Duration,
-    /// Largest request head (HTTP/1 buffer, HTTP/2 header list); at least 8 KiB.
-    pub max_header_size: usize,
-    /// A connection with no request in flight and no bytes moving for this long is closed.
-    pub idle_timeout: Duration,
-    /// Connections served at once; beyond it new ones wait in the accept queue.
-    pub max_connections: usize,
-    /// HTTP/2 streams a client may have open at once.
-    pub h2_max_streams: u32,
-    /// HTTP/2 streams a client may reset before they were answered, before its
-    /// connection is closed (CVE-2023-44487, "rapid reset").
-    pub h2_max_pending_resets: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            header_read_timeout: Duration::from_secs(10),
-            max_header_size: 64 * 1024,
-            idle_timeout: Duration::from_secs(60),
-            max_connections: 1024,
-            h2_max_streams: 100,
-            h2_max_pending_resets: 20,
-        }
-    }
-}
 
 /// Smallest head size hyper accepts for its HTTP/1 read buffer.
 pub const MIN_HEADER_SIZE: usize = 8 * 1024;

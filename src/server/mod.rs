@@ -1,35 +1,33 @@
-//! The listener: bind, accept loop, graceful shutdown, and the [`Handle`] that owns it.
+//! The receiver: bind, accept loop, graceful shutdown, and the [`Handle`] that owns it.
 
+mod config;
 mod limits;
 mod service;
 pub mod tls;
 
-pub use limits::{Limits, MIN_HEADER_SIZE};
+pub use config::{parse_header_size, Config, ConfigError, Limits};
+pub use limits::MIN_HEADER_SIZE;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use thiserror::Error;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::capture::{
-    Deliveries, Exchange, Store, Summary, WaitTimeout, DEFAULT_KEEP, DEFAULT_KEEP_BYTES,
-};
-use crate::output::{record_line, RecordError, Recorder};
-use crate::respond::{Behaviour, ScriptState};
-
-/// Default largest body read: 1 MiB, far above any real alert.
-pub const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
-
-/// How long shutdown waits for in-flight requests before it gives up on them.
-pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::capture::{Deliveries, Exchange, RecordError, Recorder, Stats, Store, WaitTimeout};
+use crate::respond::{Behaviour, Route, Script, ScriptScope, ScriptState};
+use crate::shared::{Shared, Shutdown, Subscription};
+use crate::values::{self, ValueError};
 
 /// Why a server could not start.
 #[derive(Debug, Error)]
@@ -48,16 +46,26 @@ pub enum ServerError {
     /// The TLS certificate or key cannot be used.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
-    /// A builder setting is invalid (a script that does not parse, a status out of range...).
+    /// A setting is invalid (a script that does not parse, a status out of range...).
     #[error("invalid setting: {0}")]
-    Config(String),
+    Config(#[from] ConfigError),
+}
+
+impl ServerError {
+    /// Whether the fault is in what was asked for (a setting, a certificate, a
+    /// record file), as opposed to the machine (an address in use): the command
+    /// line reports those as usage errors.
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, ServerError::Bind { .. })
+    }
 }
 
 /// Entry point for starting a receiver; see [`ServerBuilder`].
 pub struct Server;
 
 impl Server {
-    /// A builder with Panther's defaults: 127.0.0.1 on a free port, answering 200 `success`.
+    /// A builder for a test sink: 127.0.0.1 on a free port, answering 200 `success`,
+    /// without the admin API.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -74,162 +82,232 @@ impl Server {
     /// # }
     /// ```
     pub fn builder() -> ServerBuilder {
-        ServerBuilder {
-            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
-            behaviour: Behaviour::default(),
-            max_body: DEFAULT_MAX_BODY,
-            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
-            seed: None,
-            keep: DEFAULT_KEEP,
-            keep_bytes: DEFAULT_KEEP_BYTES,
-            record: None,
-            admin: None,
-            tls: None,
-            tls_files: None,
-            limits: Limits::default(),
-            invalid: None,
-            observers: Vec::new(),
-        }
+        ServerBuilder::from_config(Config {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            no_admin: true,
+            ..Config::default()
+        })
+    }
+
+    /// Starts a sink with the defaults of [`Server::builder`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::start().await?;
+    /// let answer = reqwest::Client::new().post(sink.url()).body("{}").send().await?;
+    /// assert_eq!(answer.text().await?, "success");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn start() -> Result<Handle, ServerError> {
+        Server::builder().spawn().await
     }
 }
 
-/// Configures a receiver, then [`spawn`](ServerBuilder::spawn)s it.
+/// A value that can be turned into a status code: a [`StatusCode`] or a `u16` (100-599).
+pub trait IntoStatus {
+    /// The status, or why it cannot be one.
+    fn into_status(self) -> Result<StatusCode, ValueError>;
+}
+
+impl IntoStatus for StatusCode {
+    fn into_status(self) -> Result<StatusCode, ValueError> {
+        values::status_from_u16(self.as_u16())
+    }
+}
+
+impl IntoStatus for u16 {
+    fn into_status(self) -> Result<StatusCode, ValueError> {
+        values::status_from_u16(self)
+    }
+}
+
+/// A value that can be turned into a header: a `(HeaderName, HeaderValue)` pair or `"Name: value"`.
+pub trait IntoHeader {
+    /// The header, or why it cannot be one.
+    fn into_header(self) -> Result<(HeaderName, HeaderValue), ValueError>;
+}
+
+impl IntoHeader for (HeaderName, HeaderValue) {
+    fn into_header(self) -> Result<(HeaderName, HeaderValue), ValueError> {
+        Ok(self)
+    }
+}
+
+impl IntoHeader for &str {
+    fn into_header(self) -> Result<(HeaderName, HeaderValue), ValueError> {
+        values::parse_header(self)
+    }
+}
+
+/// A value that parses into `T` (a [`Script`] or a [`Route`]), or is one already.
+pub trait IntoSetting<T> {
+    /// The setting, or why it cannot be one.
+    fn into_setting(self) -> Result<T, ConfigError>;
+}
+
+impl IntoSetting<Script> for Script {
+    fn into_setting(self) -> Result<Script, ConfigError> {
+        Ok(self)
+    }
+}
+
+impl IntoSetting<Route> for Route {
+    fn into_setting(self) -> Result<Route, ConfigError> {
+        Ok(self)
+    }
+}
+
+impl<T> IntoSetting<T> for &str
+where
+    T: std::str::FromStr<Err = crate::respond::ScriptError>,
+{
+    fn into_setting(self) -> Result<T, ConfigError> {
+        Ok(self.parse()?)
+    }
+}
+
+/// Configures a receiver, then [`spawn`](ServerBuilder::spawn)s it. Every method
+/// sets one [`Config`] field; an invalid value is reported by `spawn`, so that
+/// the chain stays fluent.
+#[must_use = "a builder does nothing until spawn() is awaited"]
 pub struct ServerBuilder {
-    bind: SocketAddr,
-    behaviour: Behaviour,
-    max_body: u64,
-    shutdown_timeout: Duration,
-    seed: Option<u64>,
-    keep: usize,
-    keep_bytes: u64,
-    record: Option<std::path::PathBuf>,
-    admin: Option<SocketAddr>,
+    config: Config,
     tls: Option<Arc<rustls::ServerConfig>>,
-    tls_files: Option<(std::path::PathBuf, std::path::PathBuf)>,
-    limits: Limits,
-    /// The first invalid setting, reported by `spawn` so that the builder stays fluent.
-    invalid: Option<String>,
-    observers: Vec<mpsc::Sender<Arc<Exchange>>>,
+    /// The first invalid setting.
+    invalid: Option<ConfigError>,
 }
 
 impl ServerBuilder {
-    fn invalid(mut self, problem: String) -> Self {
-        self.invalid.get_or_insert(problem);
+    /// A builder from a whole [`Config`], e.g. the one `hookscope listen` parsed.
+    pub fn from_config(config: Config) -> ServerBuilder {
+        ServerBuilder {
+            config,
+            tls: None,
+            invalid: None,
+        }
+    }
+
+    fn set<T, E: Into<ConfigError>>(
+        mut self,
+        value: Result<T, E>,
+        apply: impl FnOnce(&mut Config, T),
+    ) -> Self {
+        match value {
+            Ok(value) => apply(&mut self.config, value),
+            Err(error) => {
+                self.invalid.get_or_insert(error.into());
+            }
+        }
         self
     }
 
-    /// Status of every answer (default 200).
-    pub fn status(mut self, status: u16) -> Self {
-        match crate::respond::parse_status(&status.to_string()) {
-            Ok(status) => {
-                self.behaviour.status = status;
-                self
-            }
-            Err(error) => self.invalid(error.to_string()),
-        }
+    /// Status of every answer (default 200): a [`StatusCode`] or a number.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::builder().status(503).body("down").spawn().await?;
+    /// let answer = reqwest::Client::new().post(sink.url()).send().await?;
+    /// assert_eq!(answer.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn status(self, status: impl IntoStatus) -> Self {
+        self.set(status.into_status(), |config, status| {
+            config.behaviour.status = status
+        })
     }
 
     /// Body of every 2XX answer (default `success`).
-    pub fn body(mut self, body: impl Into<bytes::Bytes>) -> Self {
-        self.behaviour.body = body.into();
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.config.behaviour.body = body.into();
         self
     }
 
-    /// Adds a header to every answer, as `"Name: value"`.
-    pub fn header(mut self, header: &str) -> Self {
-        match crate::respond::parse_header(header) {
-            Ok((name, value)) => {
-                self.behaviour.headers.append(name, value);
-                self
-            }
-            Err(error) => self.invalid(error.to_string()),
-        }
+    /// Adds a header to every answer: `"Name: value"` or a `(HeaderName, HeaderValue)` pair.
+    pub fn header(self, header: impl IntoHeader) -> Self {
+        self.set(header.into_header(), |config, header| {
+            config.behaviour.headers.push(header)
+        })
     }
 
     /// Waits this long before each answer.
     pub fn delay(mut self, delay: Duration) -> Self {
-        self.behaviour.delay = delay;
+        self.config.behaviour.delay = delay;
         self
     }
 
-    /// A sequence of answers, e.g. `"500*2,200"` or `"drop,reset,hang,200@1s"`.
-    pub fn script(mut self, script: &str) -> Self {
-        match script.parse() {
-            Ok(script) => {
-                self.behaviour.script = Some(script);
-                self
-            }
-            Err(error) => self.invalid(format!("{error}")),
-        }
+    /// A sequence of answers: a [`Script`], or its text such as `"500*2,200"` or
+    /// `"drop,reset,hang,200@1s"`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use hookscope::{Script, Server};
+    /// let script: Script = "500,200".parse()?;
+    /// let sink = Server::builder().script(script).spawn().await?;
+    /// let client = reqwest::Client::new();
+    /// assert_eq!(client.post(sink.url()).body("{}").send().await?.status(), 500);
+    /// assert_eq!(client.post(sink.url()).body("{}").send().await?.status(), 200);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn script(self, script: impl IntoSetting<Script>) -> Self {
+        self.set(script.into_setting(), |config, script| {
+            config.behaviour.script = Some(script)
+        })
     }
 
-    /// Gives a path prefix its own script, as `"/flaky=500*2,200"`.
-    pub fn route(mut self, route: &str) -> Self {
-        match route.parse() {
-            Ok(route) => {
-                self.behaviour.routes.push(route);
-                self
-            }
-            Err(error) => self.invalid(format!("{error}")),
-        }
+    /// Gives a path prefix its own script: a [`Route`], or its text such as `"/flaky=500*2,200"`.
+    pub fn route(self, route: impl IntoSetting<Route>) -> Self {
+        self.set(route.into_setting(), |config, route| {
+            config.behaviour.routes.push(route)
+        })
     }
 
     /// Shares one script position across all requests instead of one per alert.
     pub fn global_script(mut self) -> Self {
-        self.behaviour.scope = crate::respond::ScriptScope::Global;
+        self.config.behaviour.scope = ScriptScope::Global;
         self
     }
 
     /// Answers `status` to this fraction (0 to 1) of requests at random.
-    pub fn fail_rate(mut self, rate: f64, status: u16) -> Self {
-        if !(0.0..=1.0).contains(&rate) {
-            return self.invalid(format!("fail rate must be from 0 to 1, got {rate}"));
-        }
-        self.behaviour.fail_rate = rate;
-        match crate::respond::parse_status(&status.to_string()) {
-            Ok(status) => {
-                self.behaviour.fail_status = status;
-                self
-            }
-            Err(error) => self.invalid(error.to_string()),
-        }
+    pub fn fail_rate(self, rate: f64, status: impl IntoStatus) -> Self {
+        self.set(values::fail_rate(rate), |config, rate| {
+            config.behaviour.fail_rate = rate
+        })
+        .set(status.into_status(), |config, status| {
+            config.behaviour.fail_status = status
+        })
     }
 
     /// Answers 400 with the problems to a POST that is not a valid alert.
     pub fn strict(mut self) -> Self {
-        self.behaviour.strict = true;
+        self.config.behaviour.strict = true;
         self
     }
 
-    /// Refuses with 401 any request without this header and value, as `"Name: value"`.
-    pub fn require_header(mut self, header: &str) -> Self {
-        match crate::respond::parse_header(header) {
-            Ok(pair) => {
-                self.behaviour.required_headers.push(pair);
-                self
-            }
-            Err(error) => self.invalid(error.to_string()),
-        }
+    /// Refuses with 401 any request without this header and value:
+    /// `"Name: value"` or a `(HeaderName, HeaderValue)` pair.
+    pub fn require_header(self, header: impl IntoHeader) -> Self {
+        self.set(header.into_header(), |config, header| {
+            config.behaviour.required_headers.push(header)
+        })
+    }
+
+    /// How requests are answered, all settings at once.
+    pub fn behaviour(mut self, behaviour: Behaviour) -> Self {
+        self.config.behaviour = behaviour;
+        self
     }
 
     /// Serves HTTPS with the certificate chain and key in these PEM files.
-    pub fn tls_files(
-        mut self,
-        cert: impl Into<std::path::PathBuf>,
-        key: impl Into<std::path::PathBuf>,
-    ) -> Self {
-        self.tls_files = Some((cert.into(), key.into()));
-        self
-    }
-
-    /// Protections against slow and abusive clients (timeouts, sizes, connection and stream caps).
-    pub fn limits(mut self, limits: Limits) -> Self {
-        if limits.max_header_size < MIN_HEADER_SIZE {
-            return self.invalid(format!(
-                "the header size limit must be at least {MIN_HEADER_SIZE} bytes"
-            ));
-        }
-        self.limits = limits;
+    pub fn tls_files(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.config.tls_cert = Some(cert.into());
+        self.config.tls_key = Some(key.into());
         self
     }
 
@@ -239,66 +317,68 @@ impl ServerBuilder {
         self
     }
 
-    /// Also serves the admin API and inspector page on this address.
+    /// Protections against slow and abusive clients (sizes, timeouts, connection and stream caps).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.config.limits = limits;
+        self
+    }
+
+    /// Largest body read; larger ones get 413.
+    pub fn max_body(mut self, bytes: u64) -> Self {
+        self.config.limits.max_body = bytes;
+        self
+    }
+
+    /// Also serves the admin API and inspector page on this address (loopback,
+    /// unless [`admin_public`](ServerBuilder::admin_public) is set too).
     pub fn admin(mut self, addr: SocketAddr) -> Self {
-        self.admin = Some(addr);
+        self.config.admin = addr;
+        self.config.no_admin = false;
+        self
+    }
+
+    /// Allows the admin API on an address other machines can reach.
+    pub fn admin_public(mut self) -> Self {
+        self.config.admin_public = true;
         self
     }
 
     /// How many recent exchanges the history keeps (default 1000).
     pub fn keep(mut self, exchanges: usize) -> Self {
-        self.keep = exchanges;
+        self.config.keep = exchanges;
         self
     }
 
     /// Most bytes the kept exchanges may hold (default 64 MiB); the oldest go
     /// first, the newest is always kept.
     pub fn keep_bytes(mut self, bytes: u64) -> Self {
-        self.keep_bytes = bytes;
+        self.config.keep_bytes = bytes;
         self
     }
 
     /// Appends every exchange to this file as a JSON line; an acknowledgement is
     /// sent only once its line is written.
-    pub fn record(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-        self.record = Some(path.into());
+    pub fn record(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.record = Some(path.into());
         self
     }
 
     /// Seeds the random source of `fail_rate`, so the same requests get the same answers.
     pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
+        self.config.seed = Some(seed);
         self
     }
 
     /// Address to listen on; port 0 picks a free port.
     pub fn bind(mut self, addr: SocketAddr) -> Self {
-        self.bind = addr;
-        self
-    }
-
-    /// How requests are answered.
-    pub fn behaviour(mut self, behaviour: Behaviour) -> Self {
-        self.behaviour = behaviour;
-        self
-    }
-
-    /// Largest body read; larger ones get 413.
-    pub fn max_body(mut self, bytes: u64) -> Self {
-        self.max_body = bytes;
+        self.config.bind = addr.ip();
+        self.config.port = addr.port();
         self
     }
 
     /// How long shutdown waits for requests in flight.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.shutdown_timeout = timeout;
-        self
-    }
-
-    /// Sends every finished exchange to this channel, without ever waiting on it:
-    /// when the channel is full the exchange is not sent there (the answer is never delayed).
-    pub fn observe(mut self, observer: mpsc::Sender<Arc<Exchange>>) -> Self {
-        self.observers.push(observer);
+        self.config.shutdown_timeout = timeout;
         self
     }
 
@@ -306,73 +386,73 @@ impl ServerBuilder {
     ///
     /// The returned handle's [`url`](Handle::url) is valid at once: the socket is
     /// accepting before this returns.
-    pub async fn spawn(mut self) -> Result<Handle, ServerError> {
-        if let Some(problem) = self.invalid.take() {
-            return Err(ServerError::Config(problem));
+    pub async fn spawn(self) -> Result<Handle, ServerError> {
+        let ServerBuilder {
+            config,
+            tls,
+            invalid,
+        } = self;
+        if let Some(problem) = invalid {
+            return Err(problem.into());
         }
-        if let Some((cert, key)) = &self.tls_files {
-            self.tls = Some(tls::server_config(cert, key)?);
-        }
-        let recorder = self.record.as_deref().map(Recorder::open).transpose()?;
-        let listener = TcpListener::bind(self.bind)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: self.bind,
-                source,
-            })?;
-        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
-            addr: self.bind,
-            source,
-        })?;
-        let admin_listener = match self.admin {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| ServerError::Bind { addr, source })?,
-            ),
+        config.check()?;
+        let tls = match (tls, &config.tls_cert, &config.tls_key) {
+            (Some(tls), _, _) => Some(tls),
+            (None, Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+            _ => None,
+        };
+        let recorder = config.record.as_deref().map(Recorder::open).transpose()?;
+        let bind = |addr: SocketAddr| async move {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            let local = listener
+                .local_addr()
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            Ok::<_, ServerError>((listener, local))
+        };
+        let (listener, local_addr) = bind(config.listen_addr()).await?;
+        let admin = match config.admin_addr() {
+            Some(addr) => Some(bind(addr).await?),
             None => None,
         };
-        let admin_addr = admin_listener
-            .as_ref()
-            .and_then(|listener| listener.local_addr().ok());
-        let rng = match self.seed {
+        let rng = match config.seed {
             Some(seed) => fastrand::Rng::with_seed(seed),
             None => fastrand::Rng::new(),
         };
-        let (shutting_down_tx, shutting_down) = watch::channel(false);
-        let shared = Arc::new(Shared {
-            behaviour: RwLock::new(Arc::new(self.behaviour)),
-            max_body: self.max_body,
+        let (begin_shutdown, shutdown) = Shutdown::new();
+        let shared = Arc::new(Shared::new(
+            config.behaviour,
+            Store::bounded(config.keep, config.keep_bytes),
+            recorder,
+            shutdown,
+        ));
+        let receiver = Arc::new(Receiver {
+            shared: Arc::clone(&shared),
+            max_body: config.limits.max_body,
             next_id: AtomicU64::new(1),
             decisions: Mutex::new(Decisions {
                 deliveries: Deliveries::default(),
                 scripts: ScriptState::default(),
                 rng,
             }),
-            summary: Mutex::new(Summary::default()),
-            store: Store::bounded(self.keep, self.keep_bytes),
-            recorder,
-            observers: Mutex::new(self.observers),
-            shutting_down,
         });
-        if let Some(listener) = admin_listener {
-            tokio::spawn(crate::admin::serve(
-                listener,
-                Arc::clone(&shared),
-                shared.shutting_down.clone(),
-            ));
+        let admin_addr = admin.as_ref().map(|(_, addr)| *addr);
+        if let Some((listener, _)) = admin {
+            tokio::spawn(crate::admin::serve(listener, Arc::clone(&shared)));
         }
         let (stop, stopped) = oneshot::channel();
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
-        let tls = self.tls.map(tokio_rustls::TlsAcceptor::from);
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let task = tokio::spawn(accept_loop(
             listener,
-            tls,
-            self.limits,
-            Arc::clone(&shared),
-            stopped,
-            shutting_down_tx,
-            self.shutdown_timeout,
+            tls.map(tokio_rustls::TlsAcceptor::from),
+            config.limits,
+            receiver,
+            Stopping {
+                stopped,
+                begin_shutdown,
+                timeout: config.shutdown_timeout,
+            },
         ));
         Ok(Handle {
             local_addr,
@@ -385,17 +465,12 @@ impl ServerBuilder {
     }
 }
 
-/// State every request reads.
-pub(crate) struct Shared {
-    behaviour: RwLock<Arc<Behaviour>>,
+/// What the webhook listener's requests read and advance.
+pub(crate) struct Receiver {
+    shared: Arc<Shared>,
     max_body: u64,
     next_id: AtomicU64,
     decisions: Mutex<Decisions>,
-    summary: Mutex<Summary>,
-    pub(crate) store: Store,
-    recorder: Option<Recorder>,
-    observers: Mutex<Vec<mpsc::Sender<Arc<Exchange>>>>,
-    shutting_down: watch::Receiver<bool>,
 }
 
 /// Everything a decision reads and advances, behind one lock so that attempt
@@ -406,31 +481,16 @@ pub(crate) struct Decisions {
     rng: fastrand::Rng,
 }
 
-impl Shared {
-    pub(crate) fn set_behaviour(&self, behaviour: Behaviour) {
-        *self
-            .behaviour
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Arc::new(behaviour);
-    }
-
-    pub(crate) fn delivery_counts(&self) -> crate::capture::DeliveryCounts {
-        self.decisions().deliveries.counts()
-    }
-
-    fn decisions(&self) -> std::sync::MutexGuard<'_, Decisions> {
+impl Receiver {
+    fn decisions(&self) -> MutexGuard<'_, Decisions> {
         self.decisions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn behaviour(&self) -> Arc<Behaviour> {
-        Arc::clone(
-            &self
-                .behaviour
-                .read()
-                .unwrap_or_else(PoisonError::into_inner),
-        )
+    fn next_id(&self) -> u64 {
+        self.next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Captures a request that hyper refused while reading its head (it answered
@@ -442,35 +502,13 @@ impl Shared {
         else {
             return;
         };
-        let id = self
-            .next_id
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.publish(Exchange::unreadable_head(id, peer, status, reason), false);
-    }
-
-    /// Hands a finished exchange to everyone who wants it: the record file (unless
-    /// it was already written there), the summary, the history, the observers.
-    fn publish(&self, exchange: Exchange, recorded: bool) {
-        if let (Some(recorder), false) = (&self.recorder, recorded) {
-            recorder.write_detached(record_line(&exchange));
-        }
-        self.summary
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .add(&exchange);
-        let exchange = Arc::new(exchange);
-        self.store.push(Arc::clone(&exchange));
-        let observers = self
-            .observers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        for observer in observers.iter() {
-            let _ = observer.try_send(Arc::clone(&exchange));
-        }
+        let exchange = Exchange::unreadable_head(self.next_id(), peer, status, reason);
+        self.shared.publish(exchange, false, None);
     }
 }
 
 /// A running receiver. Dropping it stops the server.
+#[must_use = "dropping the handle stops the server at once"]
 pub struct Handle {
     local_addr: SocketAddr,
     scheme: &'static str,
@@ -487,6 +525,15 @@ impl Handle {
     }
 
     /// Base URL of the receiver, e.g. `http://127.0.0.1:41234` (`https://` with TLS).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::start().await?;
+    /// assert!(sink.url().starts_with("http://127.0.0.1:"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn url(&self) -> String {
         format!("{}://{}", self.scheme, self.local_addr)
     }
@@ -496,22 +543,25 @@ impl Handle {
         self.admin_addr.map(|addr| format!("http://{addr}"))
     }
 
-    /// Counts so far.
-    pub fn summary(&self) -> Summary {
-        let mut summary = self
-            .shared
-            .summary
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        summary.deliveries = self.shared.delivery_counts();
-        summary.record_failure = self
-            .shared
-            .recorder
-            .as_ref()
-            .and_then(|recorder| recorder.check().err())
-            .map(|error| error.to_string());
-        summary
+    /// The counts so far: the same numbers `/api/stats` serves and the shutdown summary prints.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::builder().script("500,200").spawn().await?;
+    /// let client = reqwest::Client::new();
+    /// let alert = hookscope::Alert::test_alert(chrono::Utc::now());
+    /// for _ in 0..2 {
+    ///     client.post(sink.url()).json(&alert).send().await?;
+    /// }
+    /// let stats = sink.stats();
+    /// assert_eq!(stats.by_status["500"], 1);
+    /// assert_eq!(stats.deliveries.delivered_after_retries, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn stats(&self) -> Stats {
+        self.shared.stats()
     }
 
     /// The exchanges kept so far (the last `keep`), oldest first.
@@ -519,9 +569,10 @@ impl Handle {
         self.shared.store.all()
     }
 
-    /// The history, its counts and its live feed.
-    pub fn store(&self) -> &Store {
-        &self.shared.store
+    /// Every exchange published from now on, in order; see [`Subscription`]. It
+    /// holds up to `capacity` exchanges not yet read.
+    pub fn subscribe(&self, capacity: usize) -> Subscription {
+        self.shared.subscribe(capacity)
     }
 
     /// Waits until `count` requests have arrived in all (answered or not), then
@@ -531,7 +582,7 @@ impl Handle {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use std::time::Duration;
-    /// let sink = hookscope::Server::builder().spawn().await?;
+    /// let sink = hookscope::Server::start().await?;
     /// let url = sink.url();
     /// tokio::spawn(async move { reqwest::Client::new().post(url).body("{}").send().await });
     /// let received = sink.wait_for(1, Duration::from_secs(5)).await?;
@@ -550,6 +601,17 @@ impl Handle {
     }
 
     /// Changes the answer behaviour in place; the next request reads the result.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::start().await?;
+    /// sink.update_behaviour(|behaviour| behaviour.status = http::StatusCode::BAD_GATEWAY);
+    /// let answer = reqwest::Client::new().post(sink.url()).send().await?;
+    /// assert_eq!(answer.status(), 502);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn update_behaviour(&self, change: impl FnOnce(&mut Behaviour)) {
         let mut behaviour = (*self.shared.behaviour()).clone();
         change(&mut behaviour);
@@ -568,14 +630,14 @@ impl Handle {
 
     /// Stops accepting, lets requests in flight finish (up to the shutdown timeout),
     /// and returns the final counts.
-    pub async fn shutdown(mut self) -> Summary {
+    pub async fn shutdown(mut self) -> Stats {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
-        self.summary()
+        self.stats()
     }
 }
 
@@ -587,9 +649,11 @@ impl Drop for Handle {
     }
 }
 
-/// Resolves once the server has begun shutting down.
-pub(crate) async fn until_shutdown(shutting_down: &mut watch::Receiver<bool>) {
-    let _ = shutting_down.wait_for(|&down| down).await;
+/// How the accept loop learns to stop, and what it does then.
+struct Stopping {
+    stopped: oneshot::Receiver<()>,
+    begin_shutdown: watch::Sender<bool>,
+    timeout: Duration,
 }
 
 /// How long a client may take to finish the TLS handshake.
@@ -610,16 +674,18 @@ fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     http
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn accept_loop(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     limits: Limits,
-    shared: Arc<Shared>,
-    mut stopped: oneshot::Receiver<()>,
-    shutting_down: watch::Sender<bool>,
-    shutdown_timeout: Duration,
+    receiver: Arc<Receiver>,
+    stopping: Stopping,
 ) {
+    let Stopping {
+        mut stopped,
+        begin_shutdown,
+        timeout: shutdown_timeout,
+    } = stopping;
     let graceful = GracefulShutdown::new();
     let http = Arc::new(connection_builder(&limits));
     // Beyond the cap, new connections wait in the kernel's accept queue; the
@@ -638,7 +704,7 @@ async fn accept_loop(
                 Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    crate::output::log_warning(format_args!("accept failed: {error}"));
+                    tracing::warn!("accept failed: {error}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -650,8 +716,8 @@ async fn accept_loop(
             peer,
             socket: std::os::fd::AsRawFd::as_raw_fd(&stream),
         };
-        let refusals = Arc::clone(&shared);
-        let shared = Arc::clone(&shared);
+        let refusals = Arc::clone(&receiver);
+        let shared = Arc::clone(&receiver);
         let activity = limits::Activity::new();
         let requests = Arc::clone(&activity);
         let service = hyper::service::service_fn(move |request| {
@@ -699,16 +765,12 @@ async fn accept_loop(
     }
     drop(listener);
     // Wakes requests that were told to hang, so they do not hold the shutdown up.
-    let _ = shutting_down.send(true);
+    let _ = begin_shutdown.send(true);
     let _ = tokio::time::timeout(shutdown_timeout, graceful.shutdown()).await;
-    if let Some(recorder) = &shared.recorder {
+    if let Some(recorder) = &receiver.shared.recorder {
         recorder.flush().await;
     }
-    // Lets observers (the printer) finish even while an admin connection still
+    // Lets subscribers (the printer) finish even while an admin connection still
     // holds on to the shared state.
-    shared
-        .observers
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clear();
+    receiver.shared.close_subscriptions();
 }

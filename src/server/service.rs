@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::os::fd::{BorrowedFd, RawFd};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +11,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
-use super::Shared;
+use super::Receiver;
 use crate::alert::{inspect, AlertKey, Inspection};
 use crate::capture::{BodyState, Exchange, Outcome, Reply};
 use crate::respond::{authorize, decide, mask, Action, RequestFacts};
@@ -35,16 +34,16 @@ pub(crate) struct Connection {
 pub(crate) struct NoAnswer;
 
 pub(crate) async fn handle(
-    shared: Arc<Shared>,
+    receiver: Arc<Receiver>,
     connection: Connection,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, NoAnswer> {
     let started = Instant::now();
     let received_at = chrono::Utc::now();
-    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let id = receiver.next_id();
     let (mut head, body) = request.into_parts();
     host_from_authority(&mut head);
-    let behaviour = shared.behaviour();
+    let behaviour = receiver.shared.behaviour();
 
     // Authentication comes first: an unauthenticated sender gets nothing read,
     // nothing validated, no step of the script.
@@ -53,7 +52,7 @@ pub(crate) async fn handle(
         drain_in_background(body);
         (Bytes::new(), BodyState::Complete)
     } else {
-        read_body(body, &head.headers, shared.max_body).await
+        read_body(body, &head.headers, receiver.max_body).await
     };
     let (verdict, key) = match (head.method == Method::POST, body_state) {
         _ if unauthorized.is_some() => (None, AlertKey::of_body(&body)),
@@ -66,10 +65,11 @@ pub(crate) async fn handle(
 
     // From here on the exchange is published exactly once, even if the client goes away.
     let mut pending = Pending {
-        shared: Arc::clone(&shared),
+        receiver: Arc::clone(&receiver),
         started,
         if_dropped: Outcome::ClientGone,
         recorded: false,
+        line: None,
         exchange: Some(Exchange {
             id,
             received_at,
@@ -94,7 +94,6 @@ pub(crate) async fn handle(
                 body: Bytes::new(),
                 took: Duration::ZERO,
             },
-            line: Default::default(),
         }),
     };
 
@@ -104,7 +103,7 @@ pub(crate) async fn handle(
         return Ok(plain(StatusCode::UNAUTHORIZED, text));
     }
     if let BodyState::TooLarge { size } = body_state {
-        let (response, text) = too_large(size, shared.max_body);
+        let (response, text) = too_large(size, receiver.max_body);
         pending.finish(Outcome::Answered(413), text);
         return Ok(response);
     }
@@ -115,9 +114,9 @@ pub(crate) async fn handle(
 
     let action = {
         let exchange = pending.exchange.as_mut().expect("not yet published");
-        let mut decisions = shared.decisions();
+        let mut decisions = receiver.decisions();
         let decisions = &mut *decisions;
-        let attempt = decisions.deliveries.arrive(&key, started);
+        let mut attempt = decisions.deliveries.arrive(&key, started);
         let facts = RequestFacts {
             method: &head.method,
             path: head.uri.path(),
@@ -131,7 +130,7 @@ pub(crate) async fn handle(
             &mut decisions.rng,
         );
         if matches!(&action, Action::Respond { status, .. } if status.is_success()) {
-            decisions.deliveries.acknowledged(&key);
+            decisions.deliveries.acknowledge(&mut attempt);
         }
         exchange.attempt = Some(attempt);
         action
@@ -175,8 +174,7 @@ pub(crate) async fn handle(
         }
         Action::Hang => {
             pending.if_dropped = Outcome::Hung;
-            let mut shutting_down = shared.shutting_down.clone();
-            super::until_shutdown(&mut shutting_down).await;
+            receiver.shared.shutdown().begun().await;
             pending.finish(Outcome::Hung, Bytes::new());
             Err(NoAnswer)
         }
@@ -218,22 +216,25 @@ fn arm_reset(socket: RawFd) {
 
 /// An exchange not yet published; publishes itself if the request is abandoned.
 struct Pending {
-    shared: Arc<Shared>,
+    receiver: Arc<Receiver>,
     started: Instant,
     if_dropped: Outcome,
+    /// Whether the exchange was written to the record already.
     recorded: bool,
+    /// The line written to the record while it still describes the exchange, and
+    /// whether it is also the JSON line (stdout then reuses it).
+    line: Option<(crate::capture::JsonLine, bool)>,
     exchange: Option<Exchange>,
 }
 
 impl Pending {
-    /// Sets the answer the exchange will carry.
-    /// A reply settled once keeps its time and rendered line (the record
-    /// line is reused for stdout); a different outcome replaces both.
+    /// Sets the answer the exchange will carry; a reply settled once with the
+    /// same outcome keeps its time (the time of the answer, not of the record write).
     fn settle(&mut self, outcome: Outcome, body: Bytes) {
         let Some(exchange) = self.exchange.as_mut() else {
             return;
         };
-        if exchange.reply.outcome == outcome && exchange.line.get().is_some() {
+        if self.line.is_some() && exchange.reply.outcome == outcome {
             return;
         }
         exchange.reply = Reply {
@@ -241,18 +242,20 @@ impl Pending {
             body,
             took: self.started.elapsed(),
         };
-        exchange.line.take();
+        self.line = None;
     }
 
     /// Writes the settled exchange to the record file and waits until the OS has it.
-    async fn record(&mut self) -> Result<(), crate::output::RecordError> {
-        let (Some(recorder), Some(exchange)) = (&self.shared.recorder, &self.exchange) else {
+    async fn record(&mut self) -> Result<(), crate::capture::RecordError> {
+        let (Some(recorder), Some(exchange)) = (&self.receiver.shared.recorder, &self.exchange)
+        else {
             return Ok(());
         };
-        let line = crate::output::record_line(exchange);
+        let (line, same) = crate::capture::record_line_and_sameness(exchange);
         // Set before the wait: if the client goes away while the line is being
         // written, this request is dropped mid-await and must not be written twice.
         self.recorded = true;
+        self.line = Some((line.clone(), same));
         recorder.write(line).await
     }
 
@@ -260,7 +263,9 @@ impl Pending {
     fn finish(&mut self, outcome: Outcome, body: Bytes) {
         self.settle(outcome, body);
         if let Some(exchange) = self.exchange.take() {
-            self.shared.publish(exchange, self.recorded);
+            self.receiver
+                .shared
+                .publish(exchange, self.recorded, self.line.take());
         }
     }
 }

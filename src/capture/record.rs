@@ -191,10 +191,10 @@ impl Writer {
             Ok(()) => true,
             Err(error) => {
                 let reason = error.to_string();
-                crate::output::log_warning(format_args!(
+                tracing::warn!(
                     "cannot write the record file {}: {reason}; from now on requests are answered 503 so that senders retry",
                     self.path.display()
-                ));
+                );
                 *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
                 self.failed.store(true, Ordering::Release);
                 false
@@ -211,7 +211,7 @@ const MAX_WRITE: usize = 1024 * 1024;
 static NEWLINE: Bytes = Bytes::from_static(b"\n");
 
 /// Writes each line followed by a newline, in few calls.
-pub(super) fn write_lines(out: &mut impl Write, lines: &[JsonLine]) -> std::io::Result<()> {
+pub(crate) fn write_lines(out: &mut impl Write, lines: &[JsonLine]) -> std::io::Result<()> {
     let mut start = 0;
     while start < lines.len() {
         let mut end = start;

@@ -1,17 +1,19 @@
-//! The `--format json` line: one self-contained JSON object per exchange.
+//! The JSON line of an exchange: what `--record` writes, `--format json` prints and
+//! the admin API serves. One self-contained JSON object per exchange.
 
 use base64::Engine as _;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::ser::CompactFormatter;
+use serde_json::value::RawValue;
 use std::io::Write as _;
 
 use std::borrow::Cow;
 
 use bytes::Bytes;
 
-use super::escape::{is_unsafe, SafeFormatter};
+use super::{BodyState, Exchange, UNREADABLE_METHOD};
 use crate::alert::{KeySource, Problem};
-use crate::capture::{BodyState, Exchange};
+use crate::escape::{is_unsafe, SafeFormatter};
 
 /// One rendered JSON line (without its newline), in three pieces: everything up to
 /// `"body":`, the body's JSON text, and the closing brace. A body that is valid,
@@ -72,24 +74,23 @@ impl JsonLine {
 /// Renders one exchange as a JSON line (without the newline). Every string,
 /// including the ones inside the body, is terminal-safe.
 pub fn json_line(exchange: &Exchange) -> JsonLine {
-    exchange
-        .line
-        .get_or_init(|| line(exchange, false).0)
-        .clone()
+    line(exchange, false).0
 }
 
 /// Like [`json_line`], plus `raw_body`, the exact text received, whenever `body`
 /// is not byte for byte what was received: a replay then sends the very same bytes.
-/// Usually the two lines are the same, and then this one is kept for `json_line`.
 pub fn record_line(exchange: &Exchange) -> JsonLine {
-    if let Some(line) = exchange.line.get().filter(|_| !needs_raw_body(exchange)) {
-        return line.clone();
+    record_line_and_sameness(exchange).0
+}
+
+/// The record line, and whether it is also the [`json_line`], so that one
+/// rendering can serve both the record and stdout.
+pub(crate) fn record_line_and_sameness(exchange: &Exchange) -> (JsonLine, bool) {
+    if !needs_raw_body(exchange) {
+        return (line(exchange, false).0, true);
     }
     let (line, with_raw_body) = line(exchange, true);
-    if !with_raw_body {
-        let _ = exchange.line.set(line.clone());
-    }
-    line
+    (line, !with_raw_body)
 }
 
 /// Whether the record line carries `raw_body` (conservatively: a known-JSON body
@@ -423,6 +424,136 @@ fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
+/// One line of a `--record` file, read back: the fields a replay and its
+/// filters need (the rest of the line is ignored).
+#[derive(Debug, Deserialize)]
+pub struct RecordLine<'a> {
+    /// Sequence number of the exchange.
+    pub id: u64,
+    /// Request method, or [`UNREADABLE_METHOD`] for a head that could not be read.
+    pub method: String,
+    /// Request path.
+    pub path: String,
+    /// Query without `?`.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// Request headers, in the order of the line.
+    #[serde(deserialize_with = "header_pairs")]
+    pub headers: Vec<(String, String)>,
+    /// How `body` is written: `json`, `text` or `base64`.
+    pub body_encoding: BodyEncoding,
+    /// The body as written in the line.
+    #[serde(borrow)]
+    pub body: &'a RawValue,
+    /// The exact text received, when `body` is not byte for byte that.
+    #[serde(default)]
+    pub raw_body: Option<String>,
+    /// The schema check, if there was one.
+    #[serde(default)]
+    pub verdict: Option<RecordedVerdict>,
+    /// The status answered, if an answer was sent.
+    #[serde(default)]
+    pub status: Option<u16>,
+}
+
+/// How a record line writes the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyEncoding {
+    /// As JSON (byte for byte the body received, unless `raw_body` is given).
+    Json,
+    /// As a JSON string.
+    Text,
+    /// As base64 (the body is not UTF-8).
+    Base64,
+}
+
+/// The part of a recorded verdict that filters read.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct RecordedVerdict {
+    /// Whether the body was a valid alert.
+    pub valid: bool,
+}
+
+/// Why a record line cannot be read back.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RecordLineError {
+    /// Not JSON: usually the unfinished last line of a file hookscope was killed writing.
+    #[error("not a complete JSON line (an unfinished write?)")]
+    NotJson,
+    /// JSON, but not a hookscope exchange.
+    #[error("not a hookscope record line: {0}")]
+    Malformed(String),
+    /// A request whose head could not be read: there is nothing to send again.
+    #[error("the request head could not be read when it arrived: nothing to replay")]
+    UnreadableHead,
+}
+
+impl<'a> RecordLine<'a> {
+    /// Reads one line.
+    pub fn parse(line: &'a str) -> Result<RecordLine<'a>, RecordLineError> {
+        serde_json::from_str(line).map_err(|error| match error.classify() {
+            serde_json::error::Category::Data => RecordLineError::Malformed(error.to_string()),
+            _ => RecordLineError::NotJson,
+        })
+    }
+
+    /// `valid`, `invalid` or `none`, as [`Exchange::verdict_label`] says it.
+    pub fn verdict_label(&self) -> &'static str {
+        match self.verdict {
+            Some(RecordedVerdict { valid: true }) => "valid",
+            Some(RecordedVerdict { valid: false }) => "invalid",
+            None => "none",
+        }
+    }
+
+    /// The exact body bytes received.
+    pub fn body_bytes(&self) -> Result<Bytes, RecordLineError> {
+        let malformed = |what: &str| RecordLineError::Malformed(format!("the body is not {what}"));
+        match (self.body_encoding, &self.raw_body) {
+            (BodyEncoding::Json, Some(raw)) => Ok(Bytes::from(raw.clone())),
+            (BodyEncoding::Json, None) => Ok(Bytes::from(self.body.get().to_owned())),
+            (BodyEncoding::Text, _) => serde_json::from_str::<String>(self.body.get())
+                .map(Bytes::from)
+                .map_err(|_| malformed("a string")),
+            (BodyEncoding::Base64, _) => serde_json::from_str::<&str>(self.body.get())
+                .ok()
+                .and_then(|text| base64::engine::general_purpose::STANDARD.decode(text).ok())
+                .map(Bytes::from)
+                .ok_or_else(|| malformed("base64")),
+        }
+    }
+
+    /// Whether this is a request whose head could not be read.
+    pub fn is_unreadable_head(&self) -> bool {
+        self.method == UNREADABLE_METHOD
+    }
+}
+
+/// A JSON object of header names and values, kept in its order.
+fn header_pairs<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<(String, String)>, D::Error> {
+    struct Pairs;
+    impl<'de> serde::de::Visitor<'de> for Pairs {
+        type Value = Vec<(String, String)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object of header names and values")
+        }
+        fn visit_map<M: serde::de::MapAccess<'de>>(
+            self,
+            mut map: M,
+        ) -> Result<Self::Value, M::Error> {
+            let mut pairs = Vec::new();
+            while let Some(pair) = map.next_entry()? {
+                pairs.push(pair);
+            }
+            Ok(pairs)
+        }
+    }
+    deserializer.deserialize_map(Pairs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -630,6 +761,7 @@ mod tests {
                 },
                 number: variant as u32 + 1,
                 gap: (variant > 0).then(|| std::time::Duration::from_micros(variant * 1234)),
+                acknowledged: false,
             }),
             rejected: (variant == 3).then(|| "no \"token\"".to_owned()),
             reply: crate::capture::Reply {
@@ -642,7 +774,6 @@ mod tests {
                 body: bytes::Bytes::from_static(b"ok \xff\n"),
                 took: std::time::Duration::from_nanos(variant * 987_654_321),
             },
-            line: Default::default(),
         }
     }
 

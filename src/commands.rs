@@ -1,0 +1,439 @@
+//! What each command does once its flags are values: the glue between the
+//! library and the process. Everything the binary prints is here (the exchanges
+//! themselves by the library's printer, started here), and every exit code.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use hookscope::escape::escape_line;
+use hookscope::send::{self, RecordedRequest};
+use hookscope::{output, validate, Alert, RecordLine, ServerBuilder, Verdict};
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
+use crate::cli::{Cli, Command, ListenArgs, ReplayArgs, ValidateFormat};
+
+/// How a command ended, which is its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It did what was asked (exit 0).
+    Success,
+    /// It ran, and the answer is no: an invalid alert, a delivery that failed (exit 1).
+    Negative,
+    /// What it was given cannot be used: a flag, a file (exit 2).
+    Usage,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> ExitCode {
+        match self {
+            Outcome::Success => ExitCode::SUCCESS,
+            Outcome::Negative => ExitCode::from(1),
+            Outcome::Usage => ExitCode::from(2),
+        }
+    }
+}
+
+/// An error in what the user gave (exit 2), as opposed to one of the machine (exit 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(String);
+
+/// Runs the chosen command.
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli
+        .command
+        .unwrap_or_else(|| Command::Listen(Box::new(cli.listen)))
+    {
+        Command::Listen(args) => runtime()?.block_on(listen(*args)),
+        Command::Replay(args) => Ok(runtime()?.block_on(replay_file(&args))),
+        Command::Validate(args) => Ok(validate_inputs(&args.inputs, args.format)),
+        Command::Send(args) => Ok(runtime()?.block_on(send(args.options()))),
+        Command::Cert(args) => write_cert(&args.out, &args.names),
+        Command::Schema => {
+            println!("{}", hookscope::alert::JSON_SCHEMA);
+            Ok(Outcome::Success)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Runs the receiver until Ctrl-C or SIGTERM, then drains and prints the summary.
+async fn listen(args: ListenArgs) -> anyhow::Result<Outcome> {
+    let ListenArgs {
+        config,
+        format,
+        color,
+    } = args;
+    let terminal = output::stdout_is_terminal();
+    let format = format.resolve(terminal);
+    let color = color.resolve(terminal, std::env::var("NO_COLOR").ok().as_deref());
+    let admin_public = config.admin_public;
+    let shutdown = ShutdownSignal::install();
+    let handle = match ServerBuilder::from_config(config).spawn().await {
+        Ok(handle) => handle,
+        // The library's messages already carry their cause: print each once.
+        Err(error) if error.is_usage() => return Err(UsageError(error.to_string()).into()),
+        Err(error) => return Err(anyhow::Error::msg(error.to_string())),
+    };
+    let printer = output::spawn_printer(format, color, handle.subscribe(output::PRINTER_BACKLOG));
+    eprintln!("hookscope: listening on {}", handle.url());
+    if let Some(url) = handle.admin_url() {
+        eprintln!("hookscope: inspector on {url}");
+        if admin_public {
+            eprintln!(
+                "hookscope: WARNING: the admin API is exposed beyond this machine (--admin-public): \
+                 anyone who reaches it can read every request and change the answers"
+            );
+        }
+    }
+
+    shutdown.received().await;
+    let stats = handle.shutdown().await;
+    if let Some(printer) = printer {
+        // The server (and with it the printer's subscription) is gone: the printer drains and ends.
+        tokio::task::spawn_blocking(move || printer.finish())
+            .await
+            .ok();
+    }
+    eprintln!("hookscope: summary: {}", output::summary_line(&stats));
+    Ok(Outcome::Success)
+}
+
+/// Ctrl-C and SIGTERM, listened for from before the server announces itself: a
+/// signal that arrives right after the `listening on` line must drain and report
+/// like any other, not kill the process with the default action.
+struct ShutdownSignal {
+    terminate: Option<Signal>,
+    interrupt: Option<Signal>,
+}
+
+impl ShutdownSignal {
+    fn install() -> ShutdownSignal {
+        ShutdownSignal {
+            terminate: signal(SignalKind::terminate()).ok(),
+            interrupt: signal(SignalKind::interrupt()).ok(),
+        }
+    }
+
+    async fn received(self) {
+        let (Some(mut terminate), Some(mut interrupt)) = (self.terminate, self.interrupt) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    }
+}
+
+/// Re-sends the recorded requests that pass every filter, one after another,
+/// printing what each got back. Unfinished lines are skipped with a warning.
+/// Exit 0 when every one got an HTTP answer, 1 when some did not, 2 when the file
+/// cannot be read.
+async fn replay_file(args: &ReplayArgs) -> Outcome {
+    let (file, to) = (&args.file, &args.to);
+    let text = match std::fs::read(file) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(error) => {
+            eprintln!("hookscope: cannot read {}: {error}", file.display());
+            return Outcome::Usage;
+        }
+    };
+    let client = send::client(args.timeout);
+    let mut outcome = Outcome::Success;
+    let mut sent = 0;
+    for (number, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let skipped = |why: &dyn std::fmt::Display| {
+            tracing::warn!("{}:{}: {why}, skipped", file.display(), number + 1);
+        };
+        let parsed = match RecordLine::parse(line) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                skipped(&error);
+                continue;
+            }
+        };
+        if !args.filters.iter().all(|filter| filter.matches(&parsed)) {
+            continue;
+        }
+        let request = match RecordedRequest::try_from(&parsed) {
+            Ok(request) => request.with_headers(&args.headers),
+            Err(error) => {
+                skipped(&error);
+                continue;
+            }
+        };
+        sent += 1;
+        let result = send::replay(&client, &request, to).await;
+        if result.is_err() {
+            outcome = Outcome::Negative;
+        }
+        print_replay(&request, &result);
+    }
+    eprintln!("hookscope: replayed {sent} request(s) to {to}");
+    outcome
+}
+
+/// Prints one replay's result on stdout.
+fn print_replay(request: &RecordedRequest, result: &Result<send::Replayed, send::ReplayError>) {
+    let what = format!("#{} {} {}", request.id, request.method, request.path);
+    match result {
+        Ok(replayed) => println!(
+            "{} → {} {} ({:.1} ms) {}",
+            escape_line(&what),
+            replayed.status,
+            escape_line(&replayed.url),
+            replayed.took_ms,
+            escape_line(&replayed.body)
+        ),
+        Err(error) => println!(
+            "{} → no answer: {}",
+            escape_line(&what),
+            escape_line(&error.to_string())
+        ),
+    }
+}
+
+/// Prints a delivery status the way Panther's Alert Details page keeps it.
+fn print_delivery(status: &send::DeliveryStatus, as_json: bool) {
+    if as_json {
+        println!(
+            "{}",
+            escape_line(&serde_json::to_string(status).unwrap_or_default())
+        );
+        return;
+    }
+    let count = status.attempts.len();
+    let plural = if count == 1 { "" } else { "s" };
+    let outcome = if status.delivered {
+        format!("delivered after {count} attempt{plural}")
+    } else {
+        format!("FAILED after {count} attempt{plural}")
+    };
+    println!("delivery to {}: {outcome}", escape_line(&status.url));
+    for attempt in &status.attempts {
+        let result = match (&attempt.status, &attempt.error) {
+            (Some(code), None) => code.to_string(),
+            (Some(code), Some(error)) => format!("{code} (body unreadable: {error})"),
+            (None, Some(error)) => format!("error: {error}"),
+            (None, None) => "no answer".into(),
+        };
+        println!(
+            "  attempt {:>2}  {}  {}  ({:.1} ms)",
+            attempt.number,
+            attempt
+                .at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            escape_line(&result),
+            attempt.took_ms
+        );
+    }
+    match &status.response_body {
+        Some(body) => println!("response body: {}", escape_line(body)),
+        None => println!("response body: (none: no response was received)"),
+    }
+}
+
+/// What `hookscope send` sends and how.
+#[derive(Debug, Clone)]
+pub struct SendOptions {
+    /// Target.
+    pub to: reqwest::Url,
+    /// The alert file (`-` for stdin); `None` with `test` sends the test alert.
+    pub file: Option<PathBuf>,
+    /// Send Panther's test alert.
+    pub test: bool,
+    /// Extra headers.
+    pub headers: http::HeaderMap,
+    /// Retries and backoff.
+    pub policy: send::RetryPolicy,
+    /// Per-attempt timeout.
+    pub timeout: std::time::Duration,
+    /// Skip the schema check of the file.
+    pub no_validate: bool,
+    /// How HTTPS is verified.
+    pub verify: send::Verify,
+    /// Print the status as JSON.
+    pub json: bool,
+}
+
+/// Delivers one alert with retries and prints its delivery status: exit 0
+/// delivered, 1 every attempt failed, 2 bad input.
+async fn send(options: SendOptions) -> Outcome {
+    let body = if options.test {
+        let alert = Alert::test_alert(chrono::Utc::now());
+        match serde_json::to_vec(&alert) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                eprintln!("hookscope: cannot build the test alert: {error}");
+                return Outcome::Usage;
+            }
+        }
+    } else {
+        let input = options.file.clone().unwrap_or_else(|| PathBuf::from("-"));
+        match read_input(&input) {
+            Ok(bytes) => {
+                let verdict = validate(&bytes);
+                if !verdict.is_valid() && !options.no_validate {
+                    eprintln!("hookscope: {} is not a valid Panther alert (send it anyway with --no-validate):", input.display());
+                    for problem in &verdict.problems {
+                        eprintln!("  ✘ {}", escape_line(&problem.to_string()));
+                    }
+                    return Outcome::Usage;
+                }
+                bytes
+            }
+            Err(error) => {
+                eprintln!("hookscope: cannot read {}: {error}", input.display());
+                return Outcome::Usage;
+            }
+        }
+    };
+    if options.verify == send::Verify::Insecure {
+        tracing::warn!("--insecure: the server's certificate is not verified");
+    }
+    let client = match send::sender_client(options.timeout, &options.verify) {
+        Ok(client) => client,
+        Err(error) => {
+            eprintln!("hookscope: {error}");
+            return Outcome::Usage;
+        }
+    };
+    let mut rng = fastrand::Rng::new();
+    let status = send::deliver(
+        &client,
+        &options.to,
+        body.into(),
+        &options.headers,
+        options.policy,
+        &mut rng,
+    )
+    .await;
+    print_delivery(&status, options.json);
+    if status.delivered {
+        Outcome::Success
+    } else {
+        Outcome::Negative
+    }
+}
+
+/// Writes `cert.pem` and `key.pem` into `out` and says how to use them.
+fn write_cert(out: &Path, names: &[String]) -> anyhow::Result<Outcome> {
+    let generated = hookscope::generate_cert(names)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let cert = out.join("cert.pem");
+    let key = out.join("key.pem");
+    std::fs::write(&cert, &generated.cert_pem)
+        .with_context(|| format!("cannot write {}", cert.display()))?;
+    write_private(&key, generated.key_pem.as_bytes())
+        .with_context(|| format!("cannot write {}", key.display()))?;
+    println!("certificate: {}", cert.display());
+    println!("key:         {}", key.display());
+    println!("valid for:   {}", generated.names.join(", "));
+    println!();
+    println!(
+        "serve HTTPS: hookscope listen --tls-cert {} --tls-key {}",
+        cert.display(),
+        key.display()
+    );
+    println!(
+        "trust it:    curl --cacert {} https://localhost:8081/",
+        cert.display()
+    );
+    println!(
+        "             hookscope send --cacert {} --to https://localhost:8081/ --test",
+        cert.display()
+    );
+    println!("self-signed, for local testing only: never use it for anything else");
+    Ok(Outcome::Success)
+}
+
+/// Writes a file only its owner can read (a private key).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
+}
+
+/// Checks each input (a path, or `-`/nothing for stdin) and prints one verdict per input.
+/// Exit 0 when every input is a valid alert, 1 when one is not, 2 when one cannot be read.
+fn validate_inputs(inputs: &[PathBuf], format: ValidateFormat) -> Outcome {
+    let stdin = [PathBuf::from("-")];
+    let inputs = if inputs.is_empty() {
+        &stdin[..]
+    } else {
+        inputs
+    };
+    let mut outcome = Outcome::Success;
+    for input in inputs {
+        match read_input(input) {
+            Ok(bytes) => {
+                let verdict = validate(&bytes);
+                if !verdict.is_valid() && outcome == Outcome::Success {
+                    outcome = Outcome::Negative;
+                }
+                print_verdict(input, &verdict, format);
+            }
+            Err(error) => {
+                eprintln!("hookscope: cannot read {}: {error}", input.display());
+                outcome = Outcome::Usage;
+            }
+        }
+    }
+    outcome
+}
+
+fn read_input(input: &Path) -> std::io::Result<Vec<u8>> {
+    if input == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::stdin().read_to_end(&mut bytes)?;
+        Ok(bytes)
+    } else {
+        std::fs::read(input)
+    }
+}
+
+fn print_verdict(input: &Path, verdict: &Verdict, format: ValidateFormat) {
+    let name = input.display().to_string();
+    match format {
+        ValidateFormat::Json => {
+            let line = serde_json::json!({
+                "input": name,
+                "valid": verdict.is_valid(),
+                "problems": verdict.problems,
+                "warnings": verdict.warnings,
+            });
+            println!("{}", escape_line(&line.to_string()));
+        }
+        ValidateFormat::Text => {
+            let name = escape_line(&name);
+            let state = if verdict.is_valid() {
+                "valid"
+            } else {
+                "invalid"
+            };
+            println!("{name}: {state}");
+            for problem in &verdict.problems {
+                println!("  ✘ {}", escape_line(&problem.to_string()));
+            }
+            for warning in &verdict.warnings {
+                println!("  ⚠ {}", escape_line(&warning.to_string()));
+            }
+        }
+    }
+}

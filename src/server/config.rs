@@ -1,0 +1,272 @@
+//! [`Config`]: every setting of a receiver, in one struct. The same struct is the
+//! flags of `hookscope listen` (clap fills it directly; each field's doc is its
+//! `--help` line) and what [`ServerBuilder`](super::ServerBuilder) fills for a test,
+//! so a new setting is one field here and its use.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::RangedU64ValueParser;
+use clap::{Args, Parser};
+use thiserror::Error;
+
+use super::limits::MIN_HEADER_SIZE;
+use crate::capture::DEFAULT_KEEP;
+use crate::respond::{Behaviour, ScriptError};
+use crate::values::{parse_duration, parse_size, ValueError};
+
+/// Every setting of a receiver.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Port to listen on (0 picks a free one). 8081 is the port of Panther's example.
+    #[arg(short, long, default_value_t = 8081, value_name = "PORT")]
+    pub port: u16,
+
+    /// Address to listen on. A tunnel agent (ngrok) connects from localhost.
+    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
+    pub bind: IpAddr,
+
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub behaviour: Behaviour,
+
+    /// Seed for --fail-rate, so a run can be repeated exactly.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// How many recent exchanges the history (admin API, inspector) keeps.
+    #[arg(long, default_value_t = DEFAULT_KEEP, value_name = "N")]
+    pub keep: usize,
+
+    /// Most memory the history may hold (bodies, headers, answers); the oldest exchanges go first.
+    #[arg(long, default_value = "64MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub keep_bytes: u64,
+
+    /// Append every exchange to FILE as a JSON line; a 2XX is sent only once its line is written.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+
+    /// Address of the admin API and web inspector (never the webhook port, so never behind the tunnel).
+    #[arg(long, default_value = "127.0.0.1:9081", value_name = "ADDR")]
+    pub admin: SocketAddr,
+
+    /// Do not start the admin API and inspector.
+    #[arg(long, conflicts_with = "admin")]
+    pub no_admin: bool,
+
+    /// Allow --admin on a non-loopback address (the API can change answers and send requests).
+    #[arg(long)]
+    pub admin_public: bool,
+
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub limits: Limits,
+
+    /// On Ctrl-C or SIGTERM, how long requests in flight may take to finish.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub shutdown_timeout: Duration,
+}
+
+/// The limits a server enforces against slow, huge and abusive clients; the
+/// defaults suit a receiver behind a public tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Args)]
+pub struct Limits {
+    /// Largest request body read; larger ones get 413. E.g. 64KiB, 10MB.
+    #[arg(long, default_value = "1MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_body: u64,
+
+    /// Time a client has to send a request's headers; slower ones are disconnected (slowloris).
+    /// On HTTP/1 it also applies between requests on a kept-alive connection.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub header_read_timeout: Duration,
+
+    /// Largest request head (request line and headers); larger ones get 431. At least 8KiB.
+    #[arg(long, default_value = "64KiB", value_parser = parse_header_size, value_name = "SIZE")]
+    pub max_header_size: usize,
+
+    /// A connection with no request in flight and no bytes moving for this long is closed.
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub idle_timeout: Duration,
+
+    /// Connections served at once; further ones wait until one closes.
+    #[arg(long, default_value_t = 1024, value_parser = RangedU64ValueParser::<usize>::new().range(1..), value_name = "N")]
+    pub max_connections: usize,
+
+    /// HTTP/2 streams a client may have open at once on one connection.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    pub h2_max_streams: u32,
+
+    /// HTTP/2 streams a client may reset before they are answered, before the
+    /// connection is closed (rapid reset, CVE-2023-44487).
+    #[arg(long = "h2-max-resets", default_value_t = 20, value_name = "N")]
+    pub h2_max_pending_resets: usize,
+}
+
+/// A setting that cannot be used; reported by [`ServerBuilder::spawn`](super::ServerBuilder::spawn)
+/// and, for the command line, at start-up with exit code 2.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ConfigError {
+    /// A status, header, rate, duration or size that cannot be used.
+    #[error(transparent)]
+    Value(#[from] ValueError),
+    /// A script or route that does not parse.
+    #[error(transparent)]
+    Script(#[from] ScriptError),
+    /// A head size limit below what hyper can read.
+    #[error("the header size limit must be at least {MIN_HEADER_SIZE} bytes, got {0}")]
+    HeaderSize(usize),
+    /// The admin API asked for off loopback without saying so.
+    #[error(
+        "--admin {0} is not a loopback address: the admin API can change answers and send requests, \
+         so it listens only on 127.0.0.1 or ::1 unless --admin-public is given"
+    )]
+    AdminNotLoopback(SocketAddr),
+    /// A certificate without its key, or a key without its certificate.
+    #[error("--tls-cert and --tls-key go together: give both or neither")]
+    TlsPair,
+}
+
+#[derive(Parser)]
+struct Defaults {
+    #[command(flatten)]
+    config: Config,
+}
+
+impl Default for Config {
+    /// The defaults of `hookscope listen`: 127.0.0.1:8081, admin on 127.0.0.1:9081.
+    fn default() -> Self {
+        Defaults::parse_from(["hookscope"]).config
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Config::default().limits
+    }
+}
+
+impl Config {
+    /// The address to listen on.
+    pub fn listen_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.port)
+    }
+
+    /// The admin listener's address, unless it is turned off.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        (!self.no_admin).then_some(self.admin)
+    }
+
+    /// Refuses settings that are each fine but not together.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if let Some(admin) = self.admin_addr() {
+            if !self.admin_public && !admin.ip().is_loopback() {
+                return Err(ConfigError::AdminNotLoopback(admin));
+            }
+        }
+        if self.limits.max_header_size < MIN_HEADER_SIZE {
+            return Err(ConfigError::HeaderSize(self.limits.max_header_size));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::TlsPair);
+        }
+        Ok(())
+    }
+}
+
+/// Parses the head size limit: a size of at least [`MIN_HEADER_SIZE`].
+pub fn parse_header_size(text: &str) -> Result<usize, String> {
+    let size = parse_size(text).map_err(|error| error.to_string())?;
+    match usize::try_from(size) {
+        Ok(size) if size >= MIN_HEADER_SIZE => Ok(size),
+        _ => Err(format!(
+            "{text} is below the smallest head size hyper can read, {}",
+            bytesize::ByteSize::b(MIN_HEADER_SIZE as u64)
+                .display()
+                .iec()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::DEFAULT_KEEP_BYTES;
+    use crate::respond::ScriptScope;
+    use http::StatusCode;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        let argv = std::iter::once("hookscope").chain(args.iter().copied());
+        Defaults::try_parse_from(argv).map(|defaults| defaults.config)
+    }
+
+    #[test]
+    fn defaults_match_panthers_example() {
+        let config = Config::default();
+        assert_eq!(config.listen_addr().to_string(), "127.0.0.1:8081");
+        assert_eq!(config.behaviour.status, StatusCode::OK);
+        assert_eq!(config.behaviour.body, "success");
+        assert_eq!(config.limits.max_body, 1024 * 1024);
+        assert_eq!(config.admin_addr().unwrap().to_string(), "127.0.0.1:9081");
+        assert_eq!(config.keep, DEFAULT_KEEP);
+        assert_eq!(config.keep_bytes, DEFAULT_KEEP_BYTES);
+        assert!(config.check().is_ok());
+    }
+
+    #[test]
+    fn fault_flags_fill_the_behaviour() {
+        let config = parse(&[
+            "--script",
+            "503*3,200",
+            "--route",
+            "/ok=200",
+            "--route",
+            "/down=503",
+            "--fail-rate",
+            "0.25",
+            "--seed",
+            "9",
+            "--strict",
+            "--script-scope",
+            "global",
+            "--header",
+            "Retry-After: 5",
+        ])
+        .unwrap();
+        let behaviour = &config.behaviour;
+        assert_eq!(behaviour.script.as_ref().unwrap().as_str(), "503*3,200");
+        assert_eq!(behaviour.routes.len(), 2);
+        assert_eq!(behaviour.scope, ScriptScope::Global);
+        assert_eq!(behaviour.fail_rate, 0.25);
+        assert_eq!(behaviour.header_map()["retry-after"], "5");
+        assert_eq!(config.seed, Some(9));
+        assert!(behaviour.strict);
+        let error = parse(&["--script", "503*x"]).unwrap_err();
+        assert!(error.to_string().contains("at position 5"), "{error}");
+        assert!(parse(&["--fail-rate", "1.5"]).is_err());
+        assert!(parse(&["--max-connections", "0"]).is_err());
+        assert!(parse(&["--max-header-size", "1KiB"]).is_err());
+    }
+
+    #[test]
+    fn a_public_admin_address_needs_admin_public() {
+        let error = parse(&["--admin", "0.0.0.0:9081"])
+            .unwrap()
+            .check()
+            .unwrap_err();
+        assert!(error.to_string().contains("--admin-public"), "{error}");
+        let public = parse(&["--admin", "0.0.0.0:9081", "--admin-public"]).unwrap();
+        assert!(public.check().is_ok());
+        assert!(parse(&["--admin", "[::1]:0"]).unwrap().check().is_ok());
+        let off = parse(&["--no-admin"]).unwrap();
+        assert!(off.admin_addr().is_none());
+    }
+}

@@ -1,0 +1,195 @@
+//! What the webhook listener, the admin API and the [`Handle`](crate::Handle) share
+//! while a receiver runs: the answer behaviour (swapped whole, read once per
+//! request), the history with its counts, the record file, the subscribers, and
+//! the shutdown signal. The admin API depends on this and nothing of the server.
+
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::capture::{
+    json_line, record_line_and_sameness, Exchange, JsonLine, Recorder, Stats, Store,
+};
+use crate::respond::Behaviour;
+
+/// A published exchange, with its JSON line when recording rendered it already
+/// (so that stdout does not render the same line again).
+pub(crate) type Published = (Arc<Exchange>, Option<JsonLine>);
+
+/// The state shared by everything that serves one receiver.
+pub(crate) struct Shared {
+    behaviour: RwLock<Arc<Behaviour>>,
+    pub(crate) store: Store,
+    pub(crate) recorder: Option<Recorder>,
+    subscribers: Mutex<Vec<mpsc::Sender<Published>>>,
+    shutdown: Shutdown,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        behaviour: Behaviour,
+        store: Store,
+        recorder: Option<Recorder>,
+        shutdown: Shutdown,
+    ) -> Shared {
+        Shared {
+            behaviour: RwLock::new(Arc::new(behaviour)),
+            store,
+            recorder,
+            subscribers: Mutex::new(Vec::new()),
+            shutdown,
+        }
+    }
+
+    /// The answer behaviour in force.
+    pub(crate) fn behaviour(&self) -> Arc<Behaviour> {
+        Arc::clone(
+            &self
+                .behaviour
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// Replaces the answer behaviour; the next request reads the new one.
+    pub(crate) fn set_behaviour(&self, behaviour: Behaviour) {
+        *self
+            .behaviour
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(behaviour);
+    }
+
+    /// The counts, as `/api/stats`, the handle and the shutdown summary show them.
+    pub(crate) fn stats(&self) -> Stats {
+        Stats {
+            record_failure: self
+                .recorder
+                .as_ref()
+                .and_then(|recorder| recorder.check().err())
+                .map(|error| error.to_string()),
+            ..self.store.stats()
+        }
+    }
+
+    /// The shutdown signal.
+    pub(crate) fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
+
+    /// Adds a subscriber that receives every exchange published from now on.
+    pub(crate) fn subscribe(&self, capacity: usize) -> Subscription {
+        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        self.subscribers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(sender);
+        Subscription(receiver)
+    }
+
+    /// Ends every subscription once what is queued has been read.
+    pub(crate) fn close_subscriptions(&self) {
+        self.subscribers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Hands a finished exchange to everyone who wants it: the record file (unless
+    /// it was already written there, as `line`), the history and its counts, the
+    /// subscribers. A subscriber that is full misses it: an answer never waits.
+    /// `line` is the record line already rendered, if it still describes the
+    /// exchange, and whether it is also the JSON line.
+    pub(crate) fn publish(
+        &self,
+        exchange: Exchange,
+        recorded: bool,
+        line: Option<(JsonLine, bool)>,
+    ) {
+        let line = match (&self.recorder, recorded, line) {
+            (Some(recorder), false, _) => {
+                let (line, same) = record_line_and_sameness(&exchange);
+                recorder.write_detached(line.clone());
+                same.then_some(line)
+            }
+            (_, _, Some((line, same))) => same.then_some(line),
+            _ => None,
+        };
+        let exchange = Arc::new(exchange);
+        self.store.push(Arc::clone(&exchange));
+        let subscribers = self
+            .subscribers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for subscriber in subscribers.iter() {
+            let _ = subscriber.try_send((Arc::clone(&exchange), line.clone()));
+        }
+    }
+}
+
+/// The exchanges a receiver publishes, from [`Handle::subscribe`](crate::Handle::subscribe)
+/// on, in the order they finished. It ends when the receiver has stopped and every
+/// exchange was read. It holds at most the capacity it was made with: an answer
+/// never waits for a subscriber, so one that falls that far behind misses exchanges
+/// (the history and the record still have them).
+#[derive(Debug)]
+pub struct Subscription(mpsc::Receiver<Published>);
+
+impl Subscription {
+    /// The next exchange, or `None` once the receiver has stopped.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::start().await?;
+    /// let mut exchanges = sink.subscribe(100);
+    /// reqwest::Client::new().post(sink.url()).body("{}").send().await?;
+    /// let exchange = exchanges.next().await.expect("published");
+    /// assert_eq!(exchange.reply.outcome.status(), Some(200));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn next(&mut self) -> Option<Arc<Exchange>> {
+        self.0.recv().await.map(|(exchange, _)| exchange)
+    }
+
+    /// Like [`next`](Subscription::next), from a thread outside the runtime.
+    pub fn blocking_next(&mut self) -> Option<Arc<Exchange>> {
+        self.0.blocking_recv().map(|(exchange, _)| exchange)
+    }
+
+    /// The next exchange as published, from a thread outside the runtime.
+    pub(crate) fn blocking_next_published(&mut self) -> Option<Published> {
+        self.0.blocking_recv()
+    }
+
+    /// The next exchange as published, if one is waiting.
+    pub(crate) fn try_next_published(&mut self) -> Option<Published> {
+        self.0.try_recv().ok()
+    }
+}
+
+/// The JSON line of a published exchange: the one recording rendered, or a new one.
+pub(crate) fn line_of(published: &Published) -> JsonLine {
+    match published {
+        (_, Some(line)) => line.clone(),
+        (exchange, None) => json_line(exchange),
+    }
+}
+
+/// Turns true once the receiver begins to shut down; cheap to clone and wait on.
+#[derive(Debug, Clone)]
+pub(crate) struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    /// A signal, and the sender that fires it.
+    pub(crate) fn new() -> (watch::Sender<bool>, Shutdown) {
+        let (sender, receiver) = watch::channel(false);
+        (sender, Shutdown(receiver))
+    }
+
+    /// Resolves once shutdown has begun.
+    pub(crate) async fn begun(&self) {
+        let mut receiver = self.0.clone();
+        let _ = receiver.wait_for(|&down| down).await;
+    }
+}

@@ -1,0 +1,166 @@
+//! The values people type, parsed once for every place that takes them (flags,
+//! the builder, the admin API): durations, sizes, statuses, headers, rates.
+//! A leaf: it depends on no other module of hookscope.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
+use thiserror::Error;
+
+/// A typed value that cannot be used; its message names what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ValueError {
+    /// Not a status code an HTTP answer can carry.
+    #[error("status must be a number from 100 to 599, got {0:?}")]
+    Status(String),
+    /// Not of the form `Name: value`, or not a legal header.
+    #[error("header must look like 'Name: value', got {given:?}: {reason}")]
+    Header {
+        /// The text as given.
+        given: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Not a fraction from 0 to 1.
+    #[error("expected a fraction from 0 to 1 (e.g. 0.2), got {0:?}")]
+    Rate(String),
+    /// Not a duration.
+    #[error("{reason} (expected e.g. 250ms, 2s, 1m)")]
+    Duration {
+        /// What the duration parser said.
+        reason: String,
+    },
+    /// Not a size.
+    #[error("{reason} (expected e.g. 64KiB, 1MiB, 10MB)")]
+    Size {
+        /// What the size parser said.
+        reason: String,
+    },
+}
+
+/// Parses a duration such as `250ms`, `2s` or `1m30s` (`0` alone is allowed).
+pub fn parse_duration(text: &str) -> Result<Duration, ValueError> {
+    if text.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(text.trim()).map_err(|error| ValueError::Duration {
+        reason: error.to_string(),
+    })
+}
+
+/// Parses a size such as `64KiB`, `10MB` or `1048576`.
+pub fn parse_size(text: &str) -> Result<u64, ValueError> {
+    text.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|size| size.as_u64())
+        .map_err(|reason| ValueError::Size { reason })
+}
+
+/// Parses a status code for an answer: 100 to 599.
+pub fn parse_status(text: &str) -> Result<StatusCode, ValueError> {
+    text.trim()
+        .parse::<u16>()
+        .map_err(|_| ValueError::Status(text.into()))
+        .and_then(status_from_u16)
+}
+
+/// A status code for an answer: 100 to 599 (`http` allows up to 999).
+pub fn status_from_u16(code: u16) -> Result<StatusCode, ValueError> {
+    Some(code)
+        .filter(|code| (100..=599).contains(code))
+        .and_then(|code| StatusCode::from_u16(code).ok())
+        .ok_or_else(|| ValueError::Status(code.to_string()))
+}
+
+/// Parses a failure rate: a fraction from 0 to 1.
+pub fn parse_fail_rate(text: &str) -> Result<f64, ValueError> {
+    text.trim()
+        .parse::<f64>()
+        .map_err(|_| ValueError::Rate(text.into()))
+        .and_then(fail_rate)
+}
+
+/// A failure rate: a fraction from 0 to 1.
+pub fn fail_rate(rate: f64) -> Result<f64, ValueError> {
+    if (0.0..=1.0).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(ValueError::Rate(rate.to_string()))
+    }
+}
+
+/// Parses a header given as `Name: value`.
+pub fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), ValueError> {
+    let error = |reason| ValueError::Header {
+        given: text.into(),
+        reason,
+    };
+    let (name, value) = text.split_once(':').ok_or_else(|| error("no ':'"))?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| error("the name is not a valid header name"))?;
+    let value = HeaderValue::from_str(value.trim())
+        .map_err(|_| error("the value has characters a header cannot carry"))?;
+    Ok((name, value))
+}
+
+/// An answer body given as text.
+pub fn parse_body(text: &str) -> Result<Bytes, std::convert::Infallible> {
+    Ok(Bytes::copy_from_slice(text.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("2").is_err());
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1MiB"), Ok(1024 * 1024));
+        assert_eq!(parse_size("64KiB"), Ok(64 * 1024));
+        assert_eq!(parse_size("10MB"), Ok(10_000_000));
+        assert_eq!(parse_size("512"), Ok(512));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("-1KiB").is_err());
+    }
+
+    #[test]
+    fn statuses_in_range_only() {
+        assert_eq!(parse_status("200"), Ok(StatusCode::OK));
+        assert_eq!(parse_status("599").unwrap().as_u16(), 599);
+        for bad in ["99", "600", "1000", "abc", "", "-1", "200.0"] {
+            assert!(parse_status(bad).is_err(), "{bad}");
+        }
+        assert!(status_from_u16(42).is_err());
+        assert!(status_from_u16(700).is_err());
+    }
+
+    #[test]
+    fn rates_from_zero_to_one() {
+        assert_eq!(parse_fail_rate("0.25"), Ok(0.25));
+        for bad in ["1.5", "-0.1", "half", "NaN"] {
+            assert!(parse_fail_rate(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn headers_need_a_colon_and_legal_parts() {
+        let (name, value) = parse_header("X-Trace:  abc ").unwrap();
+        assert_eq!((name.as_str(), value.to_str().unwrap()), ("x-trace", "abc"));
+        let (_, value) = parse_header("Link: <http://a>; rel=x").unwrap();
+        assert_eq!(value, "<http://a>; rel=x");
+        assert!(parse_header("NoColon").is_err());
+        assert!(parse_header("Bad Name: x").is_err());
+        assert!(parse_header(": x").is_err());
+        assert!(parse_header("X-A: a\nb").is_err());
+    }
+}
