@@ -27,12 +27,17 @@ DURATION = os.environ.get("DURATION", "5s")
 CONNECTIONS = [int(c) for c in os.environ.get("CONNECTIONS", "64,256").split(",")]
 SIZES = {"1k": OUT / "alert-1k.json", "64k": OUT / "alert-64k.json"}
 MEMORY_REQUESTS = int(os.environ.get("MEMORY_REQUESTS", "1000000"))
-HOOKSCOPE = str(ROOT / "target" / "release" / "hookscope")
+HOOKSCOPE = os.environ.get("HOOKSCOPE", str(ROOT / "target" / "release" / "hookscope"))
+# COMPARE=label=path[,label=path...]: other builds, measured in the same rounds.
+COMPARE = dict(entry.split("=", 1) for entry in os.environ.get("COMPARE", "").split(",") if entry)
+RECORDING = {"hookscope", *COMPARE}
+BINARIES = {HOOKSCOPE, *COMPARE.values()}
+ONLY = [name for name in os.environ.get("ONLY", "").split(",") if name]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def targets(record_dir):
-    return {
+    found = {
         "baseline": lambda r: [str(ROOT / "target/release/examples/baseline"), "0"],
         "node-example": lambda r: ["node", str(ROOT / "bench/node-example.js"), "0"],
         "hookscope": lambda r: [HOOKSCOPE, "listen", "--port", "0", "--admin", "127.0.0.1:0",
@@ -40,6 +45,17 @@ def targets(record_dir):
         "hookscope-quiet": lambda r: [HOOKSCOPE, "listen", "--port", "0", "--admin", "127.0.0.1:0",
                                       "--format", "quiet"],
     }
+    # The same two modes of other builds, in the same rounds, so that a change is
+    # measured against the code before it.
+    for label, binary in COMPARE.items():
+        found[label] = lambda r, binary=binary: [
+            binary, "listen", "--port", "0", "--admin", "127.0.0.1:0",
+            "--format", "json", "--record", str(record_dir / f"record-{r}.jsonl")]
+        found[f"{label}-quiet"] = lambda r, binary=binary: [
+            binary, "listen", "--port", "0", "--admin", "127.0.0.1:0", "--format", "quiet"]
+    if ONLY:
+        found = {name: command for name, command in found.items() if name in ONLY}
+    return found
 
 
 class Server:
@@ -50,7 +66,7 @@ class Server:
         self.process = subprocess.Popen(["taskset", "-c", "0", *command], stdout=self.stdout,
                                         stderr=subprocess.PIPE, text=True)
         self.url = self.admin = None
-        while self.url is None or (command[0] == HOOKSCOPE and self.admin is None):
+        while self.url is None or (command[0] in BINARIES and self.admin is None):
             line = self.process.stderr.readline()
             if not line:
                 raise RuntimeError(f"{command[0]} exited before listening")
@@ -127,7 +143,9 @@ def no_loss(server, record_file, lines_before, sent_by_wrk, connections):
     stats, deadline = -1, time.time() + 30
     while time.time() < deadline:
         time.sleep(0.3)
-        now = server.stats()["store"]["requests"]
+        stats_now = server.stats()
+        # Builds before the consolidation nested the counts under "store".
+        now = stats_now.get("requests", stats_now.get("store", {}).get("requests"))
         if now == stats:
             break
         stats = now
@@ -182,7 +200,7 @@ def run(workdir):
                         results.setdefault((name, size, connections), []).append(m)
                         print(f"round {round_number + 1} {name:16} {size:>3} c{connections:<3} "
                               f"{m['rps']:>9.0f} req/s p99 {m['p99_ms']:7.2f} ms", file=sys.stderr)
-                        if name == "hookscope":
+                        if name in RECORDING:
                             record = workdir / f"record-{round_number}.jsonl"
                             totals = no_loss(server, record, recorded, sum(
                                 r[-1]["requests"] for k, r in results.items()

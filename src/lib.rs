@@ -44,11 +44,17 @@
 //! } // dropping the handle stops the server
 //! ```
 //!
-//! The builder has the knobs of `hookscope listen` (status, body, headers, delay,
-//! script, routes, fail rate and seed, strict, required headers, max body, keep,
-//! keep bytes, TLS); the [`Handle`] gives [`url`](Handle::url), [`received`](Handle::received),
-//! [`wait_for`](Handle::wait_for) and [`set_behaviour`](Handle::set_behaviour).
-//! Dropping the handle stops the server.
+//! The builder's settings are the [`Config`] that `hookscope listen`'s flags fill
+//! (status, body, headers, delay, script, routes, fail rate and seed, strict,
+//! required headers, limits, keep, keep bytes, record, admin, TLS), with typed
+//! inputs beside the string forms; an invalid one is a [`ConfigError`] from
+//! [`spawn`](ServerBuilder::spawn). The [`Handle`] gives [`url`](Handle::url),
+//! [`received`](Handle::received), [`wait_for`](Handle::wait_for),
+//! [`subscribe`](Handle::subscribe), [`stats`](Handle::stats) and
+//! [`set_behaviour`](Handle::set_behaviour). Dropping the handle stops the server.
+//!
+//! The library prints nothing of its own: diagnostics go through `tracing`, and
+//! exchanges to whoever subscribes.
 #![warn(missing_docs)]
 
 #[cfg(not(unix))]

@@ -327,3 +327,39 @@ fn bad_scripts_are_refused_at_start_with_the_position() {
     let output = common::run(&["listen", "--fail-rate", "2"], b"");
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn the_summary_and_api_stats_are_one_source_after_a_faulted_run() {
+    let hookscope = Hookscope::start(&[
+        "--script",
+        "503,drop,200",
+        "--route",
+        "/flaky=429",
+        "--format",
+        "quiet",
+    ]);
+    for n in 0..6 {
+        let body = alert(&format!("alert-{n}"), "A");
+        for _ in 0..4 {
+            let _ = post(&hookscope.url("/"), &body);
+        }
+    }
+    let _ = post(&hookscope.url("/flaky"), &alert("limited", "L"));
+    let _ = post(&hookscope.url("/"), "{not an alert");
+    let (status, api) = common::get_json(&hookscope.api("/api/stats"));
+    assert_eq!(status, 200);
+    let stats: hookscope::Stats = serde_json::from_value(api.clone()).unwrap();
+    let stopped = hookscope.stop();
+    let printed = stopped
+        .stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("hookscope: summary: "))
+        .unwrap_or_else(|| panic!("no summary in {}", stopped.stderr));
+    // The run had every kind of outcome, so equal lines mean equal counts.
+    assert!(stats.by_status.contains_key("503"), "{api}");
+    assert!(stats.by_status.contains_key("dropped"), "{api}");
+    assert!(stats.by_status.contains_key("429"), "{api}");
+    assert!(stats.deliveries.delivered_after_retries > 0, "{api}");
+    assert_eq!(stats.requests, 26, "{api}");
+    assert_eq!(printed, hookscope::output::summary_line(&stats));
+}

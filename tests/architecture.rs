@@ -1,0 +1,159 @@
+//! The layering rules of docs/ARCHITECTURE.md, checked over the source: no import
+//! cycle among the library's top-level modules, and the modules that may print,
+//! hold sockets or spawn the server are the ones the document names.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// The binary's own files: everything else under src/ is the library.
+const BINARY: [&str; 4] = ["main.rs", "cli.rs", "commands.rs", "diagnostics.rs"];
+
+/// Every library source file with the top-level module it belongs to.
+fn library_files() -> Vec<(String, PathBuf)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    let mut pending = vec![src.clone()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                let relative = path.strip_prefix(&src).unwrap();
+                let top = relative.components().next().unwrap();
+                let top = top.as_os_str().to_str().unwrap().trim_end_matches(".rs");
+                let name = relative.to_str().unwrap();
+                if top != "lib" && !BINARY.contains(&name) {
+                    files.push((top.to_owned(), path));
+                }
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The code of a file without comments and its `#[cfg(test)]` module (tests may
+/// reach anywhere).
+fn code(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let text = match text.find("#[cfg(test)]\nmod tests") {
+        Some(end) => &text[..end],
+        None => &text[..],
+    };
+    text.lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Top-level module -> the top-level modules its code names as `crate::x`.
+fn dependencies() -> BTreeMap<String, BTreeSet<String>> {
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (module, path) in library_files() {
+        let code = code(&path);
+        let used = graph.entry(module.clone()).or_default();
+        for (index, _) in code.match_indices("crate::") {
+            let name: String = code[index + "crate::".len()..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if name != module && !name.is_empty() && name.chars().all(|c| !c.is_uppercase()) {
+                used.insert(name);
+            }
+        }
+    }
+    graph
+}
+
+#[test]
+fn the_library_modules_form_no_cycle() {
+    let graph = dependencies();
+    // Depth-first search; a module met again while still on the path closes a cycle.
+    fn visit<'a>(
+        module: &'a str,
+        graph: &'a BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<&'a str>,
+        done: &mut BTreeSet<&'a str>,
+    ) {
+        if let Some(start) = path.iter().position(|on_path| *on_path == module) {
+            panic!(
+                "import cycle: {} -> {module}\nall dependencies: {graph:#?}",
+                path[start..].join(" -> ")
+            );
+        }
+        if !done.insert(module) {
+            return;
+        }
+        path.push(module);
+        for next in graph.get(module).into_iter().flatten() {
+            visit(next, graph, path, done);
+        }
+        path.pop();
+    }
+    let mut done = BTreeSet::new();
+    for module in graph.keys() {
+        visit(module, &graph, &mut Vec::new(), &mut done);
+    }
+    // The layers the document draws, bottom up: each may use only those below it.
+    let expected = [
+        ("values", vec![]),
+        ("escape", vec![]),
+        ("alert", vec![]),
+        ("respond", vec!["alert", "values"]),
+        ("capture", vec!["alert", "escape"]),
+        ("send", vec!["capture"]),
+        ("shared", vec!["capture", "respond"]),
+        ("output", vec!["capture", "escape", "shared"]),
+        (
+            "admin",
+            vec!["capture", "respond", "send", "shared", "values"],
+        ),
+        (
+            "server",
+            vec!["admin", "alert", "capture", "respond", "shared", "values"],
+        ),
+    ];
+    for (module, allowed) in expected {
+        let used = &graph[module];
+        let beyond: Vec<&String> = used
+            .iter()
+            .filter(|name| !allowed.contains(&name.as_str()))
+            .collect();
+        assert!(
+            beyond.is_empty(),
+            "{module} uses {beyond:?}, beyond its layer {allowed:?}"
+        );
+    }
+}
+
+/// The library files whose code contains `needle`, by top-level module.
+fn modules_containing(needle: &str) -> BTreeSet<String> {
+    library_files()
+        .into_iter()
+        .filter(|(_, path)| code(path).contains(needle))
+        .map(|(module, _)| module)
+        .collect()
+}
+
+#[test]
+fn only_output_prints_and_only_server_and_admin_hold_sockets() {
+    for printing in [
+        "println!",
+        "eprintln!",
+        "print!(",
+        "io::stdout",
+        "io::stderr",
+    ] {
+        let found = modules_containing(printing);
+        assert!(
+            found.iter().all(|module| module == "output"),
+            "{printing} in {found:?}: the library prints only through output, when the binary asks"
+        );
+    }
+    let sockets = modules_containing("TcpListener");
+    assert_eq!(
+        sockets,
+        BTreeSet::from(["admin".to_owned(), "server".to_owned()])
+    );
+}
