@@ -9,7 +9,7 @@ use hookscope::output::{ColorChoice, FormatChoice};
 use hookscope::send::RecordFilter;
 use hookscope::values::{parse_duration, parse_header};
 use hookscope::Config;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderName, HeaderValue};
 
 /// Receive webhooks (Panther alerts first) on your machine and see exactly what arrived.
 #[derive(Debug, Parser)]
@@ -167,25 +167,6 @@ pub enum ValidateFormat {
 }
 
 impl SendArgs {
-    /// What to send and how.
-    pub fn options(&self) -> crate::commands::SendOptions {
-        crate::commands::SendOptions {
-            to: self.to.clone(),
-            file: self.file.clone(),
-            test: self.test,
-            headers: self.header_map(),
-            policy: hookscope::send::RetryPolicy {
-                retries: self.retries,
-                backoff: self.backoff,
-                ..Default::default()
-            },
-            timeout: self.timeout,
-            no_validate: self.no_validate,
-            verify: self.verify(),
-            json: self.json,
-        }
-    }
-
     /// How HTTPS targets are verified.
     pub fn verify(&self) -> hookscope::send::Verify {
         match (&self.cacert, self.insecure) {
@@ -193,15 +174,6 @@ impl SendArgs {
             (None, true) => hookscope::send::Verify::Insecure,
             (None, false) => hookscope::send::Verify::SystemRoots,
         }
-    }
-
-    /// The extra headers as a map.
-    pub fn header_map(&self) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        for (name, value) in &self.headers {
-            headers.append(name.clone(), value.clone());
-        }
-        headers
     }
 }
 

@@ -12,7 +12,9 @@ use hookscope::send::{self, RecordedRequest};
 use hookscope::{output, validate, Alert, RecordLine, ServerBuilder, Verdict};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
-use crate::cli::{Cli, Command, ListenArgs, ReplayArgs, ValidateFormat};
+use http::HeaderMap;
+
+use crate::cli::{Cli, Command, ListenArgs, ReplayArgs, SendArgs, ValidateFormat};
 
 /// How a command ended, which is its exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Listen(args) => runtime()?.block_on(listen(*args)),
         Command::Replay(args) => Ok(runtime()?.block_on(replay_file(&args))),
         Command::Validate(args) => Ok(validate_inputs(&args.inputs, args.format)),
-        Command::Send(args) => Ok(runtime()?.block_on(send(args.options()))),
+        Command::Send(args) => Ok(runtime()?.block_on(send(&args))),
         Command::Cert(args) => write_cert(&args.out, &args.names),
         Command::Schema => {
             println!("{}", hookscope::alert::JSON_SCHEMA);
@@ -246,33 +248,10 @@ fn print_delivery(status: &send::DeliveryStatus, as_json: bool) {
     }
 }
 
-/// What `hookscope send` sends and how.
-#[derive(Debug, Clone)]
-pub struct SendOptions {
-    /// Target.
-    pub to: reqwest::Url,
-    /// The alert file (`-` for stdin); `None` with `test` sends the test alert.
-    pub file: Option<PathBuf>,
-    /// Send Panther's test alert.
-    pub test: bool,
-    /// Extra headers.
-    pub headers: http::HeaderMap,
-    /// Retries and backoff.
-    pub policy: send::RetryPolicy,
-    /// Per-attempt timeout.
-    pub timeout: std::time::Duration,
-    /// Skip the schema check of the file.
-    pub no_validate: bool,
-    /// How HTTPS is verified.
-    pub verify: send::Verify,
-    /// Print the status as JSON.
-    pub json: bool,
-}
-
 /// Delivers one alert with retries and prints its delivery status: exit 0
 /// delivered, 1 every attempt failed, 2 bad input.
-async fn send(options: SendOptions) -> Outcome {
-    let body = if options.test {
+async fn send(args: &SendArgs) -> Outcome {
+    let body = if args.test {
         let alert = Alert::test_alert(chrono::Utc::now());
         match serde_json::to_vec(&alert) {
             Ok(bytes) => bytes,
@@ -282,11 +261,11 @@ async fn send(options: SendOptions) -> Outcome {
             }
         }
     } else {
-        let input = options.file.clone().unwrap_or_else(|| PathBuf::from("-"));
+        let input = args.file.clone().unwrap_or_else(|| PathBuf::from("-"));
         match read_input(&input) {
             Ok(bytes) => {
                 let verdict = validate(&bytes);
-                if !verdict.is_valid() && !options.no_validate {
+                if !verdict.is_valid() && !args.no_validate {
                     eprintln!("hookscope: {} is not a valid Panther alert (send it anyway with --no-validate):", input.display());
                     for problem in &verdict.problems {
                         eprintln!("  ✘ {}", escape_line(&problem.to_string()));
@@ -301,10 +280,11 @@ async fn send(options: SendOptions) -> Outcome {
             }
         }
     };
-    if options.verify == send::Verify::Insecure {
+    let verify = args.verify();
+    if verify == send::Verify::Insecure {
         tracing::warn!("--insecure: the server's certificate is not verified");
     }
-    let client = match send::sender_client(options.timeout, &options.verify) {
+    let client = match send::sender_client(args.timeout, &verify) {
         Ok(client) => client,
         Err(error) => {
             eprintln!("hookscope: {error}");
@@ -312,16 +292,14 @@ async fn send(options: SendOptions) -> Outcome {
         }
     };
     let mut rng = fastrand::Rng::new();
-    let status = send::deliver(
-        &client,
-        &options.to,
-        body.into(),
-        &options.headers,
-        options.policy,
-        &mut rng,
-    )
-    .await;
-    print_delivery(&status, options.json);
+    let policy = send::RetryPolicy {
+        retries: args.retries,
+        backoff: args.backoff,
+        ..Default::default()
+    };
+    let headers = HeaderMap::from_iter(args.headers.iter().cloned());
+    let status = send::deliver(&client, &args.to, body.into(), &headers, policy, &mut rng).await;
+    print_delivery(&status, args.json);
     if status.delivered {
         Outcome::Success
     } else {

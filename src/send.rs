@@ -69,7 +69,7 @@ impl TryFrom<&RecordLine<'_>> for RecordedRequest {
             method: line.method.clone(),
             path: line.path.clone(),
             query: line.query.clone(),
-            headers: line.headers.clone(),
+            headers: line.headers.clone().into_iter().collect(),
             body: line.body_bytes()?,
         })
     }

@@ -428,9 +428,8 @@ pub struct RecordLine<'a> {
     /// Query without `?`.
     #[serde(default)]
     pub query: Option<String>,
-    /// Request headers, in the order of the line.
-    #[serde(deserialize_with = "header_pairs")]
-    pub headers: Vec<(String, String)>,
+    /// Request headers (a repeated header's values joined with ", ").
+    pub headers: std::collections::BTreeMap<String, String>,
     /// How `body` is written: `json`, `text` or `base64`.
     pub body_encoding: BodyEncoding,
     /// The body as written in the line.
@@ -519,30 +518,6 @@ impl<'a> RecordLine<'a> {
     pub fn is_unreadable_head(&self) -> bool {
         self.method == UNREADABLE_METHOD
     }
-}
-
-/// A JSON object of header names and values, kept in its order.
-fn header_pairs<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Vec<(String, String)>, D::Error> {
-    struct Pairs;
-    impl<'de> serde::de::Visitor<'de> for Pairs {
-        type Value = Vec<(String, String)>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("an object of header names and values")
-        }
-        fn visit_map<M: serde::de::MapAccess<'de>>(
-            self,
-            mut map: M,
-        ) -> Result<Self::Value, M::Error> {
-            let mut pairs = Vec::new();
-            while let Some(pair) = map.next_entry()? {
-                pairs.push(pair);
-            }
-            Ok(pairs)
-        }
-    }
-    deserializer.deserialize_map(Pairs)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! one [`Stats`] that `/api/stats`, the handle and the shutdown summary all read),
 //! and a broadcast of each new exchange's id for live subscribers (SSE).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
@@ -83,6 +83,10 @@ struct Inner {
     /// Each kept exchange with the size it was counted at, so that pushing it
     /// out subtracts exactly that without measuring it again.
     exchanges: VecDeque<(Arc<Exchange>, u64)>,
+    /// The kept exchanges by id. Ids are given on arrival but exchanges are kept
+    /// as they finish, so the order of `exchanges` is not the order of ids (a
+    /// request that waited for a delay, or hung, finishes long after later ones).
+    by_id: HashMap<u64, Arc<Exchange>>,
     stats: Stats,
 }
 
@@ -113,6 +117,7 @@ impl Store {
                 keep_bytes,
                 kept_bytes: 0,
                 exchanges: VecDeque::with_capacity(keep.min(DEFAULT_KEEP)),
+                by_id: HashMap::with_capacity(keep.min(DEFAULT_KEEP)),
                 stats: Stats::default(),
             }),
             live: broadcast::channel(LIVE_BACKLOG).0,
@@ -136,6 +141,7 @@ impl Store {
                 let size = exchange.retained_size();
                 inner.kept_bytes += size;
                 inner.exchanges.push_back((Arc::clone(&exchange), size));
+                inner.by_id.insert(exchange.id, Arc::clone(&exchange));
                 let mut pushed_out = None;
                 while inner.exchanges.len() > inner.keep
                     || (inner.kept_bytes > inner.keep_bytes && inner.exchanges.len() > 1)
@@ -144,6 +150,7 @@ impl Store {
                         break;
                     };
                     inner.kept_bytes -= size;
+                    inner.by_id.remove(&oldest.id);
                     inner.stats.dropped_from_store += 1;
                     // More than one goes only when a big body arrives; the rest are freed here.
                     pushed_out = Some(oldest);
@@ -182,16 +189,7 @@ impl Store {
 
     /// The kept exchange with this id.
     pub fn get(&self, id: u64) -> Option<Arc<Exchange>> {
-        let inner = self.inner();
-        // Ids grow with arrival, so a binary search finds it.
-        let index = inner
-            .exchanges
-            .binary_search_by_key(&id, |(exchange, _)| exchange.id)
-            .ok()?;
-        inner
-            .exchanges
-            .get(index)
-            .map(|(exchange, _)| Arc::clone(exchange))
+        self.inner().by_id.get(&id).cloned()
     }
 
     /// Number of exchanges kept now.
@@ -210,6 +208,7 @@ impl Store {
     pub fn clear(&self) {
         let mut inner = self.inner();
         inner.exchanges.clear();
+        inner.by_id.clear();
         inner.kept_bytes = 0;
         inner.stats = Stats::default();
         self.arrived.send_replace(0);
@@ -325,6 +324,27 @@ mod tests {
             found,
             [(1, false), (2, false), (3, false), (4, true), (5, true)]
         );
+    }
+
+    #[test]
+    fn exchanges_that_finish_out_of_order_are_found_by_id() {
+        let store = Store::new(10);
+        // A request that waited (a delay, a hang) finishes after later ones.
+        for id in [2, 3, 1, 5, 4, 6] {
+            store.push(exchange(id, "/"));
+        }
+        for id in 1..=6 {
+            assert_eq!(store.get(id).map(|found| found.id), Some(id));
+        }
+        let store = Store::new(2);
+        for id in [3, 1, 2] {
+            store.push(exchange(id, "/"));
+        }
+        assert!(
+            store.get(3).is_none(),
+            "pushed out first, though not the lowest id"
+        );
+        assert_eq!(store.get(1).map(|found| found.id), Some(1));
     }
 
     #[test]

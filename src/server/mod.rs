@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use crate::capture::{Deliveries, Exchange, RecordError, Recorder, Stats, Store, WaitTimeout};
 use crate::respond::{Behaviour, Route, Script, ScriptScope, ScriptState};
 use crate::shared::{Shared, Shutdown, Subscription};
-use crate::values::{self, ValueError};
+use crate::values;
 
 /// Why a server could not start.
 #[derive(Debug, Error)]
@@ -106,65 +106,41 @@ impl Server {
     }
 }
 
-/// A value that can be turned into a status code: a [`StatusCode`] or a `u16` (100-599).
-pub trait IntoStatus {
-    /// The status, or why it cannot be one.
-    fn into_status(self) -> Result<StatusCode, ValueError>;
-}
-
-impl IntoStatus for StatusCode {
-    fn into_status(self) -> Result<StatusCode, ValueError> {
-        values::status_from_u16(self.as_u16())
-    }
-}
-
-impl IntoStatus for u16 {
-    fn into_status(self) -> Result<StatusCode, ValueError> {
-        values::status_from_u16(self)
-    }
-}
-
-/// A value that can be turned into a header: a `(HeaderName, HeaderValue)` pair or `"Name: value"`.
-pub trait IntoHeader {
-    /// The header, or why it cannot be one.
-    fn into_header(self) -> Result<(HeaderName, HeaderValue), ValueError>;
-}
-
-impl IntoHeader for (HeaderName, HeaderValue) {
-    fn into_header(self) -> Result<(HeaderName, HeaderValue), ValueError> {
-        Ok(self)
-    }
-}
-
-impl IntoHeader for &str {
-    fn into_header(self) -> Result<(HeaderName, HeaderValue), ValueError> {
-        values::parse_header(self)
-    }
-}
-
-/// A value that parses into `T` (a [`Script`] or a [`Route`]), or is one already.
+/// A typed setting, or a form of it that converts: a [`StatusCode`] or a `u16`
+/// (100-599); a `(HeaderName, HeaderValue)` pair or `"Name: value"`; a [`Script`]
+/// or a [`Route`], or their text. A form that does not convert is reported by
+/// [`ServerBuilder::spawn`].
 pub trait IntoSetting<T> {
     /// The setting, or why it cannot be one.
     fn into_setting(self) -> Result<T, ConfigError>;
 }
 
-impl IntoSetting<Script> for Script {
-    fn into_setting(self) -> Result<Script, ConfigError> {
-        Ok(self)
-    }
-}
-
-impl IntoSetting<Route> for Route {
-    fn into_setting(self) -> Result<Route, ConfigError> {
-        Ok(self)
-    }
-}
-
-impl<T> IntoSetting<T> for &str
-where
-    T: std::str::FromStr<Err = crate::respond::ScriptError>,
-{
+impl<T> IntoSetting<T> for T {
     fn into_setting(self) -> Result<T, ConfigError> {
+        Ok(self)
+    }
+}
+
+impl IntoSetting<StatusCode> for u16 {
+    fn into_setting(self) -> Result<StatusCode, ConfigError> {
+        Ok(values::status_from_u16(self)?)
+    }
+}
+
+impl IntoSetting<(HeaderName, HeaderValue)> for &str {
+    fn into_setting(self) -> Result<(HeaderName, HeaderValue), ConfigError> {
+        Ok(values::parse_header(self)?)
+    }
+}
+
+impl IntoSetting<Script> for &str {
+    fn into_setting(self) -> Result<Script, ConfigError> {
+        Ok(self.parse()?)
+    }
+}
+
+impl IntoSetting<Route> for &str {
+    fn into_setting(self) -> Result<Route, ConfigError> {
         Ok(self.parse()?)
     }
 }
@@ -215,8 +191,8 @@ impl ServerBuilder {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn status(self, status: impl IntoStatus) -> Self {
-        self.set(status.into_status(), |config, status| {
+    pub fn status(self, status: impl IntoSetting<StatusCode>) -> Self {
+        self.set(status.into_setting(), |config, status| {
             config.behaviour.status = status
         })
     }
@@ -228,8 +204,8 @@ impl ServerBuilder {
     }
 
     /// Adds a header to every answer: `"Name: value"` or a `(HeaderName, HeaderValue)` pair.
-    pub fn header(self, header: impl IntoHeader) -> Self {
-        self.set(header.into_header(), |config, header| {
+    pub fn header(self, header: impl IntoSetting<(HeaderName, HeaderValue)>) -> Self {
+        self.set(header.into_setting(), |config, header| {
             config.behaviour.headers.push(header)
         })
     }
@@ -275,11 +251,11 @@ impl ServerBuilder {
     }
 
     /// Answers `status` to this fraction (0 to 1) of requests at random.
-    pub fn fail_rate(self, rate: f64, status: impl IntoStatus) -> Self {
+    pub fn fail_rate(self, rate: f64, status: impl IntoSetting<StatusCode>) -> Self {
         self.set(values::fail_rate(rate), |config, rate| {
             config.behaviour.fail_rate = rate
         })
-        .set(status.into_status(), |config, status| {
+        .set(status.into_setting(), |config, status| {
             config.behaviour.fail_status = status
         })
     }
@@ -292,8 +268,8 @@ impl ServerBuilder {
 
     /// Refuses with 401 any request without this header and value:
     /// `"Name: value"` or a `(HeaderName, HeaderValue)` pair.
-    pub fn require_header(self, header: impl IntoHeader) -> Self {
-        self.set(header.into_header(), |config, header| {
+    pub fn require_header(self, header: impl IntoSetting<(HeaderName, HeaderValue)>) -> Self {
+        self.set(header.into_setting(), |config, header| {
             config.behaviour.required_headers.push(header)
         })
     }
