@@ -1,7 +1,8 @@
 //! The admin listener: the JSON API under `/api/` and the inspector page at `/`.
 //!
 //! It listens on its own address, never the webhook port, so a tunnel pointed at
-//! the webhook port never exposes it.
+//! the webhook port never exposes it. It is an axum router on hyper; every answer,
+//! refusals included, is JSON (`{"error": ...}`) but the page itself.
 
 mod config;
 
@@ -10,22 +11,22 @@ use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST};
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, Limited, StreamBody};
-use hyper::body::{Frame, Incoming};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use http_body_util::BodyExt;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 pub use config::{ConfigPatch, ConfigView};
 
-use crate::capture::record_line;
-use crate::capture::Exchange;
+use crate::capture::{record_line, Exchange};
 use crate::send::{self, RecordedRequest};
 use crate::shared::Shared;
 
@@ -40,7 +41,15 @@ const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
 /// How long a replay from the inspector waits for the target to answer.
 const REPLAY_TIMEOUT: Duration = Duration::from_secs(30);
 
-type Body = BoxBody<Bytes, Infallible>;
+/// What every route reads.
+#[derive(Clone)]
+struct Admin {
+    shared: Arc<Shared>,
+    /// Built on the first replay: loading the system's root certificates takes
+    /// milliseconds of the runtime's only thread, which a receiver that never
+    /// replays should not spend at start.
+    replay_client: Arc<OnceLock<reqwest::Client>>,
+}
 
 /// A refused API call: answered with this status and `{"error": message}`.
 #[derive(Debug)]
@@ -56,112 +65,55 @@ impl ApiError {
             message: message.into(),
         }
     }
+}
 
-    fn into_response(self) -> Response<Body> {
-        error(self.status, &self.message)
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.message }).to_string();
+        json(self.status, body.into_bytes())
     }
 }
+
+type Answer = Result<Response, ApiError>;
 
 /// Serves the admin API until the receiver shuts down.
 pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    let http = auto::Builder::new(TokioExecutor::new());
-    // Built on the first replay: loading the system's root certificates takes
-    // milliseconds of the runtime's only thread, which a receiver that never
-    // replays should not spend at start.
-    let replay_client = Arc::new(OnceLock::new());
-    loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shared.shutdown().begun() => break,
-        };
-        let shared = Arc::clone(&shared);
-        let client = Arc::clone(&replay_client);
-        let service = hyper::service::service_fn(move |request| {
-            let (shared, client) = (Arc::clone(&shared), Arc::clone(&client));
-            async move { Ok::<_, Infallible>(route(&shared, &client, request).await) }
-        });
-        let connection = http
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-    }
+    let admin = Admin {
+        shared: Arc::clone(&shared),
+        replay_client: Arc::new(OnceLock::new()),
+    };
+    let app = Router::new()
+        .route("/", get(|| async { html(INDEX_HTML) }))
+        .route("/api/requests", get(list).delete(clear))
+        .route("/api/requests/{id}", get(one))
+        .route("/api/requests/{id}/replay", post(replay))
+        .route("/api/stats", get(stats))
+        .route("/api/events", get(events))
+        .route("/api/config", get(config_view).put(change_config))
+        .fallback(|uri: Uri| async move {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("no such endpoint: {}", uri.path()),
+            )
+        })
+        .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
+            let path = uri.path().to_owned();
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{method} is not allowed on {path}"),
+            )
+        })
+        .layer(middleware::from_fn(local_host_only))
+        .with_state(admin);
+    let shutdown = async move { shared.shutdown().begun().await };
+    let _ = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
 }
 
-async fn route(
-    shared: &Arc<Shared>,
-    client: &OnceLock<reqwest::Client>,
-    request: Request<Incoming>,
-) -> Response<Body> {
-    if !host_is_local(&request) {
-        // A page on another site that resolves its name to 127.0.0.1 (DNS rebinding)
-        // must not reach the API.
-        return error(
-            StatusCode::FORBIDDEN,
-            "the admin API answers only to localhost host names",
-        );
-    }
-    let path = request.uri().path().to_owned();
-    let query = parse_query(request.uri().query());
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let method = request.method().clone();
-    match (&method, segments.as_slice()) {
-        (&Method::GET, [""]) => html(INDEX_HTML),
-        (&Method::GET, ["api", "requests"]) => {
-            list(shared, &query).unwrap_or_else(ApiError::into_response)
-        }
-        (&Method::DELETE, ["api", "requests"]) => {
-            shared.store.clear();
-            json(StatusCode::OK, r#"{"cleared":true}"#.into())
-        }
-        (&Method::GET, ["api", "requests", id]) => match find(shared, id) {
-            Ok(exchange) => json(StatusCode::OK, record_line(&exchange).to_vec()),
-            Err(refused) => refused.into_response(),
-        },
-        (&Method::POST, ["api", "requests", id, "replay"]) => {
-            let exchange = match find(shared, id) {
-                Ok(exchange) => exchange,
-                Err(refused) => return refused.into_response(),
-            };
-            match read_json::<ReplayBody>(request).await {
-                Ok(body) => {
-                    let client = client.get_or_init(|| send::client(REPLAY_TIMEOUT));
-                    replay(client, &exchange, &body.to).await
-                }
-                Err(refused) => refused.into_response(),
-            }
-        }
-        (&Method::GET, ["api", "stats"]) => stats(shared),
-        (&Method::GET, ["api", "events"]) => events(shared),
-        (&Method::GET, ["api", "config"]) => config_view(shared),
-        (&Method::PUT, ["api", "config"]) => match read_json::<ConfigPatch>(request).await {
-            Ok(patch) => match patch.apply(&shared.behaviour()) {
-                Ok(behaviour) => {
-                    shared.set_behaviour(behaviour);
-                    config_view(shared)
-                }
-                Err(reason) => error(StatusCode::UNPROCESSABLE_ENTITY, &reason),
-            },
-            Err(refused) => refused.into_response(),
-        },
-        (_, ["api", "requests"] | ["api", "requests", _] | ["api", "requests", _, "replay"])
-        | (_, ["api", "stats" | "events" | "config"])
-        | (_, [""]) => error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &format!("{method} is not allowed on {path}"),
-        ),
-        _ => error(StatusCode::NOT_FOUND, &format!("no such endpoint: {path}")),
-    }
-}
-
-fn host_is_local(request: &Request<Incoming>) -> bool {
+/// A page on another site that resolves its name to 127.0.0.1 (DNS rebinding)
+/// must not reach the API: only localhost and loopback host names are answered.
+async fn local_host_only(request: Request, next: Next) -> Response {
     let host = request
         .headers()
         .get(HOST)
@@ -172,17 +124,19 @@ fn host_is_local(request: &Request<Incoming>) -> bool {
         Some(rest) => rest.split(']').next().unwrap_or(""),
         None => host.split(':').next().unwrap_or(""),
     };
-    name == "localhost"
+    let local = name == "localhost"
         || name.ends_with(".localhost")
         || name
             .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
-}
-
-fn parse_query(query: Option<&str>) -> HashMap<String, String> {
-    form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .into_owned()
-        .collect()
+            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
+    if !local {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the admin API answers only to localhost host names",
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 fn find(shared: &Shared, id: &str) -> Result<Arc<Exchange>, ApiError> {
@@ -200,7 +154,23 @@ fn find(shared: &Shared, id: &str) -> Result<Arc<Exchange>, ApiError> {
     })
 }
 
-fn list(shared: &Shared, query: &HashMap<String, String>) -> Result<Response<Body>, ApiError> {
+async fn one(State(admin): State<Admin>, Path(id): Path<String>) -> Answer {
+    let exchange = find(&admin.shared, &id)?;
+    Ok(json(StatusCode::OK, record_line(&exchange).to_vec()))
+}
+
+async fn clear(State(admin): State<Admin>) -> Response {
+    admin.shared.store.clear();
+    json(StatusCode::OK, br#"{"cleared":true}"#.to_vec())
+}
+
+async fn list(State(admin): State<Admin>, RawQuery(query): RawQuery) -> Answer {
+    let query: HashMap<String, String> =
+        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let shared = &admin.shared;
+
     let number = |name: &str| -> Result<Option<u64>, ApiError> {
         query
             .get(name)
@@ -241,19 +211,26 @@ fn list(shared: &Shared, query: &HashMap<String, String>) -> Result<Response<Bod
     Ok(json(StatusCode::OK, body))
 }
 
-fn stats(shared: &Shared) -> Response<Body> {
-    json(
-        StatusCode::OK,
-        serde_json::to_vec(&shared.stats()).unwrap_or_default(),
-    )
+async fn stats(State(admin): State<Admin>) -> Response {
+    let stats = serde_json::to_vec(&admin.shared.stats()).unwrap_or_default();
+    json(StatusCode::OK, stats)
 }
 
-fn config_view(shared: &Shared) -> Response<Body> {
-    let view = ConfigView::from(&*shared.behaviour());
+async fn config_view(State(admin): State<Admin>) -> Response {
+    let view = ConfigView::from(&*admin.shared.behaviour());
     json(
         StatusCode::OK,
         serde_json::to_vec(&view).unwrap_or_default(),
     )
+}
+
+async fn change_config(State(admin): State<Admin>, request: Request) -> Answer {
+    let patch: ConfigPatch = read_json(request).await?;
+    let behaviour = patch
+        .apply(&admin.shared.behaviour())
+        .map_err(|reason| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, reason))?;
+    admin.shared.set_behaviour(behaviour);
+    Ok(config_view(State(admin)).await)
 }
 
 #[derive(serde::Deserialize)]
@@ -261,48 +238,58 @@ struct ReplayBody {
     to: String,
 }
 
-async fn replay(client: &reqwest::Client, exchange: &Exchange, to: &str) -> Response<Body> {
+async fn replay(State(admin): State<Admin>, Path(id): Path<String>, request: Request) -> Answer {
+    let exchange = find(&admin.shared, &id)?;
+    let ReplayBody { to } = read_json(request).await?;
     if exchange.is_unreadable_head() {
-        return error(
+        return Err(ApiError::new(
             StatusCode::CONFLICT,
             "this request's head could not be read when it arrived: nothing to replay",
-        );
+        ));
     }
-    let to = match reqwest::Url::parse(to) {
+    let to = match reqwest::Url::parse(&to) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => url,
         _ => {
-            return error(
+            return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                &format!("`to` must be an http(s) URL, got {to:?}"),
-            )
+                format!("`to` must be an http(s) URL, got {to:?}"),
+            ))
         }
     };
-    match send::replay(client, &RecordedRequest::from(exchange), &to).await {
-        Ok(replayed) => json(
+    let client = admin
+        .replay_client
+        .get_or_init(|| send::client(REPLAY_TIMEOUT));
+    match send::replay(client, &RecordedRequest::from(&*exchange), &to).await {
+        Ok(replayed) => Ok(json(
             StatusCode::OK,
             serde_json::to_vec(&replayed).unwrap_or_default(),
-        ),
-        Err(failure) => error(StatusCode::BAD_GATEWAY, &failure.to_string()),
+        )),
+        Err(failure) => Err(ApiError::new(StatusCode::BAD_GATEWAY, failure.to_string())),
     }
 }
 
-fn events(shared: &Arc<Shared>) -> Response<Body> {
+/// One `exchange` event per exchange as it ends; `lagged` when this reader missed some.
+async fn events(State(admin): State<Admin>) -> impl IntoResponse {
+    let shared = admin.shared;
     let mut live = shared.store.subscribe();
-    let shared = Arc::clone(shared);
-    let (frames, stream) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(64);
+    let (events, stream) = mpsc::channel::<Result<Event, Infallible>>(64);
     tokio::spawn(async move {
-        let hello = Bytes::from_static(b": hookscope events\n\n");
-        if frames.send(Ok(Frame::data(hello))).await.is_err() {
+        if events
+            .send(Ok(Event::default().comment("hookscope events")))
+            .await
+            .is_err()
+        {
             return;
         }
         loop {
             let event = tokio::select! {
                 received = live.recv() => match received.map(|id| shared.store.get(id)) {
                     Ok(Some(exchange)) => {
-                        let mut event = format!("event: exchange\nid: {}\ndata: ", exchange.id).into_bytes();
-                        record_line(&exchange).append_to(&mut event);
-                        event.extend_from_slice(b"\n\n");
-                        Bytes::from(event)
+                        let line = record_line(&exchange).to_vec();
+                        Event::default()
+                            .event("exchange")
+                            .id(exchange.id.to_string())
+                            .data(String::from_utf8_lossy(&line))
                     }
                     Ok(None) => {
                         // Pushed out of the history before this reader got to it: skip
@@ -315,35 +302,29 @@ fn events(shared: &Arc<Shared>) -> Response<Body> {
                     Err(broadcast::error::RecvError::Lagged(missed)) => lagged(missed),
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
-                _ = tokio::time::sleep(SSE_KEEPALIVE) => Bytes::from_static(b": keep-alive\n\n"),
                 _ = shared.shutdown().begun() => break,
             };
-            if frames.send(Ok(Frame::data(event))).await.is_err() {
+            if events.send(Ok(event)).await.is_err() {
                 break;
             }
         }
     });
-    let mut response = Response::new(StreamBody::new(ReceiverStream::new(stream)).boxed());
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        http::HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(CACHE_CONTROL, http::HeaderValue::from_static("no-cache"));
-    response
+    let keep_alive = KeepAlive::new().interval(SSE_KEEPALIVE).text("keep-alive");
+    (
+        [(CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
+        Sse::new(ReceiverStream::new(stream)).keep_alive(keep_alive),
+    )
 }
 
 /// Tells a live subscriber that it missed exchanges (the inspector then catches up
 /// from the history).
-fn lagged(missed: u64) -> Bytes {
-    Bytes::from(format!("event: lagged\ndata: {missed}\n\n"))
+fn lagged(missed: u64) -> Event {
+    Event::default().event("lagged").data(missed.to_string())
 }
 
 /// Reads a JSON body. Requiring `Content-Type: application/json` also makes
 /// browsers ask before a cross-site page may send one (CORS preflight).
-async fn read_json<T: serde::de::DeserializeOwned>(
-    request: Request<Incoming>,
-) -> Result<T, ApiError> {
+async fn read_json<T: serde::de::DeserializeOwned>(request: Request) -> Result<T, ApiError> {
     let is_json = request
         .headers()
         .get(CONTENT_TYPE)
@@ -355,7 +336,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(
             "send the body as Content-Type: application/json",
         ));
     }
-    let bytes = Limited::new(request.into_body(), MAX_API_BODY)
+    let bytes = http_body_util::Limited::new(request.into_body(), MAX_API_BODY)
         .collect()
         .await
         .map_err(|_| {
@@ -373,40 +354,22 @@ async fn read_json<T: serde::de::DeserializeOwned>(
     })
 }
 
-fn json(status: StatusCode, body: Vec<u8>) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(body)).boxed());
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    response
+fn json(status: StatusCode, body: Vec<u8>) -> Response {
+    let content_type = [(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+    (status, content_type, body).into_response()
 }
 
-fn error(status: StatusCode, message: &str) -> Response<Body> {
-    json(
-        status,
-        serde_json::json!({ "error": message })
-            .to_string()
-            .into_bytes(),
-    )
-}
-
-fn html(page: &'static str) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from_static(page.as_bytes())).boxed());
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        http::HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(
+fn html(page: &'static str) -> Response {
+    let mut headers = HeaderMap::new();
+    let mut set = |name: &'static str, value: &'static str| {
+        headers.insert(name, HeaderValue::from_static(value));
+    };
+    set("content-type", "text/html; charset=utf-8");
+    set(
         "content-security-policy",
-        http::HeaderValue::from_static("default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"),
+        "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:",
     );
-    headers.insert(
-        "x-content-type-options",
-        http::HeaderValue::from_static("nosniff"),
-    );
-    headers.insert("x-frame-options", http::HeaderValue::from_static("DENY"));
-    response
+    set("x-content-type-options", "nosniff");
+    set("x-frame-options", "DENY");
+    (headers, page).into_response()
 }
