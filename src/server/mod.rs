@@ -55,6 +55,13 @@ impl ServerError {
     /// Whether the fault is in what was asked for (a setting, a certificate, a
     /// record file), as opposed to the machine (an address in use): the command
     /// line reports those as usage errors.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let error = hookscope::Server::builder().script("500*x").spawn().await.err().unwrap();
+    /// assert!(error.is_usage());
+    /// # Ok(()) }
+    /// ```
     pub fn is_usage(&self) -> bool {
         !matches!(self, ServerError::Bind { .. })
     }
@@ -158,6 +165,14 @@ pub struct ServerBuilder {
 
 impl ServerBuilder {
     /// A builder from a whole [`Config`], e.g. the one `hookscope listen` parsed.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = hookscope::Config { port: 0, no_admin: true, ..Default::default() };
+    /// let sink = hookscope::ServerBuilder::from_config(config).spawn().await?;
+    /// assert!(sink.admin_url().is_none());
+    /// # Ok(()) }
+    /// ```
     pub fn from_config(config: Config) -> ServerBuilder {
         ServerBuilder {
             config,
@@ -198,12 +213,31 @@ impl ServerBuilder {
     }
 
     /// Body of every 2XX answer (default `success`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::builder().body(r#"{"ok":true}"#).spawn().await?;
+    /// let answer = reqwest::Client::new().post(sink.url()).send().await?;
+    /// assert_eq!(answer.text().await?, r#"{"ok":true}"#);
+    /// # Ok(()) }
+    /// ```
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
         self.config.behaviour.body = body.into();
         self
     }
 
     /// Adds a header to every answer: `"Name: value"` or a `(HeaderName, HeaderValue)` pair.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use http::{HeaderName, HeaderValue};
+    /// let retry = (HeaderName::from_static("retry-after"), HeaderValue::from_static("5"));
+    /// let sink = hookscope::Server::builder().header(retry).header("X-Sink: 1").spawn().await?;
+    /// let answer = reqwest::Client::new().post(sink.url()).send().await?;
+    /// assert_eq!(answer.headers()["retry-after"], "5");
+    /// assert_eq!(answer.headers()["x-sink"], "1");
+    /// # Ok(()) }
+    /// ```
     pub fn header(self, header: impl IntoSetting<(HeaderName, HeaderValue)>) -> Self {
         self.set(header.into_setting(), |config, header| {
             config.behaviour.headers.push(header)
@@ -211,6 +245,15 @@ impl ServerBuilder {
     }
 
     /// Waits this long before each answer.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::builder().delay(std::time::Duration::from_millis(50)).spawn().await?;
+    /// let started = std::time::Instant::now();
+    /// reqwest::Client::new().post(sink.url()).send().await?;
+    /// assert!(started.elapsed() >= std::time::Duration::from_millis(50));
+    /// # Ok(()) }
+    /// ```
     pub fn delay(mut self, delay: Duration) -> Self {
         self.config.behaviour.delay = delay;
         self
@@ -238,6 +281,15 @@ impl ServerBuilder {
     }
 
     /// Gives a path prefix its own script: a [`Route`], or its text such as `"/flaky=500*2,200"`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::builder().route("/flaky=500,200").spawn().await?;
+    /// let client = reqwest::Client::new();
+    /// assert_eq!(client.post(format!("{}/flaky/a", sink.url())).send().await?.status(), 500);
+    /// assert_eq!(client.post(format!("{}/other", sink.url())).send().await?.status(), 200);
+    /// # Ok(()) }
+    /// ```
     pub fn route(self, route: impl IntoSetting<Route>) -> Self {
         self.set(route.into_setting(), |config, route| {
             config.behaviour.routes.push(route)
@@ -245,12 +297,30 @@ impl ServerBuilder {
     }
 
     /// Shares one script position across all requests instead of one per alert.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::builder().script("503,200").global_script().spawn().await?;
+    /// let client = reqwest::Client::new();
+    /// // Two different bodies (two alerts) share one position in the script.
+    /// assert_eq!(client.post(sink.url()).body("a").send().await?.status(), 503);
+    /// assert_eq!(client.post(sink.url()).body("b").send().await?.status(), 200);
+    /// # Ok(()) }
+    /// ```
     pub fn global_script(mut self) -> Self {
         self.config.behaviour.scope = ScriptScope::Global;
         self
     }
 
     /// Answers `status` to this fraction (0 to 1) of requests at random.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::builder().fail_rate(1.0, 502).spawn().await?;
+    /// let answer = reqwest::Client::new().post(sink.url()).send().await?;
+    /// assert_eq!(answer.status(), 502);
+    /// # Ok(()) }
+    /// ```
     pub fn fail_rate(self, rate: f64, status: impl IntoSetting<StatusCode>) -> Self {
         self.set(values::fail_rate(rate), |config, rate| {
             config.behaviour.fail_rate = rate
@@ -261,6 +331,15 @@ impl ServerBuilder {
     }
 
     /// Answers 400 with the problems to a POST that is not a valid alert.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::builder().strict().spawn().await?;
+    /// let answer = reqwest::Client::new().post(sink.url()).body("{}").send().await?;
+    /// assert_eq!(answer.status(), 400);
+    /// assert!(answer.text().await?.contains("/createdAt"));
+    /// # Ok(()) }
+    /// ```
     pub fn strict(mut self) -> Self {
         self.config.behaviour.strict = true;
         self
@@ -268,6 +347,16 @@ impl ServerBuilder {
 
     /// Refuses with 401 any request without this header and value:
     /// `"Name: value"` or a `(HeaderName, HeaderValue)` pair.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::builder().require_header("X-Token: s3cret").spawn().await?;
+    /// let client = reqwest::Client::new();
+    /// assert_eq!(client.post(sink.url()).send().await?.status(), 401);
+    /// let answer = client.post(sink.url()).header("x-token", "s3cret").send().await?;
+    /// assert_eq!(answer.status(), 200);
+    /// # Ok(()) }
+    /// ```
     pub fn require_header(self, header: impl IntoSetting<(HeaderName, HeaderValue)>) -> Self {
         self.set(header.into_setting(), |config, header| {
             config.behaviour.required_headers.push(header)
@@ -275,12 +364,32 @@ impl ServerBuilder {
     }
 
     /// How requests are answered, all settings at once.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use hookscope::Behaviour;
+    /// let accepted = Behaviour { status: http::StatusCode::ACCEPTED, ..Behaviour::default() };
+    /// let sink = hookscope::Server::builder().behaviour(accepted).spawn().await?;
+    /// assert_eq!(reqwest::Client::new().post(sink.url()).send().await?.status(), 202);
+    /// # Ok(()) }
+    /// ```
     pub fn behaviour(mut self, behaviour: Behaviour) -> Self {
         self.config.behaviour = behaviour;
         self
     }
 
     /// Serves HTTPS with the certificate chain and key in these PEM files.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let certs = concat!(env!("CARGO_MANIFEST_DIR"), "/certs");
+    /// let sink = hookscope::Server::builder()
+    ///     .tls_files(format!("{certs}/cert.pem"), format!("{certs}/key.pem"))
+    ///     .spawn()
+    ///     .await?;
+    /// assert!(sink.url().starts_with("https://"));
+    /// # Ok(()) }
+    /// ```
     pub fn tls_files(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
         self.config.tls_cert = Some(cert.into());
         self.config.tls_key = Some(key.into());
@@ -288,18 +397,47 @@ impl ServerBuilder {
     }
 
     /// Serves HTTPS with this rustls configuration.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+    /// let generated = hookscope::generate_cert(&[])?;
+    /// let chain = vec![CertificateDer::from_pem_slice(generated.cert_pem.as_bytes())?];
+    /// let key = PrivateKeyDer::from_pem_slice(generated.key_pem.as_bytes())?;
+    /// let config = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(chain, key)?;
+    /// let sink = hookscope::Server::builder().tls(std::sync::Arc::new(config)).spawn().await?;
+    /// assert!(sink.url().starts_with("https://"));
+    /// # Ok(()) }
+    /// ```
     pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
         self.tls = Some(config);
         self
     }
 
     /// Protections against slow and abusive clients (sizes, timeouts, connection and stream caps).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let limits = hookscope::Limits { max_body: 16, ..Default::default() };
+    /// let sink = hookscope::Server::builder().limits(limits).spawn().await?;
+    /// let answer = reqwest::Client::new().post(sink.url()).body("x".repeat(17)).send().await?;
+    /// assert_eq!(answer.status(), 413);
+    /// # Ok(()) }
+    /// ```
     pub fn limits(mut self, limits: Limits) -> Self {
         self.config.limits = limits;
         self
     }
 
     /// Largest body read; larger ones get 413.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::builder().max_body(16).spawn().await?;
+    /// let answer = reqwest::Client::new().post(sink.url()).body("x".repeat(17)).send().await?;
+    /// assert_eq!(answer.status(), 413);
+    /// # Ok(()) }
+    /// ```
     pub fn max_body(mut self, bytes: u64) -> Self {
         self.config.limits.max_body = bytes;
         self
@@ -307,6 +445,14 @@ impl ServerBuilder {
 
     /// Also serves the admin API and inspector page on this address (loopback,
     /// unless [`admin_public`](ServerBuilder::admin_public) is set too).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::builder().admin("127.0.0.1:0".parse()?).spawn().await?;
+    /// let api = format!("{}/api/stats", sink.admin_url().unwrap());
+    /// assert_eq!(reqwest::get(api).await?.status(), 200);
+    /// # Ok(()) }
+    /// ```
     pub fn admin(mut self, addr: SocketAddr) -> Self {
         self.config.admin = addr;
         self.config.no_admin = false;
@@ -314,12 +460,34 @@ impl ServerBuilder {
     }
 
     /// Allows the admin API on an address other machines can reach.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use hookscope::{ConfigError, Server, ServerError};
+    /// let everywhere = "0.0.0.0:0".parse()?;
+    /// let refused = Server::builder().admin(everywhere).spawn().await;
+    /// assert!(matches!(refused, Err(ServerError::Config(ConfigError::AdminNotLoopback(_)))));
+    /// let allowed = Server::builder().admin(everywhere).admin_public(); // spawn() would listen on every interface
+    /// # Ok(()) }
+    /// ```
     pub fn admin_public(mut self) -> Self {
         self.config.admin_public = true;
         self
     }
 
     /// How many recent exchanges the history keeps (default 1000).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::builder().keep(1).spawn().await?;
+    /// let client = reqwest::Client::new();
+    /// for body in ["first", "second"] {
+    ///     client.post(sink.url()).body(body).send().await?;
+    /// }
+    /// assert_eq!(sink.received()[0].body, "second");
+    /// assert_eq!(sink.stats().dropped_from_store, 1);
+    /// # Ok(()) }
+    /// ```
     pub fn keep(mut self, exchanges: usize) -> Self {
         self.config.keep = exchanges;
         self
@@ -327,6 +495,17 @@ impl ServerBuilder {
 
     /// Most bytes the kept exchanges may hold (default 64 MiB); the oldest go
     /// first, the newest is always kept.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::builder().keep_bytes(1).spawn().await?;
+    /// let client = reqwest::Client::new();
+    /// for body in ["first", "second"] {
+    ///     client.post(sink.url()).body(body).send().await?;
+    /// }
+    /// assert_eq!(sink.received().len(), 1, "over the budget, only the newest is kept");
+    /// # Ok(()) }
+    /// ```
     pub fn keep_bytes(mut self, bytes: u64) -> Self {
         self.config.keep_bytes = bytes;
         self
@@ -334,18 +513,53 @@ impl ServerBuilder {
 
     /// Appends every exchange to this file as a JSON line; an acknowledgement is
     /// sent only once its line is written.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let file = std::env::temp_dir().join(format!("hookscope-doc-{}.jsonl", std::process::id()));
+    /// let sink = hookscope::Server::builder().record(&file).spawn().await?;
+    /// reqwest::Client::new().post(sink.url()).body("{}").send().await?;
+    /// let text = std::fs::read_to_string(&file)?;
+    /// assert!(text.ends_with("}\n") && text.contains(r#""status":200"#));
+    /// # std::fs::remove_file(&file)?;
+    /// # Ok(()) }
+    /// ```
     pub fn record(mut self, path: impl Into<PathBuf>) -> Self {
         self.config.record = Some(path.into());
         self
     }
 
     /// Seeds the random source of `fail_rate`, so the same requests get the same answers.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use hookscope::Server;
+    /// let statuses = |sink: hookscope::Handle| async move {
+    ///     let client = reqwest::Client::new();
+    ///     let mut statuses = Vec::new();
+    ///     for _ in 0..8 {
+    ///         statuses.push(client.post(sink.url()).send().await.unwrap().status().as_u16());
+    ///     }
+    ///     statuses
+    /// };
+    /// let first = statuses(Server::builder().fail_rate(0.5, 500).seed(7).spawn().await?).await;
+    /// let again = statuses(Server::builder().fail_rate(0.5, 500).seed(7).spawn().await?).await;
+    /// assert_eq!(first, again);
+    /// # Ok(()) }
+    /// ```
     pub fn seed(mut self, seed: u64) -> Self {
         self.config.seed = Some(seed);
         self
     }
 
     /// Address to listen on; port 0 picks a free port.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::builder().bind("[::1]:0".parse()?).spawn().await?;
+    /// assert!(sink.local_addr().ip().is_loopback() && sink.url().starts_with("http://[::1]:"));
+    /// # Ok(()) }
+    /// ```
     pub fn bind(mut self, addr: SocketAddr) -> Self {
         self.config.bind = addr.ip();
         self.config.port = addr.port();
@@ -353,6 +567,22 @@ impl ServerBuilder {
     }
 
     /// How long shutdown waits for requests in flight.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::{Duration, Instant};
+    /// let sink = hookscope::Server::builder()
+    ///     .delay(Duration::from_secs(60))
+    ///     .shutdown_timeout(Duration::from_millis(100))
+    ///     .spawn()
+    ///     .await?;
+    /// let url = sink.url();
+    /// tokio::spawn(async move { reqwest::Client::new().post(url).send().await });
+    /// let started = Instant::now();
+    /// sink.shutdown().await;
+    /// assert!(started.elapsed() < Duration::from_secs(10));
+    /// # Ok(()) }
+    /// ```
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.config.shutdown_timeout = timeout;
         self
@@ -362,6 +592,13 @@ impl ServerBuilder {
     ///
     /// The returned handle's [`url`](Handle::url) is valid at once: the socket is
     /// accepting before this returns.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::builder().spawn().await?;
+    /// assert!(sink.url().starts_with("http://127.0.0.1:"));
+    /// # Ok(()) }
+    /// ```
     pub async fn spawn(self) -> Result<Handle, ServerError> {
         let ServerBuilder {
             config,
@@ -496,6 +733,13 @@ pub struct Handle {
 
 impl Handle {
     /// The address the server listens on (with the real port when 0 was asked for).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::start().await?;
+    /// assert_ne!(sink.local_addr().port(), 0);
+    /// # Ok(()) }
+    /// ```
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
@@ -515,6 +759,14 @@ impl Handle {
     }
 
     /// Base URL of the admin API and inspector, if one was asked for.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::builder().admin("127.0.0.1:0".parse()?).spawn().await?;
+    /// assert!(sink.admin_url().unwrap().starts_with("http://127.0.0.1:"));
+    /// assert!(hookscope::Server::start().await?.admin_url().is_none());
+    /// # Ok(()) }
+    /// ```
     pub fn admin_url(&self) -> Option<String> {
         self.admin_addr.map(|addr| format!("http://{addr}"))
     }
@@ -541,12 +793,29 @@ impl Handle {
     }
 
     /// The exchanges kept so far (the last `keep`), oldest first.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::start().await?;
+    /// reqwest::Client::new().post(format!("{}/alerts", sink.url())).send().await?;
+    /// assert_eq!(sink.received()[0].path, "/alerts");
+    /// # Ok(()) }
+    /// ```
     pub fn received(&self) -> Vec<Arc<Exchange>> {
         self.shared.store.all()
     }
 
     /// Every exchange published from now on, in order; see [`Subscription`]. It
     /// holds up to `capacity` exchanges not yet read.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::start().await?;
+    /// let mut exchanges = sink.subscribe(16);
+    /// reqwest::Client::new().post(sink.url()).send().await?;
+    /// assert_eq!(exchanges.next().await.unwrap().method, "POST");
+    /// # Ok(()) }
+    /// ```
     pub fn subscribe(&self, capacity: usize) -> Subscription {
         self.shared.subscribe(capacity)
     }
@@ -595,17 +864,42 @@ impl Handle {
     }
 
     /// The answer behaviour in force.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::builder().status(503).spawn().await?;
+    /// assert_eq!(sink.behaviour().status, 503);
+    /// # Ok(()) }
+    /// ```
     pub fn behaviour(&self) -> Arc<Behaviour> {
         self.shared.behaviour()
     }
 
     /// Replaces the answer behaviour; the next request reads the new one.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::start().await?;
+    /// sink.set_behaviour(hookscope::Behaviour { strict: true, ..Default::default() });
+    /// let answer = reqwest::Client::new().post(sink.url()).body("{}").send().await?;
+    /// assert_eq!(answer.status(), 400);
+    /// # Ok(()) }
+    /// ```
     pub fn set_behaviour(&self, behaviour: Behaviour) {
         self.shared.set_behaviour(behaviour);
     }
 
     /// Stops accepting, lets requests in flight finish (up to the shutdown timeout),
     /// and returns the final counts.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::start().await?;
+    /// reqwest::Client::new().post(sink.url()).send().await?;
+    /// let stats = sink.shutdown().await;
+    /// assert_eq!(stats.requests, 1);
+    /// # Ok(()) }
+    /// ```
     pub async fn shutdown(mut self) -> Stats {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
