@@ -25,7 +25,7 @@ OUT = ROOT / "target" / "bench"
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 DURATION = os.environ.get("DURATION", "5s")
 CONNECTIONS = [int(c) for c in os.environ.get("CONNECTIONS", "64,256").split(",")]
-SIZES = {"1k": OUT / "alert-1k.json", "64k": OUT / "alert-64k.json"}
+SIZES = {size: OUT / f"alert-{size}.json" for size in os.environ.get("SIZES", "1k,64k").split(",")}
 MEMORY_REQUESTS = int(os.environ.get("MEMORY_REQUESTS", "1000000"))
 HOOKSCOPE = os.environ.get("HOOKSCOPE", str(ROOT / "target" / "release" / "hookscope"))
 # COMPARE=label=path[,label=path...]: other builds, measured in the same rounds.
