@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hookscope::output::{ColorChoice, FormatChoice};
 use hookscope::send::RecordFilter;
-use hookscope::values::{parse_duration, parse_header};
+use hookscope::values::{parse_duration, parse_header, parse_http_url};
 use hookscope::Config;
 use http::{HeaderName, HeaderValue};
 
@@ -49,7 +49,7 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct SendArgs {
     /// The receiver's URL (http or https).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = parse_http_url)]
     pub to: reqwest::Url,
 
     /// The alert to send; `-` or nothing reads standard input.
@@ -103,6 +103,10 @@ pub struct CertArgs {
     /// Extra host name or IP the certificate is valid for, besides localhost, 127.0.0.1 and ::1 (repeatable).
     #[arg(long = "name", value_name = "HOST")]
     pub names: Vec<String>,
+
+    /// Replace cert.pem and key.pem if they exist (a new key: clients that trusted the old certificate will not trust this one).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Flags of `hookscope replay`.
@@ -113,7 +117,7 @@ pub struct ReplayArgs {
     pub file: PathBuf,
 
     /// Where to send: a base URL (the recorded path is appended) or a full URL.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = parse_http_url)]
     pub to: reqwest::Url,
 
     /// Only requests that match, as FIELD=VALUE: id, path (prefix), method, verdict, status (repeatable: all must match).

@@ -5,6 +5,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use hookscope::escape::escape_line;
@@ -14,7 +15,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use http::HeaderMap;
 
-use crate::cli::{Cli, Command, ListenArgs, ReplayArgs, SendArgs, ValidateFormat};
+use crate::cli::{CertArgs, Cli, Command, ListenArgs, ReplayArgs, SendArgs, ValidateFormat};
 
 /// How a command ended, which is its exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Replay(args) => Ok(runtime()?.block_on(replay_file(&args))),
         Command::Validate(args) => Ok(validate_inputs(&args.inputs, args.format)),
         Command::Send(args) => Ok(runtime()?.block_on(send(&args))),
-        Command::Cert(args) => write_cert(&args.out, &args.names),
+        Command::Cert(args) => write_cert(&args),
         Command::Schema => {
             println!("{}", hookscope::alert::JSON_SCHEMA);
             Ok(Outcome::Success)
@@ -81,9 +82,10 @@ async fn listen(args: ListenArgs) -> anyhow::Result<Outcome> {
     let shutdown = ShutdownSignal::install();
     let handle = match ServerBuilder::from_config(config).spawn().await {
         Ok(handle) => handle,
-        // The library's messages already carry their cause: print each once.
-        Err(error) if error.is_usage() => return Err(UsageError(error.to_string()).into()),
-        Err(error) => return Err(anyhow::Error::msg(error.to_string())),
+        // Whatever stops hookscope from starting is for the user to change (a flag, a
+        // file, a port in use): exit 2. The library's messages already carry their
+        // cause: print each once.
+        Err(error) => return Err(UsageError(error.to_string()).into()),
     };
     let printer = output::spawn_printer(format, color, handle.subscribe(output::PRINTER_BACKLOG));
     eprintln!("hookscope: listening on {}", handle.url());
@@ -226,21 +228,7 @@ fn print_delivery(status: &send::DeliveryStatus, as_json: bool) {
     };
     println!("delivery to {}: {outcome}", escape_line(&status.url));
     for attempt in &status.attempts {
-        let result = match (&attempt.status, &attempt.error) {
-            (Some(code), None) => code.to_string(),
-            (Some(code), Some(error)) => format!("{code} (body unreadable: {error})"),
-            (None, Some(error)) => format!("error: {error}"),
-            (None, None) => "no answer".into(),
-        };
-        println!(
-            "  attempt {:>2}  {}  {}  ({:.1} ms)",
-            attempt.number,
-            attempt
-                .at
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            escape_line(&result),
-            attempt.took_ms
-        );
+        println!("  {}", attempt_line(attempt));
     }
     match &status.response_body {
         Some(body) => println!("response body: {}", escape_line(body)),
@@ -298,7 +286,37 @@ async fn send(args: &SendArgs) -> Outcome {
         ..Default::default()
     };
     let headers = HeaderMap::from_iter(args.headers.iter().cloned());
-    let status = send::deliver(&client, &args.to, body.into(), &headers, policy, &mut rng).await;
+    let mut hinted = false;
+    let mut report = |progress: send::Progress<'_>| match progress {
+        send::Progress::Attempted(attempt) => {
+            eprintln!("hookscope: {}", attempt_line(attempt));
+            let untrusted = attempt
+                .error
+                .as_deref()
+                .is_some_and(send::is_untrusted_certificate);
+            if untrusted && !hinted {
+                hinted = true;
+                eprintln!(
+                    "hookscope: hint: the receiver's certificate is not trusted, and retrying will not change that: \
+                     give its CA with --cacert (for a `hookscope cert` pair, --cacert DIR/cert.pem), or skip the check with --insecure"
+                );
+            }
+        }
+        send::Progress::Waiting { next, of, delay } => eprintln!(
+            "hookscope: attempt {next} of {of} in {}",
+            humantime::format_duration(Duration::from_millis(delay.as_millis() as u64))
+        ),
+    };
+    let status = send::deliver(
+        &client,
+        &args.to,
+        body.into(),
+        &headers,
+        policy,
+        &mut rng,
+        &mut report,
+    )
+    .await;
     print_delivery(&status, args.json);
     if status.delivered {
         Outcome::Success
@@ -307,12 +325,45 @@ async fn send(args: &SendArgs) -> Outcome {
     }
 }
 
+/// One attempt of a delivery, on one line: number, time, status or error, duration.
+fn attempt_line(attempt: &send::AttemptReport) -> String {
+    let result = match (&attempt.status, &attempt.error) {
+        (Some(code), None) => code.to_string(),
+        (Some(code), Some(error)) => format!("{code} (body unreadable: {error})"),
+        (None, Some(error)) => format!("error: {error}"),
+        (None, None) => "no answer".into(),
+    };
+    format!(
+        "attempt {:>2}  {}  {}  ({:.1} ms)",
+        attempt.number,
+        attempt
+            .at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        escape_line(&result),
+        attempt.took_ms
+    )
+}
+
 /// Writes `cert.pem` and `key.pem` into `out` and says how to use them.
-fn write_cert(out: &Path, names: &[String]) -> anyhow::Result<Outcome> {
-    let generated = hookscope::generate_cert(names)?;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+fn write_cert(args: &CertArgs) -> anyhow::Result<Outcome> {
+    let out = &args.out;
     let cert = out.join("cert.pem");
     let key = out.join("key.pem");
+    let existing: Vec<String> = [&cert, &key]
+        .into_iter()
+        .filter(|path| path.exists())
+        .map(|path| path.display().to_string())
+        .collect();
+    if !existing.is_empty() && !args.force {
+        return Err(UsageError(format!(
+            "{} already exist{}: keep them, or replace them with --force",
+            existing.join(" and "),
+            if existing.len() == 1 { "s" } else { "" }
+        ))
+        .into());
+    }
+    let generated = hookscope::generate_cert(&args.names)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     std::fs::write(&cert, &generated.cert_pem)
         .with_context(|| format!("cannot write {}", cert.display()))?;
     write_private(&key, generated.key_pem.as_bytes())
@@ -368,7 +419,18 @@ fn validate_inputs(inputs: &[PathBuf], format: ValidateFormat) -> Outcome {
                 print_verdict(input, &verdict, format);
             }
             Err(error) => {
-                eprintln!("hookscope: cannot read {}: {error}", input.display());
+                let message = format!("cannot read {}: {error}", input.display());
+                match format {
+                    // One object per input, readable or not.
+                    ValidateFormat::Json => println!(
+                        "{}",
+                        escape_line(
+                            &serde_json::json!({"input": input.display().to_string(), "error": message})
+                                .to_string()
+                        )
+                    ),
+                    ValidateFormat::Text => eprintln!("hookscope: {message}"),
+                }
                 outcome = Outcome::Usage;
             }
         }

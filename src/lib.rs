@@ -84,7 +84,7 @@ pub use capture::{
 pub use respond::{Behaviour, Item, Route, Script, ScriptError, ScriptScope, Step};
 pub use server::tls::{generate_cert, GeneratedCert, TlsError};
 pub use server::{
-    parse_header_size, Config, ConfigError, Handle, IntoSetting, Limits, Server, ServerBuilder,
-    ServerError, MIN_HEADER_SIZE,
+    parse_header_size, Config, ConfigError, Handle, IntoSetting, Limits, Listener, Server,
+    ServerBuilder, ServerError, MIN_HEADER_SIZE,
 };
 pub use shared::Subscription;

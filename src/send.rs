@@ -435,6 +435,34 @@ pub struct AttemptReport {
     pub took_ms: f64,
 }
 
+/// What [`deliver`] is doing, as it happens, for a live report.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    /// An attempt ended.
+    Attempted(&'a AttemptReport),
+    /// The next attempt starts after this delay.
+    Waiting {
+        /// Its number.
+        next: u32,
+        /// The most attempts there will be.
+        of: u32,
+        /// How long until it starts.
+        delay: Duration,
+    },
+}
+
+/// Whether an error (as [`error_chain`] writes it) says the receiver's certificate
+/// is not trusted: retrying will not help, a flag will.
+pub fn is_untrusted_certificate(error: &str) -> bool {
+    [
+        "UnknownIssuer",
+        "invalid peer certificate",
+        "certificate verify failed",
+    ]
+    .iter()
+    .any(|sign| error.contains(sign))
+}
+
 /// The delivery status of one alert.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeliveryStatus {
@@ -514,6 +542,7 @@ pub async fn deliver(
     headers: &http::HeaderMap,
     policy: RetryPolicy,
     rng: &mut fastrand::Rng,
+    progress: &mut dyn FnMut(Progress<'_>),
 ) -> DeliveryStatus {
     let mut status = DeliveryStatus {
         url: url.to_string(),
@@ -523,7 +552,13 @@ pub async fn deliver(
     };
     for number in 1..=policy.retries.saturating_add(1) {
         if number > 1 {
-            tokio::time::sleep(policy.delay(number - 1, rng)).await;
+            let delay = policy.delay(number - 1, rng);
+            progress(Progress::Waiting {
+                next: number,
+                of: policy.retries.saturating_add(1),
+                delay,
+            });
+            tokio::time::sleep(delay).await;
         }
         let at = chrono::Utc::now();
         let started = Instant::now();
@@ -557,6 +592,7 @@ pub async fn deliver(
             Err(error) => report.error = Some(error_chain(&error)),
         }
         report.took_ms = started.elapsed().as_secs_f64() * 1000.0;
+        progress(Progress::Attempted(&report));
         status.attempts.push(report);
         if status.delivered {
             break;

@@ -31,6 +31,12 @@ pub enum ValueError {
         /// What the duration parser said.
         reason: String,
     },
+    /// A required header with an empty value, which is usually an unset variable.
+    #[error("the value required for {0} is empty (an unset variable?); to require an empty value on purpose, write '{0}: \"\"'")]
+    EmptyRequiredValue(String),
+    /// Not an http(s) URL.
+    #[error("expected an http:// or https:// URL such as http://localhost:8081/, got {0:?}")]
+    Url(String),
     /// Not a size.
     #[error("{reason} (expected e.g. 64KiB, 1MiB, 10MB)")]
     Size {
@@ -104,6 +110,27 @@ pub fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), ValueError>
     Ok((name, value))
 }
 
+/// Parses the URL of a receiver: http or https, with a host (`localhost:8081` alone
+/// would parse as a URL of scheme `localhost`).
+pub fn parse_http_url(text: &str) -> Result<reqwest::Url, ValueError> {
+    match reqwest::Url::parse(text.trim()) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(url),
+        _ => Err(ValueError::Url(text.into())),
+    }
+}
+
+/// Parses a header a request must carry, as `Name: value`. An empty value is
+/// refused, because it is what an unset variable gives (`"X-Token: $TOKEN"`), and
+/// every real request would then get 401; `Name: ""` requires an empty value on purpose.
+pub fn parse_required_header(text: &str) -> Result<(HeaderName, HeaderValue), ValueError> {
+    let (name, value) = parse_header(text)?;
+    match value.as_bytes() {
+        b"" => Err(ValueError::EmptyRequiredValue(name.to_string())),
+        b"\"\"" => Ok((name, HeaderValue::from_static(""))),
+        _ => Ok((name, value)),
+    }
+}
+
 /// An answer body given as text.
 pub fn parse_body(text: &str) -> Result<Bytes, std::convert::Infallible> {
     Ok(Bytes::copy_from_slice(text.as_bytes()))
@@ -142,6 +169,36 @@ mod tests {
         }
         assert!(status_from_u16(42).is_err());
         assert!(status_from_u16(700).is_err());
+    }
+
+    #[test]
+    fn receiver_urls_need_http_or_https_and_a_host() {
+        assert!(parse_http_url("http://localhost:8081/").is_ok());
+        assert!(parse_http_url("https://[::1]:443/alerts?x=1").is_ok());
+        for bad in [
+            "localhost:18599",
+            "ftp://x/",
+            "http:/x",
+            "file:///etc/passwd",
+            "",
+        ] {
+            let error = parse_http_url(bad).unwrap_err().to_string();
+            assert!(error.contains("http://"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn an_empty_required_value_must_be_meant() {
+        let error = parse_required_header("X-Panther-Token: ")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("unset variable") && error.contains("x-panther-token"),
+            "{error}"
+        );
+        let (_, value) = parse_required_header(r#"X-Empty: """#).unwrap();
+        assert_eq!(value, "");
+        assert_eq!(parse_required_header("X-T: s3cret").unwrap().1, "s3cret");
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct Attempt {
     pub gap: Option<Duration>,
     /// This attempt's answer acknowledged the delivery (a 2XX, the first of its sequence).
     pub acknowledged: bool,
+    /// The `--route` prefix it was numbered under: a route is a destination of its own,
+    /// and Panther numbers retries per destination. `None` outside every route.
+    pub route: Option<String>,
 }
 
 #[derive(Debug)]
@@ -64,12 +67,17 @@ impl DeliveryCounts {
     }
 }
 
-/// Attempt numbering per alert key.
+/// Sequences by alert key, apart for ordinary deliveries (0) and manual re-sends
+/// (1); looked up by `&str`, so a known alert costs no allocation.
+type Sequences = [HashMap<String, Sequence>; 2];
+
+/// Attempt numbering per destination (route) and alert key.
 #[derive(Debug, Default)]
 pub struct Deliveries {
-    /// Sequences by key, apart for ordinary deliveries (0) and manual re-sends (1);
-    /// looked up by `&str`, so a known alert costs no allocation.
-    sequences: [HashMap<String, Sequence>; 2],
+    /// Requests outside every `--route`.
+    unrouted: Sequences,
+    /// By route prefix.
+    routed: HashMap<String, Sequences>,
 }
 
 impl Deliveries {
@@ -78,11 +86,23 @@ impl Deliveries {
     /// Once a delivery was acknowledged the sender stops retrying, so the same key
     /// arriving again starts a new delivery at attempt 1 (a manual re-send also has
     /// its own key, as its title says `[Re-sent]: `).
-    pub fn arrive(&mut self, key: &AlertKey, at: Instant) -> Attempt {
+    pub fn arrive(&mut self, key: &AlertKey, route: Option<&str>, at: Instant) -> Attempt {
         if self.tracked() >= MAX_TRACKED {
             self.forget_finished();
         }
-        let sequences = &mut self.sequences[usize::from(key.resent)];
+        let destination = match route {
+            None => &mut self.unrouted,
+            Some(prefix) => {
+                if !self.routed.contains_key(prefix) {
+                    self.routed.insert(prefix.to_owned(), Sequences::default());
+                }
+                let Some(sequences) = self.routed.get_mut(prefix) else {
+                    unreachable!("inserted above")
+                };
+                sequences
+            }
+        };
+        let sequences = &mut destination[usize::from(key.resent)];
         if !sequences.contains_key(key.value.as_str()) {
             sequences.insert(
                 key.value.clone(),
@@ -114,6 +134,7 @@ impl Deliveries {
             number: sequence.attempts,
             gap,
             acknowledged: false,
+            route: route.map(str::to_owned),
         }
     }
 
@@ -121,8 +142,13 @@ impl Deliveries {
     /// unless an earlier attempt already was.
     pub fn acknowledge(&mut self, attempt: &mut Attempt) {
         let key = &attempt.key;
-        if let Some(sequence) = self.sequences[usize::from(key.resent)].get_mut(key.value.as_str())
-        {
+        let destination = match &attempt.route {
+            None => Some(&mut self.unrouted),
+            Some(prefix) => self.routed.get_mut(prefix.as_str()),
+        };
+        let sequence = destination
+            .and_then(|sequences| sequences[usize::from(key.resent)].get_mut(key.value.as_str()));
+        if let Some(sequence) = sequence {
             if !sequence.acked {
                 sequence.acked = true;
                 attempt.acknowledged = true;
@@ -130,16 +156,27 @@ impl Deliveries {
         }
     }
 
+    fn destinations(&mut self) -> impl Iterator<Item = &mut HashMap<String, Sequence>> {
+        std::iter::once(&mut self.unrouted)
+            .chain(self.routed.values_mut())
+            .flat_map(|sequences| sequences.iter_mut())
+    }
+
     fn tracked(&self) -> usize {
-        self.sequences.iter().map(HashMap::len).sum()
+        std::iter::once(&self.unrouted)
+            .chain(self.routed.values())
+            .flat_map(|sequences| sequences.iter())
+            .map(HashMap::len)
+            .sum()
     }
 
     fn forget_finished(&mut self) {
-        for sequences in &mut self.sequences {
+        for sequences in self.destinations() {
             sequences.retain(|_, sequence| !sequence.acked);
         }
         if self.tracked() >= MAX_TRACKED {
-            self.sequences.iter_mut().for_each(HashMap::clear);
+            self.destinations().for_each(HashMap::clear);
+            self.routed.clear();
         }
     }
 }
@@ -162,14 +199,14 @@ mod tests {
         let mut deliveries = Deliveries::default();
         let start = Instant::now();
         let a = key("a", false);
-        let first = deliveries.arrive(&a, start);
+        let first = deliveries.arrive(&a, None, start);
         assert_eq!((first.number, first.gap), (1, None));
-        let second = deliveries.arrive(&a, start + Duration::from_millis(1500));
+        let second = deliveries.arrive(&a, None, start + Duration::from_millis(1500));
         assert_eq!(
             (second.number, second.gap),
             (2, Some(Duration::from_millis(1500)))
         );
-        let third = deliveries.arrive(&a, start + Duration::from_millis(3600));
+        let third = deliveries.arrive(&a, None, start + Duration::from_millis(3600));
         assert_eq!(
             (third.number, third.gap),
             (3, Some(Duration::from_millis(2100)))
@@ -183,7 +220,7 @@ mod tests {
         let (a, b) = (key("a", false), key("b", false));
         let numbers: Vec<u32> = [&a, &b, &a, &b, &b]
             .iter()
-            .map(|k| deliveries.arrive(k, now).number)
+            .map(|k| deliveries.arrive(k, None, now).number)
             .collect();
         assert_eq!(numbers, [1, 1, 2, 2, 3]);
     }
@@ -194,7 +231,10 @@ mod tests {
         let now = Instant::now();
         let a = key("a", false);
         let mut counts = DeliveryCounts::default();
-        let mut attempts = vec![deliveries.arrive(&a, now), deliveries.arrive(&a, now)];
+        let mut attempts = vec![
+            deliveries.arrive(&a, None, now),
+            deliveries.arrive(&a, None, now),
+        ];
         deliveries.acknowledge(&mut attempts[1]);
         let mut late_success = attempts[1].clone();
         late_success.acknowledged = false;
@@ -204,8 +244,8 @@ mod tests {
             "a delivery is acknowledged once"
         );
         attempts.push(late_success);
-        attempts.push(deliveries.arrive(&key("a", true), now));
-        attempts.push(deliveries.arrive(&a, now));
+        attempts.push(deliveries.arrive(&key("a", true), None, now));
+        attempts.push(deliveries.arrive(&a, None, now));
         assert_eq!(attempts[3].number, 1);
         assert_eq!(attempts[4].number, 1);
         attempts.iter().for_each(|attempt| counts.add(attempt));
@@ -217,6 +257,23 @@ mod tests {
     }
 
     #[test]
+    fn each_route_numbers_its_own_attempts() {
+        let mut deliveries = Deliveries::default();
+        let now = Instant::now();
+        let a = key("a", false);
+        let numbers: Vec<u32> = [None, Some("/down"), Some("/slow"), Some("/down"), None]
+            .into_iter()
+            .map(|route| deliveries.arrive(&a, route, now).number)
+            .collect();
+        assert_eq!(numbers, [1, 1, 1, 2, 2]);
+        let mut at_slow = deliveries.arrive(&a, Some("/slow"), now);
+        deliveries.acknowledge(&mut at_slow);
+        assert!(at_slow.acknowledged);
+        assert_eq!(deliveries.arrive(&a, Some("/slow"), now).number, 1);
+        assert_eq!(deliveries.arrive(&a, Some("/down"), now).number, 3);
+    }
+
+    #[test]
     fn bodies_without_ids_are_numbered_but_not_counted_as_alerts() {
         let mut deliveries = Deliveries::default();
         let body = AlertKey {
@@ -224,8 +281,8 @@ mod tests {
             source: KeySource::BodyHash,
             resent: false,
         };
-        let first = deliveries.arrive(&body, Instant::now());
-        let mut second = deliveries.arrive(&body, Instant::now());
+        let first = deliveries.arrive(&body, None, Instant::now());
+        let mut second = deliveries.arrive(&body, None, Instant::now());
         assert_eq!(second.number, 2);
         deliveries.acknowledge(&mut second);
         let mut counts = DeliveryCounts::default();

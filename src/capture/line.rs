@@ -728,6 +728,7 @@ mod tests {
                 number: variant as u32 + 1,
                 gap: (variant > 0).then(|| std::time::Duration::from_micros(variant * 1234)),
                 acknowledged: false,
+                route: None,
             }),
             rejected: (variant == 3).then(|| "no \"token\"".to_owned()),
             reply: crate::capture::Reply {

@@ -13,9 +13,11 @@ use http::{HeaderName, HeaderValue, StatusCode};
 
 pub use auth::{authorize, mask};
 pub use decide::{decide, Action, RequestFacts, ScriptState};
-pub use script::{Item, Route, Script, ScriptError, Step};
+pub use script::{route_for, Item, Route, Script, ScriptError, Step};
 
-use crate::values::{parse_body, parse_duration, parse_fail_rate, parse_header, parse_status};
+use crate::values::{
+    parse_body, parse_duration, parse_fail_rate, parse_header, parse_required_header, parse_status,
+};
 
 /// The answer configuration. The same struct is the flags of `hookscope listen`
 /// (each field's doc is its `--help` line), the builder's settings and what the
@@ -64,7 +66,8 @@ pub struct Behaviour {
 
     /// Refuse with 401 any request without this header and value, as 'Name: value' (repeatable).
     /// The value is compared in constant time and never printed.
-    #[arg(long = "require-header", value_parser = parse_header, value_name = "'NAME: VALUE'")]
+    /// An empty value is refused (an unset variable?) unless written 'Name: ""'.
+    #[arg(long = "require-header", value_parser = parse_required_header, value_name = "'NAME: VALUE'")]
     pub required_headers: Vec<(HeaderName, HeaderValue)>,
 }
 

@@ -33,10 +33,12 @@ use crate::values;
 #[derive(Debug, Error)]
 pub enum ServerError {
     /// The address could not be bound (in use, not local, no permission...).
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}{}: {source}{}", .listener.purpose(), bind_hint(.listener, .source))]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
+        /// Which of the two listeners it was for.
+        listener: Listener,
         /// What the operating system said.
         source: std::io::Error,
     },
@@ -51,19 +53,34 @@ pub enum ServerError {
     Config(#[from] ConfigError),
 }
 
-impl ServerError {
-    /// Whether the fault is in what was asked for (a setting, a certificate, a
-    /// record file), as opposed to the machine (an address in use): the command
-    /// line reports those as usage errors.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let error = hookscope::Server::builder().script("500*x").spawn().await.err().unwrap();
-    /// assert!(error.is_usage());
-    /// # Ok(()) }
-    /// ```
-    pub fn is_usage(&self) -> bool {
-        !matches!(self, ServerError::Bind { .. })
+/// The two listeners of a receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// The webhook port (the one a tunnel points at).
+    Webhook,
+    /// The admin API and inspector.
+    Admin,
+}
+
+impl Listener {
+    fn purpose(self) -> &'static str {
+        match self {
+            Listener::Webhook => "",
+            Listener::Admin => " (the admin API and inspector)",
+        }
+    }
+}
+
+/// What to do about a port in use, which is usually another hookscope.
+fn bind_hint(listener: &Listener, error: &std::io::Error) -> &'static str {
+    match (error.kind(), listener) {
+        (std::io::ErrorKind::AddrInUse, Listener::Webhook) => {
+            "; another program (another hookscope?) has it: choose one with --port, or --port 0 for a free one"
+        }
+        (std::io::ErrorKind::AddrInUse, Listener::Admin) => {
+            "; another program (another hookscope's inspector?) has it: use --admin 127.0.0.1:0 for a free port, or --no-admin"
+        }
+        _ => "",
     }
 }
 
@@ -615,18 +632,19 @@ impl ServerBuilder {
             _ => None,
         };
         let recorder = config.record.as_deref().map(Recorder::open).transpose()?;
-        let bind = |addr: SocketAddr| async move {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| ServerError::Bind { addr, source })?;
-            let local = listener
-                .local_addr()
-                .map_err(|source| ServerError::Bind { addr, source })?;
+        let bind = |addr: SocketAddr, purpose: Listener| async move {
+            let error = |source| ServerError::Bind {
+                addr,
+                listener: purpose,
+                source,
+            };
+            let listener = TcpListener::bind(addr).await.map_err(error)?;
+            let local = listener.local_addr().map_err(error)?;
             Ok::<_, ServerError>((listener, local))
         };
-        let (listener, local_addr) = bind(config.listen_addr()).await?;
+        let (listener, local_addr) = bind(config.listen_addr(), Listener::Webhook).await?;
         let admin = match config.admin_addr() {
-            Some(addr) => Some(bind(addr).await?),
+            Some(addr) => Some(bind(addr, Listener::Admin).await?),
             None => None,
         };
         let rng = match config.seed {

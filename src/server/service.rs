@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use super::Receiver;
 use crate::alert::{inspect, AlertKey, Inspection};
 use crate::capture::{BodyState, Exchange, Outcome, Reply};
-use crate::respond::{authorize, decide, mask, Action, RequestFacts};
+use crate::respond::{authorize, decide, mask, route_for, Action, RequestFacts};
 
 /// How long a refused body is still drained, so that the client reads the 413
 /// instead of a connection reset, before the connection is dropped.
@@ -116,7 +116,9 @@ pub(crate) async fn handle(
         let exchange = pending.exchange.as_mut().expect("not yet published");
         let mut decisions = receiver.decisions();
         let decisions = &mut *decisions;
-        let mut attempt = decisions.deliveries.arrive(&key, started);
+        let route =
+            route_for(&behaviour.routes, head.uri.path()).map(|(_, route)| route.prefix.as_str());
+        let mut attempt = decisions.deliveries.arrive(&key, route, started);
         let facts = RequestFacts {
             method: &head.method,
             path: head.uri.path(),

@@ -1,0 +1,229 @@
+//! What a new user trips over in the first ten minutes (issue 19): each test runs
+//! the real binary the way the README tells a user to.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::{client, get_json, payload, run, Hookscope};
+use serde_json::Value;
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hookscope-first-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn a_receiver_url_without_a_scheme_is_a_usage_error_at_once() {
+    let started = Instant::now();
+    let output = run(&["send", "--to", "localhost:18599", "--test"], b"");
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(started.elapsed() < Duration::from_secs(5), "it was retried");
+    let message = stderr(&output);
+    assert!(
+        message.contains("--to") && message.contains("http://"),
+        "{message}"
+    );
+    let output = run(&["replay", "x.jsonl", "--to", "localhost:8081"], b"");
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+}
+
+#[test]
+fn send_reports_each_attempt_as_it_ends_and_the_wait_before_the_next() {
+    let sink = Hookscope::start(&["--script", "503*2,200", "--format", "quiet"]);
+    let output = run(
+        &["send", "--to", &sink.url, "--test", "--backoff", "10ms"],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let lines: Vec<String> = stderr(&output).lines().map(str::to_owned).collect();
+    let live: Vec<&String> = lines
+        .iter()
+        .filter(|line| line.starts_with("hookscope: attempt"))
+        .collect();
+    assert_eq!(live.len(), 5, "{lines:#?}");
+    assert!(live[0].contains("attempt  1") && live[0].contains(" 503 "));
+    assert!(live[1].contains("attempt 2 of 11 in"), "{}", live[1]);
+    assert!(live[4].contains("attempt  3") && live[4].contains(" 200 "));
+}
+
+#[test]
+fn an_untrusted_certificate_is_explained_once_with_the_fix() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let cert = format!("{root}/certs/cert.pem");
+    let key = format!("{root}/certs/key.pem");
+    let sink = Hookscope::start(&["--tls-cert", &cert, "--tls-key", &key, "--format", "quiet"]);
+    let url = sink.url.replace("127.0.0.1", "localhost");
+    let output = run(
+        &[
+            "send",
+            "--to",
+            &url,
+            "--test",
+            "--retries",
+            "2",
+            "--backoff",
+            "0",
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert_eq!(message.matches("hookscope: hint:").count(), 1, "{message}");
+    assert!(message.contains("--cacert") && message.contains("--insecure"));
+    assert_eq!(
+        message.matches("hookscope: attempt  ").count(),
+        3,
+        "{message}"
+    );
+}
+
+#[test]
+fn an_empty_required_value_stops_listen_unless_it_is_meant() {
+    let output = run(
+        &[
+            "listen",
+            "--port",
+            "0",
+            "--no-admin",
+            "--require-header",
+            "X-Panther-Token: ",
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains("--require-header") && message.contains("unset variable"),
+        "{message}"
+    );
+    let hookscope = Hookscope::start(&["--require-header", r#"X-Empty: """#, "--format", "quiet"]);
+    let status = |request: reqwest::blocking::RequestBuilder| request.send().unwrap().status();
+    assert_eq!(status(client().post(hookscope.url("/"))), 401);
+    assert_eq!(
+        status(client().post(hookscope.url("/")).header("x-empty", "")),
+        200
+    );
+}
+
+#[test]
+fn cert_keeps_an_existing_pair_unless_forced() {
+    let dir = temp_dir("cert");
+    let out = dir.to_str().unwrap();
+    assert_eq!(run(&["cert", "--out", out], b"").status.code(), Some(0));
+    let key = std::fs::read(dir.join("key.pem")).unwrap();
+    let again = run(&["cert", "--out", out], b"");
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+    assert_eq!(std::fs::read(dir.join("key.pem")).unwrap(), key);
+    let forced = run(&["cert", "--out", out, "--force"], b"");
+    assert_eq!(forced.status.code(), Some(0));
+    assert_ne!(std::fs::read(dir.join("key.pem")).unwrap(), key);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn validate_json_prints_one_object_per_input_even_unreadable_ones() {
+    let valid = common::payload_path("valid/panther-docs-ipmonitoring.json");
+    let output = run(
+        &[
+            "validate",
+            "--format",
+            "json",
+            valid.to_str().unwrap(),
+            "/no/such/alert.json",
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let objects: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(objects.len(), 2);
+    assert_eq!(objects[0]["valid"], true);
+    assert_eq!(objects[1]["input"], "/no/such/alert.json");
+    assert!(objects[1]["error"]
+        .as_str()
+        .is_some_and(|error| error.contains("/no/such/alert.json")));
+}
+
+#[test]
+fn clearing_the_history_clears_every_count() {
+    let hookscope = Hookscope::start(&["--script", "500,200", "--format", "quiet"]);
+    let alert = payload("valid/panther-docs-ipmonitoring.json");
+    for _ in 0..2 {
+        client()
+            .post(hookscope.url("/"))
+            .body(alert.clone())
+            .send()
+            .unwrap();
+    }
+    let (_, before) = get_json(&hookscope.api("/api/stats"));
+    assert_eq!(before["deliveries"]["delivered_after_retries"], 1);
+    hookscope.store_clear();
+    let (_, after) = get_json(&hookscope.api("/api/stats"));
+    assert_eq!(after["requests"], 0, "{after}");
+    assert_eq!(
+        after["deliveries"],
+        serde_json::json!({"alerts": 0, "acked": 0, "delivered_after_retries": 0, "never_acked": 0})
+    );
+}
+
+#[test]
+fn each_route_numbers_attempts_of_its_own() {
+    let hookscope = Hookscope::start(&[
+        "--route",
+        "/down=503",
+        "--route",
+        "/slow=200",
+        "--format",
+        "json",
+    ]);
+    let alert = payload("valid/panther-docs-ipmonitoring.json");
+    for path in ["/down", "/down", "/slow"] {
+        client()
+            .post(hookscope.url(path))
+            .body(alert.clone())
+            .send()
+            .unwrap();
+    }
+    let lines = hookscope.stop().json_lines();
+    let numbers: Vec<(&str, u64)> = lines
+        .iter()
+        .map(|line| {
+            (
+                line["path"].as_str().unwrap(),
+                line["attempt"]["number"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(numbers, [("/down", 1), ("/down", 2), ("/slow", 1)]);
+}
+
+#[test]
+fn a_port_in_use_is_a_usage_error_that_names_it_and_the_way_out() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let output = run(&["listen", "--port", &port, "--no-admin"], b"");
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!("127.0.0.1:{port}")) && message.contains("--port 0"),
+        "{message}"
+    );
+    let admin = format!("127.0.0.1:{port}");
+    let output = run(&["listen", "--port", "0", "--admin", &admin], b"");
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains("inspector") && message.contains("--admin 127.0.0.1:0"),
+        "{message}"
+    );
+}
