@@ -178,9 +178,9 @@ mod tests {
         for bad in [
             "localhost:18599",
             "ftp://x/",
-            "http:/x",
             "file:///etc/passwd",
             "",
+            "not a url",
         ] {
             let error = parse_http_url(bad).unwrap_err().to_string();
             assert!(error.contains("http://"), "{bad}: {error}");
