@@ -99,7 +99,8 @@ fn a_port_in_use_is_a_clear_failure() {
     let port = hookscope.port.to_string();
     let output = common::run(&["listen", "--port", &port], b"");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    // Like every start-up failure, a usage error (issue 19): the user picks another port.
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
         "{stderr}"
