@@ -227,3 +227,47 @@ fn a_port_in_use_is_a_usage_error_that_names_it_and_the_way_out() {
         "{message}"
     );
 }
+
+#[test]
+fn body_is_the_body_of_every_answer_made_from_a_status() {
+    let answer = |args: &[&str]| {
+        let hookscope = Hookscope::start(&[args, &["--format", "quiet"]].concat());
+        let response = client().post(hookscope.url("/")).send().unwrap();
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        (
+            response.status().as_u16(),
+            content_type,
+            response.text().unwrap(),
+        )
+    };
+    let text = "text/plain; charset=utf-8".to_owned();
+    assert_eq!(answer(&[]), (200, text.clone(), "success".into()));
+    assert_eq!(
+        answer(&["--status", "503"]),
+        (503, text.clone(), "Service Unavailable".into())
+    );
+    assert_eq!(
+        answer(&["--status", "503", "--body", "x"]),
+        (503, text.clone(), "x".into())
+    );
+    assert_eq!(
+        answer(&["--script", "500", "--body", "x"]),
+        (500, text.clone(), "x".into())
+    );
+    assert_eq!(
+        answer(&["--body", r#"{"ok":true}"#]),
+        (200, "application/json".into(), r#"{"ok":true}"#.into())
+    );
+    assert_eq!(
+        answer(&[
+            "--body",
+            r#"{"ok":true}"#,
+            "--header",
+            "Content-Type: text/csv"
+        ]),
+        (200, "text/csv".into(), r#"{"ok":true}"#.into())
+    );
+}

@@ -12,7 +12,7 @@ use clap::ValueEnum as _;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConfigView {
     status: u16,
-    body: String,
+    body: Option<String>,
     headers: Vec<String>,
     delay: String,
     script: Option<String>,
@@ -27,7 +27,10 @@ impl From<&Behaviour> for ConfigView {
     fn from(behaviour: &Behaviour) -> Self {
         ConfigView {
             status: behaviour.status.as_u16(),
-            body: String::from_utf8_lossy(&behaviour.body).into_owned(),
+            body: behaviour
+                .body
+                .as_ref()
+                .map(|body| String::from_utf8_lossy(body).into_owned()),
             headers: behaviour
                 .headers
                 .iter()
@@ -55,7 +58,9 @@ impl From<&Behaviour> for ConfigView {
 #[serde(deny_unknown_fields)]
 pub struct ConfigPatch {
     status: Option<u16>,
-    body: Option<String>,
+    /// `null` goes back to the default body.
+    #[serde(default, deserialize_with = "present")]
+    body: Option<Option<String>>,
     headers: Option<Vec<String>>,
     delay: Option<String>,
     /// `null` removes the script.
@@ -83,7 +88,7 @@ impl ConfigPatch {
             next.status = status_from(status, "status")?;
         }
         if let Some(body) = self.body {
-            next.body = Bytes::from(body);
+            next.body = body.map(Bytes::from);
         }
         if let Some(headers) = self.headers {
             next.headers = headers
@@ -143,7 +148,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(behaviour.status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(behaviour.body, "success");
+        assert_eq!(behaviour.body, None);
         assert_eq!(behaviour.delay, std::time::Duration::from_millis(250));
         let view = ConfigView::from(&behaviour);
         assert_eq!(view.script.as_deref(), Some("500*2,200"));

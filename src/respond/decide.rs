@@ -81,12 +81,7 @@ pub fn decide(
             None => (None, behaviour.script.as_ref()),
         };
     let Some(script) = script else {
-        return Action::Respond {
-            status: behaviour.status,
-            headers: behaviour.header_map(),
-            body: behaviour.body.clone(),
-            delay: behaviour.delay,
-        };
+        return status_answer(behaviour, behaviour.status, behaviour.delay);
     };
     let position = match behaviour.scope {
         ScriptScope::PerAlert => u64::from(request.attempt.saturating_sub(1)),
@@ -106,17 +101,19 @@ pub fn decide(
     }
 }
 
-/// A scripted status: 2XX carries the configured body (what Panther stores as the
-/// delivery's response); anything else carries the status's reason phrase.
+/// An answer made from a status: the configured body (or the default for the
+/// status), sent as JSON when it is JSON and no header says otherwise.
 fn status_answer(behaviour: &Behaviour, status: StatusCode, delay: Duration) -> Action {
-    let body = if status.is_success() {
-        behaviour.body.clone()
-    } else {
-        Bytes::from(status.canonical_reason().unwrap_or("error").to_owned())
-    };
+    let body = behaviour.body_for(status);
+    let mut headers = behaviour.header_map();
+    let is_json =
+        behaviour.body.is_some() && serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok();
+    if is_json && !headers.contains_key(CONTENT_TYPE) {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
     Action::Respond {
         status,
-        headers: behaviour.header_map(),
+        headers,
         body,
         delay,
     }

@@ -28,9 +28,12 @@ pub struct Behaviour {
     #[arg(long, default_value = "200", value_parser = parse_status, value_name = "CODE")]
     pub status: StatusCode,
 
-    /// Body of every answer; Panther keeps it in the alert's delivery status.
-    #[arg(long, default_value = "success", value_parser = parse_body, value_name = "TEXT")]
-    pub body: Bytes,
+    /// Body of every answer made from a status (--status, a script or route step, --fail-rate);
+    /// Panther keeps it in the alert's delivery status. Without it, a 2XX says `success` and any
+    /// other status its reason phrase (`Service Unavailable`). A body that is JSON is sent as
+    /// application/json, unless a --header sets Content-Type.
+    #[arg(long, value_parser = parse_body, value_name = "TEXT")]
+    pub body: Option<Bytes>,
 
     /// Header added to every answer, as 'Name: value' (repeatable).
     #[arg(long = "header", value_parser = parse_header, value_name = "'NAME: VALUE'")]
@@ -93,6 +96,16 @@ impl ScriptScope {
 }
 
 impl Behaviour {
+    /// The body of an answer with this status: `body`, or without one `success` for
+    /// a 2XX (as Panther's example server answers) and the reason phrase otherwise.
+    pub fn body_for(&self, status: StatusCode) -> Bytes {
+        match &self.body {
+            Some(body) => body.clone(),
+            None if status.is_success() => Bytes::from_static(b"success"),
+            None => Bytes::from_static(status.canonical_reason().unwrap_or("error").as_bytes()),
+        }
+    }
+
     /// The answer headers as a map, for one response.
     pub fn header_map(&self) -> http::HeaderMap {
         let mut map = http::HeaderMap::with_capacity(self.headers.len());
@@ -123,7 +136,11 @@ mod tests {
     fn defaults_are_the_flags_defaults() {
         let behaviour = Behaviour::default();
         assert_eq!(behaviour.status, StatusCode::OK);
-        assert_eq!(behaviour.body, "success");
+        assert_eq!(behaviour.body_for(StatusCode::OK), "success");
+        assert_eq!(
+            behaviour.body_for(StatusCode::SERVICE_UNAVAILABLE),
+            "Service Unavailable"
+        );
         assert_eq!(behaviour.fail_status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(behaviour.scope, ScriptScope::PerAlert);
         assert!(behaviour.script.is_none() && behaviour.headers.is_empty());

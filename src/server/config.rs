@@ -213,7 +213,7 @@ mod tests {
         let config = Config::default();
         assert_eq!(config.listen_addr().to_string(), "127.0.0.1:8081");
         assert_eq!(config.behaviour.status, StatusCode::OK);
-        assert_eq!(config.behaviour.body, "success");
+        assert_eq!(config.behaviour.body, None);
         assert_eq!(config.limits.max_body, 1024 * 1024);
         assert_eq!(config.admin_addr().unwrap().to_string(), "127.0.0.1:9081");
         assert_eq!(config.keep, DEFAULT_KEEP);

@@ -239,7 +239,7 @@ impl ServerBuilder {
     /// # Ok(()) }
     /// ```
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
-        self.config.behaviour.body = body.into();
+        self.config.behaviour.body = Some(body.into());
         self
     }
 
