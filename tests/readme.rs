@@ -29,3 +29,73 @@ fn the_readme_example_is_the_doctest() {
     assert!(from_readme.contains("Server::builder()"));
     assert_eq!(from_readme, from_doc);
 }
+
+/// The long flags `hookscope ARGS --help` lists.
+fn flags_in_help(args: &[&str]) -> std::collections::BTreeSet<String> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hookscope"))
+        .args(args)
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    help.lines()
+        .filter_map(|line| {
+            let line = line.trim_start();
+            let line = line.strip_prefix("-p, ").unwrap_or(line);
+            let flag: String = line
+                .strip_prefix("--")?
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            (flag != "help" && flag != "version").then(|| format!("--{flag}"))
+        })
+        .collect()
+}
+
+/// The flags in the first column of the README table that follows `heading`.
+fn flags_in_table(readme: &str, heading: &str) -> std::collections::BTreeSet<String> {
+    let start = readme
+        .find(heading)
+        .unwrap_or_else(|| panic!("{heading} not found"));
+    readme[start..]
+        .lines()
+        .skip_while(|line| !line.starts_with('|'))
+        .take_while(|line| line.starts_with('|'))
+        .filter_map(|line| {
+            let first = line.split('|').nth(1)?.trim();
+            if !first.starts_with("`-") {
+                return None;
+            }
+            let flag = first.split("--").nth(1)?;
+            let name: String = flag
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            Some(format!("--{name}"))
+        })
+        .collect()
+}
+
+#[test]
+fn every_flag_in_help_is_in_the_readme_and_every_flag_there_exists() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    for (command, heading) in [
+        ("listen", "## `hookscope listen` flags"),
+        ("send", "## Testing your own receiver"),
+    ] {
+        let help = flags_in_help(&[command]);
+        let table = flags_in_table(&readme, heading);
+        assert!(help.len() > 5, "{command}: {help:?}");
+        assert_eq!(help, table, "{command}: --help and the README's table differ");
+    }
+    // The smaller commands have no table: each of their flags is named in the README.
+    for command in ["cert", "replay", "validate"] {
+        for flag in flags_in_help(&[command]) {
+            assert!(
+                readme.contains(&flag),
+                "hookscope {command} {flag} is not in the README"
+            );
+        }
+    }
+}
