@@ -11,13 +11,23 @@ use hookscope::values::{parse_duration, parse_header, parse_http_url};
 use hookscope::Config;
 use http::{HeaderName, HeaderValue};
 
+/// A few common sessions, at the end of `hookscope listen --help`.
+const LISTEN_EXAMPLES: &str = "\
+Examples:
+  hookscope listen                         # on :8081, inspector on :9081
+  hookscope listen --script '503*2,200'    # fail each alert twice, then ack
+  hookscope listen --route /down=drop      # /down drops the connection
+  hookscope listen --format json --record a.jsonl
+  hookscope listen --port 0 --admin 127.0.0.1:0   # free ports (a second one)";
+
 /// Receive webhooks (Panther alerts first) on your machine and see exactly what arrived.
 #[derive(Debug, Parser)]
 #[command(
     name = "hookscope",
     version,
     about,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    after_help = LISTEN_EXAMPLES
 )]
 pub struct Cli {
     /// What to do; without one, hookscope listens.
@@ -32,6 +42,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Receive webhooks, check them against the Panther alert schema, print them and answer.
+    #[command(after_help = LISTEN_EXAMPLES)]
     Listen(Box<ListenArgs>),
     /// Check alert files against the schema, offline (exit 0 all valid, 1 some invalid, 2 unreadable).
     Validate(ValidateArgs),
@@ -141,11 +152,11 @@ pub struct ListenArgs {
     pub config: Config,
 
     /// How each exchange is printed on stdout: auto is pretty on a terminal, json otherwise.
-    #[arg(long, value_enum, default_value_t = FormatChoice::Auto, value_name = "FORMAT")]
+    #[arg(help_heading = "Output", long, value_enum, default_value_t = FormatChoice::Auto, value_name = "FORMAT")]
     pub format: FormatChoice,
 
     /// When to colour the output; auto honours NO_COLOR.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    #[arg(help_heading = "Output", long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
 }
 
@@ -206,6 +217,48 @@ mod tests {
         assert_eq!(cli.listen.format, FormatChoice::Json);
         assert_eq!(cli.listen.color, ColorChoice::Never);
         assert!(Cli::try_parse_from(["hookscope", "--format", "yaml"]).is_err());
+    }
+
+    #[test]
+    fn every_help_example_parses() {
+        let examples: Vec<&str> = LISTEN_EXAMPLES
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("hookscope "))
+            .collect();
+        assert_eq!(examples.len(), 5);
+        for example in examples {
+            let command = example.split('#').next().unwrap();
+            let argv = std::iter::once("hookscope").chain(
+                command
+                    .split_whitespace()
+                    .map(|word| word.trim_matches('\'')),
+            );
+            let parsed = Cli::try_parse_from(argv);
+            assert!(parsed.is_ok(), "{example}: {:?}", parsed.err());
+        }
+    }
+
+    #[test]
+    fn listen_help_groups_its_flags() {
+        use clap::CommandFactory as _;
+        let mut command = Cli::command();
+        let help = command
+            .find_subcommand_mut("listen")
+            .unwrap()
+            .render_help()
+            .to_string();
+        for heading in [
+            "Listening:",
+            "Answers and faults:",
+            "TLS and auth:",
+            "History and record:",
+            "Inspector and admin API:",
+            "Limits:",
+            "Output:",
+            "Examples:",
+        ] {
+            assert!(help.contains(heading), "{heading} missing from {help}");
+        }
     }
 
     #[test]

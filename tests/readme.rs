@@ -87,7 +87,10 @@ fn every_flag_in_help_is_in_the_readme_and_every_flag_there_exists() {
         let help = flags_in_help(&[command]);
         let table = flags_in_table(&readme, heading);
         assert!(help.len() > 5, "{command}: {help:?}");
-        assert_eq!(help, table, "{command}: --help and the README's table differ");
+        assert_eq!(
+            help, table,
+            "{command}: --help and the README's table differ"
+        );
     }
     // The smaller commands have no table: each of their flags is named in the README.
     for command in ["cert", "replay", "validate"] {

@@ -70,7 +70,7 @@ pub struct Behaviour {
     /// Refuse with 401 any request without this header and value, as 'Name: value' (repeatable).
     /// The value is compared in constant time and never printed.
     /// An empty value is refused (an unset variable?) unless written 'Name: ""'.
-    #[arg(long = "require-header", value_parser = parse_required_header, value_name = "'NAME: VALUE'")]
+    #[arg(help_heading = "TLS and auth", long = "require-header", value_parser = parse_required_header, value_name = "'NAME: VALUE'")]
     pub required_headers: Vec<(HeaderName, HeaderValue)>,
 }
 

@@ -20,59 +20,89 @@ use crate::values::{parse_duration, parse_size, ValueError};
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Port to listen on (0 picks a free one). 8081 is the port of Panther's example.
-    #[arg(short, long, default_value_t = 8081, value_name = "PORT")]
+    #[arg(
+        help_heading = "Listening",
+        short,
+        long,
+        default_value_t = 8081,
+        value_name = "PORT"
+    )]
     pub port: u16,
 
     /// Address to listen on. A tunnel agent (ngrok) connects from localhost.
-    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
+    #[arg(
+        help_heading = "Listening",
+        long,
+        default_value = "127.0.0.1",
+        value_name = "IP"
+    )]
     pub bind: IpAddr,
 
     #[allow(missing_docs)]
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Answers and faults")]
     pub behaviour: Behaviour,
 
     /// Seed for --fail-rate, so a run can be repeated exactly.
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Answers and faults", long, value_name = "N")]
     pub seed: Option<u64>,
 
     /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    #[arg(
+        help_heading = "TLS and auth",
+        long,
+        value_name = "PEM",
+        requires = "tls_key"
+    )]
     pub tls_cert: Option<PathBuf>,
 
     /// The private key (PEM) of --tls-cert.
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    #[arg(
+        help_heading = "TLS and auth",
+        long,
+        value_name = "PEM",
+        requires = "tls_cert"
+    )]
     pub tls_key: Option<PathBuf>,
 
     /// How many recent exchanges the history (admin API, inspector) keeps.
-    #[arg(long, default_value_t = DEFAULT_KEEP, value_name = "N")]
+    #[arg(help_heading = "History and record", long, default_value_t = DEFAULT_KEEP, value_name = "N")]
     pub keep: usize,
 
     /// Most memory the history may hold (bodies, headers, answers); the oldest exchanges go first.
-    #[arg(long, default_value = "64MiB", value_parser = parse_size, value_name = "SIZE")]
+    #[arg(help_heading = "History and record", long, default_value = "64MiB", value_parser = parse_size, value_name = "SIZE")]
     pub keep_bytes: u64,
 
     /// Append every exchange to FILE as a JSON line; a 2XX is sent only once its line is written.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "History and record", long, value_name = "FILE")]
     pub record: Option<PathBuf>,
 
     /// Address of the admin API and web inspector (never the webhook port, so never behind the tunnel).
-    #[arg(long, default_value = "127.0.0.1:9081", value_name = "ADDR")]
+    #[arg(
+        help_heading = "Inspector and admin API",
+        long,
+        default_value = "127.0.0.1:9081",
+        value_name = "ADDR"
+    )]
     pub admin: SocketAddr,
 
     /// Do not start the admin API and inspector.
-    #[arg(long, conflicts_with = "admin")]
+    #[arg(
+        help_heading = "Inspector and admin API",
+        long,
+        conflicts_with = "admin"
+    )]
     pub no_admin: bool,
 
     /// Allow --admin on a non-loopback address (the API can change answers and send requests).
-    #[arg(long)]
+    #[arg(help_heading = "Inspector and admin API", long)]
     pub admin_public: bool,
 
     #[allow(missing_docs)]
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Limits")]
     pub limits: Limits,
 
     /// On Ctrl-C or SIGTERM, how long requests in flight may take to finish.
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(help_heading = "Limits", long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     pub shutdown_timeout: Duration,
 }
 
