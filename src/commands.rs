@@ -87,7 +87,12 @@ async fn listen(args: ListenArgs) -> anyhow::Result<Outcome> {
         // cause: print each once.
         Err(error) => return Err(UsageError(error.to_string()).into()),
     };
-    let printer = output::spawn_printer(format, color, handle.subscribe(output::PRINTER_BACKLOG));
+    let printer = output::spawn_printer(
+        format,
+        color,
+        handle.admin_url(),
+        handle.subscribe(output::PRINTER_BACKLOG),
+    );
     eprintln!("hookscope: listening on {}", handle.url());
     if let Some(url) = handle.admin_url() {
         eprintln!("hookscope: inspector on {url}");

@@ -271,3 +271,40 @@ fn body_is_the_body_of_every_answer_made_from_a_status() {
         (200, "text/csv".into(), r#"{"ok":true}"#.into())
     );
 }
+
+#[test]
+fn format_line_prints_one_line_per_exchange_and_pretty_links_to_the_inspector() {
+    let hookscope = Hookscope::start(&[
+        "--format",
+        "line",
+        "--color",
+        "never",
+        "--script",
+        "500*2,200",
+    ]);
+    let alert = payload("valid/panther-docs-ipmonitoring.json");
+    for _ in 0..3 {
+        client()
+            .post(hookscope.url("/alerts"))
+            .body(alert.clone())
+            .send()
+            .unwrap();
+    }
+    let text = hookscope.stop().stdout_text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].contains("#1 POST /alerts → 500 valid attempt 1"),
+        "{text}"
+    );
+    assert!(
+        lines[2].contains("#3 POST /alerts → 200 valid attempt 3"),
+        "{text}"
+    );
+
+    let hookscope = Hookscope::start(&["--format", "pretty", "--color", "never"]);
+    let admin = hookscope.admin.clone().unwrap();
+    client().post(hookscope.url("/")).body("{}").send().unwrap();
+    let text = hookscope.stop().stdout_text();
+    assert!(text.contains(&format!("↗ {admin}/#1")), "{text}");
+}

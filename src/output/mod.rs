@@ -9,7 +9,9 @@ use std::io::IsTerminal;
 use clap::ValueEnum;
 
 use crate::capture::Stats;
-pub use terminal::{pretty_block, spawn_printer, Printer, BACKLOG as PRINTER_BACKLOG};
+pub use terminal::{
+    compact_line, pretty_block, spawn_printer, Printer, BACKLOG as PRINTER_BACKLOG,
+};
 
 /// How exchanges are reported on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +20,8 @@ pub enum Format {
     Pretty,
     /// One JSON object per line per exchange, for `jq` and scripts.
     Json,
+    /// One short readable line per exchange, for long sessions.
+    Line,
     /// Nothing per exchange.
     Quiet,
 }
@@ -32,6 +36,8 @@ pub enum FormatChoice {
     Pretty,
     /// Always [`Format::Json`].
     Json,
+    /// Always [`Format::Line`].
+    Line,
     /// Always [`Format::Quiet`].
     Quiet,
 }
@@ -56,6 +62,7 @@ impl FormatChoice {
             FormatChoice::Auto => Format::Json,
             FormatChoice::Pretty => Format::Pretty,
             FormatChoice::Json => Format::Json,
+            FormatChoice::Line => Format::Line,
             FormatChoice::Quiet => Format::Quiet,
         }
     }

@@ -35,7 +35,12 @@ impl Printer {
 
 /// Starts the printer on its own thread, writing what `exchanges` gives to stdout;
 /// `None` for [`Format::Quiet`].
-pub fn spawn_printer(format: Format, color: bool, mut exchanges: Subscription) -> Option<Printer> {
+pub fn spawn_printer(
+    format: Format,
+    color: bool,
+    inspector: Option<String>,
+    mut exchanges: Subscription,
+) -> Option<Printer> {
     if format == Format::Quiet {
         return None;
     }
@@ -55,10 +60,17 @@ pub fn spawn_printer(format: Format, color: bool, mut exchanges: Subscription) -
                     let lines: Vec<_> = batch.iter().map(line_of).collect();
                     write_lines(&mut out, &lines)
                 }
+                Format::Line => {
+                    let lines: String = batch
+                        .iter()
+                        .map(|(exchange, _)| compact_line(exchange, color) + "\n")
+                        .collect();
+                    out.write_all(lines.as_bytes())
+                }
                 _ => {
                     let blocks: String = batch
                         .iter()
-                        .map(|(exchange, _)| pretty_block(exchange, color))
+                        .map(|(exchange, _)| pretty_block(exchange, color, inspector.as_deref()))
                         .collect();
                     out.write_all(blocks.as_bytes())
                 }
@@ -88,8 +100,22 @@ impl Palette {
     }
 }
 
-/// Renders one exchange as the readable block `--format pretty` prints.
-pub fn pretty_block(exchange: &Exchange, color: bool) -> String {
+/// Lines of a body shown in pretty mode; the rest is folded (the inspector, the
+/// JSON lines and the record have it all).
+const MAX_BODY_LINES: usize = 200;
+
+/// Characters of one body line shown in pretty mode.
+const MAX_LINE_CHARS: usize = 1000;
+
+/// Characters of an alert key shown in the attempt line.
+const MAX_KEY_CHARS: usize = 32;
+
+/// Bytes of a binary body shown as hex.
+const BINARY_PREVIEW: usize = 64;
+
+/// Renders one exchange as the readable block `--format pretty` prints; with the
+/// inspector's address, the block ends with a link to the exchange there.
+pub fn pretty_block(exchange: &Exchange, color: bool, inspector: Option<&str>) -> String {
     let palette = Palette { color };
     let mut out = String::with_capacity(exchange.body.len() * 2 + 512);
     let status = match exchange.reply.outcome {
@@ -180,25 +206,117 @@ pub fn pretty_block(exchange: &Exchange, color: bool) -> String {
         let line = format!("  {}: {}", escape_line(name), escape_line(&value));
         let _ = writeln!(out, "{}", palette.paint(&line, Style::new().dim()));
     }
-    write_body(&mut out, exchange, color);
+    let mut body = String::new();
+    write_body(&mut body, exchange, color);
+    fold_body(&mut out, &body, exchange.id, inspector, color);
+    if let Some(inspector) = inspector {
+        let link = format!("  ↗ {inspector}/#{}", exchange.id);
+        let _ = writeln!(out, "{}", palette.paint(&link, Style::new().dim()));
+    }
     out.push('\n');
     out
 }
 
+/// One line per exchange, for long sessions (`--format line`): time, id, method,
+/// path, answer, verdict, attempt, alert key, size, time taken.
+pub fn compact_line(exchange: &Exchange, color: bool) -> String {
+    let palette = Palette { color };
+    let answer = exchange.reply.outcome.label();
+    let style = match exchange.reply.outcome {
+        Outcome::Answered(200..=299) => Color::Green.bold(),
+        Outcome::Answered(400..=499) => Color::Yellow.bold(),
+        _ => Color::Red.bold(),
+    };
+    let target = match &exchange.query {
+        Some(query) => format!("{}?{}", exchange.path, query),
+        None => exchange.path.clone(),
+    };
+    let mut line = format!(
+        "{} {} {} {} → {} {}",
+        exchange
+            .received_at
+            .with_timezone(&chrono::Local)
+            .format("%H:%M:%S%.3f"),
+        palette.paint(&format!("#{}", exchange.id), Color::Cyan.bold()),
+        escape_line(exchange.method.as_str()),
+        escape_line(&target),
+        palette.paint(&answer, style),
+        exchange.verdict_label(),
+    );
+    if let Some(attempt) = exchange.attempt.as_ref().filter(|a| a.key.is_alert()) {
+        let _ = write!(
+            line,
+            " attempt {} {}",
+            attempt.number,
+            short_key(&attempt.key.value)
+        );
+    }
+    let _ = write!(
+        line,
+        " {} {:.1} ms",
+        body_size_text(exchange),
+        exchange.reply.took.as_secs_f64() * 1000.0
+    );
+    line
+}
+
+/// The body as rendered, cut to [`MAX_BODY_LINES`] lines of [`MAX_LINE_CHARS`]
+/// characters, saying what was left out and where to see it.
+fn fold_body(out: &mut String, body: &str, id: u64, inspector: Option<&str>, color: bool) {
+    let total = body.lines().count();
+    for line in body.lines().take(MAX_BODY_LINES) {
+        match line.char_indices().nth(MAX_LINE_CHARS) {
+            Some((cut, _)) => {
+                let more = line[cut..].chars().count();
+                // A cut can land inside a colour: end it before saying what was cut.
+                let reset = if color { "\x1b[0m" } else { "" };
+                let _ = writeln!(out, "{}{reset} … ({more} more characters)", &line[..cut]);
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    if total > MAX_BODY_LINES {
+        let more = total - MAX_BODY_LINES;
+        let whole = match inspector {
+            Some(inspector) => format!("see #{id} in the inspector at {inspector}/#{id}"),
+            None => "see --format json or --record".to_owned(),
+        };
+        let _ = writeln!(out, "… {more} more lines: {whole}");
+    }
+}
+
+/// An alert key cut to [`MAX_KEY_CHARS`] characters as shown, never inside an escape.
+fn short_key(key: &str) -> String {
+    let mut shown = String::new();
+    let mut count = 0;
+    let mut buffer = [0; 4];
+    for c in key.chars() {
+        let escaped = escape_line(c.encode_utf8(&mut buffer));
+        let width = escaped.chars().count();
+        if count + width > MAX_KEY_CHARS {
+            shown.push('…');
+            return shown;
+        }
+        count += width;
+        shown.push_str(&escaped);
+    }
+    shown
+}
+
 /// "attempt 4 of alert b90c19e6…, 2.1 s after attempt 3".
 fn attempt_text(attempt: &Attempt) -> String {
-    let key = &attempt.key.value;
-    let short: String = key.chars().take(8).collect();
-    let ellipsis = if key.chars().count() > 8 { "…" } else { "" };
     let what = if attempt.key.is_alert() {
         "alert"
     } else {
         "body"
     };
     let mut text = format!(
-        "attempt {} of {what} {}{ellipsis}",
+        "attempt {} of {what} {}",
         attempt.number,
-        escape_line(&short)
+        short_key(&attempt.key.value)
     );
     if let Some(gap) = attempt.gap {
         let _ = write!(
@@ -243,12 +361,30 @@ fn write_body(out: &mut String, exchange: &Exchange, color: bool) {
             }
         }
         Err(_) => {
-            let _ = writeln!(
-                out,
-                "({} bytes of binary data, not shown)",
-                exchange.body.len()
-            );
+            let _ = writeln!(out, "({} bytes of binary data)", exchange.body.len());
+            hex_preview(out, &exchange.body);
         }
+    }
+}
+
+/// The first [`BINARY_PREVIEW`] bytes as hex and ASCII, 16 to a line.
+fn hex_preview(out: &mut String, body: &[u8]) {
+    for (row, chunk) in body.chunks(16).take(BINARY_PREVIEW / 16).enumerate() {
+        let hex: Vec<String> = chunk.iter().map(|byte| format!("{byte:02x}")).collect();
+        let ascii: String = chunk
+            .iter()
+            .map(|&byte| {
+                if byte.is_ascii_graphic() || byte == b' ' {
+                    byte as char
+                } else {
+                    '.'
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "  {:04x}  {:<47}  |{ascii}|", row * 16, hex.join(" "));
+    }
+    if body.len() > BINARY_PREVIEW {
+        let _ = writeln!(out, "  … {} more bytes", body.len() - BINARY_PREVIEW);
     }
 }
 
@@ -270,4 +406,101 @@ fn pretty_json(body: &[u8], color: bool) -> Option<String> {
     transcoded.ok()?;
     deserializer.end().ok()?;
     String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{AlertKey, KeySource};
+    use crate::capture::Reply;
+    use bytes::Bytes;
+
+    fn exchange(body: &[u8]) -> Exchange {
+        let mut exchange =
+            Exchange::unreadable_head(7, "127.0.0.1:1".parse().unwrap(), 200, String::new());
+        exchange.method = http::Method::POST;
+        exchange.path = "/alerts".into();
+        exchange.rejected = None;
+        exchange.body = Bytes::copy_from_slice(body);
+        exchange.reply = Reply {
+            outcome: Outcome::Answered(503),
+            body: Bytes::new(),
+            took: std::time::Duration::from_micros(1500),
+        };
+        exchange
+    }
+
+    #[test]
+    fn long_bodies_are_folded_with_a_link_to_the_whole() {
+        let body: String = (0..250).map(|n| format!("line {n}\n")).collect();
+        let block = pretty_block(
+            &exchange(body.as_bytes()),
+            false,
+            Some("http://127.0.0.1:9081"),
+        );
+        assert!(block.contains("line 199\n") && !block.contains("line 200\n"));
+        assert!(
+            block.contains("… 50 more lines: see #7 in the inspector at http://127.0.0.1:9081/#7")
+        );
+        assert!(
+            block.trim_end().ends_with("↗ http://127.0.0.1:9081/#7"),
+            "{block}"
+        );
+        let long = "x".repeat(MAX_LINE_CHARS + 10);
+        let block = pretty_block(&exchange(long.as_bytes()), false, None);
+        assert!(block.contains("… (10 more characters)"), "{block}");
+        assert!(!block.contains('↗'));
+    }
+
+    #[test]
+    fn binary_bodies_get_a_hex_preview() {
+        let body: Vec<u8> = (0u8..80).map(|n| n.wrapping_mul(37)).collect();
+        let block = pretty_block(&exchange(&body), false, None);
+        assert!(block.contains("(80 bytes of binary data)"), "{block}");
+        assert!(block.contains("  0000  00 25 4a 6f"), "{block}");
+        assert!(block.contains("… 16 more bytes"), "{block}");
+        assert!(!block.chars().any(|c| c.is_control() && c != '\n'));
+    }
+
+    #[test]
+    fn keys_are_cut_to_32_characters_never_inside_an_escape() {
+        assert_eq!(short_key("Test.Alert"), "Test.Alert");
+        let long = "b90c19e66e160e194a5b3b94ec27fb7c-and-more";
+        assert_eq!(short_key(long), "b90c19e66e160e194a5b3b94ec27fb7c…");
+        let tricky = format!("{}\u{202e}tail", "a".repeat(28));
+        let shown = short_key(&tricky);
+        assert_eq!(
+            shown,
+            format!("{}…", "a".repeat(28)),
+            "the escape does not fit whole"
+        );
+    }
+
+    #[test]
+    fn the_compact_line_says_it_all_on_one_line() {
+        let mut exchange = exchange(b"{}");
+        exchange.attempt = Some(Attempt {
+            key: AlertKey {
+                value: "alert-1".into(),
+                source: KeySource::AlertId,
+                resent: false,
+            },
+            number: 2,
+            gap: None,
+            acknowledged: false,
+            route: None,
+        });
+        let line = compact_line(&exchange, false);
+        assert!(!line.contains('\n'));
+        for part in [
+            "#7",
+            "POST",
+            "/alerts",
+            "→ 503",
+            "attempt 2 alert-1",
+            "1.5 ms",
+        ] {
+            assert!(line.contains(part), "{part} missing in {line}");
+        }
+    }
 }

@@ -121,6 +121,13 @@ try {
   await page.click('#rows tr.row[data-id="2"]');
   await page.waitForFunction(() => document.querySelector('#detail-title').textContent === '#2');
   await page.evaluate(() => { document.querySelector('#side').scrollTop = 0; });
+
+  // The link the terminal prints under each exchange opens it.
+  const linked = await browser.newPage();
+  await linked.goto(sink.admin + '/#1');
+  await linked.waitForFunction(() => document.querySelector('#detail-title').textContent === '#1');
+  await linked.close();
+
   mkdirSync(dirname(SCREENSHOT), { recursive: true });
   await page.screenshot({ path: SCREENSHOT });
 
