@@ -153,7 +153,7 @@ async fn replay_file(args: &ReplayArgs) -> Outcome {
     let text = match std::fs::read(file) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(error) => {
-            eprintln!("hookscope: cannot read {}: {error}", file.display());
+            eprintln!("hookscope: error: cannot read {}: {error}", file.display());
             return Outcome::Usage;
         }
     };
@@ -249,7 +249,7 @@ async fn send(args: &SendArgs) -> Outcome {
         match serde_json::to_vec(&alert) {
             Ok(bytes) => bytes,
             Err(error) => {
-                eprintln!("hookscope: cannot build the test alert: {error}");
+                eprintln!("hookscope: error: cannot build the test alert: {error}");
                 return Outcome::Usage;
             }
         }
@@ -259,7 +259,7 @@ async fn send(args: &SendArgs) -> Outcome {
             Ok(bytes) => {
                 let verdict = validate(&bytes);
                 if !verdict.is_valid() && !args.no_validate {
-                    eprintln!("hookscope: {} is not a valid Panther alert (send it anyway with --no-validate):", input.display());
+                    eprintln!("hookscope: error: {} is not a valid Panther alert (send it anyway with --no-validate):", input.display());
                     for problem in &verdict.problems {
                         eprintln!("  ✘ {}", escape_line(&problem.to_string()));
                     }
@@ -268,7 +268,7 @@ async fn send(args: &SendArgs) -> Outcome {
                 bytes
             }
             Err(error) => {
-                eprintln!("hookscope: cannot read {}: {error}", input.display());
+                eprintln!("hookscope: error: cannot read {}: {error}", input.display());
                 return Outcome::Usage;
             }
         }
@@ -280,7 +280,7 @@ async fn send(args: &SendArgs) -> Outcome {
     let client = match send::sender_client(args.timeout, &verify) {
         Ok(client) => client,
         Err(error) => {
-            eprintln!("hookscope: {error}");
+            eprintln!("hookscope: error: {error}");
             return Outcome::Usage;
         }
     };
@@ -434,7 +434,7 @@ fn validate_inputs(inputs: &[PathBuf], format: ValidateFormat) -> Outcome {
                                 .to_string()
                         )
                     ),
-                    ValidateFormat::Text => eprintln!("hookscope: {message}"),
+                    ValidateFormat::Text => eprintln!("hookscope: error: {message}"),
                 }
                 outcome = Outcome::Usage;
             }

@@ -249,6 +249,12 @@ pub async fn replay(
 
 /// An error and its causes on one line ("error sending request: connection refused").
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    // reqwest wraps the cause a user needs in layers of its own ("error sending
+    // request for url (…): client error (Connect): tcp connect error: …"): say
+    // what happened in hookscope's words, with the innermost cause.
+    if let Some(error) = error.downcast_ref::<reqwest::Error>() {
+        return describe_request_error(error);
+    }
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -449,6 +455,33 @@ pub enum Progress<'a> {
         /// How long until it starts.
         delay: Duration,
     },
+}
+
+fn describe_request_error(error: &reqwest::Error) -> String {
+    let mut innermost: &dyn std::error::Error = error;
+    while let Some(cause) = innermost.source() {
+        innermost = cause;
+    }
+    let cause = innermost.to_string();
+    let target = error
+        .url()
+        .and_then(|url| {
+            Some(format!(
+                "{}:{}",
+                url.host_str()?,
+                url.port_or_known_default()?
+            ))
+        })
+        .unwrap_or_else(|| "the receiver".into());
+    if error.is_timeout() {
+        format!("no answer from {target} in time (--timeout)")
+    } else if error.is_connect() {
+        format!("cannot connect to {target}: {cause}")
+    } else if error.is_body() || error.is_decode() {
+        format!("the answer's body could not be read: {cause}")
+    } else {
+        format!("request to {target} failed: {cause}")
+    }
 }
 
 /// Whether an error (as [`error_chain`] writes it) says the receiver's certificate

@@ -308,3 +308,75 @@ fn format_line_prints_one_line_per_exchange_and_pretty_links_to_the_inspector() 
     let text = hookscope.stop().stdout_text();
     assert!(text.contains(&format!("↗ {admin}/#1")), "{text}");
 }
+
+#[test]
+fn error_messages_speak_to_the_user_not_from_the_libraries() {
+    let output = run(&["listen", "--route", "nopath=200"], b"");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("invalid route \"nopath=200\""),
+        "{}",
+        stderr(&output)
+    );
+
+    let dir = temp_dir("pairs");
+    let (first, second) = (dir.join("a"), dir.join("b"));
+    for out in [&first, &second] {
+        assert_eq!(
+            run(&["cert", "--out", out.to_str().unwrap()], b"")
+                .status
+                .code(),
+            Some(0)
+        );
+    }
+    let cert = first.join("cert.pem");
+    let key = second.join("key.pem");
+    let output = run(
+        &[
+            "listen",
+            "--port",
+            "0",
+            "--no-admin",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains("the key does not belong to the certificate"),
+        "{message}"
+    );
+    assert!(!message.contains("KeyMismatch"), "{message}");
+    let _ = std::fs::remove_dir_all(dir);
+
+    let port = common::closed_port();
+    let output = run(
+        &[
+            "send",
+            "--to",
+            &format!("http://127.0.0.1:{port}/"),
+            "--test",
+            "--retries",
+            "0",
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!("cannot connect to 127.0.0.1:{port}")),
+        "{message}"
+    );
+    assert!(!message.contains("client error (Connect)"), "{message}");
+
+    let output = run(&["validate", "/no/such/alert.json"], b"");
+    assert!(
+        stderr(&output).starts_with("hookscope: error: cannot read /no/such/alert.json"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -49,8 +49,10 @@ pub struct Script {
 
 /// A script that does not parse, with the position (1-based character) of the mistake.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("invalid script {text:?} at position {position}: {message}")]
+#[error("invalid {what} {text:?} at position {position}: {message}")]
 pub struct ScriptError {
+    /// What was being read: `script` or `route`.
+    pub what: &'static str,
     /// The whole script as given.
     pub text: String,
     /// 1-based character position of the mistake.
@@ -98,6 +100,7 @@ impl FromStr for Script {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let error = |offset: usize, message: &str| ScriptError {
+            what: "script",
             text: text.into(),
             position: text[..offset.min(text.len())].chars().count() + 1,
             message: message.into(),
@@ -189,18 +192,21 @@ impl FromStr for Route {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let (prefix, spec) = text.split_once('=').ok_or_else(|| ScriptError {
+            what: "route",
             text: text.into(),
             position: text.chars().count() + 1,
             message: "expected PATH=SCRIPT, e.g. /flaky=500*2,200".into(),
         })?;
         if !prefix.starts_with('/') {
             return Err(ScriptError {
+                what: "route",
                 text: text.into(),
                 position: 1,
                 message: "the path must start with '/'".into(),
             });
         }
         let script = spec.parse::<Script>().map_err(|mut error| {
+            error.what = "route";
             error.position += prefix.chars().count() + 1;
             error.text = text.into();
             error

@@ -91,7 +91,14 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
         .map_err(|error| pair_error(error.to_string()))?
         .with_no_client_auth()
         .with_single_cert(chain, private_key)
-        .map_err(|error| pair_error(error.to_string()))?;
+        .map_err(|error| {
+            pair_error(match error {
+                rustls::Error::InconsistentKeys(_) => {
+                    "the key does not belong to the certificate (a key from another pair?)".into()
+                }
+                other => other.to_string(),
+            })
+        })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
