@@ -380,3 +380,25 @@ fn error_messages_speak_to_the_user_not_from_the_libraries() {
         stderr(&output)
     );
 }
+
+#[test]
+fn an_alert_without_a_json_content_type_gets_a_warning() {
+    let hookscope = Hookscope::start(&["--format", "json"]);
+    let alert = payload("valid/panther-docs-ipmonitoring.json");
+    for content_type in ["application/x-www-form-urlencoded", "application/json"] {
+        client()
+            .post(hookscope.url("/"))
+            .header("content-type", content_type)
+            .body(alert.clone())
+            .send()
+            .unwrap();
+    }
+    let lines = hookscope.stop().json_lines();
+    let warnings = |line: &Value| line["verdict"]["warnings"].as_array().unwrap().clone();
+    assert_eq!(
+        lines[0]["verdict"]["valid"], true,
+        "a warning, not a problem"
+    );
+    assert_eq!(warnings(&lines[0])[0]["pointer"], "header:content-type");
+    assert!(warnings(&lines[1]).is_empty());
+}

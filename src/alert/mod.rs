@@ -127,6 +127,28 @@ impl Problem {
     }
 }
 
+/// A warning for an alert sent without `Content-Type: application/json`: Panther
+/// always sends it, and a receiver may refuse anything else (`curl -d` sends a form
+/// type). The pointer names the header, since the body itself may be fine.
+pub fn content_type_warning(content_type: Option<&str>) -> Option<Problem> {
+    let essence = content_type
+        .and_then(|value| value.split(';').next())
+        .map(str::trim);
+    match essence {
+        Some(essence) if essence.eq_ignore_ascii_case("application/json") => None,
+        Some(other) => Some(Problem::new(
+            "header:content-type",
+            "application/json, as Panther sends it",
+            format_args!("{other:?}"),
+        )),
+        None => Some(Problem::new(
+            "header:content-type",
+            "application/json, as Panther sends it",
+            "no Content-Type",
+        )),
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let at = if self.pointer.is_empty() {
@@ -660,3 +682,20 @@ fn byte_offset(text: &str, line: usize, column: usize) -> usize {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod content_type_tests {
+    use super::content_type_warning;
+
+    #[test]
+    fn only_json_content_types_pass() {
+        assert!(content_type_warning(Some("application/json")).is_none());
+        assert!(content_type_warning(Some("Application/JSON; charset=utf-8")).is_none());
+        let form = content_type_warning(Some("application/x-www-form-urlencoded")).unwrap();
+        assert!(form.to_string().contains("x-www-form-urlencoded"), "{form}");
+        assert!(content_type_warning(None)
+            .unwrap()
+            .found
+            .contains("no Content-Type"));
+    }
+}

@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
 use super::Receiver;
-use crate::alert::{inspect, AlertKey, Inspection};
+use crate::alert::{content_type_warning, inspect, AlertKey, Inspection};
 use crate::capture::{BodyState, Exchange, Outcome, Reply};
 use crate::respond::{authorize, decide, mask, route_for, Action, RequestFacts};
 
@@ -57,7 +57,11 @@ pub(crate) async fn handle(
     let (verdict, key) = match (head.method == Method::POST, body_state) {
         _ if unauthorized.is_some() => (None, AlertKey::of_body(&body)),
         (true, BodyState::Complete) => {
-            let Inspection { verdict, key } = inspect(&body);
+            let Inspection { mut verdict, key } = inspect(&body);
+            if verdict.is_json {
+                let content_type = head.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+                verdict.warnings.extend(content_type_warning(content_type));
+            }
             (Some(verdict), key)
         }
         _ => (None, AlertKey::of_body(&body)),
