@@ -2,7 +2,7 @@
 //! library and the process. Everything the binary prints is here (the exchanges
 //! themselves by the library's printer, started here), and every exit code.
 
-use std::io::Read;
+use std::io::{IsTerminal as _, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -205,7 +205,7 @@ fn print_replay(request: &RecordedRequest, result: &Result<send::Replayed, send:
             replayed.status,
             escape_line(&replayed.url),
             replayed.took_ms,
-            escape_line(&replayed.body)
+            escape_line(replayed.body.strip_suffix('\n').unwrap_or(&replayed.body))
         ),
         Err(error) => println!(
             "{} → no answer: {}",
@@ -236,7 +236,11 @@ fn print_delivery(status: &send::DeliveryStatus, as_json: bool) {
         println!("  {}", attempt_line(attempt));
     }
     match &status.response_body {
-        Some(body) => println!("response body: {}", escape_line(body)),
+        // A body's final newline ends the line; it is not shown as `\n`.
+        Some(body) => println!(
+            "response body: {}",
+            escape_line(body.strip_suffix('\n').unwrap_or(body))
+        ),
         None => println!("response body: (none: no response was received)"),
     }
 }
@@ -292,6 +296,7 @@ async fn send(args: &SendArgs) -> Outcome {
     };
     let headers = HeaderMap::from_iter(args.headers.iter().cloned());
     let mut hinted = false;
+    let stderr_is_terminal = std::io::stderr().is_terminal();
     let mut report = |progress: send::Progress<'_>| match progress {
         send::Progress::Attempted(attempt) => {
             eprintln!("hookscope: {}", attempt_line(attempt));
@@ -306,6 +311,9 @@ async fn send(args: &SendArgs) -> Outcome {
                      give its CA with --cacert (for a `hookscope cert` pair, --cacert DIR/cert.pem), or skip the check with --insecure"
                 );
             }
+        }
+        send::Progress::Waiting { next, of, delay } if stderr_is_terminal => {
+            tokio::spawn(countdown(next, of, delay));
         }
         send::Progress::Waiting { next, of, delay } => eprintln!(
             "hookscope: attempt {next} of {of} in {}",
@@ -328,6 +336,24 @@ async fn send(args: &SendArgs) -> Outcome {
     } else {
         Outcome::Negative
     }
+}
+
+/// Counts down to the next attempt on the terminal, on one line it rewrites, and
+/// clears it when the attempt starts.
+async fn countdown(next: u32, of: u32, delay: Duration) {
+    let until = tokio::time::Instant::now() + delay;
+    loop {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        eprint!(
+            "\rhookscope: attempt {next} of {of} in {}s \x1b[K",
+            left.as_secs_f64().ceil()
+        );
+        tokio::time::sleep(left.min(Duration::from_secs(1))).await;
+    }
+    eprint!("\r\x1b[K");
 }
 
 /// One attempt of a delivery, on one line: number, time, status or error, duration.

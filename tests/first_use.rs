@@ -4,6 +4,7 @@
 mod common;
 
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{client, get_json, payload, run, Hookscope};
@@ -401,4 +402,48 @@ fn an_alert_without_a_json_content_type_gets_a_warning() {
     );
     assert_eq!(warnings(&lines[0])[0]["pointer"], "header:content-type");
     assert!(warnings(&lines[1]).is_empty());
+}
+
+#[test]
+fn a_body_s_final_newline_is_not_shown_as_backslash_n() {
+    let sink = Hookscope::start(&["--require-header", "X-Token: s3cret", "--format", "quiet"]);
+    let output = run(
+        &["send", "--to", &sink.url, "--test", "--retries", "0"],
+        b"",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("response body: unauthorized: missing header x-token\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn on_a_terminal_send_counts_down_to_the_next_attempt() {
+    // `script` gives the command a terminal, as a user's shell would.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: needs script (util-linux)");
+        return;
+    }
+    let sink = Hookscope::start(&["--script", "503,200", "--format", "quiet"]);
+    let command = format!(
+        "{} send --to {} --test --backoff 1200ms",
+        common::BIN,
+        sink.url
+    );
+    let output = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let terminal = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        terminal.contains("\rhookscope: attempt 2 of 11 in "),
+        "{terminal:?}"
+    );
+    assert!(
+        terminal.contains("\r\x1b[K"),
+        "the countdown is cleared: {terminal:?}"
+    );
 }
