@@ -20,6 +20,39 @@ Examples:
   hookscope listen --format json --record a.jsonl
   hookscope listen --port 0 --admin 127.0.0.1:0   # free ports (a second one)";
 
+/// Common sessions, for `hookscope examples` and `hookscope help examples`.
+pub const COOKBOOK: &str = "\
+Receive Panther alerts behind a tunnel, with a shared secret:
+  hookscope --require-header \"X-Panther-Token: $PANTHER_TOKEN\"
+  ngrok http 8081
+
+Watch a sender's retries: fail each alert twice, then acknowledge:
+  hookscope --script '503*2,200'
+  hookscope --script '500,drop,reset,200@2s'    # every kind of failure, then a slow ack
+
+Different answers per path, and invalid alerts refused:
+  hookscope --route /down=503 --route /flaky=500*2,200 --strict
+
+Long sessions: one line per exchange, everything in a file:
+  hookscope --format line --record alerts.jsonl
+
+Send them again, to your own receiver:
+  hookscope replay alerts.jsonl --to http://127.0.0.1:3000/webhook --filter verdict=valid
+
+Be Panther: deliver the test alert with Panther's retries:
+  hookscope send --to http://127.0.0.1:3000/webhook --test
+
+HTTPS on your machine:
+  hookscope cert --out ./dev-certs
+  hookscope --tls-cert dev-certs/cert.pem --tls-key dev-certs/key.pem
+
+Check alert files offline, and get the schema:
+  hookscope validate alert.json
+  hookscope schema > panther-alert.schema.json
+
+A second hookscope beside the first: free ports for both listeners:
+  hookscope --port 0 --admin 127.0.0.1:0";
+
 /// Receive webhooks (Panther alerts first) on your machine and see exactly what arrived.
 #[derive(Debug, Parser)]
 #[command(
@@ -54,6 +87,9 @@ pub enum Command {
     Send(SendArgs),
     /// Write a self-signed certificate and key for localhost, for --tls-cert/--tls-key.
     Cert(CertArgs),
+    /// Print a cookbook of common sessions (also `hookscope help examples`).
+    #[command(after_help = COOKBOOK)]
+    Examples,
 }
 
 /// Flags of `hookscope send`.
@@ -236,6 +272,44 @@ mod tests {
             let parsed = Cli::try_parse_from(argv);
             assert!(parsed.is_ok(), "{example}: {:?}", parsed.err());
         }
+    }
+
+    #[test]
+    fn every_cookbook_line_parses() {
+        let mut count = 0;
+        for line in COOKBOOK.lines() {
+            let Some(command) = line.trim().strip_prefix("hookscope ") else {
+                continue;
+            };
+            let command = command
+                .split("  #")
+                .next()
+                .unwrap()
+                .split(" > ")
+                .next()
+                .unwrap();
+            // The shell's quoting, as far as these lines use it.
+            let words: Vec<String> = command
+                .split_whitespace()
+                .map(|word| {
+                    word.trim_matches(|c| c == '\'' || c == '"')
+                        .replace("$PANTHER_TOKEN", "t")
+                })
+                .collect();
+            let words = if words[0] == "--require-header" {
+                vec![
+                    "--require-header".to_owned(),
+                    format!("{} {}", words[1], words[2]),
+                ]
+            } else {
+                words
+            };
+            let argv = std::iter::once("hookscope".to_owned()).chain(words);
+            let parsed = Cli::try_parse_from(argv);
+            assert!(parsed.is_ok(), "{line}: {:?}", parsed.err());
+            count += 1;
+        }
+        assert!(count >= 12, "{count}");
     }
 
     #[test]

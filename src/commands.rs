@@ -54,6 +54,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Validate(args) => Ok(validate_inputs(&args.inputs, args.format)),
         Command::Send(args) => Ok(runtime()?.block_on(send(&args))),
         Command::Cert(args) => write_cert(&args),
+        Command::Examples => {
+            println!("{}", crate::cli::COOKBOOK);
+            Ok(Outcome::Success)
+        }
         Command::Schema => {
             println!("{}", hookscope::alert::JSON_SCHEMA);
             Ok(Outcome::Success)

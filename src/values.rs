@@ -26,11 +26,8 @@ pub enum ValueError {
     #[error("expected a fraction from 0 to 1 (e.g. 0.2), got {0:?}")]
     Rate(String),
     /// Not a duration.
-    #[error("{reason} (expected e.g. 250ms, 2s, 1m)")]
-    Duration {
-        /// What the duration parser said.
-        reason: String,
-    },
+    #[error("expected a duration such as 250ms, 2s or 1m30s, got {0:?}")]
+    Duration(String),
     /// A required header with an empty value, which is usually an unset variable.
     #[error("the value required for {0} is empty (an unset variable?); to require an empty value on purpose, write '{0}: \"\"'")]
     EmptyRequiredValue(String),
@@ -38,11 +35,8 @@ pub enum ValueError {
     #[error("expected an http:// or https:// URL such as http://localhost:8081/, got {0:?}")]
     Url(String),
     /// Not a size.
-    #[error("{reason} (expected e.g. 64KiB, 1MiB, 10MB)")]
-    Size {
-        /// What the size parser said.
-        reason: String,
-    },
+    #[error("expected a size such as 64KiB, 1MiB, 10MB or 1048576 (bytes), got {0:?}")]
+    Size(String),
 }
 
 /// Parses a duration such as `250ms`, `2s` or `1m30s` (`0` alone is allowed).
@@ -50,9 +44,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, ValueError> {
     if text.trim() == "0" {
         return Ok(Duration::ZERO);
     }
-    humantime::parse_duration(text.trim()).map_err(|error| ValueError::Duration {
-        reason: error.to_string(),
-    })
+    humantime::parse_duration(text.trim()).map_err(|_| ValueError::Duration(text.into()))
 }
 
 /// Parses a size such as `64KiB`, `10MB` or `1048576`.
@@ -60,7 +52,7 @@ pub fn parse_size(text: &str) -> Result<u64, ValueError> {
     text.trim()
         .parse::<bytesize::ByteSize>()
         .map(|size| size.as_u64())
-        .map_err(|reason| ValueError::Size { reason })
+        .map_err(|_| ValueError::Size(text.into()))
 }
 
 /// Parses a status code for an answer: 100 to 599.
