@@ -122,6 +122,10 @@ try {
   await page.waitForFunction(() => document.querySelector('#detail-title').textContent === '#2');
   await page.evaluate(() => { document.querySelector('#side').scrollTop = 0; });
 
+  // The counts use the summary's words.
+  await page.waitForFunction(() => /^\d+ requests/.test(document.querySelector('#stats').textContent));
+  assert.match(await page.textContent('#stats'), /alerts \d+, delivered after retries \d+, never acked \d+/);
+
   // The link the terminal prints under each exchange opens it.
   const linked = await browser.newPage();
   await linked.goto(sink.admin + '/#1');
