@@ -312,6 +312,16 @@ fn format_line_prints_one_line_per_exchange_and_pretty_links_to_the_inspector() 
 
 #[test]
 fn error_messages_speak_to_the_user_not_from_the_libraries() {
+    for (flag, value, expected) in [
+        ("--max-body", "5x", "expected a size such as 64KiB"),
+        ("--delay", "5x", "expected a duration such as 250ms"),
+    ] {
+        let output = run(&["listen", flag, value], b"");
+        assert_eq!(output.status.code(), Some(2));
+        let message = stderr(&output);
+        assert!(message.contains(expected) && message.contains(flag), "{message}");
+        assert!(!message.contains("Failed to parse unit"), "{message}");
+    }
     let output = run(&["listen", "--route", "nopath=200"], b"");
     assert_eq!(output.status.code(), Some(2));
     assert!(
