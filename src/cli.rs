@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use hookscope::output::{ColorChoice, FormatChoice};
+use hookscope::output::{ColorChoice, FormatChoice, StdoutFull};
 use hookscope::send::RecordFilter;
 use hookscope::values::{parse_duration, parse_header, parse_http_url};
 use hookscope::Config;
@@ -190,6 +190,11 @@ pub struct ListenArgs {
     /// How each exchange is printed on stdout: auto is pretty on a terminal, json otherwise.
     #[arg(help_heading = "Output", long, value_enum, default_value_t = FormatChoice::Auto, value_name = "FORMAT")]
     pub format: FormatChoice,
+
+    /// When stdout cannot keep up: wait (answers wait, nothing is lost) or drop (answers go on;
+    /// what does not fit is not printed, but counted, and kept in the history and the record).
+    #[arg(help_heading = "Output", long, value_enum, default_value_t = StdoutFull::Wait, value_name = "POLICY")]
+    pub stdout_full: StdoutFull,
 
     /// When to colour the output; auto honours NO_COLOR.
     #[arg(help_heading = "Output", long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]

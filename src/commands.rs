@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use hookscope::escape::escape_line;
+use hookscope::output::StdoutFull;
 use hookscope::send::{self, RecordedRequest};
 use hookscope::{output, validate, Alert, RecordLine, ServerBuilder, Verdict};
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -78,6 +79,7 @@ async fn listen(args: ListenArgs) -> anyhow::Result<Outcome> {
         config,
         format,
         color,
+        stdout_full,
     } = args;
     let terminal = output::stdout_is_terminal();
     let format = format.resolve(terminal);
@@ -91,12 +93,14 @@ async fn listen(args: ListenArgs) -> anyhow::Result<Outcome> {
         // cause: print each once.
         Err(error) => return Err(UsageError(error.to_string()).into()),
     };
-    let printer = output::spawn_printer(
-        format,
-        color,
-        handle.admin_url(),
-        handle.subscribe(output::PRINTER_BACKLOG),
-    );
+    // Quiet prints nothing, so it subscribes to nothing (and nothing waits for it).
+    let printer = (format != output::Format::Quiet).then(|| {
+        let exchanges = match stdout_full {
+            StdoutFull::Wait => handle.subscribe_lossless(output::PRINTER_BACKLOG),
+            StdoutFull::Drop => handle.subscribe(output::PRINTER_BACKLOG),
+        };
+        output::spawn_printer(format, color, handle.admin_url(), exchanges)
+    });
     eprintln!("hookscope: listening on {}", handle.url());
     if let Some(url) = handle.admin_url() {
         eprintln!("hookscope: inspector on {url}");
@@ -110,7 +114,7 @@ async fn listen(args: ListenArgs) -> anyhow::Result<Outcome> {
 
     shutdown.received().await;
     let stats = handle.shutdown().await;
-    if let Some(printer) = printer {
+    if let Some(printer) = printer.flatten() {
         // The server (and with it the printer's subscription) is gone: the printer drains and ends.
         tokio::task::spawn_blocking(move || printer.finish())
             .await

@@ -3,8 +3,11 @@
 //! request), the history with its counts, the record file, the subscribers, and
 //! the shutdown signal. The admin API depends on this and nothing of the server.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc::OwnedPermit;
 use tokio::sync::{mpsc, watch};
 
 use crate::capture::{
@@ -16,12 +19,33 @@ use crate::respond::Behaviour;
 /// (so that stdout does not render the same line again).
 pub(crate) type Published = (Arc<Exchange>, Option<JsonLine>);
 
+/// How often at most a subscriber that falls behind is reported.
+const MISSED_REPORT_EVERY: Duration = Duration::from_secs(1);
+
+/// One subscriber: its queue, and whether answers wait for room in it.
+struct Subscriber {
+    queue: mpsc::Sender<Published>,
+    lossless: bool,
+}
+
+/// Room taken in every lossless subscriber's queue for one exchange, before its
+/// answer is sent: when a queue is full, the answer waits, as it waits for the record.
+#[derive(Default)]
+pub(crate) struct Reserved(Vec<(mpsc::Sender<Published>, OwnedPermit<Published>)>);
+
+/// Exchanges lossy subscribers missed, reported at most every [`MISSED_REPORT_EVERY`].
+struct Missed {
+    total: AtomicU64,
+    unreported: Mutex<(u64, Option<Instant>)>,
+}
+
 /// The state shared by everything that serves one receiver.
 pub(crate) struct Shared {
     behaviour: RwLock<Arc<Behaviour>>,
     pub(crate) store: Store,
     pub(crate) recorder: Option<Recorder>,
-    subscribers: Mutex<Vec<mpsc::Sender<Published>>>,
+    subscribers: Mutex<Vec<Subscriber>>,
+    missed: Missed,
     shutdown: Shutdown,
 }
 
@@ -37,6 +61,10 @@ impl Shared {
             store,
             recorder,
             subscribers: Mutex::new(Vec::new()),
+            missed: Missed {
+                total: AtomicU64::new(0),
+                unreported: Mutex::new((0, None)),
+            },
             shutdown,
         }
     }
@@ -67,6 +95,7 @@ impl Shared {
                 .as_ref()
                 .and_then(|recorder| recorder.check().err())
                 .map(|error| error.to_string()),
+            not_delivered_to_subscribers: self.missed.total.load(Ordering::Relaxed),
             ..self.store.stats()
         }
     }
@@ -76,14 +105,35 @@ impl Shared {
         &self.shutdown
     }
 
-    /// Adds a subscriber that receives every exchange published from now on.
-    pub(crate) fn subscribe(&self, capacity: usize) -> Subscription {
-        let (sender, receiver) = mpsc::channel(capacity.max(1));
+    /// Adds a subscriber that receives every exchange published from now on. A
+    /// lossless one makes answers wait for room in its queue; another misses
+    /// exchanges while its queue is full.
+    pub(crate) fn subscribe(&self, capacity: usize, lossless: bool) -> Subscription {
+        let (queue, receiver) = mpsc::channel(capacity.max(1));
         self.subscribers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(sender);
+            .push(Subscriber { queue, lossless });
         Subscription(receiver)
+    }
+
+    /// Waits for room in every lossless subscriber's queue (see [`Reserved`]).
+    pub(crate) async fn reserve(&self) -> Reserved {
+        let queues: Vec<mpsc::Sender<Published>> = self
+            .subscribers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|subscriber| subscriber.lossless)
+            .map(|subscriber| subscriber.queue.clone())
+            .collect();
+        let mut reserved = Reserved(Vec::with_capacity(queues.len()));
+        for queue in queues {
+            if let Ok(permit) = queue.clone().reserve_owned().await {
+                reserved.0.push((queue, permit));
+            }
+        }
+        reserved
     }
 
     /// Ends every subscription once what is queued has been read.
@@ -104,6 +154,7 @@ impl Shared {
         exchange: Exchange,
         recorded: bool,
         line: Option<(JsonLine, bool)>,
+        reserved: Reserved,
     ) {
         let line = match (&self.recorder, recorded, line) {
             (Some(recorder), false, _) => {
@@ -120,8 +171,51 @@ impl Shared {
             .subscribers
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        let mut reserved = reserved.0;
+        let mut missed = 0;
         for subscriber in subscribers.iter() {
-            let _ = subscriber.try_send((Arc::clone(&exchange), line.clone()));
+            let published = (Arc::clone(&exchange), line.clone());
+            let permit = reserved
+                .iter()
+                .position(|(queue, _)| queue.same_channel(&subscriber.queue))
+                .map(|index| reserved.swap_remove(index).1);
+            match permit {
+                Some(permit) => {
+                    permit.send(published);
+                }
+                None => {
+                    if let Err(mpsc::error::TrySendError::Full(_)) =
+                        subscriber.queue.try_send(published)
+                    {
+                        missed += 1;
+                    }
+                }
+            }
+        }
+        drop(subscribers);
+        if missed > 0 {
+            self.count_missed(missed);
+        }
+    }
+
+    /// Counts exchanges a subscriber could not take, and says so now and then.
+    fn count_missed(&self, missed: u64) {
+        self.missed.total.fetch_add(missed, Ordering::Relaxed);
+        let mut unreported = self
+            .missed
+            .unreported
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        unreported.0 += missed;
+        let due = unreported
+            .1
+            .is_none_or(|last| last.elapsed() >= MISSED_REPORT_EVERY);
+        if due {
+            tracing::warn!(
+                "stdout fell behind, {} exchanges not printed (they are in the history and the record)",
+                unreported.0
+            );
+            *unreported = (0, Some(Instant::now()));
         }
     }
 }

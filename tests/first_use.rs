@@ -319,7 +319,10 @@ fn error_messages_speak_to_the_user_not_from_the_libraries() {
         let output = run(&["listen", flag, value], b"");
         assert_eq!(output.status.code(), Some(2));
         let message = stderr(&output);
-        assert!(message.contains(expected) && message.contains(flag), "{message}");
+        assert!(
+            message.contains(expected) && message.contains(flag),
+            "{message}"
+        );
         assert!(!message.contains("Failed to parse unit"), "{message}");
     }
     let output = run(&["listen", "--route", "nopath=200"], b"");

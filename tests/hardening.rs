@@ -484,3 +484,96 @@ fn an_unwritable_record_file_is_refused_at_start() {
         );
     }
 }
+
+/// A valid alert of about 64 KB (its alertContext padded), with its own alertId.
+fn big_alert(alert_id: &str) -> String {
+    let mut alert: Value =
+        serde_json::from_slice(&common::payload("valid/panther-docs-ipmonitoring.json")).unwrap();
+    alert["alertId"] = alert_id.into();
+    alert["alertContext"] = serde_json::json!({ "padding": "x".repeat(64 * 1024) });
+    alert.to_string()
+}
+
+/// Posts big alerts from `threads` threads until each has posted `per_thread` or
+/// seen an answer take longer than `patience`; returns how many were answered.
+fn flood(url: &str, threads: usize, per_thread: usize, patience: Duration) -> usize {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(patience)
+        .build()
+        .unwrap();
+    let handles: Vec<_> = (0..threads)
+        .map(|thread| {
+            let (client, url) = (client.clone(), url.to_owned());
+            std::thread::spawn(move || {
+                let mut answered = 0;
+                for n in 0..per_thread {
+                    let body = big_alert(&format!("flood-{thread}-{n}"));
+                    match client.post(&url).body(body).send() {
+                        Ok(response) if response.status() == 200 => answered += 1,
+                        _ => break,
+                    }
+                }
+                answered
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|handle| handle.join().unwrap())
+        .sum()
+}
+
+fn summary_requests(stderr: &str) -> u64 {
+    let summary = stderr
+        .lines()
+        .find(|line| line.contains("summary:"))
+        .unwrap_or_else(|| panic!("no summary in {stderr}"));
+    summary
+        .split("requests: ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no request count in {summary}"))
+}
+
+#[test]
+fn a_stalled_stdout_holds_answers_back_not_memory_and_loses_nothing() {
+    let mut hookscope = Hookscope::start_with_stalled_stdout(&["--format", "json"]);
+    // Far more than the printer's queue (1,024) and the pipe (64 KiB) hold: once
+    // both are full, answers wait, and each thread gives up on its first slow one.
+    let answered = flood(&hookscope.url("/"), 8, 400, Duration::from_secs(2));
+    assert!(answered < 3200, "no answer was held back: {answered}");
+    let peak_mib = common::peak_rss_kib(hookscope.pid()) / 1024;
+    assert!(
+        peak_mib < 256,
+        "peak RSS {peak_mib} MiB with a stalled stdout"
+    );
+    hookscope.release_stdout();
+    let stopped = hookscope.stop();
+    let printed = stopped.stdout_text().lines().count() as u64;
+    assert_eq!(
+        printed,
+        summary_requests(&stopped.stderr),
+        "every exchange is printed once stdout moves again"
+    );
+}
+
+#[test]
+fn with_stdout_full_drop_answers_go_on_and_what_was_not_printed_is_counted() {
+    let mut hookscope =
+        Hookscope::start_with_stalled_stdout(&["--format", "json", "--stdout-full", "drop"]);
+    let answered = flood(&hookscope.url("/"), 4, 400, Duration::from_secs(5));
+    assert_eq!(answered, 1600, "no answer waits for stdout");
+    let stats = stats(&hookscope);
+    let missed = stats["not_delivered_to_subscribers"].as_u64().unwrap();
+    assert!(missed > 0, "{stats}");
+    hookscope.release_stdout();
+    let stopped = hookscope.stop();
+    let printed = stopped.stdout_text().lines().count() as u64;
+    assert_eq!(printed + missed, summary_requests(&stopped.stderr));
+    assert!(
+        stopped.stderr.contains("stdout fell behind") && stopped.stderr.contains("not printed"),
+        "{}",
+        stopped.stderr
+    );
+}

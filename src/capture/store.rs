@@ -61,6 +61,10 @@ pub struct Stats {
     pub kept_bytes: u64,
     /// Why recording stopped, if it did.
     pub record_failure: Option<String>,
+    /// Exchanges a subscriber that does not hold answers back (`--stdout-full drop`)
+    /// could not take because its queue was full.
+    #[serde(default)]
+    pub not_delivered_to_subscribers: u64,
 }
 
 impl Stats {

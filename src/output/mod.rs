@@ -42,6 +42,17 @@ pub enum FormatChoice {
     Quiet,
 }
 
+/// `--stdout-full`: what happens when stdout cannot keep up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum StdoutFull {
+    /// Answers wait until the printer has room: nothing is lost, as with the record.
+    #[default]
+    Wait,
+    /// Answers go on; exchanges that do not fit are not printed (they are counted,
+    /// and stay in the history and the record).
+    Drop,
+}
+
 /// `--color`, before the terminal and `NO_COLOR` are looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum ColorChoice {
@@ -104,6 +115,12 @@ pub fn summary_line(stats: &Stats) -> String {
         "; alerts: {}, delivered after retries: {}, never acked: {}",
         deliveries.alerts, deliveries.delivered_after_retries, deliveries.never_acked
     ));
+    if stats.not_delivered_to_subscribers > 0 {
+        line.push_str(&format!(
+            "; not printed (stdout fell behind): {}",
+            stats.not_delivered_to_subscribers
+        ));
+    }
     if let Some(failure) = &stats.record_failure {
         line.push_str(&format!("; RECORDING FAILED: {failure}"));
     }

@@ -16,7 +16,8 @@ const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Exchanges the printer may fall behind by before new ones are skipped on stdout
 /// (the capacity to [`subscribe`](crate::Handle::subscribe) it with).
-pub const BACKLOG: usize = 16 * 1024;
+/// Bounded by count: with 64 KB alerts 1,024 of them are 64 MiB, like the history.
+pub const BACKLOG: usize = 1024;
 
 /// Most exchanges written to stdout in one call.
 const MAX_BATCH: usize = 512;

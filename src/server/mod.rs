@@ -734,7 +734,8 @@ impl Receiver {
             return;
         };
         let exchange = Exchange::unreadable_head(self.next_id(), peer, status, reason);
-        self.shared.publish(exchange, false, None);
+        self.shared
+            .publish(exchange, false, None, Default::default());
     }
 }
 
@@ -824,7 +825,9 @@ impl Handle {
     }
 
     /// Every exchange published from now on, in order; see [`Subscription`]. It
-    /// holds up to `capacity` exchanges not yet read.
+    /// holds up to `capacity` exchanges not yet read; beyond that it misses
+    /// exchanges (counted in [`Stats::not_delivered_to_subscribers`]): an answer
+    /// never waits for it.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -835,7 +838,28 @@ impl Handle {
     /// # Ok(()) }
     /// ```
     pub fn subscribe(&self, capacity: usize) -> Subscription {
-        self.shared.subscribe(capacity)
+        self.shared.subscribe(capacity, false)
+    }
+
+    /// Like [`subscribe`](Handle::subscribe), but nothing is missed: when
+    /// `capacity` exchanges wait unread, answers wait too (as they wait for the
+    /// record), so a subscriber that stops reading stops the receiver.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sink = hookscope::Server::start().await?;
+    /// let mut exchanges = sink.subscribe_lossless(1);
+    /// let client = reqwest::Client::new();
+    /// client.post(sink.url()).send().await?;
+    /// // The queue is full: the next answer waits until the first exchange is read.
+    /// let second = tokio::spawn(client.post(sink.url()).send());
+    /// assert_eq!(exchanges.next().await.unwrap().id, 1);
+    /// assert_eq!(second.await??.status(), 200);
+    /// assert_eq!(exchanges.next().await.unwrap().id, 2);
+    /// # Ok(()) }
+    /// ```
+    pub fn subscribe_lossless(&self, capacity: usize) -> Subscription {
+        self.shared.subscribe(capacity, true)
     }
 
     /// Waits until `count` requests have arrived in all (answered or not), then

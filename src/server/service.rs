@@ -67,9 +67,14 @@ pub(crate) async fn handle(
         _ => (None, AlertKey::of_body(&body)),
     };
 
+    // Room for the exchange in every lossless subscriber (stdout by default): while
+    // the printer is behind, answers wait here rather than memory growing.
+    let reserved = receiver.shared.reserve().await;
+
     // From here on the exchange is published exactly once, even if the client goes away.
     let mut pending = Pending {
         receiver: Arc::clone(&receiver),
+        reserved,
         started,
         if_dropped: Outcome::ClientGone,
         recorded: false,
@@ -223,6 +228,7 @@ fn arm_reset(socket: RawFd) {
 /// An exchange not yet published; publishes itself if the request is abandoned.
 struct Pending {
     receiver: Arc<Receiver>,
+    reserved: crate::shared::Reserved,
     started: Instant,
     if_dropped: Outcome,
     /// Whether the exchange was written to the record already.
@@ -269,9 +275,10 @@ impl Pending {
     fn finish(&mut self, outcome: Outcome, body: Bytes) {
         self.settle(outcome, body);
         if let Some(exchange) = self.exchange.take() {
+            let reserved = std::mem::take(&mut self.reserved);
             self.receiver
                 .shared
-                .publish(exchange, self.recorded, self.line.take());
+                .publish(exchange, self.recorded, self.line.take(), reserved);
         }
     }
 }

@@ -36,6 +36,8 @@ pub struct Hookscope {
     stdout_reader: Option<thread::JoinHandle<()>>,
     stderr_lines: Receiver<String>,
     stderr_seen: Vec<String>,
+    /// Set for a hookscope whose stdout is not read until `release_stdout`.
+    stdout_gate: Option<mpsc::Sender<()>>,
 }
 
 /// What a stopped hookscope left behind.
@@ -65,6 +67,23 @@ impl Hookscope {
     /// Starts `hookscope listen --port 0 ARGS...` (and the admin API on a free port
     /// unless ARGS say otherwise) and waits for its `listening on` line.
     pub fn start(args: &[&str]) -> Hookscope {
+        Hookscope::launch(args, false)
+    }
+
+    /// Like `start`, but nobody reads its stdout until `release_stdout`: a consumer
+    /// that stalls (a paused pager, a stuck pipe).
+    pub fn start_with_stalled_stdout(args: &[&str]) -> Hookscope {
+        Hookscope::launch(args, true)
+    }
+
+    /// Starts reading the stdout of `start_with_stalled_stdout`.
+    pub fn release_stdout(&mut self) {
+        if let Some(gate) = self.stdout_gate.take() {
+            let _ = gate.send(());
+        }
+    }
+
+    fn launch(args: &[&str], stalled: bool) -> Hookscope {
         let admin_given = args
             .iter()
             .any(|arg| *arg == "--admin" || *arg == "--no-admin");
@@ -87,7 +106,11 @@ impl Hookscope {
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let mut pipe = child.stdout.take().unwrap();
         let sink = Arc::clone(&stdout);
+        let (gate, opened) = mpsc::channel::<()>();
         let stdout_reader = thread::spawn(move || {
+            if stalled {
+                let _ = opened.recv();
+            }
             let mut buffer = [0u8; 8192];
             while let Ok(n) = pipe.read(&mut buffer) {
                 if n == 0 {
@@ -115,6 +138,7 @@ impl Hookscope {
             stdout_reader: Some(stdout_reader),
             stderr_lines,
             stderr_seen: Vec::new(),
+            stdout_gate: stalled.then_some(gate),
         };
         let line = hookscope
             .wait_for_stderr("listening on ")
@@ -184,6 +208,7 @@ impl Hookscope {
 
     /// Sends SIGTERM, as a service manager would, and waits for the exit.
     pub fn stop(mut self) -> Stopped {
+        self.release_stdout();
         let pid = self.child.id() as libc::pid_t;
         // SAFETY: sending a signal to our own child process.
         unsafe { libc::kill(pid, libc::SIGTERM) };
@@ -344,6 +369,16 @@ impl RawConnection {
 }
 
 /// Resident memory of a process, from /proc, in KiB.
+/// The peak resident memory of a process so far (VmHWM), in KiB.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status")
+}
+
 pub fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
