@@ -368,24 +368,24 @@ impl RawConnection {
     }
 }
 
-/// Resident memory of a process, from /proc, in KiB.
-/// The peak resident memory of a process so far (VmHWM), in KiB.
-pub fn peak_rss_kib(pid: u32) -> u64 {
+/// A memory figure of a process from /proc/PID/status, in KiB.
+fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc/PID/status")
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
 }
 
+/// Resident memory of a process now, in KiB.
 pub fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/PID/status")
+    status_kib(pid, "VmRSS:")
+}
+
+/// The peak resident memory of a process so far (VmHWM), in KiB.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:")
 }
 
 /// A small seeded generator, so that a failing random test can be replayed.
