@@ -167,7 +167,7 @@ async fn replay_file(args: &ReplayArgs) -> Outcome {
     };
     let client = send::client(args.timeout);
     let mut outcome = Outcome::Success;
-    let mut sent = 0;
+    let (mut sent, mut unreadable) = (0, 0);
     for (number, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -178,7 +178,11 @@ async fn replay_file(args: &ReplayArgs) -> Outcome {
         let parsed = match RecordLine::parse(line) {
             Ok(parsed) => parsed,
             Err(error) => {
+                // A line that cannot be read back is something not replayed: the
+                // exit code says so, not only the warning.
                 skipped(&error);
+                unreadable += 1;
+                outcome = Outcome::Negative;
                 continue;
             }
         };
@@ -188,6 +192,7 @@ async fn replay_file(args: &ReplayArgs) -> Outcome {
         let request = match RecordedRequest::try_from(&parsed) {
             Ok(request) => request.with_headers(&args.headers),
             Err(error) => {
+                // A head the HTTP parser refused: there is nothing to send.
                 skipped(&error);
                 continue;
             }
@@ -199,7 +204,11 @@ async fn replay_file(args: &ReplayArgs) -> Outcome {
         }
         print_replay(&request, &result);
     }
-    eprintln!("hookscope: replayed {sent} request(s) to {to}");
+    let unread = match unreadable {
+        0 => String::new(),
+        count => format!("; {count} line(s) could not be read"),
+    };
+    eprintln!("hookscope: replayed {sent} request(s) to {to}{unread}");
     outcome
 }
 

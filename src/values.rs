@@ -31,6 +31,9 @@ pub enum ValueError {
     /// A required header with an empty value, which is usually an unset variable.
     #[error("the value required for {0} is empty (an unset variable?); to require an empty value on purpose, write '{0}: \"\"'")]
     EmptyRequiredValue(String),
+    /// A header that frames the answer, which hookscope writes itself.
+    #[error("{0} cannot be set on answers: hookscope writes the framing of each answer itself (a wrong {0} would cut or hang it)")]
+    FramingHeader(String),
     /// Not an http(s) URL.
     #[error("expected an http:// or https:// URL such as http://localhost:8081/, got {0:?}")]
     Url(String),
@@ -109,6 +112,35 @@ pub fn parse_http_url(text: &str) -> Result<reqwest::Url, ValueError> {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(url),
         _ => Err(ValueError::Url(text.into())),
     }
+}
+
+/// Headers that frame the message or the connection, which hookscope writes
+/// itself: an answer header among them would contradict the answer on the wire
+/// (`Content-Length: 0` with a body, `Transfer-Encoding: chunked` without chunks).
+const FRAMING_HEADERS: [&str; 8] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+/// Refuses a header an answer must not carry (see [`FRAMING_HEADERS`]).
+pub fn check_answer_header(name: &HeaderName) -> Result<(), ValueError> {
+    if FRAMING_HEADERS.contains(&name.as_str()) {
+        return Err(ValueError::FramingHeader(name.to_string()));
+    }
+    Ok(())
+}
+
+/// Parses a header to add to every answer, as `Name: value`; framing headers are refused.
+pub fn parse_answer_header(text: &str) -> Result<(HeaderName, HeaderValue), ValueError> {
+    let (name, value) = parse_header(text)?;
+    check_answer_header(&name)?;
+    Ok((name, value))
 }
 
 /// Parses a header a request must carry, as `Name: value`. An empty value is
@@ -191,6 +223,19 @@ mod tests {
         let (_, value) = parse_required_header(r#"X-Empty: """#).unwrap();
         assert_eq!(value, "");
         assert_eq!(parse_required_header("X-T: s3cret").unwrap().1, "s3cret");
+    }
+
+    #[test]
+    fn framing_headers_are_not_answer_headers() {
+        for framing in [
+            "Content-Length: 0",
+            "transfer-encoding: chunked",
+            "Connection: close",
+        ] {
+            let error = parse_answer_header(framing).unwrap_err().to_string();
+            assert!(error.contains("cannot be set on answers"), "{error}");
+        }
+        assert!(parse_answer_header("Retry-After: 5").is_ok());
     }
 
     #[test]

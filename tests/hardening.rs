@@ -577,3 +577,64 @@ fn with_stdout_full_drop_answers_go_on_and_what_was_not_printed_is_counted() {
         stopped.stderr
     );
 }
+
+#[test]
+fn what_was_acknowledged_is_replayable_even_a_number_beyond_f64() {
+    let record = temp_file("huge-number.jsonl");
+    let source = Hookscope::start(&["--record", record.to_str().unwrap(), "--format", "quiet"]);
+    let body = r#"{"x":1e400}"#;
+    let answer = client()
+        .post(source.url("/"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    source.stop();
+    let target = Hookscope::start(&["--format", "json"]);
+    let output = common::run(
+        &["replay", record.to_str().unwrap(), "--to", &target.url],
+        b"",
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let received = target.stop();
+    assert!(
+        received.stderr.contains("requests: 1,"),
+        "{}",
+        received.stderr
+    );
+    let (_, replayed) = (0, std::fs::read_to_string(&record).unwrap());
+    assert!(replayed.contains("1e400"), "{replayed}");
+}
+
+#[test]
+fn headers_that_frame_the_answer_are_refused_at_start_and_by_the_api() {
+    for framing in [
+        "Content-Length: 0",
+        "Transfer-Encoding: chunked",
+        "Connection: close",
+    ] {
+        let output = common::run(&["listen", "--port", "0", "--header", framing], b"");
+        assert_eq!(output.status.code(), Some(2), "{framing}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("--header") && stderr.contains("cannot be set on answers"),
+            "{stderr}"
+        );
+    }
+    let hookscope = Hookscope::start(&["--format", "quiet"]);
+    let response = client()
+        .put(hookscope.api("/api/config"))
+        .header("content-type", "application/json")
+        .body(r#"{"headers":["Content-Length: 5"]}"#)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let answer = client().post(hookscope.url("/")).body("{}").send().unwrap();
+    assert_eq!(answer.text().unwrap(), "success", "the answer is whole");
+}

@@ -469,7 +469,10 @@ fn record_then_replay_from_the_file() {
     let output = replay(&record, &target.url, &[]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    // Every complete line was sent; the unfinished one was not, and the exit code
+    // says so (issue 16: a replay that skipped lines exits non-zero).
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("1 line(s) could not be read"), "{stderr}");
     assert_eq!(stdout.lines().count(), 3, "{stdout}");
     assert!(stdout.contains("#1 POST /a → 200"), "{stdout}");
     assert!(stderr.contains(":4: not a complete JSON line"), "{stderr}");
@@ -648,6 +651,8 @@ fn requests_the_http_parser_refuses_are_captured_recorded_and_not_replayed() {
     let output = replay(&record, &target.url, &[]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
+    // Refused heads are skipped with a reason: there was nothing to send, and no
+    // line that could not be read, so the replay succeeds.
     assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     assert!(

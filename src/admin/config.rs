@@ -5,7 +5,7 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::respond::{Behaviour, Route, Script, ScriptScope};
-use crate::values::{fail_rate, parse_duration, parse_header, status_from_u16};
+use crate::values::{fail_rate, parse_answer_header, parse_duration, status_from_u16};
 use clap::ValueEnum as _;
 
 /// The behaviour in JSON-friendly form.
@@ -93,7 +93,7 @@ impl ConfigPatch {
         if let Some(headers) = self.headers {
             next.headers = headers
                 .iter()
-                .map(|header| parse_header(header).map_err(|error| error.to_string()))
+                .map(|header| parse_answer_header(header).map_err(|error| error.to_string()))
                 .collect::<Result<_, _>>()?;
         }
         if let Some(delay) = self.delay {

@@ -16,7 +16,8 @@ pub use decide::{decide, Action, RequestFacts, ScriptState};
 pub use script::{route_for, Item, Route, Script, ScriptError, Step};
 
 use crate::values::{
-    parse_body, parse_duration, parse_fail_rate, parse_header, parse_required_header, parse_status,
+    parse_answer_header, parse_body, parse_duration, parse_fail_rate, parse_required_header,
+    parse_status,
 };
 
 /// The answer configuration. The same struct is the flags of `hookscope listen`
@@ -35,8 +36,9 @@ pub struct Behaviour {
     #[arg(long, value_parser = parse_body, value_name = "TEXT")]
     pub body: Option<Bytes>,
 
-    /// Header added to every answer, as 'Name: value' (repeatable).
-    #[arg(long = "header", value_parser = parse_header, value_name = "'NAME: VALUE'")]
+    /// Header added to every answer, as 'Name: value' (repeatable); not the ones that frame
+    /// the answer (Content-Length, Transfer-Encoding, Connection...), which hookscope writes.
+    #[arg(long = "header", value_parser = parse_answer_header, value_name = "'NAME: VALUE'")]
     pub headers: Vec<(HeaderName, HeaderValue)>,
 
     /// How long each answer waits before it is sent, e.g. 250ms, 2s, 1m.

@@ -208,6 +208,9 @@ impl Config {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError::TlsPair);
         }
+        for (name, _) in &self.behaviour.headers {
+            crate::values::check_answer_header(name)?;
+        }
         Ok(())
     }
 }
