@@ -11,6 +11,12 @@ use hookscope::values::{parse_duration, parse_header, parse_http_url};
 use hookscope::Config;
 use http::{HeaderName, HeaderValue};
 
+/// A size for a buffer in memory.
+fn parse_size_usize(text: &str) -> Result<usize, String> {
+    let size = hookscope::values::parse_size(text).map_err(|error| error.to_string())?;
+    usize::try_from(size).map_err(|_| format!("{text} is more than this machine can address"))
+}
+
 /// A few common sessions, at the end of `hookscope listen --help`.
 const LISTEN_EXAMPLES: &str = "\
 Examples:
@@ -138,6 +144,10 @@ pub struct SendArgs {
     /// Print the delivery status as JSON instead of text.
     #[arg(long)]
     pub json: bool,
+
+    /// Most of a response body read; the rest is not read, and the status says it was cut.
+    #[arg(long, default_value = "1MiB", value_parser = parse_size_usize, value_name = "SIZE")]
+    pub max_response_body: usize,
 }
 
 /// Flags of `hookscope cert`.
@@ -179,6 +189,10 @@ pub struct ReplayArgs {
     /// record masks --require-header secrets, so give the secret again here.
     #[arg(long = "header", value_parser = parse_header, value_name = "'NAME: VALUE'")]
     pub headers: Vec<(HeaderName, HeaderValue)>,
+
+    /// Most of each response body read; the rest is not read, and the line says it was cut.
+    #[arg(long, default_value = "1MiB", value_parser = parse_size_usize, value_name = "SIZE")]
+    pub max_response_body: usize,
 }
 
 /// Flags of `hookscope listen`: the receiver's [`Config`], and how to print.

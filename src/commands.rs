@@ -198,7 +198,7 @@ async fn replay_file(args: &ReplayArgs) -> Outcome {
             }
         };
         sent += 1;
-        let result = send::replay(&client, &request, to).await;
+        let result = send::replay(&client, &request, to, args.max_response_body).await;
         if result.is_err() {
             outcome = Outcome::Negative;
         }
@@ -217,12 +217,17 @@ fn print_replay(request: &RecordedRequest, result: &Result<send::Replayed, send:
     let what = format!("#{} {} {}", request.id, request.method, request.path);
     match result {
         Ok(replayed) => println!(
-            "{} → {} {} ({:.1} ms) {}",
+            "{} → {} {} ({:.1} ms) {}{}",
             escape_line(&what),
             replayed.status,
             escape_line(&replayed.url),
             replayed.took_ms,
-            escape_line(replayed.body.strip_suffix('\n').unwrap_or(&replayed.body))
+            escape_line(replayed.body.strip_suffix('\n').unwrap_or(&replayed.body)),
+            if replayed.truncated {
+                " … (cut at --max-response-body)"
+            } else {
+                ""
+            }
         ),
         Err(error) => println!(
             "{} → no answer: {}",
@@ -255,7 +260,12 @@ fn print_delivery(status: &send::DeliveryStatus, as_json: bool) {
     match &status.response_body {
         // A body's final newline ends the line; it is not shown as `\n`.
         Some(body) => println!(
-            "response body: {}",
+            "response body{}: {}",
+            if status.response_body_truncated {
+                " (cut at --max-response-body)"
+            } else {
+                ""
+            },
             escape_line(body.strip_suffix('\n').unwrap_or(body))
         ),
         None => println!("response body: (none: no response was received)"),
@@ -311,7 +321,12 @@ async fn send(args: &SendArgs) -> Outcome {
         backoff: args.backoff,
         ..Default::default()
     };
-    let headers = HeaderMap::from_iter(args.headers.iter().cloned());
+    let delivery = send::Delivery {
+        url: args.to.clone(),
+        body: body.into(),
+        headers: HeaderMap::from_iter(args.headers.iter().cloned()),
+        max_response_body: args.max_response_body,
+    };
     let mut hinted = false;
     let stderr_is_terminal = std::io::stderr().is_terminal();
     let mut report = |progress: send::Progress<'_>| match progress {
@@ -337,16 +352,7 @@ async fn send(args: &SendArgs) -> Outcome {
             humantime::format_duration(Duration::from_millis(delay.as_millis() as u64))
         ),
     };
-    let status = send::deliver(
-        &client,
-        &args.to,
-        body.into(),
-        &headers,
-        policy,
-        &mut rng,
-        &mut report,
-    )
-    .await;
+    let status = send::deliver(&client, &delivery, policy, &mut rng, &mut report).await;
     print_delivery(&status, args.json);
     if status.delivered {
         Outcome::Success

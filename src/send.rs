@@ -173,10 +173,34 @@ pub struct Replayed {
     pub status: u16,
     /// Headers received.
     pub headers: Vec<(String, String)>,
-    /// Body received (lossy UTF-8).
+    /// Body received (lossy UTF-8), at most the cap given to [`replay`].
     pub body: String,
+    /// Whether the body was longer than the cap (the rest was not read).
+    pub truncated: bool,
     /// How long the answer took, in milliseconds.
     pub took_ms: f64,
+}
+
+/// Default most bytes of a response body read: a receiver's answer is a short
+/// text, and one that streams gigabytes must not be held in memory.
+pub const DEFAULT_MAX_RESPONSE_BODY: usize = 1024 * 1024;
+
+/// Reads at most `max` bytes of a response body. Past that the rest is not read
+/// (dropping the response closes the connection), and `true` says it was cut.
+async fn read_capped(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<(Bytes, bool), reqwest::Error> {
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = max - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body.freeze(), true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body.freeze(), false))
 }
 
 /// A replay that got no HTTP answer.
@@ -203,6 +227,7 @@ pub async fn replay(
     client: &reqwest::Client,
     request: &RecordedRequest,
     to: &reqwest::Url,
+    max_response_body: usize,
 ) -> Result<Replayed, ReplayError> {
     let url = request.target(to);
     let failed = |reason: String| ReplayError {
@@ -234,8 +259,7 @@ pub async fn replay(
             )
         })
         .collect();
-    let body = response
-        .bytes()
+    let (body, truncated) = read_capped(response, max_response_body)
         .await
         .map_err(|error| failed(error_chain(&error)))?;
     Ok(Replayed {
@@ -243,6 +267,7 @@ pub async fn replay(
         status,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
+        truncated,
         took_ms: started.elapsed().as_secs_f64() * 1000.0,
     })
 }
@@ -505,8 +530,10 @@ pub struct DeliveryStatus {
     pub attempts: Vec<AttemptReport>,
     /// Whether an attempt got a 2XX.
     pub delivered: bool,
-    /// The body of the last response received, if any.
+    /// The body of the last response received, if any (at most the cap).
     pub response_body: Option<String>,
+    /// Whether that body was longer than the cap (the rest was not read).
+    pub response_body_truncated: bool,
 }
 
 /// Why a sender could not be set up.
@@ -565,23 +592,42 @@ pub fn sender_client(timeout: Duration, verify: &Verify) -> Result<reqwest::Clie
         .map_err(|error| SendError::Client(error_chain(&error)))
 }
 
+/// Where and what [`deliver`] sends.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The receiver.
+    pub url: reqwest::Url,
+    /// The alert, as sent.
+    pub body: Bytes,
+    /// Extra headers on every attempt.
+    pub headers: http::HeaderMap,
+    /// Most bytes of a response body read (see [`DEFAULT_MAX_RESPONSE_BODY`]).
+    pub max_response_body: usize,
+}
+
 /// Delivers a body the way Panther's sender does: POST with JSON content type and
-/// accept headers (plus `headers`); any 2XX is success; a network failure or any
-/// other status is retried up to `policy.retries` more times.
+/// accept headers (plus the delivery's headers); any 2XX is success; a network failure or any
+/// other status is retried up to `policy.retries` more times; `progress` hears of
+/// each attempt as it ends and of each wait.
 pub async fn deliver(
     client: &reqwest::Client,
-    url: &reqwest::Url,
-    body: Bytes,
-    headers: &http::HeaderMap,
+    delivery: &Delivery,
     policy: RetryPolicy,
     rng: &mut fastrand::Rng,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> DeliveryStatus {
+    let Delivery {
+        url,
+        body,
+        headers,
+        max_response_body,
+    } = delivery;
     let mut status = DeliveryStatus {
         url: url.to_string(),
         attempts: Vec::new(),
         delivered: false,
         response_body: None,
+        response_body_truncated: false,
     };
     for number in 1..=policy.retries.saturating_add(1) {
         if number > 1 {
@@ -614,9 +660,10 @@ pub async fn deliver(
             Ok(response) => {
                 let code = response.status();
                 report.status = Some(code.as_u16());
-                match response.bytes().await {
-                    Ok(bytes) => {
-                        status.response_body = Some(String::from_utf8_lossy(&bytes).into_owned())
+                match read_capped(response, *max_response_body).await {
+                    Ok((bytes, truncated)) => {
+                        status.response_body = Some(String::from_utf8_lossy(&bytes).into_owned());
+                        status.response_body_truncated = truncated;
                     }
                     Err(error) => report.error = Some(error_chain(&error)),
                 }

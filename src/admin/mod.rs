@@ -259,7 +259,8 @@ async fn replay(State(admin): State<Admin>, Path(id): Path<String>, request: Req
     let client = admin
         .replay_client
         .get_or_init(|| send::client(REPLAY_TIMEOUT));
-    match send::replay(client, &RecordedRequest::from(&*exchange), &to).await {
+    let request = RecordedRequest::from(&*exchange);
+    match send::replay(client, &request, &to, send::DEFAULT_MAX_RESPONSE_BODY).await {
         Ok(replayed) => Ok(json(
             StatusCode::OK,
             serde_json::to_vec(&replayed).unwrap_or_default(),
