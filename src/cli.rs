@@ -193,6 +193,11 @@ pub struct ReplayArgs {
     /// Most of each response body read; the rest is not read, and the line says it was cut.
     #[arg(long, default_value = "1MiB", value_parser = parse_size_usize, value_name = "SIZE")]
     pub max_response_body: usize,
+
+    /// Longest record line read; longer ones are skipped (exit 1). A line holds its body up to
+    /// three times (raw, JSON, escaped): raise this for records made with --max-body above 2MiB.
+    #[arg(long, default_value = "8MiB", value_parser = parse_size_usize, value_name = "SIZE")]
+    pub max_line: usize,
 }
 
 /// Flags of `hookscope listen`: the receiver's [`Config`], and how to print.

@@ -2,7 +2,7 @@
 //! library and the process. Everything the binary prints is here (the exchanges
 //! themselves by the library's printer, started here), and every exit code.
 
-use std::io::{IsTerminal as _, Read};
+use std::io::{BufRead as _, IsTerminal as _, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -158,8 +158,8 @@ impl ShutdownSignal {
 /// cannot be read.
 async fn replay_file(args: &ReplayArgs) -> Outcome {
     let (file, to) = (&args.file, &args.to);
-    let text = match std::fs::read(file) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+    let mut reader = match std::fs::File::open(file) {
+        Ok(opened) => std::io::BufReader::new(opened),
         Err(error) => {
             eprintln!("hookscope: error: cannot read {}: {error}", file.display());
             return Outcome::Usage;
@@ -168,7 +168,30 @@ async fn replay_file(args: &ReplayArgs) -> Outcome {
     let client = send::client(args.timeout);
     let mut outcome = Outcome::Success;
     let (mut sent, mut unreadable) = (0, 0);
-    for (number, line) in text.lines().enumerate() {
+    let mut bytes = Vec::new();
+    for number in 0.. {
+        // One line at a time, never more than --max-line of it in memory.
+        let line = match read_line_capped(&mut reader, &mut bytes, args.max_line) {
+            Ok(Some(Line::Whole)) => String::from_utf8_lossy(&bytes),
+            Ok(Some(Line::TooLong)) => {
+                tracing::warn!(
+                    "{}:{}: longer than --max-line ({}), skipped",
+                    file.display(),
+                    number + 1,
+                    args.max_line
+                );
+                unreadable += 1;
+                outcome = Outcome::Negative;
+                continue;
+            }
+            Ok(None) => break,
+            Err(error) => {
+                eprintln!("hookscope: error: cannot read {}: {error}", file.display());
+                outcome = Outcome::Negative;
+                break;
+            }
+        };
+        let line = line.trim_end_matches(['\n', '\r']);
         if line.trim().is_empty() {
             continue;
         }
@@ -210,6 +233,53 @@ async fn replay_file(args: &ReplayArgs) -> Outcome {
     };
     eprintln!("hookscope: replayed {sent} request(s) to {to}{unread}");
     outcome
+}
+
+/// How a line of a record file was read.
+enum Line {
+    /// All of it, in the buffer.
+    Whole,
+    /// It was longer than the cap; it was read past and is not in the buffer.
+    TooLong,
+}
+
+/// Reads the next line into `bytes` (cleared first), holding at most `max` bytes
+/// of it; `None` at the end of the file.
+fn read_line_capped(
+    reader: &mut impl std::io::BufRead,
+    bytes: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Option<Line>> {
+    bytes.clear();
+    let read = reader
+        .by_ref()
+        .take(max as u64 + 1)
+        .read_until(b'\n', bytes)?;
+    if read == 0 {
+        return Ok(None);
+    }
+    if bytes.len() <= max || bytes.ends_with(b"\n") {
+        return Ok(Some(Line::Whole));
+    }
+    // Past the cap: read on to the end of the line without keeping it.
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            break;
+        }
+        match memchr::memchr(b'\n', available) {
+            Some(end) => {
+                reader.consume(end + 1);
+                break;
+            }
+            None => {
+                let all = available.len();
+                reader.consume(all);
+            }
+        }
+    }
+    bytes.clear();
+    Ok(Some(Line::TooLong))
 }
 
 /// Prints one replay's result on stdout.

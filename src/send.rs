@@ -181,6 +181,10 @@ pub struct Replayed {
     pub took_ms: f64,
 }
 
+/// The header every replayed request carries, so that hookscope's admin API can
+/// refuse to be driven by one.
+pub const REPLAY_MARK: &str = "x-hookscope-replay";
+
 /// Default most bytes of a response body read: a receiver's answer is a short
 /// text, and one that streams gigabytes must not be held in memory.
 pub const DEFAULT_MAX_RESPONSE_BODY: usize = 1024 * 1024;
@@ -244,6 +248,7 @@ pub async fn replay(
     }
     let started = Instant::now();
     let response = builder
+        .header(REPLAY_MARK, request.id)
         .body(request.body.clone())
         .send()
         .await

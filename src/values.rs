@@ -155,6 +155,15 @@ pub fn parse_required_header(text: &str) -> Result<(HeaderName, HeaderValue), Va
     }
 }
 
+/// Whether a Content-Type value is JSON: `application/json`, in any case, with or
+/// without parameters (`; charset=utf-8`), and nothing else (`application/jsonx`).
+pub fn is_json_media_type(value: &str) -> bool {
+    value
+        .split(';')
+        .next()
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
 /// An answer body given as text.
 pub fn parse_body(text: &str) -> Result<Bytes, std::convert::Infallible> {
     Ok(Bytes::copy_from_slice(text.as_bytes()))

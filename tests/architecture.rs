@@ -99,7 +99,7 @@ fn the_library_modules_form_no_cycle() {
     let expected = [
         ("values", vec![]),
         ("escape", vec![]),
-        ("alert", vec![]),
+        ("alert", vec!["values"]),
         ("respond", vec!["alert", "values"]),
         ("capture", vec!["alert", "escape"]),
         ("send", vec!["capture"]),

@@ -638,3 +638,90 @@ fn headers_that_frame_the_answer_are_refused_at_start_and_by_the_api() {
     let answer = client().post(hookscope.url("/")).body("{}").send().unwrap();
     assert_eq!(answer.text().unwrap(), "success", "the answer is whole");
 }
+
+#[test]
+fn the_admin_api_answers_only_its_own_names_and_never_a_replay() {
+    let hookscope = Hookscope::start(&["--format", "quiet"]);
+    let admin = hookscope.admin.clone().unwrap();
+    let port = admin.rsplit(':').next().unwrap().to_owned();
+    let status_with_host = |host: &str| {
+        client()
+            .get(format!("{admin}/api/stats"))
+            .header("host", host)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    for accepted in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        "localhost".into(),
+    ] {
+        assert_eq!(status_with_host(&accepted), 200, "{accepted}");
+    }
+    for refused in [
+        format!("evil.localhost:{port}"),
+        format!("127.0.0.2:{port}"),
+        "localhost:1".to_owned(),
+    ] {
+        assert_eq!(status_with_host(&refused), 403, "{refused}");
+    }
+    // No Host at all (HTTP/1.0).
+    let raw = common::send_raw_and_close(port.parse().unwrap(), b"GET /api/stats HTTP/1.0\r\n\r\n")
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&raw).starts_with("HTTP/1.0 403"),
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+
+    // Media types are parsed, not prefix-matched.
+    let put = |content_type: &str| {
+        client()
+            .put(format!("{admin}/api/config"))
+            .header("content-type", content_type)
+            .body(r#"{"status":200}"#)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(put("APPLICATION/JSON; charset=utf-8"), 200);
+    assert_eq!(put("application/jsonx"), 415);
+
+    // A recorded request replayed into the admin API: refused, twice over.
+    client()
+        .post(hookscope.url("/api/requests/1/replay"))
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"to":"{admin}"}}"#))
+        .send()
+        .unwrap();
+    let replay = client()
+        .post(format!("{admin}/api/requests/1/replay"))
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"to":"{admin}"}}"#))
+        .send()
+        .unwrap();
+    assert_eq!(replay.status(), 400);
+    let marked = client()
+        .get(format!("{admin}/api/stats"))
+        .header("x-hookscope-replay", "1")
+        .send()
+        .unwrap();
+    assert_eq!(marked.status(), 403);
+    // The listener is still well.
+    assert_eq!(common::get_json(&format!("{admin}/api/stats")).0, 200);
+}
+
+#[test]
+fn connect_is_not_answered_as_if_a_tunnel_opened() {
+    let hookscope = Hookscope::start(&["--format", "quiet"]);
+    let raw = common::send_raw_and_close(
+        hookscope.port,
+        b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+    )
+    .unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 405"), "{text}");
+}

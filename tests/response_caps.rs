@@ -123,3 +123,40 @@ fn endless_response_bodies_are_cut_not_held() {
     );
     let _ = std::fs::remove_file(record);
 }
+
+#[test]
+fn a_record_line_past_max_line_is_skipped_without_being_held() {
+    let record =
+        std::env::temp_dir().join(format!("hookscope-long-line-{}.jsonl", std::process::id()));
+    let normal = r#"{"id":2,"method":"POST","path":"/ok","query":null,"headers":{},"body_encoding":"text","body":"fine"}"#;
+    let mut file = std::fs::File::create(&record).unwrap();
+    file.write_all(
+        br#"{"id":1,"method":"POST","path":"/huge","headers":{},"body_encoding":"text","body":""#,
+    )
+    .unwrap();
+    let chunk = vec![b'x'; 1024 * 1024];
+    for _ in 0..40 {
+        file.write_all(&chunk).unwrap();
+    }
+    file.write_all(b"\"}\n").unwrap();
+    file.write_all(normal.as_bytes()).unwrap();
+    file.write_all(b"\n").unwrap();
+    drop(file);
+    let target = Hookscope::start(&["--format", "json"]);
+    let output = common::run(
+        &["replay", record.to_str().unwrap(), "--to", &target.url],
+        b"",
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(":1: longer than --max-line"), "{stderr}");
+    let lines = target.stop().json_lines();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["path"], "/ok");
+    assert!(
+        children_peak_mib() < 128,
+        "replay held {} MiB",
+        children_peak_mib()
+    );
+    let _ = std::fs::remove_file(record);
+}

@@ -8,6 +8,7 @@ mod config;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -45,6 +46,11 @@ const REPLAY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 struct Admin {
     shared: Arc<Shared>,
+    /// Where this admin API listens: replays are not sent here, and only its
+    /// names are accepted as Host.
+    own: SocketAddr,
+    /// `--admin-public`: the API is meant to be reached by other names too.
+    public: bool,
     /// Built on the first replay: loading the system's root certificates takes
     /// milliseconds of the runtime's only thread, which a receiver that never
     /// replays should not spend at start.
@@ -77,9 +83,14 @@ impl IntoResponse for ApiError {
 type Answer = Result<Response, ApiError>;
 
 /// Serves the admin API until the receiver shuts down.
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, public: bool) {
+    let Ok(own) = listener.local_addr() else {
+        return;
+    };
     let admin = Admin {
         shared: Arc::clone(&shared),
+        own,
+        public,
         replay_client: Arc::new(OnceLock::new()),
     };
     let app = Router::new()
@@ -103,7 +114,7 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 format!("{method} is not allowed on {path}"),
             )
         })
-        .layer(middleware::from_fn(local_host_only))
+        .layer(middleware::from_fn_with_state(admin.clone(), guard))
         .with_state(admin);
     let shutdown = async move { shared.shutdown().begun().await };
     let _ = axum::serve(listener, app)
@@ -111,32 +122,55 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         .await;
 }
 
-/// A page on another site that resolves its name to 127.0.0.1 (DNS rebinding)
-/// must not reach the API: only localhost and loopback host names are answered.
-async fn local_host_only(request: Request, next: Next) -> Response {
+/// Refuses what must not drive the API: a page on another site that resolves its
+/// name to 127.0.0.1 (DNS rebinding) is refused by its Host, which must be a name
+/// this listener is reached by; and a request hookscope itself replayed (a
+/// recorded request, chosen by whoever sent it) is refused by its mark.
+async fn guard(State(admin): State<Admin>, request: Request, next: Next) -> Response {
+    if request.headers().contains_key(send::REPLAY_MARK) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "a request replayed by hookscope cannot drive the admin API",
+        )
+        .into_response();
+    }
     let host = request
         .headers()
         .get(HOST)
         .and_then(|host| host.to_str().ok())
         .or_else(|| request.uri().host())
-        .unwrap_or("localhost");
-    let name = match host.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or(""),
-        None => host.split(':').next().unwrap_or(""),
-    };
-    let local = name == "localhost"
-        || name.ends_with(".localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
-    if !local {
+        .unwrap_or("");
+    if !admin.public && !is_own_name(host, admin.own) {
         return ApiError::new(
             StatusCode::FORBIDDEN,
-            "the admin API answers only to localhost host names",
+            "the admin API answers only to localhost, 127.0.0.1, [::1] or its own address as Host",
         )
         .into_response();
     }
     next.run(request).await
+}
+
+/// Whether a Host value names this listener: `localhost`, the loopback address of
+/// its family, or the address it is bound to; with or without its port.
+fn is_own_name(host: &str, own: SocketAddr) -> bool {
+    let (name, port) = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((name, port)) => (name, port.strip_prefix(':')),
+            None => return false,
+        },
+        None => match host.rsplit_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        },
+    };
+    let port_matches = port.is_none_or(|port| port.parse() == Ok(own.port()));
+    let name_matches = name.eq_ignore_ascii_case("localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| {
+            ip == own.ip()
+                || ip == std::net::Ipv4Addr::LOCALHOST
+                || ip == std::net::Ipv6Addr::LOCALHOST
+        });
+    port_matches && name_matches
 }
 
 fn find(shared: &Shared, id: &str) -> Result<Arc<Exchange>, ApiError> {
@@ -256,6 +290,12 @@ async fn replay(State(admin): State<Admin>, Path(id): Path<String>, request: Req
             ))
         }
     };
+    if targets_this_api(&to, admin.own).await {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{to} is this admin API: a recorded request is not replayed into it"),
+        ));
+    }
     let client = admin
         .replay_client
         .get_or_init(|| send::client(REPLAY_TIMEOUT));
@@ -267,6 +307,26 @@ async fn replay(State(admin): State<Admin>, Path(id): Path<String>, request: Req
         )),
         Err(failure) => Err(ApiError::new(StatusCode::BAD_GATEWAY, failure.to_string())),
     }
+}
+
+/// Whether a URL reaches this admin listener (by any name that resolves to it).
+async fn targets_this_api(to: &reqwest::Url, own: SocketAddr) -> bool {
+    let (Some(host), Some(port)) = (to.host_str(), to.port_or_known_default()) else {
+        return false;
+    };
+    if port != own.port() {
+        return false;
+    }
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let Ok(addresses) = tokio::net::lookup_host((host, port)).await else {
+        return false;
+    };
+    let mut addresses = addresses;
+    addresses.any(|address| {
+        address == own
+            || (own.ip().is_unspecified() && address.port() == own.port())
+            || (address.ip().is_loopback() && own.ip().is_loopback())
+    })
 }
 
 /// One `exchange` event per exchange as it ends; `lagged` when this reader missed some.
@@ -330,7 +390,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(request: Request) -> Result<T
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/json"));
+        .is_some_and(crate::values::is_json_media_type);
     if !is_json {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -131,11 +131,8 @@ impl Problem {
 /// always sends it, and a receiver may refuse anything else (`curl -d` sends a form
 /// type). The pointer names the header, since the body itself may be fine.
 pub fn content_type_warning(content_type: Option<&str>) -> Option<Problem> {
-    let essence = content_type
-        .and_then(|value| value.split(';').next())
-        .map(str::trim);
-    match essence {
-        Some(essence) if essence.eq_ignore_ascii_case("application/json") => None,
+    match content_type {
+        Some(value) if crate::values::is_json_media_type(value) => None,
         Some(other) => Some(Problem::new(
             "header:content-type",
             "application/json, as Panther sends it",

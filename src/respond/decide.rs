@@ -66,6 +66,20 @@ pub fn decide(
     state: &mut ScriptState,
     rng: &mut fastrand::Rng,
 ) -> Action {
+    // A 2XX to CONNECT would tell the client a tunnel is open; there is none.
+    if *request.method == Method::CONNECT {
+        let mut headers = behaviour.header_map();
+        headers.insert(
+            http::header::ALLOW,
+            HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"),
+        );
+        return Action::Respond {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            headers,
+            body: Bytes::from_static(b"hookscope is not a proxy: CONNECT is not served"),
+            delay: Duration::ZERO,
+        };
+    }
     if behaviour.strict && *request.method == Method::POST {
         if let Some(verdict) = request.verdict.filter(|verdict| !verdict.is_valid()) {
             return problems_answer(behaviour, verdict);
@@ -176,6 +190,21 @@ mod tests {
                 ))
             })
             .collect()
+    }
+
+    #[test]
+    fn connect_is_refused_whatever_the_script_says() {
+        let request = RequestFacts {
+            method: &Method::CONNECT,
+            ..facts("/", 1, None)
+        };
+        let action = decide(
+            &behaviour(Some("200")),
+            &request,
+            &mut ScriptState::default(),
+            &mut fastrand::Rng::with_seed(0),
+        );
+        assert_eq!(status_of(action), "405");
     }
 
     #[test]

@@ -670,7 +670,11 @@ impl ServerBuilder {
         });
         let admin_addr = admin.as_ref().map(|(_, addr)| *addr);
         if let Some((listener, _)) = admin {
-            tokio::spawn(crate::admin::serve(listener, Arc::clone(&shared)));
+            tokio::spawn(crate::admin::serve(
+                listener,
+                Arc::clone(&shared),
+                config.admin_public,
+            ));
         }
         let (stop, stopped) = oneshot::channel();
         let scheme = if tls.is_some() { "https" } else { "http" };
