@@ -12,7 +12,7 @@ use hookscope::escape::escape_line;
 use hookscope::output::StdoutFull;
 use hookscope::send::{self, RecordedRequest};
 use hookscope::{output, validate, Alert, RecordLine, ServerBuilder, Verdict};
-use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::signal::unix::{signal, Signal as UnixSignal, SignalKind};
 
 use http::HeaderMap;
 
@@ -85,7 +85,7 @@ async fn listen(args: ListenArgs) -> anyhow::Result<Outcome> {
     let format = format.resolve(terminal);
     let color = color.resolve(terminal, std::env::var("NO_COLOR").ok().as_deref());
     let admin_public = config.admin_public;
-    let shutdown = ShutdownSignal::install();
+    let mut shutdown = ShutdownSignal::install();
     let handle = match ServerBuilder::from_config(config).spawn().await {
         Ok(handle) => handle,
         // Whatever stops hookscope from starting is for the user to change (a flag, a
@@ -112,7 +112,13 @@ async fn listen(args: ListenArgs) -> anyhow::Result<Outcome> {
         }
     }
 
-    shutdown.received().await;
+    // SIGHUP opens the record file again (after a rotation), as log tools do.
+    while let Signal::Hangup = shutdown.next().await {
+        match handle.reopen_record().await {
+            Ok(()) => eprintln!("hookscope: SIGHUP: record file reopened"),
+            Err(error) => eprintln!("hookscope: error: SIGHUP: {error}"),
+        }
+    }
     let stats = handle.shutdown().await;
     if let Some(printer) = printer.flatten() {
         // The server (and with it the printer's subscription) is gone: the printer drains and ends.
@@ -124,12 +130,21 @@ async fn listen(args: ListenArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-/// Ctrl-C and SIGTERM, listened for from before the server announces itself: a
+/// Ctrl-C and SIGTERM (and SIGHUP, which reopens the record), listened for from before the server announces itself: a
 /// signal that arrives right after the `listening on` line must drain and report
 /// like any other, not kill the process with the default action.
 struct ShutdownSignal {
-    terminate: Option<Signal>,
-    interrupt: Option<Signal>,
+    terminate: Option<UnixSignal>,
+    interrupt: Option<UnixSignal>,
+    hangup: Option<UnixSignal>,
+}
+
+/// What `ShutdownSignal::next` heard.
+enum Signal {
+    /// Ctrl-C or SIGTERM: drain and stop.
+    Stop,
+    /// SIGHUP: reopen the record file.
+    Hangup,
 }
 
 impl ShutdownSignal {
@@ -137,17 +152,25 @@ impl ShutdownSignal {
         ShutdownSignal {
             terminate: signal(SignalKind::terminate()).ok(),
             interrupt: signal(SignalKind::interrupt()).ok(),
+            hangup: signal(SignalKind::hangup()).ok(),
         }
     }
 
-    async fn received(self) {
-        let (Some(mut terminate), Some(mut interrupt)) = (self.terminate, self.interrupt) else {
+    async fn next(&mut self) -> Signal {
+        let (Some(terminate), Some(interrupt)) = (&mut self.terminate, &mut self.interrupt) else {
             let _ = tokio::signal::ctrl_c().await;
-            return;
+            return Signal::Stop;
+        };
+        let hangup = async {
+            match &mut self.hangup {
+                Some(hangup) => hangup.recv().await,
+                None => std::future::pending().await,
+            }
         };
         tokio::select! {
-            _ = terminate.recv() => {}
-            _ = interrupt.recv() => {}
+            _ = terminate.recv() => Signal::Stop,
+            _ = interrupt.recv() => Signal::Stop,
+            _ = hangup => Signal::Hangup,
         }
     }
 }

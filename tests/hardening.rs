@@ -725,3 +725,49 @@ fn connect_is_not_answered_as_if_a_tunnel_opened() {
     let text = String::from_utf8_lossy(&raw);
     assert!(text.starts_with("HTTP/1.1 405"), "{text}");
 }
+
+#[test]
+fn a_deleted_record_file_is_noticed_and_sighup_opens_it_again() {
+    let record = temp_file("deleted.jsonl");
+    let mut hookscope =
+        Hookscope::start(&["--record", record.to_str().unwrap(), "--format", "quiet"]);
+    let post = |hookscope: &Hookscope| {
+        client()
+            .post(hookscope.url("/"))
+            .body(alert("rotated"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(post(&hookscope), 200);
+    std::fs::remove_file(&record).unwrap();
+    // The line would go to an inode nobody reads: not acknowledged.
+    assert_eq!(post(&hookscope), 503);
+    assert!(hookscope.wait_for_stderr("deleted or moved away").is_some());
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(hookscope.pid() as libc::pid_t, libc::SIGHUP) };
+    assert!(hookscope.wait_for_stderr("record file reopened").is_some());
+    assert_eq!(post(&hookscope), 200);
+    let recorded = std::fs::read_to_string(&record).unwrap();
+    assert_eq!(
+        recorded.lines().count(),
+        1,
+        "the new file has the answer after the SIGHUP"
+    );
+
+    // A rotation: renamed away, then SIGHUP; the old file keeps what it had.
+    let rotated = temp_file("deleted.jsonl.1");
+    std::fs::rename(&record, &rotated).unwrap();
+    unsafe { libc::kill(hookscope.pid() as libc::pid_t, libc::SIGHUP) };
+    assert!(hookscope.wait_for_stderr("record file reopened").is_some());
+    assert_eq!(post(&hookscope), 200);
+    assert_eq!(std::fs::read_to_string(&record).unwrap().lines().count(), 1);
+    assert_eq!(
+        std::fs::read_to_string(&rotated).unwrap().lines().count(),
+        1
+    );
+    let stopped = hookscope.stop();
+    assert_eq!(stopped.status.code(), Some(0));
+    let _ = std::fs::remove_file(rotated);
+}

@@ -54,6 +54,8 @@ pub enum RecordError {
 struct Job {
     line: JsonLine,
     done: Option<oneshot::Sender<bool>>,
+    /// Open the path again before writing (SIGHUP, after the file was rotated).
+    reopen: bool,
 }
 
 /// The writer of the record file.
@@ -101,6 +103,7 @@ impl Recorder {
         let job = Job {
             line,
             done: Some(done),
+            reopen: false,
         };
         if self.queue.send(job).is_err() || !written.await.unwrap_or(false) {
             return Err(self.failed_error());
@@ -114,6 +117,7 @@ impl Recorder {
         let job = Job {
             line: JsonLine::default(),
             done: Some(done),
+            reopen: false,
         };
         if self.queue.send(job).is_ok() {
             let _ = written.await;
@@ -123,8 +127,27 @@ impl Recorder {
     /// Appends one line without waiting (for exchanges that were not acknowledged).
     pub fn write_detached(&self, line: JsonLine) {
         if self.check().is_ok() {
-            let _ = self.queue.send(Job { line, done: None });
+            let _ = self.queue.send(Job {
+                line,
+                done: None,
+                reopen: false,
+            });
         }
+    }
+
+    /// Opens the path again (creating it) and writes there from now on, recording
+    /// again if it had failed: what log tools do on SIGHUP after a rotation.
+    pub async fn reopen(&self) -> Result<(), RecordError> {
+        let (done, reopened) = oneshot::channel();
+        let job = Job {
+            line: JsonLine::default(),
+            done: Some(done),
+            reopen: true,
+        };
+        if self.queue.send(job).is_err() || !reopened.await.unwrap_or(false) {
+            return Err(self.failed_error());
+        }
+        Ok(())
     }
 
     /// The failure, if writing has failed.
@@ -160,7 +183,7 @@ struct Writer {
 impl Writer {
     async fn run(mut self, mut jobs: mpsc::UnboundedReceiver<Job>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        let mut waiting = Vec::new();
+        let mut waiting: Vec<oneshot::Sender<bool>> = Vec::new();
         while let Some(first) = jobs.recv().await {
             // Let the requests that are ready to run queue their lines too, so
             // that one write carries a batch rather than a single line.
@@ -169,6 +192,20 @@ impl Writer {
             waiting.clear();
             let mut next = Some(first);
             while let Some(job) = next {
+                if job.reopen {
+                    // What was queued before goes to the old file, the rest to the new.
+                    let written = !self.failed.load(Ordering::Acquire) && self.write(&batch);
+                    for done in waiting.drain(..) {
+                        let _ = done.send(written);
+                    }
+                    batch.clear();
+                    let reopened = self.reopen();
+                    if let Some(done) = job.done {
+                        let _ = done.send(reopened);
+                    }
+                    next = jobs.try_recv().ok();
+                    continue;
+                }
                 if !job.line.is_empty() {
                     batch.push(job.line);
                 }
@@ -187,18 +224,58 @@ impl Writer {
     }
 
     fn write(&mut self, lines: &[JsonLine]) -> bool {
+        if lines.is_empty() {
+            return true;
+        }
+        if let Err(reason) = self.still_at_its_path() {
+            return self.fail(reason);
+        }
         match write_lines(&mut self.file, lines) {
             Ok(()) => true,
-            Err(error) => {
-                let reason = error.to_string();
-                tracing::warn!(
-                    "cannot write the record file {}: {reason}; from now on requests are answered 503 so that senders retry",
-                    self.path.display()
-                );
-                *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
-                self.failed.store(true, Ordering::Release);
-                false
+            Err(error) => self.fail(error.to_string()),
+        }
+    }
+
+    /// A record file deleted or renamed away still takes writes, into an inode
+    /// nobody will read: that would acknowledge alerts that are kept nowhere. One
+    /// stat per batch finds out.
+    fn still_at_its_path(&self) -> Result<(), String> {
+        use std::os::unix::fs::MetadataExt as _;
+        let open = self.file.metadata().map_err(|error| error.to_string())?;
+        match std::fs::metadata(&self.path) {
+            Ok(named) if named.dev() == open.dev() && named.ino() == open.ino() => Ok(()),
+            Ok(_) => Err(
+                "the file at this path was replaced (send SIGHUP to write to the new one)".into(),
+            ),
+            Err(_) => {
+                Err("the file was deleted or moved away (send SIGHUP to create it again)".into())
             }
+        }
+    }
+
+    fn fail(&mut self, reason: String) -> bool {
+        tracing::warn!(
+            "cannot write the record file {}: {reason}; from now on requests are answered 503 so that senders retry",
+            self.path.display()
+        );
+        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+        self.failed.store(true, Ordering::Release);
+        false
+    }
+
+    fn reopen(&mut self) -> bool {
+        match OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+        {
+            Ok(file) => {
+                self.file = file;
+                *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = None;
+                self.failed.store(false, Ordering::Release);
+                true
+            }
+            Err(error) => self.fail(format!("cannot open it again: {error}")),
         }
     }
 }

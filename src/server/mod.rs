@@ -935,6 +935,16 @@ impl Handle {
         self.shared.set_behaviour(behaviour);
     }
 
+    /// Opens the `--record` file again at its path and writes there from now on,
+    /// recording again if it had failed (the binary does this on SIGHUP, after a
+    /// rotation). Without a record file it does nothing.
+    pub async fn reopen_record(&self) -> Result<(), RecordError> {
+        match &self.shared.recorder {
+            Some(recorder) => recorder.reopen().await,
+            None => Ok(()),
+        }
+    }
+
     /// Stops accepting, lets requests in flight finish (up to the shutdown timeout),
     /// and returns the final counts.
     ///

@@ -168,7 +168,7 @@ impl Hookscope {
         hookscope
     }
 
-    fn wait_for_stderr(&mut self, needle: &str) -> Option<String> {
+    pub fn wait_for_stderr(&mut self, needle: &str) -> Option<String> {
         loop {
             match self.stderr_lines.recv_timeout(START_TIMEOUT) {
                 Ok(line) => {
