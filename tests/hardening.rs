@@ -771,3 +771,51 @@ fn a_deleted_record_file_is_noticed_and_sighup_opens_it_again() {
     assert_eq!(stopped.status.code(), Some(0));
     let _ = std::fs::remove_file(rotated);
 }
+
+#[test]
+fn http2_uploads_share_one_body_budget_not_one_max_body_per_stream() {
+    // Without a shared budget, 10 connections × 100 streams × 1 MiB is a gigabyte.
+    let hookscope = Hookscope::start(&["--format", "quiet", "--keep-bytes", "8MiB"]);
+    let url = hookscope.url("/huge");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let uploads = runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(60), async {
+            let body = bytes::Bytes::from(vec![b'x'; 1024 * 1024]);
+            let mut uploads = Vec::new();
+            for _ in 0..10 {
+                let connection = reqwest::Client::builder()
+                    .http2_prior_knowledge()
+                    .build()
+                    .unwrap();
+                for _ in 0..100 {
+                    let request = connection.post(&url).body(body.clone()).send();
+                    uploads.push(tokio::spawn(request));
+                }
+            }
+            let mut statuses = Vec::new();
+            for upload in uploads {
+                let response = upload.await.unwrap().unwrap();
+                if response.status() == 503 {
+                    assert_eq!(response.headers()["retry-after"], "1");
+                }
+                statuses.push(response.status().as_u16());
+            }
+            statuses
+        })
+        .await
+    });
+    let statuses = uploads.expect("every stream was answered: no stalled connection");
+    let read = statuses.iter().filter(|&&status| status == 200).count();
+    let deferred = statuses.iter().filter(|&&status| status == 503).count();
+    assert_eq!(read + deferred, 1000, "{statuses:?}");
+    assert!(read >= 16, "at least a budget's worth was read: {read}");
+    let peak_mib = common::peak_rss_kib(hookscope.pid()) / 1024;
+    assert!(
+        peak_mib < 256,
+        "peak RSS {peak_mib} MiB for 1,000 streams of 1 MiB"
+    );
+    assert_eq!(stats(&hookscope)["requests"], 1000);
+}

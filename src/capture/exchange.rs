@@ -54,6 +54,10 @@ pub enum BodyState {
     },
     /// The connection failed before the body ended.
     Interrupted,
+    /// Not read: the bodies being read already filled `--max-inflight-bytes`, and
+    /// an HTTP/2 stream cannot wait for room without stalling its connection; it
+    /// was answered 503 with `Retry-After`, and its bytes were discarded.
+    OverBudget,
 }
 
 /// The answer hookscope gave.

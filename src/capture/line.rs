@@ -227,6 +227,7 @@ fn render(
         BodyState::Complete => b"complete",
         BodyState::TooLarge { .. } => b"too_large",
         BodyState::Interrupted => b"interrupted",
+        BodyState::OverBudget => b"over_budget",
     });
     out.extend_from_slice(b"\",\"body_encoding\":\"");
     out.extend_from_slice(body_encoding.as_bytes());
@@ -634,6 +635,7 @@ mod tests {
                 BodyState::Complete => "complete",
                 BodyState::TooLarge { .. } => "too_large",
                 BodyState::Interrupted => "interrupted",
+                BodyState::OverBudget => "over_budget",
             },
             body_encoding,
             verdict: exchange.verdict.as_ref().map(VerdictView::from),

@@ -342,6 +342,7 @@ fn body_size_text(exchange: &Exchange) -> String {
         BodyState::Complete => size,
         BodyState::TooLarge { .. } => format!("{size} (over the limit, not read)"),
         BodyState::Interrupted => format!("{size} (interrupted)"),
+        BodyState::OverBudget => format!("{size} (not read: --max-inflight-bytes was full)"),
     }
 }
 

@@ -114,6 +114,12 @@ pub struct Limits {
     #[arg(long, default_value = "1MiB", value_parser = parse_size, value_name = "SIZE")]
     pub max_body: u64,
 
+    /// Most request-body bytes read at once over all requests (at least --max-body); beyond it,
+    /// a request waits before its body is read. Bounds memory under many large uploads
+    /// (HTTP/2 multiplies requests by streams).
+    #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_inflight_bytes: u64,
+
     /// Time a client has to send a request's headers; slower ones are disconnected (slowloris).
     /// On HTTP/1 it also applies between requests on a kept-alive connection.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
@@ -181,6 +187,13 @@ impl Default for Config {
 impl Default for Limits {
     fn default() -> Self {
         Config::default().limits
+    }
+}
+
+impl Limits {
+    /// The in-flight body budget in force: never below one whole body.
+    pub fn inflight_budget(&self) -> u64 {
+        self.max_inflight_bytes.max(self.max_body)
     }
 }
 

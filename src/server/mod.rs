@@ -661,6 +661,11 @@ impl ServerBuilder {
         let receiver = Arc::new(Receiver {
             shared: Arc::clone(&shared),
             max_body: config.limits.max_body,
+            inflight: Arc::new(tokio::sync::Semaphore::new(
+                usize::try_from(config.limits.inflight_budget())
+                    .unwrap_or(usize::MAX)
+                    .min(tokio::sync::Semaphore::MAX_PERMITS),
+            )),
             next_id: AtomicU64::new(1),
             decisions: Mutex::new(Decisions {
                 deliveries: Deliveries::default(),
@@ -704,6 +709,8 @@ impl ServerBuilder {
 pub(crate) struct Receiver {
     shared: Arc<Shared>,
     max_body: u64,
+    /// The in-flight body budget, in bytes (`--max-inflight-bytes`).
+    inflight: Arc<tokio::sync::Semaphore>,
     next_id: AtomicU64,
     decisions: Mutex<Decisions>,
 }
@@ -985,6 +992,14 @@ struct Stopping {
 /// How long a client may take to finish the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// An HTTP/2 flow-control window of at most `bytes`, within the protocol's bounds
+/// (64 KiB - 1 to 2^31 - 1).
+fn window(bytes: u64) -> u32 {
+    u32::try_from(bytes)
+        .unwrap_or(u32::MAX)
+        .clamp(65_535, 1 << 20)
+}
+
 /// The HTTP/1 and HTTP/2 connection settings for these limits.
 fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut http = auto::Builder::new(TokioExecutor::new());
@@ -995,6 +1010,10 @@ fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     http.http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(limits.h2_max_streams)
+        // What hyper buffers before the service reads: one body per stream at
+        // most, and no more than the in-flight budget per connection.
+        .initial_stream_window_size(window(limits.max_body))
+        .initial_connection_window_size(window(limits.inflight_budget()))
         .max_pending_accept_reset_streams(limits.h2_max_pending_resets)
         .max_header_list_size(u32::try_from(limits.max_header_size).unwrap_or(u32::MAX));
     http

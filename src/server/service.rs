@@ -48,11 +48,36 @@ pub(crate) async fn handle(
     // Authentication comes first: an unauthenticated sender gets nothing read,
     // nothing validated, no step of the script.
     let unauthorized = authorize(&head.headers, &behaviour.required_headers).err();
-    let (body, body_state) = if unauthorized.is_some() {
+    let (body, body_state, budget) = if unauthorized.is_some() {
         drain_in_background(body);
-        (Bytes::new(), BodyState::Complete)
+        (Bytes::new(), BodyState::Complete, None)
     } else {
-        read_body(body, &head.headers, receiver.max_body).await
+        // A share of the in-flight budget for the whole body, taken before any of
+        // it is read (all at once, so that partial bodies cannot hold the budget
+        // between them and wait on each other).
+        let wanted = declared_length(&head.headers)
+            .unwrap_or(receiver.max_body)
+            .min(receiver.max_body)
+            .max(1);
+        let share = u32::try_from(wanted).unwrap_or(u32::MAX);
+        let inflight = Arc::clone(&receiver.inflight);
+        let budget = if head.version == http::Version::HTTP_2 {
+            // Streams share their connection's flow-control window: one that
+            // waited unread would stall the streams that are being read.
+            inflight.try_acquire_many_owned(share).ok()
+        } else {
+            inflight.acquire_many_owned(share).await.ok()
+        };
+        match budget {
+            Some(budget) => {
+                let (body, state) = read_body(body, &head.headers, receiver.max_body).await;
+                (body, state, Some(budget))
+            }
+            None => {
+                drain_in_background(body);
+                (Bytes::new(), BodyState::OverBudget, None)
+            }
+        }
     };
     let (verdict, key) = match (head.method == Method::POST, body_state) {
         _ if unauthorized.is_some() => (None, AlertKey::of_body(&body)),
@@ -66,6 +91,9 @@ pub(crate) async fn handle(
         }
         _ => (None, AlertKey::of_body(&body)),
     };
+    // Read and checked: what the body holds from here on is the exchange's, bounded
+    // by the history; a delayed or hung answer must not keep the budget.
+    drop(budget);
 
     // Room for the exchange in every lossless subscriber (stdout by default): while
     // the printer is behind, answers wait here rather than memory growing.
@@ -114,6 +142,17 @@ pub(crate) async fn handle(
     if let BodyState::TooLarge { size } = body_state {
         let (response, text) = too_large(size, receiver.max_body);
         pending.finish(Outcome::Answered(413), text);
+        return Ok(response);
+    }
+    if body_state == BodyState::OverBudget {
+        let text = Bytes::from_static(
+            b"hookscope is reading as many bodies as --max-inflight-bytes allows: retry shortly\n",
+        );
+        pending.finish(Outcome::Answered(503), text.clone());
+        let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, text);
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
         return Ok(response);
     }
     if body_state == BodyState::Interrupted {
@@ -353,11 +392,15 @@ fn version_text(version: http::Version) -> &'static str {
 }
 
 /// Reads the body up to `max` bytes without ever holding more than that.
-async fn read_body(mut body: Incoming, headers: &http::HeaderMap, max: u64) -> (Bytes, BodyState) {
-    let declared = headers
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
         .get(CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
+        .and_then(|value| value.parse::<u64>().ok())
+}
+
+async fn read_body(mut body: Incoming, headers: &http::HeaderMap, max: u64) -> (Bytes, BodyState) {
+    let declared = declared_length(headers);
     if let Some(size) = declared.filter(|&size| size > max) {
         drain_in_background(body);
         return (Bytes::new(), BodyState::TooLarge { size });
