@@ -668,8 +668,7 @@ fn the_admin_api_answers_only_its_own_names_and_never_a_replay() {
         assert_eq!(status_with_host(&refused), 403, "{refused}");
     }
     // No Host at all (HTTP/1.0).
-    let raw = common::send_raw_and_close(port.parse().unwrap(), b"GET /api/stats HTTP/1.0\r\n\r\n")
-        .unwrap();
+    let raw = common::send_raw(port.parse().unwrap(), b"GET /api/stats HTTP/1.0\r\n\r\n").unwrap();
     assert!(
         String::from_utf8_lossy(&raw).starts_with("HTTP/1.0 403"),
         "{}",
@@ -717,9 +716,9 @@ fn the_admin_api_answers_only_its_own_names_and_never_a_replay() {
 #[test]
 fn connect_is_not_answered_as_if_a_tunnel_opened() {
     let hookscope = Hookscope::start(&["--format", "quiet"]);
-    let raw = common::send_raw_and_close(
+    let raw = common::send_raw(
         hookscope.port,
-        b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+        b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nConnection: close\r\n\r\n",
     )
     .unwrap();
     let text = String::from_utf8_lossy(&raw);
