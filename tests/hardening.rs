@@ -818,3 +818,30 @@ fn http2_uploads_share_one_body_budget_not_one_max_body_per_stream() {
     );
     assert_eq!(stats(&hookscope)["requests"], 1000);
 }
+
+#[test]
+fn connections_that_never_send_a_head_give_way_to_a_new_one() {
+    let hookscope = Hookscope::start(&["--max-connections", "8", "--format", "quiet"]);
+    // Every slot taken by a connection that sends nothing (the head timeout is 10 s).
+    let silent: Vec<TcpStream> = (0..8)
+        .map(|_| TcpStream::connect(("127.0.0.1", hookscope.port)).unwrap())
+        .collect();
+    // The kernel's accept queue is first in, first out: the eight are taken before
+    // the real sender that connects after them.
+    let started = Instant::now();
+    let answer = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+        .post(hookscope.url("/"))
+        .body(alert("waited"))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a real sender waited {:?} behind silent connections",
+        started.elapsed()
+    );
+    drop(silent);
+}

@@ -9,6 +9,44 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+/// The connections that have not sent a whole request head yet, oldest first.
+/// When every connection slot is taken and another client connects, the oldest
+/// of them is closed to make room: 1,024 connections that never send a byte
+/// would otherwise hold every slot until their head timeout, again and again,
+/// and behind a tunnel every peer is 127.0.0.1, so limits per address cannot help.
+#[derive(Default)]
+pub(crate) struct Headless {
+    waiting: std::collections::VecDeque<std::sync::Weak<Activity>>,
+}
+
+impl Headless {
+    /// Remembers a new connection (forgetting, now and then, those that went
+    /// away or sent a head, so that the list stays as short as the slots).
+    pub(crate) fn add(&mut self, activity: &Arc<Activity>, slots: usize) {
+        if self.waiting.len() >= slots.saturating_mul(2).max(16) {
+            self.waiting.retain(|waiting| {
+                waiting
+                    .upgrade()
+                    .is_some_and(|activity| !activity.served.load(Ordering::Relaxed))
+            });
+        }
+        self.waiting.push_back(Arc::downgrade(activity));
+    }
+
+    /// Tells the oldest connection without a head to close; false if there is none.
+    pub(crate) fn evict_oldest(&mut self) -> bool {
+        while let Some(waiting) = self.waiting.pop_front() {
+            if let Some(activity) = waiting.upgrade() {
+                if !activity.served.load(Ordering::Relaxed) {
+                    activity.evicted.notify_one();
+                    return true;
+                }
+            }
+        }
+        false
+    }
+}
+
 /// Smallest head size hyper accepts for its HTTP/1 read buffer.
 pub const MIN_HEADER_SIZE: usize = 8 * 1024;
 
@@ -19,6 +57,10 @@ pub(crate) struct Activity {
     started: Instant,
     last_ms: AtomicU64,
     in_flight: AtomicUsize,
+    /// A request head has arrived on this connection.
+    served: std::sync::atomic::AtomicBool,
+    /// Told to close, to make room for a new connection (see [`Headless`]).
+    evicted: tokio::sync::Notify,
 }
 
 impl Activity {
@@ -27,6 +69,8 @@ impl Activity {
             started: Instant::now(),
             last_ms: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            served: std::sync::atomic::AtomicBool::new(false),
+            evicted: tokio::sync::Notify::new(),
         })
     }
 
@@ -37,8 +81,14 @@ impl Activity {
 
     /// Marks a request in flight until the guard is dropped.
     pub(crate) fn request(self: &Arc<Self>) -> InFlight {
+        self.served.store(true, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(Arc::clone(self))
+    }
+
+    /// Resolves once the connection is told to make room (see [`Headless`]).
+    pub(crate) async fn evicted(&self) {
+        self.evicted.notified().await;
     }
 
     /// How long the connection has been idle (zero while a request is in flight).

@@ -1036,14 +1036,8 @@ async fn accept_loop(
     // Beyond the cap, new connections wait in the kernel's accept queue; the
     // ones being served are not disturbed.
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let mut headless = limits::Headless::default();
     loop {
-        let slot = tokio::select! {
-            slot = Arc::clone(&slots).acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => break,
-            },
-            _ = &mut stopped => break,
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -1056,6 +1050,21 @@ async fn accept_loop(
             },
             _ = &mut stopped => break,
         };
+        let slot = match Arc::clone(&slots).try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                // Every slot is taken: a connection that has not even sent a head
+                // gives way to this one; otherwise this one waits for a slot.
+                headless.evict_oldest();
+                tokio::select! {
+                    slot = Arc::clone(&slots).acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        Err(_) => break,
+                    },
+                    _ = &mut stopped => break,
+                }
+            }
+        };
         let _ = stream.set_nodelay(true);
         let connection = service::Connection {
             peer,
@@ -1064,6 +1073,7 @@ async fn accept_loop(
         let refusals = Arc::clone(&receiver);
         let shared = Arc::clone(&receiver);
         let activity = limits::Activity::new();
+        headless.add(&activity, limits.max_connections);
         let requests = Arc::clone(&activity);
         let service = hyper::service::service_fn(move |request| {
             let in_flight = requests.request();
@@ -1105,6 +1115,7 @@ async fn accept_loop(
             tokio::select! {
                 _ = serve => {}
                 _ = limits::idle(&activity, idle_timeout) => {}
+                _ = activity.evicted() => {}
             }
         });
     }
