@@ -7,15 +7,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hookscope::output::{ColorChoice, FormatChoice, StdoutFull};
 use hookscope::send::RecordFilter;
-use hookscope::values::{parse_duration, parse_header, parse_http_url};
+use hookscope::values::{parse_duration, parse_header, parse_http_url, parse_size_usize};
 use hookscope::Config;
 use http::{HeaderName, HeaderValue};
-
-/// A size for a buffer in memory.
-fn parse_size_usize(text: &str) -> Result<usize, String> {
-    let size = hookscope::values::parse_size(text).map_err(|error| error.to_string())?;
-    usize::try_from(size).map_err(|_| format!("{text} is more than this machine can address"))
-}
 
 /// A few common sessions, at the end of `hookscope listen --help`.
 const LISTEN_EXAMPLES: &str = "\

@@ -85,7 +85,7 @@ async fn listen(args: ListenArgs) -> anyhow::Result<Outcome> {
     let format = format.resolve(terminal);
     let color = color.resolve(terminal, std::env::var("NO_COLOR").ok().as_deref());
     let admin_public = config.admin_public;
-    let mut shutdown = ShutdownSignal::install();
+    let mut signals = Signals::install();
     let handle = match ServerBuilder::from_config(config).spawn().await {
         Ok(handle) => handle,
         // Whatever stops hookscope from starting is for the user to change (a flag, a
@@ -113,7 +113,7 @@ async fn listen(args: ListenArgs) -> anyhow::Result<Outcome> {
     }
 
     // SIGHUP opens the record file again (after a rotation), as log tools do.
-    while let Signal::Hangup = shutdown.next().await {
+    while let Signal::Hangup = signals.next().await {
         match handle.reopen_record().await {
             Ok(()) => eprintln!("hookscope: SIGHUP: record file reopened"),
             Err(error) => eprintln!("hookscope: error: SIGHUP: {error}"),
@@ -130,16 +130,17 @@ async fn listen(args: ListenArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-/// Ctrl-C and SIGTERM (and SIGHUP, which reopens the record), listened for from before the server announces itself: a
-/// signal that arrives right after the `listening on` line must drain and report
-/// like any other, not kill the process with the default action.
-struct ShutdownSignal {
+/// Ctrl-C and SIGTERM (stop), and SIGHUP (reopen the record), listened for from
+/// before the server announces itself: a signal that arrives right after the
+/// `listening on` line must be handled like any other, not kill the process with
+/// the default action.
+struct Signals {
     terminate: Option<UnixSignal>,
     interrupt: Option<UnixSignal>,
     hangup: Option<UnixSignal>,
 }
 
-/// What `ShutdownSignal::next` heard.
+/// What [`Signals::next`] heard.
 enum Signal {
     /// Ctrl-C or SIGTERM: drain and stop.
     Stop,
@@ -147,9 +148,9 @@ enum Signal {
     Hangup,
 }
 
-impl ShutdownSignal {
-    fn install() -> ShutdownSignal {
-        ShutdownSignal {
+impl Signals {
+    fn install() -> Signals {
+        Signals {
             terminate: signal(SignalKind::terminate()).ok(),
             interrupt: signal(SignalKind::interrupt()).ok(),
             hangup: signal(SignalKind::hangup()).ok(),

@@ -58,6 +58,12 @@ pub fn parse_size(text: &str) -> Result<u64, ValueError> {
         .map_err(|_| ValueError::Size(text.into()))
 }
 
+/// Parses a size for a buffer in memory, as [`parse_size`] does.
+pub fn parse_size_usize(text: &str) -> Result<usize, ValueError> {
+    let size = parse_size(text)?;
+    usize::try_from(size).map_err(|_| ValueError::Size(text.into()))
+}
+
 /// Parses a status code for an answer: 100 to 599.
 pub fn parse_status(text: &str) -> Result<StatusCode, ValueError> {
     text.trim()

@@ -356,18 +356,8 @@ fn sigterm_under_load_drains_within_the_shutdown_timeout_and_writes_the_summary(
     for request in slow {
         assert!(!request.join().unwrap(), "a 30 s answer came back");
     }
-    let summary = stopped
-        .stderr
-        .lines()
-        .find(|line| line.contains("summary:"))
-        .unwrap_or_else(|| panic!("no summary in {}", stopped.stderr))
-        .to_owned();
-    let requests: u64 = summary
-        .split("requests: ")
-        .nth(1)
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no request count in {summary}"));
+    let summary = &stopped.stderr;
+    let requests = summary_requests(summary);
     let acknowledged = *acknowledged.lock().unwrap();
     assert!(
         requests >= acknowledged,

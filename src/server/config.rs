@@ -14,7 +14,7 @@ use thiserror::Error;
 use super::limits::MIN_HEADER_SIZE;
 use crate::capture::DEFAULT_KEEP;
 use crate::respond::{Behaviour, ScriptError};
-use crate::values::{parse_duration, parse_size, ValueError};
+use crate::values::{parse_duration, parse_size, parse_size_usize, ValueError};
 
 /// Every setting of a receiver.
 #[derive(Debug, Clone, Args)]
@@ -230,9 +230,8 @@ impl Config {
 
 /// Parses the head size limit: a size of at least [`MIN_HEADER_SIZE`].
 pub fn parse_header_size(text: &str) -> Result<usize, String> {
-    let size = parse_size(text).map_err(|error| error.to_string())?;
-    match usize::try_from(size) {
-        Ok(size) if size >= MIN_HEADER_SIZE => Ok(size),
+    match parse_size_usize(text).map_err(|error| error.to_string())? {
+        size if size >= MIN_HEADER_SIZE => Ok(size),
         _ => Err(format!(
             "{text} is below the smallest head size hyper can read, {}",
             bytesize::ByteSize::b(MIN_HEADER_SIZE as u64)

@@ -450,23 +450,23 @@ pub fn get_text(url: &str) -> String {
 /// it (at most 10 s). The sending side stays open: a half-close races with the
 /// answer (the server may take the early EOF as the client leaving).
 pub fn send_raw(port: u16, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-    use std::io::Write;
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    stream.write_all(bytes)?;
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    Ok(answer)
+    exchange_raw(port, bytes, false)
 }
 
 /// Sends bytes on a fresh connection, closes the sending side, and reads
 /// whatever comes back until the server closes (at most 10 s).
 pub fn send_raw_and_close(port: u16, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    exchange_raw(port, bytes, true)
+}
+
+fn exchange_raw(port: u16, bytes: &[u8], half_close: bool) -> std::io::Result<Vec<u8>> {
     use std::io::Write;
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let _ = stream.write_all(bytes);
-    let _ = stream.shutdown(std::net::Shutdown::Write);
+    if half_close {
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+    }
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
     Ok(answer)
