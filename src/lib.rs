@@ -67,6 +67,7 @@ pub mod alert;
 mod capture;
 #[doc(hidden)]
 pub mod escape;
+mod forward;
 #[doc(hidden)]
 pub mod output;
 mod respond;
@@ -78,10 +79,11 @@ pub mod values;
 pub use alert::{inspect, validate, Alert, AlertKey, Inspection, KeySource, Problem, Verdict};
 pub use capture::{
     json_line, record_line, Attempt, BodyState, DeliveryCounts, Exchange, JsonLine, Outcome,
-    RecordError, RecordLine, RecordLineError, Reply, Stats, WaitTimeout, DEFAULT_KEEP,
-    DEFAULT_KEEP_BYTES, UNREADABLE_METHOD,
+    RecordError, RecordLine, RecordLineError, Reply, Stats, UpstreamCounts, UpstreamLeg,
+    WaitTimeout, DEFAULT_KEEP, DEFAULT_KEEP_BYTES, UNREADABLE_METHOD,
 };
-pub use respond::{Behaviour, Item, Route, Script, ScriptError, ScriptScope, Step};
+pub use forward::{ForwardError, UpstreamOptions};
+pub use respond::{Behaviour, Instead, Item, Route, Script, ScriptError, ScriptScope, Step};
 pub use server::tls::{generate_cert, GeneratedCert, TlsError};
 pub use server::{
     parse_header_size, Config, ConfigError, Handle, IntoSetting, Limits, Listener, Server,

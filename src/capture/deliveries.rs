@@ -21,6 +21,10 @@ pub struct Attempt {
     pub gap: Option<Duration>,
     /// This attempt's answer acknowledged the delivery (a 2XX, the first of its sequence).
     pub acknowledged: bool,
+    /// It was forwarded, and the upstream had already acknowledged an earlier attempt of
+    /// the same delivery: the developer's receiver got the alert more than once (the
+    /// sender was not told, as with a lost acknowledgement, and retried).
+    pub duplicate_upstream: bool,
     /// The `--route` prefix it was numbered under: a route is a destination of its own,
     /// and Panther numbers retries per destination. `None` outside every route.
     pub route: Option<String>,
@@ -31,6 +35,8 @@ struct Sequence {
     attempts: u32,
     last_at: Instant,
     acked: bool,
+    /// The upstream (`--forward`) answered an attempt of this delivery with a 2XX.
+    upstream_acked: bool,
 }
 
 /// Counts over all alert deliveries (bodies with no alert id are not counted),
@@ -45,6 +51,10 @@ pub struct DeliveryCounts {
     pub acked: u64,
     /// Deliveries not (yet) acknowledged.
     pub never_acked: u64,
+    /// Forwarded attempts that reached the upstream after it had acknowledged the
+    /// same delivery: duplicates delivered upstream.
+    #[serde(default)]
+    pub duplicates_upstream: u64,
 }
 
 impl DeliveryCounts {
@@ -55,6 +65,9 @@ impl DeliveryCounts {
         }
         if attempt.number == 1 {
             self.alerts += 1;
+        }
+        if attempt.duplicate_upstream {
+            self.duplicates_upstream += 1;
         }
         if attempt.acknowledged {
             self.acked += 1;
@@ -110,6 +123,7 @@ impl Deliveries {
                     attempts: 0,
                     last_at: at,
                     acked: true,
+                    upstream_acked: false,
                 },
             );
         }
@@ -121,6 +135,7 @@ impl Deliveries {
                 attempts: 1,
                 last_at: at,
                 acked: false,
+                upstream_acked: false,
             };
             None
         } else {
@@ -134,6 +149,7 @@ impl Deliveries {
             number: sequence.attempts,
             gap,
             acknowledged: false,
+            duplicate_upstream: false,
             route: route.map(str::to_owned),
         }
     }
@@ -141,19 +157,31 @@ impl Deliveries {
     /// Records that `attempt` was answered with a 2XX: its delivery is acknowledged,
     /// unless an earlier attempt already was.
     pub fn acknowledge(&mut self, attempt: &mut Attempt) {
-        let key = &attempt.key;
-        let destination = match &attempt.route {
-            None => Some(&mut self.unrouted),
-            Some(prefix) => self.routed.get_mut(prefix.as_str()),
-        };
-        let sequence = destination
-            .and_then(|sequences| sequences[usize::from(key.resent)].get_mut(key.value.as_str()));
-        if let Some(sequence) = sequence {
+        if let Some(sequence) = self.sequence_of(attempt) {
             if !sequence.acked {
                 sequence.acked = true;
                 attempt.acknowledged = true;
             }
         }
+    }
+
+    /// Records that the upstream (`--forward`) answered `attempt` with a 2XX; if it
+    /// had already acknowledged this delivery, the attempt is a duplicate upstream.
+    pub fn upstream_acknowledged(&mut self, attempt: &mut Attempt) {
+        if let Some(sequence) = self.sequence_of(attempt) {
+            attempt.duplicate_upstream = sequence.upstream_acked;
+            sequence.upstream_acked = true;
+        }
+    }
+
+    fn sequence_of(&mut self, attempt: &Attempt) -> Option<&mut Sequence> {
+        let key = &attempt.key;
+        let destination = match &attempt.route {
+            None => Some(&mut self.unrouted),
+            Some(prefix) => self.routed.get_mut(prefix.as_str()),
+        };
+        destination
+            .and_then(|sequences| sequences[usize::from(key.resent)].get_mut(key.value.as_str()))
     }
 
     fn destinations(&mut self) -> impl Iterator<Item = &mut HashMap<String, Sequence>> {
@@ -271,6 +299,29 @@ mod tests {
         assert!(at_slow.acknowledged);
         assert_eq!(deliveries.arrive(&a, Some("/slow"), now).number, 1);
         assert_eq!(deliveries.arrive(&a, Some("/down"), now).number, 3);
+    }
+
+    #[test]
+    fn an_upstream_that_acknowledged_and_got_the_alert_again_is_a_duplicate() {
+        let mut deliveries = Deliveries::default();
+        let now = Instant::now();
+        let a = key("a", false);
+        let mut counts = DeliveryCounts::default();
+        // Lost acknowledgement: the app said 200 twice, the sender heard 503 once.
+        let mut first = deliveries.arrive(&a, None, now);
+        deliveries.upstream_acknowledged(&mut first);
+        let mut second = deliveries.arrive(&a, None, now);
+        deliveries.upstream_acknowledged(&mut second);
+        deliveries.acknowledge(&mut second);
+        assert!(!first.duplicate_upstream && second.duplicate_upstream);
+        // A new delivery of the same alert after the sender's ack is not a duplicate.
+        let mut again = deliveries.arrive(&a, None, now);
+        deliveries.upstream_acknowledged(&mut again);
+        assert!(!again.duplicate_upstream);
+        [first, second, again]
+            .iter()
+            .for_each(|attempt| counts.add(attempt));
+        assert_eq!(counts.duplicates_upstream, 1);
     }
 
     #[test]

@@ -40,6 +40,53 @@ pub struct Exchange {
     pub rejected: Option<String>,
     /// What was answered.
     pub reply: Reply,
+    /// The request sent on to `--forward` and what came back, if it was forwarded.
+    pub upstream: Option<UpstreamLeg>,
+}
+
+/// The forwarded leg of an exchange (`--forward`): where the request went on to and
+/// what the developer's own receiver answered, or why it could not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamLeg {
+    /// The URL the request was sent to (the forward URL's prefix, then the path and query).
+    pub url: String,
+    /// The upstream's status, if it answered.
+    pub status: Option<u16>,
+    /// Its HTTP version, e.g. `HTTP/1.1` or `HTTP/2.0`, if it answered.
+    pub version: Option<&'static str>,
+    /// Its answer's headers.
+    pub headers: http::HeaderMap,
+    /// The first bytes of its answer's body, at most `--max-body` of them.
+    pub body: Bytes,
+    /// Whether the body was longer than what was kept (the sender still got all of it).
+    pub truncated: bool,
+    /// From sending the request to the upstream's answer head.
+    pub first_byte: Option<Duration>,
+    /// From sending the request to the end of the kept body (or to the failure).
+    pub took: Duration,
+    /// Why there is no answer (or only part of one): connection refused, a timeout...
+    pub error: Option<String>,
+    /// Whether the failure was the upstream not answering in time (`--forward-timeout`).
+    pub timed_out: bool,
+}
+
+impl UpstreamLeg {
+    /// The upstream's status, or `error`: the label the stats count.
+    pub fn label(&self) -> String {
+        match (self.status, &self.error) {
+            (Some(status), None) => status.to_string(),
+            (_, Some(_)) if self.timed_out => "timeout".into(),
+            _ => "error".into(),
+        }
+    }
+
+    /// Whether the upstream answered with a 2XX: it has the alert.
+    pub fn acknowledged(&self) -> bool {
+        self.error.is_none()
+            && self
+                .status
+                .is_some_and(|status| (200..300).contains(&status))
+    }
 }
 
 /// How much of a body hookscope read.
@@ -140,6 +187,7 @@ impl Exchange {
                 body: Bytes::new(),
                 took: Duration::ZERO,
             },
+            upstream: None,
         }
     }
 
@@ -157,6 +205,29 @@ impl Exchange {
     /// The body as text (lossy for bytes that are not UTF-8).
     pub fn body_text(&self) -> std::borrow::Cow<'_, str> {
         String::from_utf8_lossy(&self.body)
+    }
+
+    /// Where the request claims to come from, by its `X-Forwarded-For` or `Forwarded`
+    /// header (set by a tunnel or proxy, or by anyone: it is shown as a claim, and
+    /// never used for a decision). The first address of the chain, the original client.
+    pub fn claimed_origin(&self) -> Option<&str> {
+        let from_xff = || {
+            let value = self.header("x-forwarded-for")?;
+            value
+                .split(',')
+                .map(str::trim)
+                .find(|part| !part.is_empty())
+        };
+        let from_forwarded = || {
+            let value = self.header("forwarded")?;
+            value
+                .split([',', ';'])
+                .filter_map(|pair| pair.trim().split_once('='))
+                .find(|(name, _)| name.trim().eq_ignore_ascii_case("for"))
+                .map(|(_, value)| value.trim().trim_matches('"'))
+                .filter(|value| !value.is_empty())
+        };
+        from_xff().or_else(from_forwarded)
     }
 
     /// The first value of a request header, if it is text.
@@ -190,7 +261,15 @@ impl Exchange {
             .map(|(name, value)| name.as_str().len() + value.len())
             .sum();
         let text = self.path.len() + self.query.as_ref().map_or(0, String::len);
-        (FIXED + self.body.len() + self.reply.body.len() + text + headers) as u64
+        let upstream = self.upstream.as_ref().map_or(0, |leg| {
+            let headers: usize = leg
+                .headers
+                .iter()
+                .map(|(name, value)| name.as_str().len() + value.len())
+                .sum();
+            FIXED + leg.url.len() + headers + leg.body.len()
+        });
+        (FIXED + self.body.len() + self.reply.body.len() + text + headers + upstream) as u64
     }
 
     /// The size to report for the body: what was read, or what was declared when refused.

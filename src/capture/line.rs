@@ -18,7 +18,7 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 
-use super::{BodyState, Exchange, UNREADABLE_METHOD};
+use super::{BodyState, Exchange, UpstreamLeg, UNREADABLE_METHOD};
 use crate::alert::{KeySource, Problem};
 use crate::escape::{is_unsafe, SafeFormatter};
 
@@ -210,7 +210,9 @@ fn render(
     timestamp_into(&mut out, answered_at);
     out.extend_from_slice(b",\"peer\":\"");
     peer(&mut out, exchange.peer);
-    out.extend_from_slice(b"\",\"method\":");
+    out.extend_from_slice(b"\",\"claimed_origin\":");
+    optional_string(&mut out, exchange.claimed_origin());
+    out.extend_from_slice(b",\"method\":");
     string(&mut out, exchange.method.as_str());
     out.extend_from_slice(b",\"path\":");
     string(&mut out, &exchange.path);
@@ -265,9 +267,14 @@ fn render(
                 None => out.extend_from_slice(b"null"),
             }
             out.extend_from_slice(if attempt.key.resent {
-                b",\"resent\":true}"
+                b",\"resent\":true"
             } else {
-                b",\"resent\":false}"
+                b",\"resent\":false"
+            });
+            out.extend_from_slice(if attempt.duplicate_upstream {
+                b",\"duplicate_upstream\":true}"
+            } else {
+                b",\"duplicate_upstream\":false}"
             });
         }
         None => out.extend_from_slice(b"null"),
@@ -288,8 +295,49 @@ fn render(
     string(&mut out, &String::from_utf8_lossy(&exchange.reply.body));
     out.extend_from_slice(b",\"took_ms\":");
     milliseconds(&mut out, exchange.reply.took);
+    out.extend_from_slice(b",\"upstream\":");
+    match &exchange.upstream {
+        Some(leg) => upstream(&mut out, leg),
+        None => out.extend_from_slice(b"null"),
+    }
     out.extend_from_slice(b",\"body\":");
     Some(JsonLine::new(out, body))
+}
+
+/// The forwarded leg (`--forward`); its body as text, like `response_body`.
+fn upstream(out: &mut Vec<u8>, leg: &UpstreamLeg) {
+    out.extend_from_slice(b"{\"url\":");
+    string(out, &leg.url);
+    out.extend_from_slice(b",\"status\":");
+    match leg.status {
+        Some(status) => out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"version\":");
+    optional_string(out, leg.version);
+    out.extend_from_slice(b",\"headers\":");
+    headers(out, &leg.headers);
+    out.extend_from_slice(b",\"body\":");
+    string(out, &String::from_utf8_lossy(&leg.body));
+    out.extend_from_slice(if leg.truncated {
+        b",\"body_truncated\":true"
+    } else {
+        b",\"body_truncated\":false"
+    });
+    out.extend_from_slice(b",\"first_byte_ms\":");
+    match leg.first_byte {
+        Some(first_byte) => milliseconds(out, first_byte),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"took_ms\":");
+    milliseconds(out, leg.took);
+    out.extend_from_slice(b",\"error\":");
+    optional_string(out, leg.error.as_deref());
+    out.extend_from_slice(if leg.timed_out {
+        b",\"timed_out\":true}"
+    } else {
+        b",\"timed_out\":false}"
+    });
 }
 
 /// A JSON string, terminal-safe: plain printable ASCII is copied as it is, anything
@@ -537,6 +585,7 @@ mod tests {
         received_at: String,
         answered_at: String,
         peer: String,
+        claimed_origin: Option<&'a str>,
         method: &'a str,
         path: &'a str,
         query: Option<&'a str>,
@@ -552,6 +601,38 @@ mod tests {
         outcome: String,
         response_body: String,
         took_ms: f64,
+        upstream: Option<UpstreamView<'a>>,
+    }
+
+    #[derive(Serialize)]
+    struct UpstreamView<'a> {
+        url: &'a str,
+        status: Option<u16>,
+        version: Option<&'a str>,
+        headers: HeadersView<'a>,
+        body: String,
+        body_truncated: bool,
+        first_byte_ms: Option<f64>,
+        took_ms: f64,
+        error: Option<&'a str>,
+        timed_out: bool,
+    }
+
+    impl<'a> From<&'a UpstreamLeg> for UpstreamView<'a> {
+        fn from(leg: &'a UpstreamLeg) -> Self {
+            UpstreamView {
+                url: &leg.url,
+                status: leg.status,
+                version: leg.version,
+                headers: HeadersView(&leg.headers),
+                body: String::from_utf8_lossy(&leg.body).into_owned(),
+                body_truncated: leg.truncated,
+                first_byte_ms: leg.first_byte.map(|at| at.as_secs_f64() * 1000.0),
+                took_ms: leg.took.as_secs_f64() * 1000.0,
+                error: leg.error.as_deref(),
+                timed_out: leg.timed_out,
+            }
+        }
     }
 
     /// Headers as a JSON object, a repeated header's values joined with ", ";
@@ -576,6 +657,7 @@ mod tests {
         number: u32,
         gap_ms: Option<f64>,
         resent: bool,
+        duplicate_upstream: bool,
     }
 
     impl<'a> From<&'a Attempt> for AttemptView<'a> {
@@ -590,6 +672,7 @@ mod tests {
                 number: attempt.number,
                 gap_ms: attempt.gap.map(|gap| gap.as_secs_f64() * 1000.0),
                 resent: attempt.key.resent,
+                duplicate_upstream: attempt.duplicate_upstream,
             }
         }
     }
@@ -625,6 +708,7 @@ mod tests {
             received_at: timestamp(exchange.received_at),
             answered_at: timestamp(answered_at),
             peer: exchange.peer.to_string(),
+            claimed_origin: exchange.claimed_origin(),
             method: exchange.method.as_str(),
             path: &exchange.path,
             query: exchange.query.as_deref(),
@@ -645,6 +729,7 @@ mod tests {
             outcome: exchange.reply.outcome.label(),
             response_body: String::from_utf8_lossy(&exchange.reply.body).into_owned(),
             took_ms: exchange.reply.took.as_secs_f64() * 1000.0,
+            upstream: exchange.upstream.as_ref().map(UpstreamView::from),
         };
         let mut out = Vec::new();
         let mut serializer =
@@ -690,6 +775,12 @@ mod tests {
             http::HeaderValue::from_static("application/json"),
         );
         headers.append("x-seen", http::HeaderValue::from_static("one"));
+        if variant % 3 == 1 {
+            headers.insert(
+                "x-forwarded-for",
+                http::HeaderValue::from_bytes(b"203.0.113.9\xc2\x9b, 10.0.0.1").unwrap(),
+            );
+        }
         headers.append(
             "x-seen",
             http::HeaderValue::from_bytes(b"tw\xc3\xa9\t\xc2\x9b \xff").unwrap(),
@@ -730,9 +821,22 @@ mod tests {
                 number: variant as u32 + 1,
                 gap: (variant > 0).then(|| std::time::Duration::from_micros(variant * 1234)),
                 acknowledged: false,
+                duplicate_upstream: variant % 3 == 0,
                 route: None,
             }),
             rejected: (variant == 3).then(|| "no \"token\"".to_owned()),
+            upstream: (variant % 3 != 0).then(|| UpstreamLeg {
+                url: "http://127.0.0.1:3000/a b".into(),
+                status: (variant % 3 == 1).then_some(202),
+                version: (variant % 3 == 1).then_some("HTTP/2.0"),
+                headers: http::HeaderMap::new(),
+                body: bytes::Bytes::from_static(b"ok \xff\x1b[31m"),
+                truncated: variant % 4 == 1,
+                first_byte: (variant % 3 == 1).then(|| std::time::Duration::from_micros(1500)),
+                took: std::time::Duration::from_micros(variant * 777),
+                error: (variant % 3 == 2).then(|| "cannot connect: refused".to_owned()),
+                timed_out: variant % 5 == 2,
+            }),
             reply: crate::capture::Reply {
                 outcome: [
                     crate::capture::Outcome::Answered(200),

@@ -10,12 +10,12 @@ mod record;
 mod store;
 
 pub use deliveries::{Attempt, Deliveries, DeliveryCounts};
-pub use exchange::{BodyState, Exchange, Outcome, Reply, UNREADABLE_METHOD};
+pub use exchange::{BodyState, Exchange, Outcome, Reply, UpstreamLeg, UNREADABLE_METHOD};
 pub(crate) use line::record_line_and_sameness;
 pub use line::{json_line, record_line, JsonLine, RecordLine, RecordLineError};
 pub(crate) use record::write_lines;
 pub use record::{RecordError, Recorder};
-pub use store::{Stats, Store, WaitTimeout, DEFAULT_KEEP, DEFAULT_KEEP_BYTES};
+pub use store::{Stats, Store, UpstreamCounts, WaitTimeout, DEFAULT_KEEP, DEFAULT_KEEP_BYTES};
 
 /// Adds one to a count, allocating its key only the first time it is seen.
 fn bump(counts: &mut std::collections::BTreeMap<String, u64>, key: &str) {

@@ -61,10 +61,24 @@ pub struct Stats {
     pub kept_bytes: u64,
     /// Why recording stopped, if it did.
     pub record_failure: Option<String>,
+    /// Forwarded requests (`--forward`): the upstream's answers and failures.
+    #[serde(default)]
+    pub upstream: UpstreamCounts,
     /// Exchanges a subscriber that does not hold answers back (`--stdout-full drop`)
     /// could not take because its queue was full.
     #[serde(default)]
     pub not_delivered_to_subscribers: u64,
+}
+
+/// Counts over the forwarded legs (`--forward`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UpstreamCounts {
+    /// Requests sent on to the upstream.
+    pub forwarded: u64,
+    /// By the upstream's status, or `error` / `timeout` when it gave none.
+    pub by_status: BTreeMap<String, u64>,
+    /// Forwards that failed (could not connect, broken or late answers).
+    pub errors: u64,
 }
 
 impl Stats {
@@ -264,6 +278,13 @@ fn count(stats: &mut Stats, exchange: &Exchange) {
         .outcome
         .with_label(|label| bump(&mut stats.by_status, label));
     bump(&mut stats.by_verdict, exchange.verdict_label());
+    if let Some(leg) = &exchange.upstream {
+        stats.upstream.forwarded += 1;
+        bump(&mut stats.upstream.by_status, &leg.label());
+        if leg.error.is_some() {
+            stats.upstream.errors += 1;
+        }
+    }
     let path = if stats.by_path.len() < MAX_PATHS || stats.by_path.contains_key(&exchange.path) {
         &exchange.path
     } else {
@@ -305,6 +326,7 @@ mod tests {
                 body: bytes::Bytes::new(),
                 took: Duration::ZERO,
             },
+            upstream: None,
         })
     }
 

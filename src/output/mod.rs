@@ -115,6 +115,17 @@ pub fn summary_line(stats: &Stats) -> String {
         "; alerts: {}, delivered after retries: {}, never acked: {}",
         deliveries.alerts, deliveries.delivered_after_retries, deliveries.never_acked
     ));
+    let upstream = &stats.upstream;
+    if upstream.forwarded > 0 {
+        line.push_str(&format!("; forwarded: {}, upstream:", upstream.forwarded));
+        for (status, count) in &upstream.by_status {
+            line.push_str(&format!(" {status}×{count}"));
+        }
+        line.push_str(&format!(
+            ", duplicates delivered upstream: {}",
+            deliveries.duplicates_upstream
+        ));
+    }
     if stats.not_delivered_to_subscribers > 0 {
         line.push_str(&format!(
             "; not printed (stdout fell behind): {}",

@@ -147,11 +147,19 @@ pub fn pretty_block(exchange: &Exchange, color: bool, inspector: Option<&str>) -
             .format("%H:%M:%S%.3f"),
         palette.paint(&escape_line(exchange.method.as_str()), Style::new().bold()),
         escape_line(&target),
-        exchange.peer,
+        origin_text(exchange),
         body_size_text(exchange),
         status,
         exchange.reply.took.as_secs_f64() * 1000.0,
     );
+    if let Some((text, bad)) = upstream_text(exchange) {
+        let style = if bad {
+            Color::Red.bold()
+        } else {
+            Color::Blue.foreground()
+        };
+        let _ = writeln!(out, "  {}", palette.paint(&text, style));
+    }
     if let Some(attempt) = exchange
         .attempt
         .as_ref()
@@ -252,6 +260,16 @@ pub fn compact_line(exchange: &Exchange, color: bool) -> String {
             short_key(&attempt.key.value)
         );
     }
+    if let Some(leg) = &exchange.upstream {
+        let _ = write!(line, " upstream {}", leg.label());
+        if exchange
+            .attempt
+            .as_ref()
+            .is_some_and(|a| a.duplicate_upstream)
+        {
+            line.push_str(" DUPLICATE");
+        }
+    }
     let _ = write!(
         line,
         " {} {:.1} ms",
@@ -259,6 +277,63 @@ pub fn compact_line(exchange: &Exchange, color: bool) -> String {
         exchange.reply.took.as_secs_f64() * 1000.0
     );
     line
+}
+
+/// The peer, and where the request claims to come from when a tunnel or proxy
+/// said so (`X-Forwarded-For`, `Forwarded`): marked as a claim, since anyone can send it.
+fn origin_text(exchange: &Exchange) -> String {
+    match exchange.claimed_origin() {
+        Some(origin) => format!(
+            "{} (forwarded for {}, claimed)",
+            exchange.peer,
+            escape_line(origin)
+        ),
+        None => exchange.peer.to_string(),
+    }
+}
+
+/// The forwarded leg in one line, and whether it went wrong: "→ upstream 200 in
+/// 3.1 ms", what the sender was told instead, a duplicate, or why it failed.
+fn upstream_text(exchange: &Exchange) -> Option<(String, bool)> {
+    let leg = exchange.upstream.as_ref()?;
+    let mut text = match (leg.status, &leg.error) {
+        (Some(status), None) => format!(
+            "→ upstream {status} in {:.1} ms",
+            leg.took.as_secs_f64() * 1000.0
+        ),
+        (status, Some(error)) => {
+            let status = status.map(|s| format!(" {s}")).unwrap_or_default();
+            format!("→ upstream{status} failed: {}", escape_line(error))
+        }
+        (None, None) => "→ upstream: no answer".to_owned(),
+    };
+    if leg.truncated {
+        text.push_str(&format!(
+            " (body longer than {}, passed on whole, kept in part)",
+            bytesize::ByteSize::b(leg.body.len() as u64).display().iec()
+        ));
+    }
+    let told = exchange.reply.outcome;
+    let passed_on = leg.error.is_none() && leg.status == told.status();
+    if !passed_on && leg.error.is_none() {
+        let acknowledged = if leg.acknowledged() {
+            ": a lost acknowledgement"
+        } else {
+            ""
+        };
+        text.push_str(&format!(
+            ", the sender was told {}{acknowledged}",
+            told.label()
+        ));
+    }
+    let duplicate = exchange
+        .attempt
+        .as_ref()
+        .is_some_and(|attempt| attempt.duplicate_upstream);
+    if duplicate {
+        text.push_str(" · DUPLICATE: the upstream had already acknowledged this alert");
+    }
+    Some((text, leg.error.is_some() || duplicate))
 }
 
 /// The body as rendered, cut to [`MAX_BODY_LINES`] lines of [`MAX_LINE_CHARS`]
@@ -490,6 +565,7 @@ mod tests {
             number: 2,
             gap: None,
             acknowledged: false,
+            duplicate_upstream: false,
             route: None,
         });
         let line = compact_line(&exchange, false);

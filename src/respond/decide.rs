@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
-use super::script::{route_for, Script, Step};
+use super::script::{route_for, Instead, Script, Step};
 use super::{Behaviour, ScriptScope};
 use crate::alert::Verdict;
 
@@ -38,6 +38,14 @@ pub enum Action {
     },
     /// Never answer.
     Hang,
+    /// After `delay`, send the request on to `--forward`; the sender gets the
+    /// upstream's answer, or `instead` whatever the upstream said.
+    Forward {
+        /// Wait before forwarding.
+        delay: Duration,
+        /// What the sender gets instead of the upstream's answer (a lost acknowledgement).
+        instead: Option<Box<Action>>,
+    },
 }
 
 /// The facts about a request that the decision depends on.
@@ -95,6 +103,12 @@ pub fn decide(
             None => (None, behaviour.script.as_ref()),
         };
     let Some(script) = script else {
+        if behaviour.forward.is_some() {
+            return Action::Forward {
+                delay: behaviour.delay,
+                instead: None,
+            };
+        }
         return status_answer(behaviour, behaviour.status, behaviour.delay);
     };
     let position = match behaviour.scope {
@@ -112,6 +126,22 @@ pub fn decide(
         Step::Drop => Action::Drop { delay },
         Step::Reset => Action::Reset { delay },
         Step::Hang => Action::Hang,
+        Step::Forward { instead } => Action::Forward {
+            delay,
+            instead: instead.map(|instead| Box::new(told(behaviour, instead))),
+        },
+    }
+}
+
+/// What the sender is told after a forward whose answer is lost: at once, since
+/// the step's delay was spent before forwarding.
+fn told(behaviour: &Behaviour, instead: Instead) -> Action {
+    let delay = Duration::ZERO;
+    match instead {
+        Instead::Status(status) => status_answer(behaviour, status, delay),
+        Instead::Drop => Action::Drop { delay },
+        Instead::Reset => Action::Reset { delay },
+        Instead::Hang => Action::Hang,
     }
 }
 
@@ -173,6 +203,11 @@ mod tests {
             Action::Drop { .. } => "drop".into(),
             Action::Reset { .. } => "reset".into(),
             Action::Hang => "hang".into(),
+            Action::Forward { instead: None, .. } => "forward".into(),
+            Action::Forward {
+                instead: Some(instead),
+                ..
+            } => format!("forward>{}", status_of(*instead)),
         }
     }
 
@@ -372,6 +407,49 @@ mod tests {
                 &mut rng
             )),
             "200"
+        );
+    }
+
+    #[test]
+    fn forwarding_is_the_default_step_and_faults_decide_before_it() {
+        let upstream: reqwest::Url = "http://127.0.0.1:3000".parse().unwrap();
+        let forwarding = |script: Option<&str>| Behaviour {
+            forward: Some(upstream.clone()),
+            ..behaviour(script)
+        };
+        assert_eq!(
+            run(&forwarding(None), &[("/", 1), ("/", 2)]),
+            ["forward"; 2]
+        );
+        assert_eq!(
+            run(
+                &forwarding(Some("503*2,forward")),
+                &[("/", 1), ("/", 2), ("/", 3), ("/", 4)]
+            ),
+            ["503", "503", "forward", "forward"]
+        );
+        assert_eq!(
+            run(
+                &forwarding(Some("forward>503,forward>drop,forward")),
+                &[("/", 1), ("/", 2), ("/", 3)]
+            ),
+            ["forward>503", "forward>drop", "forward"]
+        );
+        let strict = Behaviour {
+            strict: true,
+            ..forwarding(None)
+        };
+        let verdict = validate(br#"{"id": 5}"#);
+        let action = decide(
+            &strict,
+            &facts("/", 1, Some(&verdict)),
+            &mut ScriptState::default(),
+            &mut fastrand::Rng::with_seed(1),
+        );
+        assert_eq!(
+            status_of(action),
+            "400",
+            "--strict answers before forwarding"
         );
     }
 }

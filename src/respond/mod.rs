@@ -13,11 +13,11 @@ use http::{HeaderName, HeaderValue, StatusCode};
 
 pub use auth::{authorize, mask};
 pub use decide::{decide, Action, RequestFacts, ScriptState};
-pub use script::{route_for, Item, Route, Script, ScriptError, Step};
+pub use script::{route_for, Instead, Item, Route, Script, ScriptError, Step};
 
 use crate::values::{
-    parse_answer_header, parse_body, parse_duration, parse_fail_rate, parse_required_header,
-    parse_status,
+    parse_answer_header, parse_body, parse_duration, parse_fail_rate, parse_http_url,
+    parse_required_header, parse_status,
 };
 
 /// The answer configuration. The same struct is the flags of `hookscope listen`
@@ -25,8 +25,9 @@ use crate::values::{
 /// admin API shows and changes: its defaults are written once, on the flags.
 #[derive(Debug, Clone, Args)]
 pub struct Behaviour {
-    /// Status of every answer (100-599).
-    #[arg(long, default_value = "200", value_parser = parse_status, value_name = "CODE")]
+    /// Status of every answer (100-599). Not with --forward, where your receiver answers
+    /// (a script step gives a status in front of it: --script '503*2,forward').
+    #[arg(long, default_value = "200", value_parser = parse_status, value_name = "CODE", conflicts_with = "forward")]
     pub status: StatusCode,
 
     /// Body of every answer made from a status (--status, a script or route step, --fail-rate);
@@ -68,6 +69,12 @@ pub struct Behaviour {
     /// Answer 400 with the problems (JSON) to a POST that is not a valid alert.
     #[arg(long)]
     pub strict: bool,
+
+    /// Send each request on to your own receiver at URL (http or https; a path in it is a
+    /// prefix) and pass its answer back. Faults still decide first: the script step
+    /// `forward` is the default, and 'forward>503' forwards but tells the sender 503.
+    #[arg(help_heading = "Forwarding", long, value_parser = parse_http_url, value_name = "URL")]
+    pub forward: Option<reqwest::Url>,
 
     /// Refuse with 401 any request without this header and value, as 'Name: value' (repeatable).
     /// The value is compared in constant time and never printed.

@@ -18,6 +18,52 @@ pub enum Step {
     Reset,
     /// Never answer, until the client gives up or hookscope shuts down.
     Hang,
+    /// Send the request on to `--forward` and pass the upstream's answer back; with
+    /// `instead` (`forward>503`, `forward>drop`), the upstream gets the request but
+    /// the sender is told this: a lost acknowledgement, so it retries.
+    Forward {
+        /// What the sender gets instead of the upstream's answer.
+        instead: Option<Instead>,
+    },
+}
+
+/// What the sender is told after a forward whose answer is lost (`forward>STEP`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Instead {
+    /// An answer with this status.
+    Status(StatusCode),
+    /// The connection closed without an answer.
+    Drop,
+    /// A TCP reset.
+    Reset,
+    /// No answer at all.
+    Hang,
+}
+
+impl From<Instead> for Step {
+    fn from(instead: Instead) -> Step {
+        match instead {
+            Instead::Status(status) => Step::Status(status),
+            Instead::Drop => Step::Drop,
+            Instead::Reset => Step::Reset,
+            Instead::Hang => Step::Hang,
+        }
+    }
+}
+
+/// A step other than `forward`: a status code, `drop`, `reset` or `hang`.
+fn plain_step(word: &str) -> Option<Instead> {
+    match word {
+        "drop" => Some(Instead::Drop),
+        "reset" => Some(Instead::Reset),
+        "hang" => Some(Instead::Hang),
+        code => code
+            .parse::<u16>()
+            .ok()
+            .filter(|code| (100..=599).contains(code))
+            .and_then(|code| StatusCode::from_u16(code).ok())
+            .map(Instead::Status),
+    }
 }
 
 /// One comma-separated item: a step, how many times, and an optional delay.
@@ -87,6 +133,19 @@ impl Script {
     pub fn as_str(&self) -> &str {
         &self.text
     }
+
+    /// The 1-based character position of the first `forward` step, if there is one.
+    pub fn forward_position(&self) -> Option<usize> {
+        let mut offset = 0;
+        for raw in self.text.split(',') {
+            let leading = raw.len() - raw.trim_start().len();
+            if raw.trim_start().starts_with("forward") {
+                return Some(self.text[..offset + leading].chars().count() + 1);
+            }
+            offset += raw.len() + 1;
+        }
+        None
+    }
 }
 
 impl fmt::Display for Script {
@@ -115,7 +174,7 @@ impl FromStr for Script {
             if item.is_empty() {
                 return Err(error(
                     start,
-                    "expected an item (a status code, drop, reset or hang)",
+                    "expected an item (a status code, drop, reset, hang or forward)",
                 ));
             }
             let (head, delay) = match item.split_once('@') {
@@ -141,22 +200,23 @@ impl FromStr for Script {
                 }
                 None => (head, 1),
             };
-            let step = match word {
-                "drop" => Step::Drop,
-                "reset" => Step::Reset,
-                "hang" => Step::Hang,
-                code => Step::Status(
-                    code.parse::<u16>()
-                        .ok()
-                        .filter(|code| (100..=599).contains(code))
-                        .and_then(|code| StatusCode::from_u16(code).ok())
-                        .ok_or_else(|| {
-                            error(
-                                start,
-                                "expected a status code (100-599), drop, reset or hang",
-                            )
-                        })?,
-                ),
+            let step = match word.strip_prefix("forward") {
+                Some("") => Step::Forward { instead: None },
+                Some(rest) if rest.starts_with('>') => Step::Forward {
+                    instead: Some(plain_step(&rest[1..]).ok_or_else(|| {
+                        error(
+                            start + "forward>".len(),
+                            "expected what the sender is told after 'forward>': \
+                             a status code (100-599), drop, reset or hang",
+                        )
+                    })?),
+                },
+                _ => plain_step(word).map(Step::from).ok_or_else(|| {
+                    error(
+                        start,
+                        "expected a status code (100-599), drop, reset, hang or forward",
+                    )
+                })?,
             };
             items.push(Item { step, times, delay });
         }
@@ -270,6 +330,35 @@ mod tests {
             script("500*2@1s").step_at(1),
             (status(500), Some(Duration::from_secs(1)))
         );
+    }
+
+    #[test]
+    fn forward_steps_parse_with_what_the_sender_is_told_instead() {
+        let s = script("503*2,forward,forward>503,forward>drop@1s");
+        assert_eq!(s.step_at(1), (status(503), None));
+        assert_eq!(s.step_at(2), (Step::Forward { instead: None }, None));
+        assert_eq!(
+            s.step_at(3).0,
+            Step::Forward {
+                instead: Some(Instead::Status(StatusCode::SERVICE_UNAVAILABLE))
+            }
+        );
+        assert_eq!(
+            s.step_at(4),
+            (
+                Step::Forward {
+                    instead: Some(Instead::Drop)
+                },
+                Some(Duration::from_secs(1))
+            )
+        );
+        assert_eq!(s.forward_position(), Some(7));
+        assert_eq!(script("200, forward").forward_position(), Some(6));
+        assert_eq!(script("200").forward_position(), None);
+        let error = "200,forward>oops".parse::<Script>().unwrap_err();
+        assert_eq!(error.position, 13);
+        assert!(error.message.contains("after 'forward>'"), "{error}");
+        assert_eq!("forwards".parse::<Script>().unwrap_err().position, 1);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use thiserror::Error;
 
 use super::limits::MIN_HEADER_SIZE;
 use crate::capture::DEFAULT_KEEP;
-use crate::respond::{Behaviour, ScriptError};
+use crate::respond::{Behaviour, Script, ScriptError};
 use crate::values::{parse_duration, parse_size, parse_size_usize, ValueError};
 
 /// Every setting of a receiver.
@@ -41,6 +41,10 @@ pub struct Config {
     #[allow(missing_docs)]
     #[command(flatten, next_help_heading = "Answers and faults")]
     pub behaviour: Behaviour,
+
+    #[allow(missing_docs)]
+    #[command(flatten, next_help_heading = "Forwarding")]
+    pub upstream: crate::forward::UpstreamOptions,
 
     /// Seed for --fail-rate, so a run can be repeated exactly.
     #[arg(help_heading = "Answers and faults", long, value_name = "N")]
@@ -169,6 +173,20 @@ pub enum ConfigError {
     /// A certificate without its key, or a key without its certificate.
     #[error("--tls-cert and --tls-key go together: give both or neither")]
     TlsPair,
+    /// A script or route has a `forward` step, but there is no `--forward` URL.
+    #[error("{0}")]
+    ForwardWithoutTarget(ScriptError),
+    /// `--forward` points at this very listener: every request would come back to it.
+    #[error("--forward {url} is this listener's own address ({addr}): every request would be sent back to hookscope, forever")]
+    ForwardLoop {
+        /// The forward URL.
+        url: String,
+        /// The listening address it resolves to.
+        addr: SocketAddr,
+    },
+    /// The upstream client cannot be set up (`--forward-cacert`).
+    #[error(transparent)]
+    Forward(#[from] crate::forward::ForwardError),
 }
 
 #[derive(Parser)]
@@ -224,8 +242,40 @@ impl Config {
         for (name, _) in &self.behaviour.headers {
             crate::values::check_answer_header(name)?;
         }
+        if self.behaviour.forward.is_none() {
+            forward_steps_need_a_target(&self.behaviour)?;
+        }
         Ok(())
     }
+}
+
+/// Refuses a `forward` step in `--script` or a `--route` when there is nowhere to
+/// forward to, pointing at the step.
+pub(crate) fn forward_steps_need_a_target(behaviour: &Behaviour) -> Result<(), ConfigError> {
+    let message = "'forward' needs --forward URL: where should the request go?".to_owned();
+    if let Some(position) = behaviour.script.as_ref().and_then(Script::forward_position) {
+        return Err(ConfigError::ForwardWithoutTarget(ScriptError {
+            what: "script",
+            text: behaviour
+                .script
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            position,
+            message,
+        }));
+    }
+    for route in &behaviour.routes {
+        if let Some(position) = route.script.forward_position() {
+            return Err(ConfigError::ForwardWithoutTarget(ScriptError {
+                what: "route",
+                text: format!("{}={}", route.prefix, route.script),
+                position: position + route.prefix.chars().count() + 1,
+                message,
+            }));
+        }
+    }
+    Ok(())
 }
 
 /// Parses the head size limit: a size of at least [`MIN_HEADER_SIZE`].
@@ -299,6 +349,33 @@ mod tests {
         assert!(parse(&["--fail-rate", "1.5"]).is_err());
         assert!(parse(&["--max-connections", "0"]).is_err());
         assert!(parse(&["--max-header-size", "1KiB"]).is_err());
+    }
+
+    #[test]
+    fn a_forward_step_without_forward_points_inside_the_script() {
+        let error = parse(&["--script", "503*2,forward"])
+            .unwrap()
+            .check()
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid script \"503*2,forward\" at position 7: 'forward' needs --forward URL: \
+             where should the request go?"
+        );
+        let error = parse(&["--route", "/app=forward>503"])
+            .unwrap()
+            .check()
+            .unwrap_err();
+        assert!(error.to_string().contains("at position 6"), "{error}");
+        let forwarding = parse(&[
+            "--forward",
+            "http://127.0.0.1:3000",
+            "--script",
+            "503,forward",
+        ]);
+        assert!(forwarding.unwrap().check().is_ok());
+        assert!(parse(&["--forward", "ftp://x"]).is_err());
+        assert!(parse(&["--forward", "http://127.0.0.1:3000", "--status", "503"]).is_err());
     }
 
     #[test]

@@ -631,6 +631,13 @@ impl ServerBuilder {
             (None, Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
             _ => None,
         };
+        let upstream = match config.behaviour.forward {
+            Some(_) => Some(
+                crate::forward::Upstream::new(&config.upstream, config.limits.max_body)
+                    .map_err(ConfigError::from)?,
+            ),
+            None => None,
+        };
         let recorder = config.record.as_deref().map(Recorder::open).transpose()?;
         let bind = |addr: SocketAddr, purpose: Listener| async move {
             let error = |source| ServerError::Bind {
@@ -643,6 +650,16 @@ impl ServerBuilder {
             Ok::<_, ServerError>((listener, local))
         };
         let (listener, local_addr) = bind(config.listen_addr(), Listener::Webhook).await?;
+        if let Some(url) = &config.behaviour.forward {
+            if let Some(addr) = forward_loops_back(url, local_addr).await {
+                return Err(ConfigError::ForwardLoop {
+                    url: url.to_string(),
+                    addr,
+                }
+                .into());
+            }
+            tokio::spawn(warn_if_unreachable(url.clone()));
+        }
         let admin = match config.admin_addr() {
             Some(addr) => Some(bind(addr, Listener::Admin).await?),
             None => None,
@@ -660,6 +677,7 @@ impl ServerBuilder {
         ));
         let receiver = Arc::new(Receiver {
             shared: Arc::clone(&shared),
+            upstream,
             max_body: config.limits.max_body,
             inflight: Arc::new(tokio::sync::Semaphore::new(
                 usize::try_from(config.limits.inflight_budget())
@@ -705,9 +723,53 @@ impl ServerBuilder {
     }
 }
 
+/// The address of this listener that `url` reaches, if it does: forwarding there
+/// would send every request back to hookscope. Any address of the machine counts
+/// when listening on all of them.
+async fn forward_loops_back(url: &reqwest::Url, local: SocketAddr) -> Option<SocketAddr> {
+    let port = url.port_or_known_default()?;
+    if port != local.port() {
+        return None;
+    }
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let mut addrs = tokio::net::lookup_host((host, port)).await.ok()?;
+    addrs.find(|addr| {
+        addr.ip() == local.ip()
+            || (local.ip().is_unspecified()
+                && (addr.ip().is_loopback() || addr.ip().is_unspecified()))
+    })
+}
+
+/// Says so when the upstream does not accept connections at start-up: it may come
+/// up later, so this is a warning, and requests get 502 until it does.
+async fn warn_if_unreachable(url: reqwest::Url) {
+    const WITHIN: Duration = Duration::from_secs(2);
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        return;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let refused =
+        match tokio::time::timeout(WITHIN, tokio::net::TcpStream::connect((host, port))).await {
+            Ok(Ok(_)) => return,
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => format!(
+                "no connection within {}",
+                humantime::format_duration(WITHIN)
+            ),
+        };
+    tracing::warn!(
+        "--forward {url} is not reachable yet ({refused}); requests get 502 until it is"
+    );
+}
+
 /// What the webhook listener's requests read and advance.
 pub(crate) struct Receiver {
     shared: Arc<Shared>,
+    /// The client for `--forward`, when there is one.
+    upstream: Option<crate::forward::Upstream>,
     max_body: u64,
     /// The in-flight body budget, in bytes (`--max-inflight-bytes`).
     inflight: Arc<tokio::sync::Semaphore>,
@@ -1069,6 +1131,7 @@ async fn accept_loop(
         let connection = service::Connection {
             peer,
             socket: std::os::fd::AsRawFd::as_raw_fd(&stream),
+            tls: tls.is_some(),
         };
         let refusals = Arc::clone(&receiver);
         let shared = Arc::clone(&receiver);

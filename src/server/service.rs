@@ -8,13 +8,18 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 
 use super::Receiver;
 use crate::alert::{content_type_warning, inspect, AlertKey, Inspection};
 use crate::capture::{BodyState, Exchange, Outcome, Reply};
-use crate::respond::{authorize, decide, mask, route_for, Action, RequestFacts};
+use crate::forward::{Outgoing, StreamedRest};
+use crate::respond::{authorize, decide, mask, route_for, Action, Behaviour, RequestFacts};
+
+/// The body of an answer: made whole by hookscope, or an upstream's that was
+/// longer than what is kept, streamed on (`--forward`).
+pub(crate) type ReplyBody = Either<Full<Bytes>, StreamedRest>;
 
 /// How long a refused body is still drained, so that the client reads the 413
 /// instead of a connection reset, before the connection is dropped.
@@ -26,6 +31,8 @@ pub(crate) struct Connection {
     pub(crate) peer: SocketAddr,
     /// The TCP socket, to arm an abortive close for the `reset` step.
     pub(crate) socket: RawFd,
+    /// Whether it is TLS (for `X-Forwarded-Proto` when forwarding).
+    pub(crate) tls: bool,
 }
 
 /// Returned instead of an answer to make hyper close the connection.
@@ -37,13 +44,15 @@ pub(crate) async fn handle(
     receiver: Arc<Receiver>,
     connection: Connection,
     request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, NoAnswer> {
+) -> Result<Response<ReplyBody>, NoAnswer> {
     let started = Instant::now();
     let received_at = chrono::Utc::now();
     let id = receiver.next_id();
     let (mut head, body) = request.into_parts();
     host_from_authority(&mut head);
     let behaviour = receiver.shared.behaviour();
+    // The upstream gets the headers as they came, secrets included; the capture masks them.
+    let received_headers = behaviour.forward.is_some().then(|| head.headers.clone());
 
     // Authentication comes first: an unauthenticated sender gets nothing read,
     // nothing validated, no step of the script.
@@ -131,18 +140,19 @@ pub(crate) async fn handle(
                 body: Bytes::new(),
                 took: Duration::ZERO,
             },
+            upstream: None,
         }),
     };
 
     if let Some(refused) = unauthorized {
         let text = Bytes::from(refused.reason());
         pending.finish(Outcome::Answered(401), text.clone());
-        return Ok(plain(StatusCode::UNAUTHORIZED, text));
+        return Ok(whole(plain(StatusCode::UNAUTHORIZED, text)));
     }
     if let BodyState::TooLarge { size } = body_state {
         let (response, text) = too_large(size, receiver.max_body);
         pending.finish(Outcome::Answered(413), text);
-        return Ok(response);
+        return Ok(whole(response));
     }
     if body_state == BodyState::OverBudget {
         let text = Bytes::from_static(
@@ -153,7 +163,7 @@ pub(crate) async fn handle(
         response
             .headers_mut()
             .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return Ok(response);
+        return Ok(whole(response));
     }
     if body_state == BodyState::Interrupted {
         pending.finish(Outcome::ClientGone, Bytes::new());
@@ -179,11 +189,57 @@ pub(crate) async fn handle(
             &mut decisions.scripts,
             &mut decisions.rng,
         );
-        if matches!(&action, Action::Respond { status, .. } if status.is_success()) {
+        // A forwarded answer acknowledges when it comes back (see `forward`).
+        let told = match &action {
+            Action::Forward {
+                instead: Some(instead),
+                ..
+            } => instead,
+            other => other,
+        };
+        if matches!(told, Action::Respond { status, .. } if status.is_success()) {
             decisions.deliveries.acknowledge(&mut attempt);
         }
         exchange.attempt = Some(attempt);
         action
+    };
+
+    let action = match action {
+        Action::Forward { delay, instead } => {
+            wait(delay).await;
+            let passes_on = instead.is_none();
+            let forwarded = forward(
+                &receiver,
+                &behaviour,
+                &mut pending,
+                (connection, received_headers),
+                passes_on,
+            );
+            match (forwarded.await, instead) {
+                (_, Some(instead)) => *instead,
+                (Passed::On(answer), None) => {
+                    let status = answer.status();
+                    let body = pending
+                        .exchange
+                        .as_ref()
+                        .map_or_else(Bytes::new, |exchange| {
+                            exchange
+                                .upstream
+                                .as_ref()
+                                .map_or_else(Bytes::new, |leg| leg.body.clone())
+                        });
+                    let response = answer_with(&mut pending, status, body, |_, _| answer).await;
+                    return Ok(response);
+                }
+                (Passed::Failed { status, reason }, None) => Action::Respond {
+                    status,
+                    headers: behaviour.header_map(),
+                    body: reason,
+                    delay: Duration::ZERO,
+                },
+            }
+        }
+        other => other,
     };
 
     match action {
@@ -194,23 +250,13 @@ pub(crate) async fn handle(
             delay,
         } => {
             wait(delay).await;
-            pending.settle(Outcome::Answered(status.as_u16()), body.clone());
-            let (status, body) = if status.is_success() {
-                match pending.record().await {
-                    Ok(()) => (status, body),
-                    // Not acknowledged, so that the sender keeps the alert and retries.
-                    Err(error) => (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        Bytes::from(format!("hookscope cannot record this request: {error}\n")),
-                    ),
-                }
-            } else {
-                (status, body)
-            };
-            let response = respond(status, headers, body.clone());
-            pending.finish(Outcome::Answered(status.as_u16()), body);
+            let response = answer_with(&mut pending, status, body, |status, body| {
+                whole(respond(status, headers, body))
+            })
+            .await;
             Ok(response)
         }
+        Action::Forward { .. } => unreachable!("carried out above"),
         Action::Drop { delay } => {
             wait(delay).await;
             pending.finish(Outcome::Dropped, Bytes::new());
@@ -229,6 +275,116 @@ pub(crate) async fn handle(
             Err(NoAnswer)
         }
     }
+}
+
+/// What came of forwarding, for the sender.
+enum Passed {
+    /// The upstream's answer, to pass on.
+    On(Response<ReplyBody>),
+    /// No usable answer: 502 (could not connect, broken answer) or 504 (too slow), with why.
+    Failed { status: StatusCode, reason: Bytes },
+}
+
+/// Sends the request on to `--forward`, puts the leg on the exchange, and counts
+/// the upstream's 2XX (a duplicate when it had already acknowledged this delivery;
+/// the sender's acknowledgement too when it `passes_on` the upstream's answer).
+async fn forward(
+    receiver: &Receiver,
+    behaviour: &Behaviour,
+    pending: &mut Pending,
+    (connection, received_headers): (Connection, Option<http::HeaderMap>),
+    passes_on: bool,
+) -> Passed {
+    let (Some(upstream), Some(base), Some(exchange)) = (
+        receiver.upstream.as_ref(),
+        behaviour.forward.as_ref(),
+        pending.exchange.as_mut(),
+    ) else {
+        return Passed::Failed {
+            status: StatusCode::BAD_GATEWAY,
+            reason: Bytes::from_static(b"hookscope has no --forward URL to send this request to\n"),
+        };
+    };
+    let headers = received_headers.as_ref().unwrap_or(&exchange.headers);
+    let forwarded = upstream
+        .send(
+            base,
+            Outgoing {
+                method: &exchange.method,
+                path: &exchange.path,
+                query: exchange.query.as_deref(),
+                headers,
+                body: exchange.body.clone(),
+                peer: connection.peer,
+                tls: connection.tls,
+            },
+        )
+        .await;
+    let leg = forwarded.leg;
+    if let Some(attempt) = exchange.attempt.as_mut() {
+        let mut decisions = receiver.decisions();
+        if leg.acknowledged() {
+            decisions.deliveries.upstream_acknowledged(attempt);
+            if passes_on {
+                decisions.deliveries.acknowledge(attempt);
+            }
+        }
+    }
+    let passed = match forwarded.answer {
+        Some(answer) => {
+            let mut response = Response::new(match answer.rest {
+                Some(rest) => Either::Right(rest),
+                None => Either::Left(Full::new(leg.body.clone())),
+            });
+            *response.status_mut() = answer.status;
+            *response.headers_mut() = answer.headers;
+            for (name, value) in &behaviour.headers {
+                response.headers_mut().append(name.clone(), value.clone());
+            }
+            Passed::On(response)
+        }
+        None => {
+            let status = if leg.timed_out {
+                StatusCode::GATEWAY_TIMEOUT
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            let why = leg.error.as_deref().unwrap_or("no answer");
+            let reason = format!("hookscope could not forward to {}: {why}\n", leg.url);
+            Passed::Failed {
+                status,
+                reason: Bytes::from(reason),
+            }
+        }
+    };
+    exchange.upstream = Some(leg);
+    passed
+}
+
+/// Answers with `status`: a 2XX only once the exchange's record line is written
+/// (otherwise 503, so that the sender keeps the alert and retries); `body` is
+/// what the exchange keeps of the answer, `build` makes the response.
+async fn answer_with(
+    pending: &mut Pending,
+    status: StatusCode,
+    body: Bytes,
+    build: impl FnOnce(StatusCode, Bytes) -> Response<ReplyBody>,
+) -> Response<ReplyBody> {
+    pending.settle(Outcome::Answered(status.as_u16()), body.clone());
+    if status.is_success() {
+        if let Err(error) = pending.record().await {
+            let text = Bytes::from(format!("hookscope cannot record this request: {error}\n"));
+            pending.finish(Outcome::Answered(503), text.clone());
+            return whole(plain(StatusCode::SERVICE_UNAVAILABLE, text));
+        }
+    }
+    let response = build(status, body.clone());
+    pending.finish(Outcome::Answered(status.as_u16()), body);
+    response
+}
+
+fn whole(response: Response<Full<Bytes>>) -> Response<ReplyBody> {
+    response.map(Either::Left)
 }
 
 /// The answer hyper gave a request it refused while reading the head, with the

@@ -1,0 +1,568 @@
+//! Forwarding (`--forward URL`): a captured request goes on to the developer's own
+//! receiver (the upstream) as it arrived, and the upstream's answer comes back to
+//! be captured and, unless a script step says otherwise, passed to the sender.
+//!
+//! The client is hyper's own (hyper-util, with rustls through hyper-rustls) rather
+//! than reqwest, which `send` uses: a proxy must send the headers it got and no
+//! others (reqwest adds `Accept: */*` to a request without one), and it must hand
+//! the upstream's body on as a stream.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use clap::Args;
+use http::header::{CONNECTION, CONTENT_LENGTH, HOST};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame, Incoming};
+use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use thiserror::Error;
+
+use crate::capture::UpstreamLeg;
+use crate::values::parse_duration;
+
+/// How hookscope reaches the upstream: flags of `hookscope listen`.
+#[derive(Debug, Clone, Args)]
+pub struct UpstreamOptions {
+    /// How long your receiver has to answer (head and body) before the sender gets 504.
+    #[arg(help_heading = "Forwarding", long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub forward_timeout: Duration,
+
+    /// Trust only this CA certificate (PEM) for an https --forward, as curl --cacert does.
+    #[arg(
+        help_heading = "Forwarding",
+        long,
+        value_name = "PEM",
+        requires = "forward",
+        conflicts_with = "forward_insecure"
+    )]
+    pub forward_cacert: Option<PathBuf>,
+
+    /// Do not verify the certificate of an https --forward (a self-signed development server).
+    #[arg(help_heading = "Forwarding", long, requires = "forward")]
+    pub forward_insecure: bool,
+}
+
+impl Default for UpstreamOptions {
+    fn default() -> Self {
+        UpstreamOptions {
+            forward_timeout: Duration::from_secs(30),
+            forward_cacert: None,
+            forward_insecure: false,
+        }
+    }
+}
+
+/// Why the upstream client cannot be set up.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ForwardError {
+    /// The CA certificate file cannot be used.
+    #[error("cannot use --forward-cacert {path}: {reason}")]
+    CaCert {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Headers that belong to one connection, not to the message (RFC 9110, 7.6.1):
+/// never passed on, in either direction. `Host` is the upstream's own.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The headers a forward writes (from the ones received, if any).
+const FORWARDED: [&str; 3] = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
+
+type Client = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The client that forwards requests (connections are kept and reused; HTTP/2 when
+/// an https upstream offers it).
+pub(crate) struct Upstream {
+    client: Client,
+    timeout: Duration,
+    /// Most bytes of an answer's body captured (the sender gets all of them).
+    keep: usize,
+}
+
+/// A request to send on, as it arrived.
+pub(crate) struct Outgoing<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) path: &'a str,
+    pub(crate) query: Option<&'a str>,
+    /// The headers as received (secrets not masked: the upstream may check them).
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) body: Bytes,
+    pub(crate) peer: SocketAddr,
+    /// Whether the request came over TLS (`X-Forwarded-Proto`).
+    pub(crate) tls: bool,
+}
+
+/// What forwarding gave: the leg as captured, and the answer to pass on, if there is one.
+pub(crate) struct Forwarded {
+    pub(crate) leg: UpstreamLeg,
+    pub(crate) answer: Option<UpstreamAnswer>,
+}
+
+/// The upstream's answer, ready to be passed to the sender: its body is the
+/// leg's kept bytes, then (when it was longer) the rest, streamed.
+pub(crate) struct UpstreamAnswer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) rest: Option<StreamedRest>,
+}
+
+/// The part of an upstream's body beyond what was kept, still to be read.
+pub(crate) struct StreamedRest {
+    first: Option<Bytes>,
+    body: Incoming,
+}
+
+impl Upstream {
+    /// A client with the TLS settings of `options`, capturing at most `keep` bytes of each answer.
+    pub(crate) fn new(options: &UpstreamOptions, keep: u64) -> Result<Upstream, ForwardError> {
+        let tls = client_tls(options)?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(options.forward_timeout));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(50))
+            .build(connector);
+        Ok(Upstream {
+            client,
+            timeout: options.forward_timeout,
+            keep: usize::try_from(keep).unwrap_or(usize::MAX),
+        })
+    }
+
+    /// Sends the request to `base` (its path a prefix) and reads the answer's head
+    /// and up to `keep` bytes of its body, all within `--forward-timeout`.
+    pub(crate) async fn send(&self, base: &reqwest::Url, request: Outgoing<'_>) -> Forwarded {
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::from_std(started + self.timeout);
+        let url = target(base, request.path, request.query);
+        let mut leg = UpstreamLeg {
+            url,
+            status: None,
+            version: None,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+            truncated: false,
+            first_byte: None,
+            took: Duration::ZERO,
+            error: None,
+            timed_out: false,
+        };
+        let failed = |mut leg: UpstreamLeg, error: String, timed_out: bool| {
+            leg.error = Some(error);
+            leg.timed_out = timed_out;
+            leg.took = started.elapsed();
+            Forwarded { leg, answer: None }
+        };
+        let uri = match leg.url.parse::<Uri>() {
+            Ok(uri) => uri,
+            Err(error) => {
+                return failed(leg, format!("cannot address the upstream: {error}"), false)
+            }
+        };
+        let mut outgoing = Request::new(Full::new(request.body.clone()));
+        *outgoing.method_mut() = request.method.clone();
+        *outgoing.headers_mut() = forwarded_headers(&request);
+        *outgoing.uri_mut() = uri;
+        let answer = match tokio::time::timeout_at(deadline, self.client.request(outgoing)).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(error)) => return failed(leg, describe(&error, base), false),
+            Err(_) => return failed(leg, self.too_slow("answer"), true),
+        };
+        leg.first_byte = Some(started.elapsed());
+        let (head, mut body) = answer.into_parts();
+        leg.status = Some(head.status.as_u16());
+        leg.version = Some(version_text(head.version));
+        leg.headers = without_hop_by_hop(head.headers);
+        let mut kept = BytesMut::new();
+        let mut beyond = None;
+        loop {
+            let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+                Ok(Some(Ok(frame))) => frame,
+                Ok(None) => break,
+                Ok(Some(Err(error))) => {
+                    leg.body = kept.freeze();
+                    let error = format!("its answer's body broke off: {}", chain(&error));
+                    return failed(leg, error, false);
+                }
+                Err(_) => {
+                    leg.body = kept.freeze();
+                    return failed(leg, self.too_slow("answer's body"), true);
+                }
+            };
+            let Ok(mut data) = frame.into_data() else {
+                continue; // trailers are not passed on
+            };
+            let room = self.keep - kept.len();
+            if data.len() > room {
+                kept.extend_from_slice(&data.split_to(room));
+                beyond = Some(data);
+                break;
+            }
+            kept.extend_from_slice(&data);
+        }
+        leg.body = kept.freeze();
+        leg.took = started.elapsed();
+        let rest = beyond.map(|first| {
+            leg.truncated = true;
+            StreamedRest {
+                first: Some(first),
+                body,
+            }
+        });
+        Forwarded {
+            answer: Some(UpstreamAnswer {
+                status: head.status,
+                headers: leg.headers.clone(),
+                rest,
+            }),
+            leg,
+        }
+    }
+
+    fn too_slow(&self, what: &str) -> String {
+        format!(
+            "no {what} within {} (--forward-timeout)",
+            humantime::format_duration(self.timeout)
+        )
+    }
+}
+
+impl Body for StreamedRest {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        if let Some(first) = this.first.take() {
+            return Poll::Ready(Some(Ok(Frame::data(first))));
+        }
+        Pin::new(&mut this.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.body.is_end_stream()
+    }
+}
+
+/// The URL a request for `path` and `query` goes to: the forward URL's path is a prefix.
+pub(crate) fn target(base: &reqwest::Url, path: &str, query: Option<&str>) -> String {
+    let origin = base.origin().ascii_serialization();
+    let prefix = base.path().trim_end_matches('/');
+    let path = if path.starts_with('/') { path } else { "/" };
+    match query {
+        Some(query) => format!("{origin}{prefix}{path}?{query}"),
+        None => format!("{origin}{prefix}{path}"),
+    }
+}
+
+/// The request's headers minus hop-by-hop ones and `Host` (the upstream's is
+/// written by the client), plus `X-Forwarded-For` (the chain so far, then the
+/// peer), `X-Forwarded-Proto` and `X-Forwarded-Host`. `Content-Length` is written
+/// by the client from the body, which is the one received.
+fn forwarded_headers(request: &Outgoing<'_>) -> HeaderMap {
+    let original = request.headers;
+    let mut headers = HeaderMap::with_capacity(original.len() + 3);
+    let listed = listed_in_connection(original);
+    for (name, value) in original {
+        let skipped = HOP_BY_HOP.contains(&name.as_str())
+            || name == HOST
+            || name == CONTENT_LENGTH
+            || FORWARDED.contains(&name.as_str())
+            || listed.contains(name);
+        if !skipped {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    let mut chain: Vec<&str> = original
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    let peer = request.peer.ip().to_string();
+    chain.push(&peer);
+    if let Ok(value) = HeaderValue::from_str(&chain.join(", ")) {
+        headers.insert("x-forwarded-for", value);
+    }
+    let proto = match original.get("x-forwarded-proto") {
+        // A tunnel in front terminated TLS and said so: keep what the sender used.
+        Some(value) => value.clone(),
+        None if request.tls => HeaderValue::from_static("https"),
+        None => HeaderValue::from_static("http"),
+    };
+    headers.insert("x-forwarded-proto", proto);
+    let host = original
+        .get("x-forwarded-host")
+        .or_else(|| original.get(HOST));
+    if let Some(host) = host {
+        headers.insert("x-forwarded-host", host.clone());
+    }
+    headers
+}
+
+/// An answer's headers without the hop-by-hop ones.
+fn without_hop_by_hop(mut headers: HeaderMap) -> HeaderMap {
+    let listed = listed_in_connection(&headers);
+    for name in HOP_BY_HOP.iter().copied() {
+        headers.remove(name);
+    }
+    for name in listed {
+        headers.remove(name);
+    }
+    headers
+}
+
+/// Header names a `Connection` header lists (they are hop-by-hop too).
+fn listed_in_connection(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect()
+}
+
+/// hyper-util's errors say "client error (Connect)" and keep the cause a user
+/// needs (refused, unknown host, untrusted certificate) at the bottom of the chain.
+fn describe(error: &hyper_util::client::legacy::Error, base: &reqwest::Url) -> String {
+    let mut innermost: &dyn std::error::Error = error;
+    while let Some(cause) = innermost.source() {
+        innermost = cause;
+    }
+    let upstream = match (base.host_str(), base.port_or_known_default()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        _ => base.to_string(),
+    };
+    if error.is_connect() {
+        format!("cannot connect to {upstream}: {innermost}")
+    } else {
+        format!("the request to {upstream} failed: {}", chain(error))
+    }
+}
+
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn version_text(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// The TLS settings for an https upstream: the system's roots, one CA file
+/// (`--forward-cacert`), or no verification (`--forward-insecure`).
+fn client_tls(options: &UpstreamOptions) -> Result<rustls::ClientConfig, ForwardError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cacert_error = |path: &PathBuf, reason: String| ForwardError::CaCert {
+        path: path.display().to_string(),
+        reason,
+    };
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|error| ForwardError::CaCert {
+            path: String::new(),
+            reason: error.to_string(),
+        })?;
+    let config = if options.forward_insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_no_client_auth()
+    } else if let Some(path) = &options.forward_cacert {
+        let pem = std::fs::read(path).map_err(|error| cacert_error(path, error.to_string()))?;
+        let mut roots = rustls::RootCertStore::empty();
+        for certificate in CertificateDer::pem_slice_iter(&pem) {
+            let certificate = certificate.map_err(|error| cacert_error(path, error.to_string()))?;
+            roots
+                .add(certificate)
+                .map_err(|error| cacert_error(path, error.to_string()))?;
+        }
+        if roots.is_empty() {
+            return Err(cacert_error(
+                path,
+                "no -----BEGIN CERTIFICATE----- block".into(),
+            ));
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    } else {
+        // With no usable system roots, https upstreams fail with a clear
+        // certificate error; http ones still work.
+        match builder.clone().with_native_roots() {
+            Ok(builder) => builder.with_no_client_auth(),
+            Err(_) => builder
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+        }
+    };
+    Ok(config)
+}
+
+/// `--forward-insecure`: any certificate is accepted (signatures are still checked,
+/// so that the handshake itself is sound).
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outgoing(headers: &HeaderMap) -> Outgoing<'_> {
+        Outgoing {
+            method: &Method::POST,
+            path: "/hook",
+            query: None,
+            headers,
+            body: Bytes::new(),
+            peer: "127.0.0.1:5000".parse().unwrap(),
+            tls: false,
+        }
+    }
+
+    #[test]
+    fn the_forward_path_is_a_prefix_and_the_query_follows() {
+        let base: reqwest::Url = "http://127.0.0.1:3000/app/".parse().unwrap();
+        assert_eq!(
+            target(&base, "/hook", Some("a=1&b")),
+            "http://127.0.0.1:3000/app/hook?a=1&b"
+        );
+        let root: reqwest::Url = "https://example.test".parse().unwrap();
+        assert_eq!(target(&root, "/", None), "https://example.test/");
+        assert_eq!(target(&root, "*", None), "https://example.test/");
+    }
+
+    #[test]
+    fn hop_by_hop_headers_stay_and_forwarded_ones_are_added() {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static("abc.ngrok.app"));
+        headers.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, x-trace"),
+        );
+        headers.insert("x-trace", HeaderValue::from_static("1"));
+        headers.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
+        headers.insert("x-panther-signature", HeaderValue::from_static("s"));
+        headers.append("x-panther-signature", HeaderValue::from_static("t"));
+        let sent = forwarded_headers(&outgoing(&headers));
+        let names: Vec<&str> = sent.keys().map(HeaderName::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "x-panther-signature",
+                "x-forwarded-for",
+                "x-forwarded-proto",
+                "x-forwarded-host"
+            ]
+        );
+        assert_eq!(sent.get_all("x-panther-signature").iter().count(), 2);
+        assert_eq!(sent["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+        assert_eq!(sent["x-forwarded-proto"], "http");
+        assert_eq!(sent["x-forwarded-host"], "abc.ngrok.app");
+    }
+
+    #[test]
+    fn answers_lose_their_hop_by_hop_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert("connection", HeaderValue::from_static("close, x-hop"));
+        headers.insert("x-hop", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("content-length", HeaderValue::from_static("2"));
+        headers.insert("x-app", HeaderValue::from_static("kept"));
+        let kept = without_hop_by_hop(headers);
+        let mut names: Vec<&str> = kept.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["content-length", "x-app"]);
+    }
+}
