@@ -167,9 +167,10 @@ pub struct ReplayArgs {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 
-    /// Where to send: a base URL (the recorded path is appended) or a full URL.
+    /// Where to send: a base URL (the recorded path is appended) or a full URL. Without it,
+    /// each request goes where it was forwarded to (a record made with `listen --forward`).
     #[arg(long, value_name = "URL", value_parser = parse_http_url)]
-    pub to: reqwest::Url,
+    pub to: Option<reqwest::Url>,
 
     /// Only requests that match, as FIELD=VALUE: id, path (prefix), method, verdict, status (repeatable: all must match).
     #[arg(long = "filter", value_name = "FIELD=VALUE")]

@@ -181,7 +181,7 @@ impl Signals {
 /// Exit 0 when every one got an HTTP answer, 1 when some did not, 2 when the file
 /// cannot be read.
 async fn replay_file(args: &ReplayArgs) -> Outcome {
-    let (file, to) = (&args.file, &args.to);
+    let file = &args.file;
     let mut reader = match std::fs::File::open(file) {
         Ok(opened) => std::io::BufReader::new(opened),
         Err(error) => {
@@ -191,7 +191,7 @@ async fn replay_file(args: &ReplayArgs) -> Outcome {
     };
     let client = send::client(args.timeout);
     let mut outcome = Outcome::Success;
-    let (mut sent, mut unreadable) = (0, 0);
+    let (mut sent, mut unreadable, mut nowhere) = (0, 0, 0);
     let mut bytes = Vec::new();
     for number in 0.. {
         // One line at a time, never more than --max-line of it in memory.
@@ -244,16 +244,34 @@ async fn replay_file(args: &ReplayArgs) -> Outcome {
                 continue;
             }
         };
+        let forwarded_to = parsed.upstream.as_ref().map(|leg| leg.url.as_str());
+        let to = match (&args.to, forwarded_to.map(reqwest::Url::parse)) {
+            (Some(to), _) => to.clone(),
+            (None, Some(Ok(url))) => url,
+            (None, _) => {
+                skipped(&"no --to, and it was not forwarded (recorded without --forward)");
+                nowhere += 1;
+                outcome = Outcome::Negative;
+                continue;
+            }
+        };
         sent += 1;
-        let result = send::replay(&client, &request, to, args.max_response_body).await;
+        let result = send::replay(&client, &request, &to, args.max_response_body).await;
         if result.is_err() {
             outcome = Outcome::Negative;
         }
         print_replay(&request, &result);
     }
-    let unread = match unreadable {
+    let mut unread = match unreadable {
         0 => String::new(),
         count => format!("; {count} line(s) could not be read"),
+    };
+    if nowhere > 0 {
+        unread.push_str(&format!("; {nowhere} had nowhere to go (no --to)"));
+    }
+    let to = match &args.to {
+        Some(to) => to.to_string(),
+        None => "where they were forwarded".into(),
     };
     eprintln!("hookscope: replayed {sent} request(s) to {to}{unread}");
     outcome

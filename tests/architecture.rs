@@ -103,15 +103,18 @@ fn the_library_modules_form_no_cycle() {
         ("respond", vec!["alert", "values"]),
         ("capture", vec!["alert", "escape"]),
         ("send", vec!["capture"]),
+        ("forward", vec!["capture", "values"]),
         ("shared", vec!["capture", "respond"]),
         ("output", vec!["capture", "escape", "shared"]),
         (
             "admin",
-            vec!["capture", "respond", "send", "shared", "values"],
+            vec!["capture", "forward", "respond", "send", "shared", "values"],
         ),
         (
             "server",
-            vec!["admin", "alert", "capture", "respond", "shared", "values"],
+            vec![
+                "admin", "alert", "capture", "forward", "respond", "shared", "values",
+            ],
         ),
     ];
     for (module, allowed) in expected {

@@ -21,6 +21,9 @@ pub struct ConfigView {
     fail_rate: f64,
     fail_status: u16,
     strict: bool,
+    /// `--forward` (not changed through the API): where requests go on to, and
+    /// where a replay goes by default.
+    forward: Option<String>,
 }
 
 impl From<&Behaviour> for ConfigView {
@@ -49,6 +52,7 @@ impl From<&Behaviour> for ConfigView {
             fail_rate: behaviour.fail_rate,
             fail_status: behaviour.fail_status.as_u16(),
             strict: behaviour.strict,
+            forward: behaviour.forward.as_ref().map(ToString::to_string),
         }
     }
 }
@@ -124,6 +128,8 @@ impl ConfigPatch {
         if let Some(strict) = self.strict {
             next.strict = strict;
         }
+        next.forward_steps_have_a_target()
+            .map_err(|error| error.to_string())?;
         Ok(next)
     }
 }
@@ -176,6 +182,9 @@ mod tests {
             .unwrap_err()
             .contains("Name: value"));
         assert!(patch(r#"{"delay": "soon"}"#).unwrap_err().contains("delay"));
+        assert!(patch(r#"{"script": "503,forward"}"#)
+            .unwrap_err()
+            .contains("needs --forward"));
         assert!(patch(r#"{"colour": "red"}"#)
             .unwrap_err()
             .contains("unknown field"));

@@ -269,7 +269,9 @@ async fn change_config(State(admin): State<Admin>, request: Request) -> Answer {
 
 #[derive(serde::Deserialize)]
 struct ReplayBody {
-    to: String,
+    /// Where to send it; by default where it was forwarded to, or the `--forward` URL.
+    #[serde(default)]
+    to: Option<String>,
 }
 
 async fn replay(State(admin): State<Admin>, Path(id): Path<String>, request: Request) -> Answer {
@@ -281,6 +283,15 @@ async fn replay(State(admin): State<Admin>, Path(id): Path<String>, request: Req
             "this request's head could not be read when it arrived: nothing to replay",
         ));
     }
+    let to = match to.filter(|to| !to.trim().is_empty()) {
+        Some(to) => to,
+        None => default_replay_target(&admin.shared, &exchange).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "give `to`, the URL to send it to (there is no --forward to send it to by default)",
+            )
+        })?,
+    };
     let to = match reqwest::Url::parse(&to) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => url,
         _ => {
@@ -310,6 +321,21 @@ async fn replay(State(admin): State<Admin>, Path(id): Path<String>, request: Req
 }
 
 /// Whether a URL reaches this admin listener (by any name that resolves to it).
+/// Where a replay goes when no `to` is given: where the exchange was forwarded
+/// to, or where `--forward` would send it now.
+fn default_replay_target(shared: &Shared, exchange: &Exchange) -> Option<String> {
+    if let Some(leg) = &exchange.upstream {
+        return Some(leg.url.clone());
+    }
+    let behaviour = shared.behaviour();
+    let base = behaviour.forward.as_ref()?;
+    Some(crate::forward::target(
+        base,
+        &exchange.path,
+        exchange.query.as_deref(),
+    ))
+}
+
 async fn targets_this_api(to: &reqwest::Url, own: SocketAddr) -> bool {
     let (Some(host), Some(port)) = (to.host_str(), to.port_or_known_default()) else {
         return false;

@@ -493,6 +493,16 @@ pub struct RecordLine<'a> {
     /// The status answered, if an answer was sent.
     #[serde(default)]
     pub status: Option<u16>,
+    /// The forwarded leg, if the request was forwarded (`--forward`).
+    #[serde(default)]
+    pub upstream: Option<RecordedUpstream>,
+}
+
+/// The part of a recorded forwarded leg that a replay reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecordedUpstream {
+    /// Where the request was forwarded to.
+    pub url: String,
 }
 
 /// How a record line writes the body.

@@ -12,7 +12,7 @@ mod store;
 pub use deliveries::{Attempt, Deliveries, DeliveryCounts};
 pub use exchange::{BodyState, Exchange, Outcome, Reply, UpstreamLeg, UNREADABLE_METHOD};
 pub(crate) use line::record_line_and_sameness;
-pub use line::{json_line, record_line, JsonLine, RecordLine, RecordLineError};
+pub use line::{json_line, record_line, JsonLine, RecordLine, RecordLineError, RecordedUpstream};
 pub(crate) use record::write_lines;
 pub use record::{RecordError, Recorder};
 pub use store::{Stats, Store, UpstreamCounts, WaitTimeout, DEFAULT_KEEP, DEFAULT_KEEP_BYTES};

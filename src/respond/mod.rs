@@ -115,6 +115,36 @@ impl Behaviour {
         }
     }
 
+    /// Refuses a `forward` step in the script or a route when there is no `--forward`
+    /// URL, pointing at the step.
+    pub fn forward_steps_have_a_target(&self) -> Result<(), ScriptError> {
+        if self.forward.is_some() {
+            return Ok(());
+        }
+        let message = "'forward' needs --forward URL: where should the request go?".to_owned();
+        if let Some(script) = &self.script {
+            if let Some(position) = script.forward_position() {
+                return Err(ScriptError {
+                    what: "script",
+                    text: script.to_string(),
+                    position,
+                    message,
+                });
+            }
+        }
+        for route in &self.routes {
+            if let Some(position) = route.script.forward_position() {
+                return Err(ScriptError {
+                    what: "route",
+                    text: format!("{}={}", route.prefix, route.script),
+                    position: position + route.prefix.chars().count() + 1,
+                    message,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The answer headers as a map, for one response.
     pub fn header_map(&self) -> http::HeaderMap {
         let mut map = http::HeaderMap::with_capacity(self.headers.len());

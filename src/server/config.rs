@@ -13,7 +13,7 @@ use thiserror::Error;
 
 use super::limits::MIN_HEADER_SIZE;
 use crate::capture::DEFAULT_KEEP;
-use crate::respond::{Behaviour, Script, ScriptError};
+use crate::respond::{Behaviour, ScriptError};
 use crate::values::{parse_duration, parse_size, parse_size_usize, ValueError};
 
 /// Every setting of a receiver.
@@ -242,40 +242,11 @@ impl Config {
         for (name, _) in &self.behaviour.headers {
             crate::values::check_answer_header(name)?;
         }
-        if self.behaviour.forward.is_none() {
-            forward_steps_need_a_target(&self.behaviour)?;
-        }
+        self.behaviour
+            .forward_steps_have_a_target()
+            .map_err(ConfigError::ForwardWithoutTarget)?;
         Ok(())
     }
-}
-
-/// Refuses a `forward` step in `--script` or a `--route` when there is nowhere to
-/// forward to, pointing at the step.
-pub(crate) fn forward_steps_need_a_target(behaviour: &Behaviour) -> Result<(), ConfigError> {
-    let message = "'forward' needs --forward URL: where should the request go?".to_owned();
-    if let Some(position) = behaviour.script.as_ref().and_then(Script::forward_position) {
-        return Err(ConfigError::ForwardWithoutTarget(ScriptError {
-            what: "script",
-            text: behaviour
-                .script
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-            position,
-            message,
-        }));
-    }
-    for route in &behaviour.routes {
-        if let Some(position) = route.script.forward_position() {
-            return Err(ConfigError::ForwardWithoutTarget(ScriptError {
-                what: "route",
-                text: format!("{}={}", route.prefix, route.script),
-                position: position + route.prefix.chars().count() + 1,
-                message,
-            }));
-        }
-    }
-    Ok(())
 }
 
 /// Parses the head size limit: a size of at least [`MIN_HEADER_SIZE`].

@@ -163,6 +163,18 @@ impl IntoSetting<Script> for &str {
     }
 }
 
+impl IntoSetting<reqwest::Url> for &str {
+    fn into_setting(self) -> Result<reqwest::Url, ConfigError> {
+        Ok(values::parse_http_url(self)?)
+    }
+}
+
+impl IntoSetting<reqwest::Url> for String {
+    fn into_setting(self) -> Result<reqwest::Url, ConfigError> {
+        Ok(values::parse_http_url(&self)?)
+    }
+}
+
 impl IntoSetting<Route> for &str {
     fn into_setting(self) -> Result<Route, ConfigError> {
         Ok(self.parse()?)
@@ -359,6 +371,33 @@ impl ServerBuilder {
     /// ```
     pub fn strict(mut self) -> Self {
         self.config.behaviour.strict = true;
+        self
+    }
+
+    /// Sends every request on to your own receiver at `url` (its path a prefix) and
+    /// passes its answer back; script steps still decide first (`forward` is the
+    /// default step, `forward>503` forwards and tells the sender 503).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let app = hookscope::Server::builder().status(202).spawn().await?;
+    /// let front = hookscope::Server::builder().forward(app.url()).script("503,forward").spawn().await?;
+    /// let client = reqwest::Client::new();
+    /// let alert = r#"{"alertId": "a1"}"#;
+    /// assert_eq!(client.post(front.url()).body(alert).send().await?.status(), 503);
+    /// assert_eq!(client.post(front.url()).body(alert).send().await?.status(), 202);
+    /// assert_eq!(app.stats().requests, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn forward(self, url: impl IntoSetting<reqwest::Url>) -> Self {
+        self.set(url.into_setting(), |config, url| {
+            config.behaviour.forward = Some(url)
+        })
+    }
+
+    /// How long the upstream (`forward`) has to answer before the sender gets 504.
+    pub fn forward_timeout(mut self, timeout: Duration) -> Self {
+        self.config.upstream.forward_timeout = timeout;
         self
     }
 
