@@ -130,9 +130,10 @@ pub(crate) struct UpstreamAnswer {
     pub(crate) rest: Option<StreamedRest>,
 }
 
-/// The part of an upstream's body beyond what was kept, still to be read.
+/// An upstream's body longer than what is kept: the bytes read so far, then the
+/// rest as it comes.
 pub(crate) struct StreamedRest {
-    first: Option<Bytes>,
+    read: std::collections::VecDeque<Bytes>,
     body: Incoming,
 }
 
@@ -233,10 +234,10 @@ impl Upstream {
         }
         leg.body = kept.freeze();
         leg.took = started.elapsed();
-        let rest = beyond.map(|first| {
+        let rest = beyond.map(|beyond| {
             leg.truncated = true;
             StreamedRest {
-                first: Some(first),
+                read: [leg.body.clone(), beyond].into(),
                 body,
             }
         });
@@ -267,14 +268,14 @@ impl Body for StreamedRest {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.get_mut();
-        if let Some(first) = this.first.take() {
-            return Poll::Ready(Some(Ok(Frame::data(first))));
+        if let Some(read) = this.read.pop_front() {
+            return Poll::Ready(Some(Ok(Frame::data(read))));
         }
         Pin::new(&mut this.body).poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.first.is_none() && self.body.is_end_stream()
+        self.read.is_empty() && self.body.is_end_stream()
     }
 }
 

@@ -17,8 +17,8 @@ use crate::capture::{BodyState, Exchange, Outcome, Reply};
 use crate::forward::{Outgoing, StreamedRest};
 use crate::respond::{authorize, decide, mask, route_for, Action, Behaviour, RequestFacts};
 
-/// The body of an answer: made whole by hookscope, or an upstream's that was
-/// longer than what is kept, streamed on (`--forward`).
+/// The body of an answer: whole, or an upstream's that was longer than what is
+/// kept, streamed on (`--forward`).
 pub(crate) type ReplyBody = Either<Full<Bytes>, StreamedRest>;
 
 /// How long a refused body is still drained, so that the client reads the 413

@@ -2,6 +2,8 @@
 //! on a free port, talk to it over real sockets, stop it like a user would.
 #![allow(dead_code)]
 
+pub mod app;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -179,6 +181,15 @@ impl Hookscope {
                 }
                 Err(_) => return None,
             }
+        }
+    }
+
+    /// A stderr line with `needle`, among those seen already or the next ones.
+    pub fn stderr_line(&mut self, needle: &str) -> Option<String> {
+        let seen = self.stderr_seen.iter().find(|line| line.contains(needle));
+        match seen {
+            Some(line) => Some(line.clone()),
+            None => self.wait_for_stderr(needle),
         }
     }
 

@@ -1,0 +1,482 @@
+//! Forward mode: hookscope in front of a developer's own receiver (a real HTTP
+//! server in the test, and Panther's Node example), with faults in front of it.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::app::{App, Reply};
+use common::{client, closed_port, get_json, payload, run, Hookscope};
+
+fn alert(alert_id: &str) -> String {
+    let mut alert: serde_json::Value =
+        serde_json::from_slice(&payload("valid/panther-docs-ipmonitoring.json")).unwrap();
+    alert["alertId"] = alert_id.into();
+    alert.to_string()
+}
+
+fn post(url: &str, body: &str) -> reqwest::Result<reqwest::blocking::Response> {
+    client()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+}
+
+fn status_of(url: &str, body: &str) -> u16 {
+    post(url, body).unwrap().status().as_u16()
+}
+
+fn ok_app() -> App {
+    App::start(|_| Reply::new(200, "app says ok"))
+}
+
+#[test]
+fn the_app_gets_each_request_as_sent_and_the_sender_gets_the_apps_answer() {
+    let app = App::start(|_| {
+        Reply::new(202, "taken")
+            .header("x-app", "yes")
+            .header("content-type", "text/plain")
+    });
+    let hookscope = Hookscope::start(&[
+        "--forward",
+        &format!("{}/base/", app.url()),
+        "--format",
+        "json",
+    ]);
+    let body = alert("exact-1");
+    let answer = client()
+        .post(hookscope.url("/hook?x=1&y=%20z"))
+        .header("content-type", "application/json")
+        .header("x-custom", "first")
+        .header("x-custom", "second")
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("x-panther-token", "s3cret")
+        .body(body.clone())
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 202);
+    assert_eq!(answer.headers()["x-app"], "yes");
+    assert_eq!(answer.text().unwrap(), "taken");
+
+    let seen = app.wait_for(1).remove(0);
+    assert_eq!(seen.method, "POST");
+    assert_eq!(seen.target, "/base/hook?x=1&y=%20z");
+    assert_eq!(seen.body, body.as_bytes(), "the body byte for byte");
+    assert_eq!(seen.all("x-custom"), ["first", "second"]);
+    assert_eq!(seen.header("x-panther-token"), Some("s3cret"));
+    assert_eq!(seen.header("content-type"), Some("application/json"));
+    assert_eq!(
+        seen.header("content-length"),
+        Some(body.len().to_string().as_str())
+    );
+    assert_eq!(
+        seen.header("x-forwarded-for"),
+        Some("203.0.113.9, 127.0.0.1")
+    );
+    assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
+    let own = hookscope.url("").trim_start_matches("http://").to_owned();
+    assert_eq!(seen.header("x-forwarded-host"), Some(own.as_str()));
+    assert_eq!(seen.header("host"), Some(&*app.addr.to_string()));
+
+    // A chunked body goes on whole, with its length, and without the chunking.
+    let port = hookscope
+        .url("")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut raw = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    raw.write_all(
+        b"POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+          5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+    )
+    .unwrap();
+    let mut reply = String::new();
+    raw.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 202"), "{reply}");
+    let chunked = app.wait_for(2).remove(1);
+    assert_eq!(chunked.body, b"hello world");
+    assert_eq!(chunked.header("content-length"), Some("11"));
+    assert_eq!(chunked.header("transfer-encoding"), None);
+    assert_eq!(chunked.header("connection"), None);
+
+    let (_, stats) = get_json(&hookscope.api("/api/stats"));
+    assert_eq!(stats["upstream"]["forwarded"], 2);
+    assert_eq!(stats["upstream"]["by_status"]["202"], 2);
+    let lines = hookscope.stop().json_lines();
+    let first = &lines[0];
+    assert_eq!(first["claimed_origin"], "203.0.113.9");
+    assert_eq!(first["status"], 202);
+    assert_eq!(first["upstream"]["status"], 202);
+    assert_eq!(
+        first["upstream"]["url"],
+        format!("{}/base/hook?x=1&y=%20z", app.url())
+    );
+    assert_eq!(first["upstream"]["body"], "taken");
+    assert_eq!(first["upstream"]["headers"]["x-app"], "yes");
+    assert!(first["upstream"]["first_byte_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(first["verdict"]["valid"], true, "validated as always");
+}
+
+#[test]
+fn faults_decide_first_and_the_app_gets_one_request_per_alert() {
+    let app = ok_app();
+    let hookscope = Hookscope::start(&[
+        "--forward",
+        &app.url(),
+        "--script",
+        "503*2,forward",
+        "--format",
+        "quiet",
+    ]);
+    let alerts = [alert("a"), alert("b")];
+    let mut statuses = Vec::new();
+    for _attempt in 0..3 {
+        for body in &alerts {
+            statuses.push(status_of(&hookscope.url("/"), body));
+        }
+    }
+    assert_eq!(statuses, [503, 503, 503, 503, 200, 200]);
+    let seen = app.wait_for(2);
+    let ids: Vec<String> = seen
+        .iter()
+        .map(|s| {
+            serde_json::from_slice::<serde_json::Value>(&s.body).unwrap()["alertId"].to_string()
+        })
+        .collect();
+    assert_eq!(ids, ["\"a\"", "\"b\""]);
+    let (_, stats) = get_json(&hookscope.api("/api/stats"));
+    assert_eq!(stats["upstream"]["forwarded"], 2);
+    assert_eq!(stats["deliveries"]["delivered_after_retries"], 2);
+    assert_eq!(stats["deliveries"]["duplicates_upstream"], 0);
+    assert_eq!(app.seen().len(), 2, "the app never saw the 503s");
+}
+
+#[test]
+fn a_lost_acknowledgement_delivers_the_alert_twice_and_says_so() {
+    let app = ok_app();
+    let hookscope = Hookscope::start(&[
+        "--forward",
+        &app.url(),
+        "--script",
+        "forward>503,forward",
+        "--route",
+        "/dropped=forward>drop,forward",
+        "--format",
+        "json",
+    ]);
+    let body = alert("lost-ack");
+    assert_eq!(status_of(&hookscope.url("/"), &body), 503);
+    assert_eq!(status_of(&hookscope.url("/"), &body), 200);
+    assert_eq!(app.wait_for(2).len(), 2, "the app got the alert twice");
+
+    let other = alert("dropped-ack");
+    assert!(
+        post(&hookscope.url("/dropped"), &other).is_err(),
+        "the connection closed with no answer"
+    );
+    assert_eq!(status_of(&hookscope.url("/dropped"), &other), 200);
+    assert_eq!(app.wait_for(4).len(), 4);
+
+    let (_, stats) = get_json(&hookscope.api("/api/stats"));
+    assert_eq!(stats["deliveries"]["duplicates_upstream"], 2);
+    assert_eq!(stats["upstream"]["by_status"]["200"], 4);
+    let stopped = hookscope.stop();
+    assert!(
+        stopped
+            .stderr
+            .contains("forwarded: 4, upstream: 200×4, duplicates delivered upstream: 2"),
+        "{}",
+        stopped.stderr
+    );
+    let lines = stopped.json_lines();
+    assert_eq!(lines[0]["status"], 503);
+    assert_eq!(lines[0]["upstream"]["status"], 200);
+    assert_eq!(lines[0]["attempt"]["duplicate_upstream"], false);
+    assert_eq!(lines[1]["attempt"]["duplicate_upstream"], true);
+    assert_eq!(lines[2]["outcome"], "dropped");
+}
+
+#[test]
+fn an_upstream_that_is_down_gets_502_with_the_reason_then_recovers() {
+    let port = closed_port();
+    let mut hookscope = Hookscope::start(&[
+        "--forward",
+        &format!("http://127.0.0.1:{port}/app"),
+        "--format",
+        "quiet",
+    ]);
+    let warning = hookscope
+        .stderr_line("is not reachable yet")
+        .expect("a warning at start-up");
+    assert!(
+        warning.contains("hookscope: warning: --forward"),
+        "{warning}"
+    );
+
+    let answer = post(&hookscope.url("/hook"), &alert("down")).unwrap();
+    assert_eq!(answer.status(), 502);
+    let reason = answer.text().unwrap();
+    assert!(
+        reason.contains(&format!("cannot connect to 127.0.0.1:{port}"))
+            && reason.contains("refused")
+            && reason.ends_with('\n')
+            && reason.lines().count() == 1,
+        "{reason:?}"
+    );
+
+    let app = App::start_on(port, |_| Reply::new(200, "back"));
+    let answer = post(&hookscope.url("/hook"), &alert("down")).unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.text().unwrap(), "back");
+    assert_eq!(app.wait_for(1)[0].target, "/app/hook");
+    let (_, stats) = get_json(&hookscope.api("/api/stats"));
+    assert_eq!(stats["upstream"]["errors"], 1);
+    assert_eq!(stats["upstream"]["by_status"]["error"], 1);
+    assert_eq!(stats["by_status"]["502"], 1);
+    assert_eq!(stats["deliveries"]["delivered_after_retries"], 1);
+}
+
+#[test]
+fn a_slow_upstream_gets_504() {
+    let app = App::start(|_| Reply {
+        delay: Duration::from_secs(30),
+        ..Reply::new(200, "too late")
+    });
+    let hookscope = Hookscope::start(&[
+        "--forward",
+        &app.url(),
+        "--forward-timeout",
+        "300ms",
+        "--format",
+        "json",
+    ]);
+    let answer = post(&hookscope.url("/"), &alert("slow")).unwrap();
+    assert_eq!(answer.status(), 504);
+    assert!(answer
+        .text()
+        .unwrap()
+        .contains("no answer within 300ms (--forward-timeout)"));
+    let (_, stats) = get_json(&hookscope.api("/api/stats"));
+    assert_eq!(stats["upstream"]["by_status"]["timeout"], 1);
+    let lines = hookscope.stop().json_lines();
+    assert_eq!(lines[0]["upstream"]["timed_out"], true);
+    assert_eq!(lines[0]["upstream"]["status"], serde_json::Value::Null);
+}
+
+#[test]
+fn an_https_upstream_is_trusted_with_forward_cacert_and_speaks_http2() {
+    let certs = concat!(env!("CARGO_MANIFEST_DIR"), "/certs");
+    let app = Hookscope::start(&[
+        "--tls-cert",
+        &format!("{certs}/cert.pem"),
+        "--tls-key",
+        &format!("{certs}/key.pem"),
+        "--status",
+        "201",
+        "--no-admin",
+        "--format",
+        "quiet",
+    ]);
+    let app_url = app.url("").replace("127.0.0.1", "localhost");
+    let trusted = Hookscope::start(&[
+        "--forward",
+        &app_url,
+        "--forward-cacert",
+        &format!("{certs}/cert.pem"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(status_of(&trusted.url("/"), &alert("tls")), 201);
+    let lines = trusted.stop().json_lines();
+    assert_eq!(lines[0]["upstream"]["version"], "HTTP/2.0");
+
+    let untrusted = Hookscope::start(&["--forward", &app_url, "--format", "quiet"]);
+    let answer = post(&untrusted.url("/"), &alert("tls")).unwrap();
+    assert_eq!(answer.status(), 502);
+    let reason = answer.text().unwrap();
+    assert!(reason.contains("certificate"), "{reason}");
+
+    let insecure = Hookscope::start(&[
+        "--forward",
+        &app_url,
+        "--forward-insecure",
+        "--format",
+        "quiet",
+    ]);
+    assert_eq!(status_of(&insecure.url("/"), &alert("tls")), 201);
+}
+
+#[test]
+fn a_big_answer_reaches_the_sender_whole_and_is_kept_in_part() {
+    let big = Bytes::from(
+        (0..1_000_000u32)
+            .map(|n| b'a' + (n % 26) as u8)
+            .collect::<Vec<u8>>(),
+    );
+    let answer_body = big.clone();
+    let app = App::start(move |_| Reply::new(200, answer_body.clone()));
+    let hookscope = Hookscope::start(&[
+        "--forward",
+        &app.url(),
+        "--max-body",
+        "64KiB",
+        "--format",
+        "json",
+    ]);
+    let answer = post(&hookscope.url("/"), &alert("big")).unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.headers()["content-length"], "1000000");
+    assert_eq!(answer.bytes().unwrap(), big, "passed on whole");
+    let lines = hookscope.stop().json_lines();
+    let leg = &lines[0]["upstream"];
+    assert_eq!(leg["body_truncated"], true);
+    assert_eq!(leg["body"].as_str().unwrap().len(), 64 * 1024);
+}
+
+#[test]
+fn redirects_are_passed_on_not_followed() {
+    let app = App::start(|seen| {
+        if seen.target == "/moved" {
+            Reply::new(302, "").header("location", "/elsewhere")
+        } else {
+            Reply::new(200, "elsewhere")
+        }
+    });
+    let hookscope = Hookscope::start(&["--forward", &app.url(), "--format", "quiet"]);
+    let no_redirects = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = no_redirects
+        .post(hookscope.url("/moved"))
+        .body("{}")
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 302);
+    assert_eq!(answer.headers()["location"], "/elsewhere");
+    assert_eq!(app.seen().len(), 1, "hookscope did not follow it");
+}
+
+#[test]
+fn bad_forward_settings_are_refused_at_start_up() {
+    let refused = |args: &[&str], expected: &str| {
+        let mut argv = vec!["listen", "--port", "0", "--no-admin"];
+        argv.extend_from_slice(args);
+        let output = run(&argv, b"");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    };
+    refused(&["--forward", "ftp://example.test/"], "--forward");
+    refused(&["--forward", "not a url"], "--forward");
+    refused(
+        &["--script", "503,forward"],
+        "invalid script \"503,forward\" at position 5: 'forward' needs --forward URL",
+    );
+    refused(
+        &["--route", "/app=forward>503"],
+        "invalid route \"/app=forward>503\" at position 6",
+    );
+    refused(
+        &[
+            "--forward",
+            "http://127.0.0.1:9",
+            "--script",
+            "forward>maybe",
+        ],
+        "at position 9",
+    );
+    refused(
+        &["--forward", "http://127.0.0.1:9", "--status", "503"],
+        "--status",
+    );
+    refused(&["--forward-insecure"], "--forward");
+    let port = closed_port().to_string();
+    let output = run(
+        &[
+            "listen",
+            "--port",
+            &port,
+            "--no-admin",
+            "--forward",
+            &format!("http://localhost:{port}/x"),
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("this listener's own address"), "{stderr}");
+}
+
+#[test]
+fn a_replay_goes_where_the_request_was_forwarded() {
+    let app = ok_app();
+    let record =
+        std::env::temp_dir().join(format!("hookscope-forward-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&record);
+    let hookscope = Hookscope::start(&[
+        "--forward",
+        &format!("{}/in", app.url()),
+        "--record",
+        record.to_str().unwrap(),
+        "--format",
+        "quiet",
+    ]);
+    assert_eq!(status_of(&hookscope.url("/hook?n=1"), &alert("again")), 200);
+    let replayed = client()
+        .post(hookscope.api("/api/requests/1/replay"))
+        .json(&serde_json::json!({}))
+        .send()
+        .unwrap();
+    assert_eq!(replayed.status(), 200);
+    let replayed: serde_json::Value = replayed.json().unwrap();
+    assert_eq!(replayed["url"], format!("{}/in/hook?n=1", app.url()));
+    assert_eq!(app.wait_for(2)[1].target, "/in/hook?n=1");
+    drop(hookscope);
+
+    let output = run(&["replay", record.to_str().unwrap()], b"");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen = app.wait_for(3);
+    assert_eq!(seen[2].target, "/in/hook?n=1");
+    assert_eq!(seen[2].body, seen[0].body);
+    let _ = std::fs::remove_file(&record);
+}
+
+#[test]
+fn panthers_node_example_works_behind_hookscope() {
+    let mut node = std::process::Command::new("node")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/bench/node-example.js"
+        ))
+        .arg("0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let mut stderr = std::io::BufReader::new(node.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    let hookscope = Hookscope::start(&["--forward", &url, "--format", "json"]);
+    let answer = post(&hookscope.url("/"), &alert("node")).unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.text().unwrap(), "success");
+    let lines = hookscope.stop().json_lines();
+    assert_eq!(lines[0]["upstream"]["body"], "success");
+    assert_eq!(lines[0]["verdict"]["valid"], true);
+    let _ = node.kill();
+    let _ = node.wait();
+}
