@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use clap::Args;
-use http::header::{CONNECTION, CONTENT_LENGTH, HOST};
+use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming};
@@ -290,8 +290,8 @@ pub(crate) fn target(base: &reqwest::Url, path: &str, query: Option<&str>) -> St
     }
 }
 
-/// The request's headers minus hop-by-hop ones and `Host` (the upstream's is
-/// written by the client), plus `X-Forwarded-For` (the chain so far, then the
+/// The request's headers minus hop-by-hop ones, `Host` (the upstream's is
+/// written by the client) and `Expect`, plus `X-Forwarded-For` (the chain so far, then the
 /// peer), `X-Forwarded-Proto` and `X-Forwarded-Host`. `Content-Length` is written
 /// by the client from the body, which is the one received.
 fn forwarded_headers(request: &Outgoing<'_>) -> HeaderMap {
@@ -299,9 +299,12 @@ fn forwarded_headers(request: &Outgoing<'_>) -> HeaderMap {
     let mut headers = HeaderMap::with_capacity(original.len() + 3);
     let listed = listed_in_connection(original);
     for (name, value) in original {
+        // The body was read whole already: an `Expect: 100-continue` would make the
+        // upstream wait for a go-ahead that is not needed.
         let skipped = HOP_BY_HOP.contains(&name.as_str())
             || name == HOST
             || name == CONTENT_LENGTH
+            || name == EXPECT
             || FORWARDED.contains(&name.as_str())
             || listed.contains(name);
         if !skipped {

@@ -1,7 +1,8 @@
 //! hookscope behind a real reverse proxy, as it runs behind a tunnel: nginx
 //! (`proxy_pass`, request buffering off, so chunked bodies stream through) in
 //! front, hookscope forwarding to the developer's app behind it.
-//! `.ci/run` installs nginx; this test fails, not skips, without it.
+//! `.ci/run` installs nginx (and runs with CI=true, where a missing nginx is a
+//! failure); elsewhere the test says loudly that it skipped.
 
 mod common;
 
@@ -21,12 +22,24 @@ struct Nginx {
     dir: PathBuf,
 }
 
+/// The nginx binary, if there is one.
+fn nginx_binary() -> Option<&'static str> {
+    let found = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|path| Path::new(path).exists());
+    if found.is_none() {
+        let message = "the tunnel test needs nginx (apt-get install nginx-light)";
+        assert!(
+            std::env::var("CI").map_or(true, |ci| ci != "true"),
+            "{message}"
+        );
+        eprintln!("SKIPPED: {message}");
+    }
+    found
+}
+
 impl Nginx {
-    fn start(upstream_port: u16) -> Nginx {
-        let binary = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-            .into_iter()
-            .find(|path| Path::new(path).exists())
-            .expect("nginx is installed (.ci/run installs it: apt-get install nginx-light)");
+    fn start(binary: &str, upstream_port: u16) -> Nginx {
         let dir = std::env::temp_dir().join(format!("hookscope-nginx-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let port = closed_port();
@@ -73,6 +86,9 @@ impl Drop for Nginx {
 
 #[test]
 fn behind_nginx_chunked_alerts_are_validated_forwarded_and_recorded() {
+    let Some(nginx_binary) = nginx_binary() else {
+        return;
+    };
     let app = App::start(|_| Reply::new(200, "app ok"));
     let record =
         std::env::temp_dir().join(format!("hookscope-tunnel-{}.jsonl", std::process::id()));
@@ -94,7 +110,7 @@ fn behind_nginx_chunked_alerts_are_validated_forwarded_and_recorded() {
         .unwrap()
         .parse()
         .unwrap();
-    let nginx = Nginx::start(hookscope_port);
+    let nginx = Nginx::start(nginx_binary, hookscope_port);
 
     // A chunked upload through the tunnel stand-in, claiming an origin; far
     // bigger than nginx's body buffer, so that nginx streams it on chunked too.

@@ -150,6 +150,33 @@ try {
   const selectMs = Date.now() - started;
   assert.ok(selectMs < 2000, `selecting a row with 1000 listed took ${selectMs} ms`);
 
+  // In front of a receiver (--forward): the upstream leg beside the answer, the
+  // lost acknowledgement's duplicate marked, and a replay that goes there by default.
+  const front = await startHookscope(['--forward', target.url + '/app', '--script', 'forward>503,forward']);
+  const frontPage = await browser.newPage();
+  frontPage.on('pageerror', (error) => pageErrors.push(error));
+  await frontPage.goto(front.admin + '/');
+  await frontPage.waitForSelector('#live.on', { timeout: 10000 });
+  assert.equal(await post(front.url + '/hook', alert('lost-ack')), 503);
+  assert.equal(await post(front.url + '/hook', alert('lost-ack')), 202);
+  await frontPage.waitForFunction(() => document.querySelectorAll('#rows tr.row').length === 2, null, { timeout: 5000 });
+  assert.match(await frontPage.textContent('#rows tr.row[data-id="1"]'), /503 ⇢ 202/);
+  assert.match(await frontPage.textContent('#rows tr.row[data-id="2"]'), /duplicate upstream/);
+  await frontPage.click('#rows tr.row[data-id="1"]');
+  await frontPage.waitForSelector('#upstream:not([hidden])');
+  const leg = await frontPage.textContent('#detail-upstream');
+  assert.ok(leg.includes(`sent to${target.url}/app/hook`), leg);
+  assert.match(leg, /sender got503 instead/);
+  assert.match(await frontPage.textContent('#detail-upstream-body'), /replayed-ok/);
+  await frontPage.click('#rows tr.row[data-id="2"]');
+  await frontPage.waitForFunction(() => document.querySelector('#detail-title').textContent === '#2');
+  assert.match(await frontPage.textContent('#detail-upstream'), /already acknowledged/);
+  await frontPage.waitForFunction(() => /duplicates delivered upstream 1/.test(document.querySelector('#stats').textContent), null, { timeout: 5000 });
+  await frontPage.fill('#replay-url', '');
+  await frontPage.click('#replay-button');
+  await frontPage.waitForFunction(() => document.querySelector('#replay-result').textContent.includes('→ 202'), null, { timeout: 5000 });
+  assert.match(await frontPage.textContent('#replay-result'), new RegExp(`${target.url}/app/hook`));
+
   assert.equal(dialogs, 0, 'no script from a request ever ran');
   assert.deepEqual(pageErrors, []);
   console.log(`inspector browser test: ok (screenshot ${SCREENSHOT}, select with 1000 rows ${selectMs} ms)`);
