@@ -101,7 +101,7 @@ http {{
 def proxies(upstream, workdir):
     common = [bench.HOOKSCOPE, "listen", "--port", "0", "--admin", "127.0.0.1:0",
               "--forward", upstream]
-    return {
+    found = {
         "nginx": lambda r: Nginx(upstream, workdir),
         "hyper-proxy": lambda r: bench.Server(
             [str(ROOT / "target/release/examples/baseline"), "0", "--proxy", upstream],
@@ -112,6 +112,13 @@ def proxies(upstream, workdir):
             common + ["--format", "json", "--record", str(workdir / f"record-{r}.jsonl")],
             workdir / f"json-{r}.out"),
     }
+    # COMPARE=label=path: the quiet forward of another build, in the same rounds.
+    for label, binary in bench.COMPARE.items():
+        found[f"{label}-forward"] = lambda r, binary=binary: bench.Server(
+            [binary, *common[1:], "--format", "quiet"], workdir / f"{label}-{r}.out")
+    if bench.ONLY:
+        found = {name: start for name, start in found.items() if name in bench.ONLY}
+    return found
 
 
 def main():
@@ -153,12 +160,13 @@ def run(upstream, workdir):
     def median(name, size, connections, field):
         return statistics.median(m[field] for m in results[(name, size, connections)])
 
-    print("| proxy (wrk → proxy → baseline) | alert | conns | req/s | × nginx | p50 ms | p99 ms | p99 × nginx | non-2xx | peak RSS MiB | CPU s / 100k req |")
+    reference = "nginx" if "nginx" in all_proxies else next(iter(all_proxies))
+    print(f"| proxy (wrk → proxy → baseline) | alert | conns | req/s | × {reference} | p50 ms | p99 ms | p99 × {reference} | non-2xx | peak RSS MiB | CPU s / 100k req |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for size in bench.SIZES:
         for connections in CONNECTIONS:
-            base = median("nginx", size, connections, "rps")
-            base_p99 = median("nginx", size, connections, "p99_ms")
+            base = median(reference, size, connections, "rps")
+            base_p99 = median(reference, size, connections, "p99_ms")
             for name in all_proxies:
                 rps = median(name, size, connections, "rps")
                 p99 = median(name, size, connections, "p99_ms")

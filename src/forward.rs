@@ -205,33 +205,36 @@ impl Upstream {
         leg.status = Some(head.status.as_u16());
         leg.version = Some(version_text(head.version));
         leg.headers = without_hop_by_hop(head.headers);
+        // The body, up to what is kept, within what is left of the timeout (one
+        // timer for the whole read, not one per frame).
         let mut kept = BytesMut::new();
-        let mut beyond = None;
-        loop {
-            let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
-                Ok(Some(Ok(frame))) => frame,
-                Ok(None) => break,
-                Ok(Some(Err(error))) => {
-                    leg.body = kept.freeze();
-                    let error = format!("its answer's body broke off: {}", chain(&error));
-                    return failed(leg, error, false);
+        let read = tokio::time::timeout_at(deadline, async {
+            while let Some(frame) = body.frame().await {
+                let Ok(mut data) = frame?.into_data() else {
+                    continue; // trailers are not passed on
+                };
+                let room = self.keep - kept.len();
+                if data.len() > room {
+                    kept.extend_from_slice(&data.split_to(room));
+                    return Ok(Some(data));
                 }
-                Err(_) => {
-                    leg.body = kept.freeze();
-                    return failed(leg, self.too_slow("answer's body"), true);
-                }
-            };
-            let Ok(mut data) = frame.into_data() else {
-                continue; // trailers are not passed on
-            };
-            let room = self.keep - kept.len();
-            if data.len() > room {
-                kept.extend_from_slice(&data.split_to(room));
-                beyond = Some(data);
-                break;
+                kept.extend_from_slice(&data);
             }
-            kept.extend_from_slice(&data);
-        }
+            Ok::<_, hyper::Error>(None)
+        })
+        .await;
+        let beyond = match read {
+            Ok(Ok(beyond)) => beyond,
+            Ok(Err(error)) => {
+                leg.body = kept.freeze();
+                let error = format!("its answer's body broke off: {}", chain(&error));
+                return failed(leg, error, false);
+            }
+            Err(_) => {
+                leg.body = kept.freeze();
+                return failed(leg, self.too_slow("answer's body"), true);
+            }
+        };
         leg.body = kept.freeze();
         leg.took = started.elapsed();
         let rest = beyond.map(|beyond| {

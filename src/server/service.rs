@@ -51,8 +51,10 @@ pub(crate) async fn handle(
     let (mut head, body) = request.into_parts();
     host_from_authority(&mut head);
     let behaviour = receiver.shared.behaviour();
-    // The upstream gets the headers as they came, secrets included; the capture masks them.
-    let received_headers = behaviour.forward.is_some().then(|| head.headers.clone());
+    // The upstream gets the headers as they came, secrets included; the capture masks
+    // them (without secrets to mask, the captured headers are the ones that came).
+    let masks = !behaviour.required_headers.is_empty();
+    let received_headers = (behaviour.forward.is_some() && masks).then(|| head.headers.clone());
 
     // Authentication comes first: an unauthenticated sender gets nothing read,
     // nothing validated, no step of the script.
