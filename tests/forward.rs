@@ -156,6 +156,50 @@ fn faults_decide_first_and_the_app_gets_one_request_per_alert() {
     assert_eq!(stats["deliveries"]["delivered_after_retries"], 2);
     assert_eq!(stats["deliveries"]["duplicates_upstream"], 0);
     assert_eq!(app.seen().len(), 2, "the app never saw the 503s");
+    let ports: std::collections::BTreeSet<u16> = seen.iter().map(|s| s.peer_port).collect();
+    assert_eq!(
+        ports.len(),
+        1,
+        "one connection to the app, reused: {ports:?}"
+    );
+}
+
+#[test]
+fn unauthenticated_and_invalid_requests_never_reach_the_app() {
+    let app = ok_app();
+    let hookscope = Hookscope::start(&[
+        "--forward",
+        &app.url(),
+        "--require-header",
+        "X-Token: s3cret",
+        "--strict",
+        "--format",
+        "quiet",
+    ]);
+    assert_eq!(status_of(&hookscope.url("/"), &alert("no-token")), 401);
+    let invalid = client()
+        .post(hookscope.url("/"))
+        .header("x-token", "s3cret")
+        .body(r#"{"alertId": "half an alert"}"#)
+        .send()
+        .unwrap();
+    assert_eq!(invalid.status(), 400);
+    let good = client()
+        .post(hookscope.url("/"))
+        .header("x-token", "s3cret")
+        .body(alert("with-token"))
+        .send()
+        .unwrap();
+    assert_eq!(good.status(), 200);
+    let seen = app.wait_for(1);
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        seen[0].header("x-token"),
+        Some("s3cret"),
+        "the app gets the header it may check, unmasked"
+    );
+    let (_, stats) = get_json(&hookscope.api("/api/stats"));
+    assert_eq!(stats["upstream"]["forwarded"], 1);
 }
 
 #[test]

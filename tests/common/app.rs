@@ -21,6 +21,8 @@ pub struct Seen {
     /// Headers in arrival order, names lower-case.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The client's port: one per connection, so reused connections share it.
+    pub peer_port: u16,
 }
 
 impl Seen {
@@ -159,9 +161,9 @@ async fn serve(
         .expect("the app's port is free");
     let _ = ready.send(listener.local_addr().unwrap());
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(_) => continue,
             },
             _ = &mut stopped => return,
@@ -170,7 +172,7 @@ async fn serve(
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {
                 let (answer, log) = (Arc::clone(&answer), Arc::clone(&log));
-                async move { Ok::<_, Infallible>(handle(request, &*answer, &log).await) }
+                async move { Ok::<_, Infallible>(handle(request, peer.port(), &*answer, &log).await) }
             });
             let io = hyper_util::rt::TokioIo::new(stream);
             let _ = hyper::server::conn::http1::Builder::new()
@@ -182,6 +184,7 @@ async fn serve(
 
 async fn handle(
     request: Request<Incoming>,
+    peer_port: u16,
     answer: &(dyn Fn(&Seen) -> Reply + Send + Sync),
     log: &Log,
 ) -> Response<Full<Bytes>> {
@@ -209,6 +212,7 @@ async fn handle(
             })
             .collect(),
         body: body.to_vec(),
+        peer_port,
     };
     let reply = answer(&seen);
     {
