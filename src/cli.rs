@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hookscope::output::{ColorChoice, FormatChoice, StdoutFull};
+use hookscope::panther::{Example, DEFAULT_APP_URL};
 use hookscope::send::RecordFilter;
 use hookscope::values::{parse_duration, parse_header, parse_http_url, parse_size_usize};
 use hookscope::Config;
@@ -99,13 +100,51 @@ pub struct SendArgs {
     #[arg(long, value_name = "URL", value_parser = parse_http_url)]
     pub to: reqwest::Url,
 
-    /// The alert to send; `-` or nothing reads standard input.
-    #[arg(value_name = "FILE", conflicts_with = "test")]
+    /// The alert to send; `-` or nothing reads standard input. It is re-encoded as Panther
+    /// writes alerts (key order, HTML escaping) unless --raw is given.
+    #[arg(value_name = "FILE", conflicts_with_all = ["test", "example"])]
     pub file: Option<PathBuf>,
 
     /// Send Panther's "Send Test Alert" payload instead of a file.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "example")]
     pub test: bool,
+
+    /// Send an example alert of this type, built as Panther builds it.
+    #[arg(long, value_enum, value_name = "TYPE")]
+    pub example: Option<Example>,
+
+    /// The createdAt of --test or --example (RFC 3339), e.g. to send an old alert; default now.
+    #[arg(long, value_parser = parse_created_at, value_name = "TIME", conflicts_with = "file")]
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+
+    /// Send it as Panther's manual re-send does: the title starts with `[Re-sent]: `.
+    #[arg(long)]
+    pub resend: bool,
+
+    /// Panther's app URL, which the links of --test and --example point into.
+    #[arg(long, default_value = DEFAULT_APP_URL, value_parser = parse_http_url, value_name = "URL")]
+    pub panther_url: reqwest::Url,
+
+    /// Send the file's bytes exactly as they are, not re-encoded as Panther writes alerts.
+    #[arg(long, conflicts_with_all = ["test", "example", "resend"])]
+    pub raw: bool,
+
+    /// The User-Agent header; Panther's sender is Go's HTTP client.
+    #[arg(long, default_value = "Go-http-client/1.1", value_name = "TEXT")]
+    pub user_agent: String,
+
+    /// When retries come: Panther's real schedule (a random 30-300 s wait, for at most 30
+    /// minutes; see --time-scale), or exponential (--backoff, doubled each time) for quick runs.
+    #[arg(long, value_enum, default_value_t = ScheduleChoice::Exponential, value_name = "SCHEDULE")]
+    pub schedule: ScheduleChoice,
+
+    /// Multiplies every wait of --schedule panther and its 30-minute limit, e.g. 0.01 for 0.3-3 s.
+    #[arg(long, default_value = "1", value_parser = parse_time_scale, value_name = "FACTOR")]
+    pub time_scale: f64,
+
+    /// Seed for the random waits, so that a run can be repeated exactly.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
 
     /// Extra header on every attempt, as 'Name: value' (repeatable), e.g. a shared secret.
     #[arg(long = "header", value_parser = parse_header, value_name = "'NAME: VALUE'")]
@@ -115,7 +154,8 @@ pub struct SendArgs {
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub retries: u32,
 
-    /// Wait before the first retry, doubled for each next one (capped at 60s, ±20% jitter); 0 for none.
+    /// With --schedule exponential: wait before the first retry, doubled for each next one
+    /// (capped at 60s, ±20% jitter); 0 for none.
     #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
     pub backoff: Duration,
 
@@ -236,7 +276,50 @@ pub enum ValidateFormat {
     Json,
 }
 
+/// The retry schedules of `hookscope send`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScheduleChoice {
+    /// Panther's: uniform 30-300 s between attempts, at most 30 minutes.
+    Panther,
+    /// --backoff, doubled each time, up to 60 s.
+    Exponential,
+}
+
+/// A time in RFC 3339, e.g. 2026-11-27T08:12:30Z.
+fn parse_created_at(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|at| at.with_timezone(&chrono::Utc))
+        .map_err(|error| format!("expected an RFC 3339 time such as 2026-11-27T08:12:30Z: {error}"))
+}
+
+/// A time scale: a positive, finite factor.
+fn parse_time_scale(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(scale) if scale.is_finite() && scale > 0.0 => Ok(scale),
+        _ => Err(format!(
+            "expected a factor above 0, e.g. 0.01 or 1, got {text:?}"
+        )),
+    }
+}
+
 impl SendArgs {
+    /// The retry policy the flags ask for.
+    pub fn retry_policy(&self) -> hookscope::send::RetryPolicy {
+        let schedule = match self.schedule {
+            ScheduleChoice::Panther => hookscope::send::Schedule::Panther {
+                time_scale: self.time_scale,
+            },
+            ScheduleChoice::Exponential => hookscope::send::Schedule::Exponential {
+                backoff: self.backoff,
+                max_backoff: Duration::from_secs(60),
+            },
+        };
+        hookscope::send::RetryPolicy {
+            retries: self.retries,
+            schedule,
+        }
+    }
+
     /// How HTTPS targets are verified.
     pub fn verify(&self) -> hookscope::send::Verify {
         match (&self.cacert, self.insecure) {

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use hookscope::escape::escape_line;
 use hookscope::output::StdoutFull;
 use hookscope::send::{self, RecordedRequest};
-use hookscope::{output, validate, Alert, RecordLine, ServerBuilder, Verdict};
+use hookscope::{output, panther, validate, RecordLine, ServerBuilder, Verdict};
 use tokio::signal::unix::{signal, Signal as UnixSignal, SignalKind};
 
 use http::HeaderMap;
@@ -369,6 +369,15 @@ fn print_delivery(status: &send::DeliveryStatus, as_json: bool) {
     for attempt in &status.attempts {
         println!("  {}", attempt_line(attempt));
     }
+    if status.gave_up {
+        println!("retrying stopped at the schedule's time limit (Panther retries for 30 minutes)");
+    }
+    // What Panther's delivery status shows (its `message`), with the body's final newline as an end.
+    let message = &status.message;
+    println!(
+        "message: {}",
+        escape_line(message.strip_suffix('\n').unwrap_or(message))
+    );
     match &status.response_body {
         // A body's final newline ends the line; it is not shown as `\n`.
         Some(body) => println!(
@@ -384,55 +393,77 @@ fn print_delivery(status: &send::DeliveryStatus, as_json: bool) {
     }
 }
 
+/// The bytes `send` delivers: Panther's test alert or an example, built as Panther
+/// builds them, or the file's alert re-encoded as Panther writes it (as it is with
+/// --raw); a file that is not a valid alert is refused unless --no-validate.
+fn alert_to_send(args: &SendArgs) -> Result<Vec<u8>, Outcome> {
+    let now = args.created_at.unwrap_or_else(chrono::Utc::now);
+    let built = match (args.test, args.example) {
+        (true, _) => Some(panther::Source::test(now)),
+        (false, Some(example)) => Some(panther::Source::example(example, now)),
+        (false, None) => None,
+    };
+    if let Some(source) = built {
+        let source = if args.resend { source.resent() } else { source };
+        let app_url = args.panther_url.as_str();
+        return Ok(panther::encode(&source.notification(app_url)));
+    }
+    let input = args.file.clone().unwrap_or_else(|| PathBuf::from("-"));
+    let bytes = read_input(&input).map_err(|error| {
+        eprintln!("hookscope: error: cannot read {}: {error}", input.display());
+        Outcome::Usage
+    })?;
+    let verdict = validate(&bytes);
+    if !verdict.is_valid() && !args.no_validate {
+        eprintln!(
+            "hookscope: error: {} is not a valid Panther alert (send it anyway with --no-validate):",
+            input.display()
+        );
+        for problem in &verdict.problems {
+            eprintln!("  ✘ {}", escape_line(&problem.to_string()));
+        }
+        return Err(Outcome::Usage);
+    }
+    if args.raw {
+        return Ok(bytes);
+    }
+    match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes) {
+        Ok(mut alert) => {
+            if args.resend {
+                if let Some(serde_json::Value::String(title)) = alert.get_mut("title") {
+                    *title = format!("[Re-sent]: {title}");
+                }
+            }
+            Ok(panther::encode_map(&alert))
+        }
+        // Not a JSON object (sent with --no-validate): there is nothing to re-encode.
+        Err(_) => Ok(bytes),
+    }
+}
+
 /// Delivers one alert with retries and prints its delivery status: exit 0
 /// delivered, 1 every attempt failed, 2 bad input.
 async fn send(args: &SendArgs) -> Outcome {
-    let body = if args.test {
-        let alert = Alert::test_alert(chrono::Utc::now());
-        match serde_json::to_vec(&alert) {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                eprintln!("hookscope: error: cannot build the test alert: {error}");
-                return Outcome::Usage;
-            }
-        }
-    } else {
-        let input = args.file.clone().unwrap_or_else(|| PathBuf::from("-"));
-        match read_input(&input) {
-            Ok(bytes) => {
-                let verdict = validate(&bytes);
-                if !verdict.is_valid() && !args.no_validate {
-                    eprintln!("hookscope: error: {} is not a valid Panther alert (send it anyway with --no-validate):", input.display());
-                    for problem in &verdict.problems {
-                        eprintln!("  ✘ {}", escape_line(&problem.to_string()));
-                    }
-                    return Outcome::Usage;
-                }
-                bytes
-            }
-            Err(error) => {
-                eprintln!("hookscope: error: cannot read {}: {error}", input.display());
-                return Outcome::Usage;
-            }
-        }
+    let body = match alert_to_send(args) {
+        Ok(body) => body,
+        Err(outcome) => return outcome,
     };
     let verify = args.verify();
     if verify == send::Verify::Insecure {
         tracing::warn!("--insecure: the server's certificate is not verified");
     }
-    let client = match send::sender_client(args.timeout, &verify) {
+    let client = match send::sender_client(args.timeout, &verify, &args.user_agent) {
         Ok(client) => client,
         Err(error) => {
             eprintln!("hookscope: error: {error}");
             return Outcome::Usage;
         }
     };
-    let mut rng = fastrand::Rng::new();
-    let policy = send::RetryPolicy {
-        retries: args.retries,
-        backoff: args.backoff,
-        ..Default::default()
+    let mut rng = match args.seed {
+        Some(seed) => fastrand::Rng::with_seed(seed),
+        None => fastrand::Rng::new(),
     };
+    let policy = args.retry_policy();
     let delivery = send::Delivery {
         url: args.to.clone(),
         body: body.into(),
@@ -494,6 +525,9 @@ async fn countdown(next: u32, of: u32, delay: Duration) {
 /// One attempt of a delivery, on one line: number, time, status or error, duration.
 fn attempt_line(attempt: &send::AttemptReport) -> String {
     let result = match (&attempt.status, &attempt.error) {
+        (Some(code), None) if !(200..300).contains(code) => {
+            format!("{code}  {}", attempt.message.trim_end())
+        }
         (Some(code), None) => code.to_string(),
         (Some(code), Some(error)) => format!("{code} (body unreadable: {error})"),
         (None, Some(error)) => format!("error: {error}"),

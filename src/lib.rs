@@ -70,6 +70,7 @@ pub mod escape;
 mod forward;
 #[doc(hidden)]
 pub mod output;
+pub mod panther;
 mod respond;
 pub mod send;
 mod server;

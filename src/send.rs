@@ -217,11 +217,12 @@ pub struct ReplayError {
     pub reason: String,
 }
 
-/// The HTTP client used for replays.
+/// The HTTP client used for replays: it adds no header of its own (no gzip).
 pub fn client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
+        .no_gzip()
         .build()
         .unwrap_or_else(|_| reqwest::Client::new())
 }
@@ -391,10 +392,48 @@ mod tests {
             );
         }
         let none = RetryPolicy {
-            backoff: Duration::ZERO,
+            schedule: Schedule::Exponential {
+                backoff: Duration::ZERO,
+                max_backoff: Duration::from_secs(60),
+            },
             ..policy
         };
         assert_eq!(none.delay(5, &mut rng), Duration::ZERO);
+        assert_eq!(none.give_up_after(), None);
+    }
+
+    #[test]
+    fn panthers_schedule_waits_whole_seconds_from_30_to_300_scaled() {
+        let real = RetryPolicy {
+            retries: 10,
+            schedule: Schedule::Panther { time_scale: 1.0 },
+        };
+        let mut rng = fastrand::Rng::with_seed(11);
+        let delays: Vec<Duration> = (1..=200).map(|retry| real.delay(retry, &mut rng)).collect();
+        assert!(delays
+            .iter()
+            .all(|d| (30..300).contains(&d.as_secs()) && d.subsec_nanos() == 0));
+        assert!(
+            delays.iter().any(|d| d.as_secs() < 60) && delays.iter().any(|d| d.as_secs() > 270)
+        );
+        assert_eq!(real.give_up_after(), Some(Duration::from_secs(1800)));
+        let fast = RetryPolicy {
+            schedule: Schedule::Panther { time_scale: 0.01 },
+            ..real
+        };
+        let mut rng = fastrand::Rng::with_seed(11);
+        let scaled = fast.delay(1, &mut rng);
+        assert_eq!(scaled, delays[0].mul_f64(0.01), "the same draw, scaled");
+        assert_eq!(fast.give_up_after(), Some(Duration::from_secs(18)));
+    }
+
+    #[test]
+    fn messages_are_panthers() {
+        assert_eq!(
+            panther_message(http::StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            "request failed: 503 Service Unavailable: busy"
+        );
+        assert_eq!(panther_message(http::StatusCode::ACCEPTED, "ok"), "ok");
     }
 
     #[test]
@@ -420,39 +459,80 @@ mod tests {
     }
 }
 
-/// How `hookscope send` retries, as Panther's sender does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// When the next attempt comes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Schedule {
+    /// Panther's (api/retry.go, deployments/core.yml): each retry after a uniform
+    /// random whole number of seconds in [30, 300), for at most 30 minutes; every
+    /// time multiplied by `time_scale` (0.01 makes it 0.3–3 s).
+    Panther {
+        /// Factor on every wait and on the 30-minute cap (1 is the real schedule).
+        time_scale: f64,
+    },
+    /// `backoff`, doubled for each next retry up to `max_backoff`, ±20% jitter.
+    Exponential {
+        /// Wait before the first retry; zero for none.
+        backoff: Duration,
+        /// Longest wait.
+        max_backoff: Duration,
+    },
+}
+
+/// Panther's wait before a retry, at least (MinRetryDelay).
+pub const PANTHER_MIN_RETRY_DELAY: Duration = Duration::from_secs(30);
+/// Panther's wait before a retry, at most, exclusive (MaxRetryDelay).
+pub const PANTHER_MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
+/// How long Panther retries a delivery (RetryDuration).
+pub const PANTHER_RETRY_DURATION: Duration = Duration::from_secs(30 * 60);
+
+/// How `hookscope send` retries.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
     /// Retries after the first attempt (Panther: 10).
     pub retries: u32,
-    /// Wait before the first retry; doubled for each next one. Zero: no waiting.
-    pub backoff: Duration,
-    /// Longest wait between two attempts.
-    pub max_backoff: Duration,
+    /// When each retry comes.
+    pub schedule: Schedule,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             retries: 10,
-            backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(60),
+            schedule: Schedule::Exponential {
+                backoff: Duration::from_secs(1),
+                max_backoff: Duration::from_secs(60),
+            },
         }
     }
 }
 
 impl RetryPolicy {
-    /// Wait before retry number `retry` (1 for the first retry): exponential,
-    /// capped, with ±20% jitter so that many senders do not retry in step.
+    /// Wait before retry number `retry` (1 for the first retry).
     pub fn delay(&self, retry: u32, rng: &mut fastrand::Rng) -> Duration {
-        if self.backoff.is_zero() {
-            return Duration::ZERO;
+        match self.schedule {
+            Schedule::Exponential { backoff, .. } if backoff.is_zero() => Duration::ZERO,
+            Schedule::Exponential {
+                backoff,
+                max_backoff,
+            } => backoff
+                .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)))
+                .min(max_backoff)
+                .mul_f64(0.8 + rng.f64() * 0.4),
+            Schedule::Panther { time_scale } => {
+                // rand.Int63n(max-min) + min: whole seconds.
+                let seconds =
+                    rng.u64(PANTHER_MIN_RETRY_DELAY.as_secs()..PANTHER_MAX_RETRY_DELAY.as_secs());
+                Duration::from_secs(seconds).mul_f64(time_scale)
+            }
         }
-        let exponential = self
-            .backoff
-            .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)))
-            .min(self.max_backoff);
-        exponential.mul_f64(0.8 + rng.f64() * 0.4)
+    }
+
+    /// How long after the first attempt no retry starts any more, if there is a limit.
+    pub fn give_up_after(&self) -> Option<Duration> {
+        match self.schedule {
+            Schedule::Panther { time_scale } => Some(PANTHER_RETRY_DURATION.mul_f64(time_scale)),
+            Schedule::Exponential { .. } => None,
+        }
     }
 }
 
@@ -467,6 +547,9 @@ pub struct AttemptReport {
     pub status: Option<u16>,
     /// The error, when no status was received (connection refused, reset, timeout...).
     pub error: Option<String>,
+    /// What Panther's delivery status says of it (outputs/post.go): the body of a
+    /// 2XX, `request failed: 503 Service Unavailable: <body>`, or `network error: ...`.
+    pub message: String,
     /// How long it took, in milliseconds.
     pub took_ms: f64,
 }
@@ -526,6 +609,16 @@ pub fn is_untrusted_certificate(error: &str) -> bool {
     .any(|sign| error.contains(sign))
 }
 
+/// The message Panther keeps for an answer (outputs/post.go): the body of a 2XX,
+/// otherwise `request failed: ` + Go's `response.Status` (`503 Service Unavailable`) + `: ` + body.
+pub fn panther_message(status: http::StatusCode, body: &str) -> String {
+    if status.is_success() {
+        return body.to_owned();
+    }
+    let reason = status.canonical_reason().unwrap_or("status code");
+    format!("request failed: {} {reason}: {body}", status.as_u16())
+}
+
 /// The delivery status of one alert.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeliveryStatus {
@@ -535,6 +628,10 @@ pub struct DeliveryStatus {
     pub attempts: Vec<AttemptReport>,
     /// Whether an attempt got a 2XX.
     pub delivered: bool,
+    /// The last attempt's message, as Panther keeps it in the alert's delivery status.
+    pub message: String,
+    /// Retrying stopped at the schedule's time limit (Panther: 30 minutes), not its count.
+    pub gave_up: bool,
     /// The body of the last response received, if any (at most the cap).
     pub response_body: Option<String>,
     /// Whether that body was longer than the cap (the rest was not read).
@@ -569,11 +666,17 @@ pub enum Verify {
 }
 
 /// The HTTP client `hookscope send` uses.
-pub fn sender_client(timeout: Duration, verify: &Verify) -> Result<reqwest::Client, SendError> {
+pub fn sender_client(
+    timeout: Duration,
+    verify: &Verify,
+    user_agent: &str,
+) -> Result<reqwest::Client, SendError> {
+    // Go's client asks for gzip and undoes it; so does this one (reqwest's gzip).
     let mut builder = reqwest::Client::builder()
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("hookscope/", env!("CARGO_PKG_VERSION")));
+        .gzip(true)
+        .user_agent(user_agent);
     match verify {
         Verify::SystemRoots => {}
         Verify::CaCert(path) => {
@@ -631,12 +734,22 @@ pub async fn deliver(
         url: url.to_string(),
         attempts: Vec::new(),
         delivered: false,
+        message: String::new(),
+        gave_up: false,
         response_body: None,
         response_body_truncated: false,
     };
+    let first_attempt = Instant::now();
     for number in 1..=policy.retries.saturating_add(1) {
         if number > 1 {
             let delay = policy.delay(number - 1, rng);
+            let too_late = policy
+                .give_up_after()
+                .is_some_and(|limit| first_attempt.elapsed() + delay > limit);
+            if too_late {
+                status.gave_up = true;
+                break;
+            }
             progress(Progress::Waiting {
                 next: number,
                 of: policy.retries.saturating_add(1),
@@ -646,10 +759,11 @@ pub async fn deliver(
         }
         let at = chrono::Utc::now();
         let started = Instant::now();
+        // Go's client writes Accept-Encoding: gzip and undoes it (so does this client).
         let sent = client
             .post(url.clone())
-            .header(http::header::CONTENT_TYPE, "application/json")
             .header(http::header::ACCEPT, "application/json")
+            .header(http::header::CONTENT_TYPE, "application/json")
             .headers(headers.clone())
             .body(body.clone())
             .send()
@@ -659,23 +773,35 @@ pub async fn deliver(
             at,
             status: None,
             error: None,
+            message: String::new(),
             took_ms: 0.0,
         };
         match sent {
             Ok(response) => {
                 let code = response.status();
                 report.status = Some(code.as_u16());
-                match read_capped(response, *max_response_body).await {
+                let body = match read_capped(response, *max_response_body).await {
                     Ok((bytes, truncated)) => {
-                        status.response_body = Some(String::from_utf8_lossy(&bytes).into_owned());
+                        let body = String::from_utf8_lossy(&bytes).into_owned();
+                        status.response_body = Some(body.clone());
                         status.response_body_truncated = truncated;
+                        body
                     }
-                    Err(error) => report.error = Some(error_chain(&error)),
-                }
+                    Err(error) => {
+                        report.error = Some(error_chain(&error));
+                        String::new()
+                    }
+                };
+                report.message = panther_message(code, &body);
                 status.delivered = code.is_success();
             }
-            Err(error) => report.error = Some(error_chain(&error)),
+            Err(error) => {
+                let error = error_chain(&error);
+                report.message = format!("network error: Post \"{url}\": {error}");
+                report.error = Some(error);
+            }
         }
+        status.message = report.message.clone();
         report.took_ms = started.elapsed().as_secs_f64() * 1000.0;
         progress(Progress::Attempted(&report));
         status.attempts.push(report);

@@ -101,6 +101,7 @@ fn the_library_modules_form_no_cycle() {
         ("escape", vec![]),
         ("alert", vec!["values"]),
         ("respond", vec!["alert", "values"]),
+        ("panther", vec!["alert"]),
         ("capture", vec!["alert", "escape"]),
         ("send", vec!["capture"]),
         ("forward", vec!["capture", "values"]),

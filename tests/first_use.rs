@@ -173,7 +173,7 @@ fn clearing_the_history_clears_every_count() {
     assert_eq!(after["requests"], 0, "{after}");
     assert_eq!(
         after["deliveries"],
-        serde_json::json!({"alerts": 0, "acked": 0, "delivered_after_retries": 0, "never_acked": 0, "duplicates_upstream": 0})
+        serde_json::json!({"alerts": 0, "acked": 0, "delivered_after_retries": 0, "never_acked": 0, "duplicates_upstream": 0, "shortest_gap_us": null, "longest_gap_us": null})
     );
 }
 

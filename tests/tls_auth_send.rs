@@ -345,9 +345,13 @@ fn send_test_arrives_as_a_valid_test_alert_over_https() {
     assert_eq!(line["body"]["name"], "Test Alert");
     assert_eq!(line["body"]["severity"], "INFO");
     assert_eq!(line["body"]["type"], "RULE");
-    assert_eq!(line["body"]["description"], "This is a test alert");
+    // As Panther's generateTestAlert and generateNotificationFromAlert build it.
+    assert_eq!(line["body"]["description"], "This is a Test Alert");
+    assert_eq!(line["body"]["title"], "New Alert: This is a Test Alert");
     assert_eq!(line["body"]["tags"], serde_json::json!(["test"]));
-    assert_eq!(line["body"]["version"], "Test Alert Version");
+    assert_eq!(line["body"]["version"], "abcdefg");
+    assert_eq!(line["body"]["alertContext"], serde_json::json!({}));
+    assert_eq!(line["headers"]["user-agent"], "Go-http-client/1.1");
     assert_eq!(line["headers"]["x-source"], "tests");
 }
 

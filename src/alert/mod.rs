@@ -74,25 +74,6 @@ pub struct Alert {
 }
 
 impl Alert {
-    /// The payload Panther sends when you press "Send Test Alert" on a destination.
-    pub fn test_alert(now: chrono::DateTime<chrono::Utc>) -> Alert {
-        Alert {
-            id: "Test.Alert".into(),
-            created_at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            severity: "INFO".into(),
-            alert_type: "RULE".into(),
-            link: "https://panther.example.com/alerts/Test.Alert".into(),
-            title: "This is a Test Alert".into(),
-            name: Some("Test Alert".into()),
-            alert_id: Some("Test.Alert".into()),
-            description: Some("This is a test alert".into()),
-            runbook: Some("Stuck? Check out our docs: https://docs.panther.com".into()),
-            tags: vec!["test".into()],
-            version: Some("Test Alert Version".into()),
-            alert_context: None,
-        }
-    }
-
     /// Checks this alert against the schema, exactly as a delivery of it would be checked.
     pub fn check(&self) -> Verdict {
         match serde_json::to_vec(self) {

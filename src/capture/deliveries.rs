@@ -55,6 +55,12 @@ pub struct DeliveryCounts {
     /// same delivery: duplicates delivered upstream.
     #[serde(default)]
     pub duplicates_upstream: u64,
+    /// The shortest time between two attempts of a delivery, in microseconds.
+    #[serde(default)]
+    pub shortest_gap_us: Option<u64>,
+    /// The longest time between two attempts of a delivery, in microseconds.
+    #[serde(default)]
+    pub longest_gap_us: Option<u64>,
 }
 
 impl DeliveryCounts {
@@ -68,6 +74,11 @@ impl DeliveryCounts {
         }
         if attempt.duplicate_upstream {
             self.duplicates_upstream += 1;
+        }
+        if let Some(gap) = attempt.gap {
+            let gap = u64::try_from(gap.as_micros()).unwrap_or(u64::MAX);
+            self.shortest_gap_us = Some(self.shortest_gap_us.map_or(gap, |s| s.min(gap)));
+            self.longest_gap_us = Some(self.longest_gap_us.map_or(gap, |l| l.max(gap)));
         }
         if attempt.acknowledged {
             self.acked += 1;

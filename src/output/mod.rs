@@ -95,6 +95,9 @@ pub fn stdout_is_terminal() -> bool {
     std::io::stdout().is_terminal()
 }
 
+/// Panther waits at least 30 s before a retry (MinRetryDelay in deployments/core.yml).
+const PANTHER_SHORTEST_GAP_US: u64 = 30_000_000;
+
 /// The one line of counts printed at shutdown, from the same [`Stats`] that
 /// `/api/stats` serves.
 pub fn summary_line(stats: &Stats) -> String {
@@ -115,6 +118,18 @@ pub fn summary_line(stats: &Stats) -> String {
         "; alerts: {}, delivered after retries: {}, never acked: {}",
         deliveries.alerts, deliveries.delivered_after_retries, deliveries.never_acked
     ));
+    if let (Some(shortest), Some(longest)) = (deliveries.shortest_gap_us, deliveries.longest_gap_us)
+    {
+        let seconds = |us: u64| us as f64 / 1e6;
+        line.push_str(&format!(
+            ", retry gaps {:.1}–{:.1} s",
+            seconds(shortest),
+            seconds(longest)
+        ));
+        if shortest < PANTHER_SHORTEST_GAP_US {
+            line.push_str(" (faster than Panther ever retries: it waits 30–300 s)");
+        }
+    }
     let upstream = &stats.upstream;
     if upstream.forwarded > 0 {
         line.push_str(&format!("; forwarded: {}, upstream:", upstream.forwarded));
