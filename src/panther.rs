@@ -171,10 +171,8 @@ impl Source {
                 ..rule
             },
             Example::ScheduledRuleError => Source {
-                analysis_id: "Okta.BruteForceLogins.Scheduled".into(),
                 alert_type: "SCHEDULED_RULE_ERROR".into(),
                 severity: "INFO".into(),
-                analysis_name: Some("Okta Brute Force Logins (scheduled)".into()),
                 alert_id: Some("1a2b3c4d5e6f70819203a4b5c6d7e8f9".into()),
                 title: "TypeError: '>' not supported between instances of 'NoneType' and 'int'"
                     .into(),
@@ -182,7 +180,7 @@ impl Source {
                     "error": "TypeError: '>' not supported between instances of 'NoneType' and 'int'",
                     "query": "Okta.FailedLogins.Hourly",
                 })),
-                ..rule
+                ..Source::example(Example::ScheduledRule, now)
             },
             Example::Policy => Source {
                 analysis_id: "AWS.S3.Bucket.PublicRead".into(),
