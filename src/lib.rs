@@ -75,6 +75,7 @@ mod respond;
 pub mod send;
 mod server;
 mod shared;
+pub mod signature;
 pub mod values;
 
 pub use alert::{inspect, validate, Alert, AlertKey, Inspection, KeySource, Problem, Verdict};

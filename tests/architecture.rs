@@ -102,6 +102,7 @@ fn the_library_modules_form_no_cycle() {
         ("alert", vec!["values"]),
         ("respond", vec!["alert", "values"]),
         ("panther", vec!["alert"]),
+        ("signature", vec![]),
         ("capture", vec!["alert", "escape"]),
         ("send", vec!["capture"]),
         ("forward", vec!["capture", "values"]),
