@@ -305,6 +305,9 @@ pub fn verify(
     }
 }
 
+/// Whether a signature over (secret, what comes before the body, body) is among those given.
+type Matches<'a> = dyn Fn(&[u8], &str, &[u8]) -> bool + 'a;
+
 /// The signed content and the signatures a request carries, for one scheme.
 struct Signed<'a> {
     /// What comes before the body in the signed content (`id.timestamp.`).
@@ -360,11 +363,7 @@ impl Key {
     }
 
     /// The most likely reason a signature does not match, when trying it proves it.
-    fn hint(
-        &self,
-        signed: &Signed<'_>,
-        matches: &dyn Fn(&[u8], &str, &[u8]) -> bool,
-    ) -> Option<String> {
+    fn hint(&self, signed: &Signed<'_>, matches: &Matches<'_>) -> Option<String> {
         let secret = self.secret.bytes();
         // The narrowest change first: a final newline added or lost on the way.
         if let Some(trimmed) = signed.body.strip_suffix(b"\n") {
@@ -625,7 +624,7 @@ mod tests {
             ),
         ]);
         let verdict = verify(
-            &[key.clone()],
+            std::slice::from_ref(&key),
             &request,
             body,
             1614265330,
@@ -647,7 +646,7 @@ mod tests {
             ),
         ]);
         let verdict = verify(
-            &[key.clone()],
+            std::slice::from_ref(&key),
             &rotated,
             body,
             1614265330,
@@ -672,7 +671,14 @@ mod tests {
             "x-hub-signature-256",
             "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
         )]);
-        let verdict = verify(&[key.clone()], &request, b"Hello, World!", 0, FAR).unwrap();
+        let verdict = verify(
+            std::slice::from_ref(&key),
+            &request,
+            b"Hello, World!",
+            0,
+            FAR,
+        )
+        .unwrap();
         assert_eq!(verdict.check, Check::Valid);
         let wrong = verify(&[key], &request, b"Hello, World?", 0, FAR).unwrap();
         assert_eq!(wrong.check, Check::Wrong { hint: None });
@@ -735,7 +741,7 @@ mod tests {
         // The sender signed the compact form but sent it pretty.
         let signature = &key.sign(compact, 0, "")[0].1;
         let request = headers(&[("x-hub-signature-256", signature.to_str().unwrap())]);
-        let verdict = verify(&[key.clone()], &request, sent, 0, FAR).unwrap();
+        let verdict = verify(std::slice::from_ref(&key), &request, sent, 0, FAR).unwrap();
         assert!(
             verdict.describe().contains("JSON whitespace removed"),
             "{}",
