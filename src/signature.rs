@@ -713,7 +713,7 @@ mod tests {
             "t=1700000000,v1=0000,v1=0c8670ed117751cc551a20e35839447075c42800ea3cf3e8a2fbda99cd1e6edd,v0=abc",
         )]);
         let verdict = verify(
-            &[stripe.clone()],
+            std::slice::from_ref(&stripe),
             &request,
             body,
             1700000000,
