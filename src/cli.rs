@@ -150,6 +150,17 @@ pub struct SendArgs {
     #[arg(long = "header", value_parser = parse_header, value_name = "'NAME: VALUE'")]
     pub headers: Vec<(HeaderName, HeaderValue)>,
 
+    /// Sign every attempt as SCHEME does, with SECRET (the secret, env:NAME or file:PATH), so
+    /// that a receiver's signature check can be tested (repeatable): standard-webhooks, github,
+    /// stripe, slack, shopify, hmac-sha256/HEADER[/hex|base64[/PREFIX]].
+    #[arg(long = "sign", value_parser = hookscope::signature::KeyParser, value_name = "SCHEME:SECRET")]
+    pub sign: Vec<hookscope::signature::Key>,
+
+    /// The time the signatures of --sign claim (unix seconds or RFC 3339), e.g. an hour ago to
+    /// test that a receiver refuses an expired signature; default: each attempt's own time.
+    #[arg(long, value_parser = parse_sign_timestamp, value_name = "TIME", requires = "sign")]
+    pub sign_timestamp: Option<i64>,
+
     /// Retries after the first attempt (Panther retries up to 10 times).
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub retries: u32,
@@ -290,6 +301,14 @@ fn parse_created_at(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String>
     chrono::DateTime::parse_from_rfc3339(text.trim())
         .map(|at| at.with_timezone(&chrono::Utc))
         .map_err(|error| format!("expected an RFC 3339 time such as 2026-11-27T08:12:30Z: {error}"))
+}
+
+/// A signed time: unix seconds, or RFC 3339.
+fn parse_sign_timestamp(text: &str) -> Result<i64, String> {
+    text.trim()
+        .parse::<i64>()
+        .or_else(|_| parse_created_at(text).map(|at| at.timestamp()))
+        .map_err(|_| format!("expected unix seconds or an RFC 3339 time, got {text:?}"))
 }
 
 /// A time scale: a positive, finite factor.

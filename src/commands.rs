@@ -469,6 +469,8 @@ async fn send(args: &SendArgs) -> Outcome {
         body: body.into(),
         headers: HeaderMap::from_iter(args.headers.iter().cloned()),
         max_response_body: args.max_response_body,
+        signers: args.sign.clone(),
+        sign_timestamp: args.sign_timestamp,
     };
     let mut hinted = false;
     let stderr_is_terminal = std::io::stderr().is_terminal();

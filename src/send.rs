@@ -711,6 +711,10 @@ pub struct Delivery {
     pub headers: http::HeaderMap,
     /// Most bytes of a response body read (see [`DEFAULT_MAX_RESPONSE_BODY`]).
     pub max_response_body: usize,
+    /// Keys each attempt is signed with (`--sign`).
+    pub signers: Vec<crate::signature::Key>,
+    /// The signed timestamp (unix seconds); `None` signs each attempt at its own time.
+    pub sign_timestamp: Option<i64>,
 }
 
 /// Delivers a body the way Panther's sender does: POST with JSON content type and
@@ -729,7 +733,12 @@ pub async fn deliver(
         body,
         headers,
         max_response_body,
+        signers,
+        sign_timestamp,
     } = delivery;
+    // One id for every attempt of the delivery, as Standard Webhooks asks (it is the
+    // receiver's idempotency key); the timestamp is the attempt's own.
+    let message_id = format!("msg_{:016x}{:016x}", rng.u64(..), rng.u64(..));
     let mut status = DeliveryStatus {
         url: url.to_string(),
         attempts: Vec::new(),
@@ -759,12 +768,19 @@ pub async fn deliver(
         }
         let at = chrono::Utc::now();
         let started = Instant::now();
+        let mut headers = headers.clone();
+        for key in signers {
+            let timestamp = sign_timestamp.unwrap_or_else(|| at.timestamp());
+            for (name, value) in key.sign(body, timestamp, &message_id) {
+                headers.insert(name, value);
+            }
+        }
         // Go's client writes Accept-Encoding: gzip and undoes it (so does this client).
         let sent = client
             .post(url.clone())
             .header(http::header::ACCEPT, "application/json")
             .header(http::header::CONTENT_TYPE, "application/json")
-            .headers(headers.clone())
+            .headers(headers)
             .body(body.clone())
             .send()
             .await;

@@ -158,6 +158,36 @@ impl FromStr for Key {
     }
 }
 
+/// Parses `--verify`/`--sign` values for clap without ever echoing them: clap's
+/// own message for a bad value quotes it, and this one holds a secret.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyParser;
+
+impl clap::builder::TypedValueParser for KeyParser {
+    type Value = Key;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Key, clap::Error> {
+        let flag = arg.map_or_else(|| "the key".to_owned(), |arg| arg.to_string());
+        let refuse = |why: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for '{flag}' (not shown: it holds a secret): {why}\n"),
+            )
+            .with_cmd(command)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| refuse("it is not UTF-8".into()))?;
+        text.parse::<Key>()
+            .map_err(|error| refuse(error.to_string()))
+    }
+}
+
 fn parse_scheme(text: &str) -> Result<Scheme, KeyError> {
     let scheme = match text.trim() {
         "standard-webhooks" => Scheme::StandardWebhooks,
@@ -233,6 +263,19 @@ pub enum Check {
         /// The timestamp minus now, in seconds (negative: in the past).
         skew_seconds: i64,
     },
+}
+
+impl Check {
+    /// Its name, as the JSON line's `result` says it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Check::Valid => "valid",
+            Check::Missing { .. } => "missing",
+            Check::Malformed { .. } => "malformed",
+            Check::Wrong { .. } => "wrong",
+            Check::OutsideTolerance { .. } => "outside_tolerance",
+        }
+    }
 }
 
 /// The signature verdict of one request.

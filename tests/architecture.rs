@@ -100,10 +100,10 @@ fn the_library_modules_form_no_cycle() {
         ("values", vec![]),
         ("escape", vec![]),
         ("alert", vec!["values"]),
-        ("respond", vec!["alert", "values"]),
+        ("respond", vec!["alert", "signature", "values"]),
         ("panther", vec!["alert"]),
         ("signature", vec![]),
-        ("capture", vec!["alert", "escape"]),
+        ("capture", vec!["alert", "escape", "signature"]),
         ("send", vec!["capture"]),
         ("forward", vec!["capture", "values"]),
         ("shared", vec!["capture", "respond"]),
@@ -115,7 +115,14 @@ fn the_library_modules_form_no_cycle() {
         (
             "server",
             vec![
-                "admin", "alert", "capture", "forward", "respond", "shared", "values",
+                "admin",
+                "alert",
+                "capture",
+                "forward",
+                "respond",
+                "shared",
+                "signature",
+                "values",
             ],
         ),
     ];

@@ -34,6 +34,8 @@ pub struct Exchange {
     pub body_state: BodyState,
     /// The schema check, for POST requests whose body was read whole.
     pub verdict: Option<Verdict>,
+    /// The signature check (`--verify`), for a body read whole.
+    pub signature: Option<crate::signature::SignatureVerdict>,
     /// Which attempt of which alert this was.
     pub attempt: Option<Attempt>,
     /// Why it was refused before validation (`--require-header`), if it was.
@@ -180,6 +182,7 @@ impl Exchange {
             body: Bytes::new(),
             body_state: BodyState::Complete,
             verdict: None,
+            signature: None,
             attempt: None,
             rejected: Some(reason),
             reply: Reply {

@@ -248,6 +248,8 @@ fn render(
         }
         None => out.extend_from_slice(b"null"),
     }
+    out.extend_from_slice(b",\"signature\":");
+    safe_json(&mut out, &exchange.signature);
     out.extend_from_slice(b",\"attempt\":");
     match &exchange.attempt {
         Some(attempt) => {
@@ -338,6 +340,15 @@ fn upstream(out: &mut Vec<u8>, leg: &UpstreamLeg) {
     } else {
         b",\"timed_out\":false}"
     });
+}
+
+/// Any serialisable value, terminal-safe.
+fn safe_json(out: &mut Vec<u8>, value: &impl Serialize) {
+    let mut serializer =
+        serde_json::Serializer::with_formatter(&mut *out, SafeFormatter(CompactFormatter));
+    if value.serialize(&mut serializer).is_err() {
+        out.extend_from_slice(b"null");
+    }
 }
 
 /// A JSON string, terminal-safe: plain printable ASCII is copied as it is, anything
@@ -605,6 +616,7 @@ mod tests {
         body_state: &'static str,
         body_encoding: &'static str,
         verdict: Option<VerdictView<'a>>,
+        signature: &'a Option<crate::signature::SignatureVerdict>,
         attempt: Option<AttemptView<'a>>,
         rejected: Option<&'a str>,
         status: Option<u16>,
@@ -733,6 +745,7 @@ mod tests {
             },
             body_encoding,
             verdict: exchange.verdict.as_ref().map(VerdictView::from),
+            signature: &exchange.signature,
             attempt: exchange.attempt.as_ref().map(AttemptView::from),
             rejected: exchange.rejected.as_deref(),
             status: exchange.reply.outcome.status(),
@@ -822,6 +835,12 @@ mod tests {
                 BodyState::Interrupted,
             ][variant as usize % 3],
             verdict: (variant % 3 != 2).then(|| crate::alert::validate(body)),
+            signature: (variant % 2 == 1).then(|| crate::signature::SignatureVerdict {
+                scheme: "github".into(),
+                check: crate::signature::Check::Malformed {
+                    reason: "\"\u{1b}[31m\" is not hex".into(),
+                },
+            }),
             attempt: (variant % 2 == 0).then(|| Attempt {
                 key: crate::alert::AlertKey {
                     value: "key\u{9b}".into(),

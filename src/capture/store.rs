@@ -61,6 +61,10 @@ pub struct Stats {
     pub kept_bytes: u64,
     /// Why recording stopped, if it did.
     pub record_failure: Option<String>,
+    /// By signature check (`--verify`): `valid`, `missing`, `malformed`, `wrong`,
+    /// `outside_tolerance`.
+    #[serde(default)]
+    pub by_signature: BTreeMap<String, u64>,
     /// Forwarded requests (`--forward`): the upstream's answers and failures.
     #[serde(default)]
     pub upstream: UpstreamCounts,
@@ -278,6 +282,9 @@ fn count(stats: &mut Stats, exchange: &Exchange) {
         .outcome
         .with_label(|label| bump(&mut stats.by_status, label));
     bump(&mut stats.by_verdict, exchange.verdict_label());
+    if let Some(signature) = &exchange.signature {
+        bump(&mut stats.by_signature, signature.check.label());
+    }
     if let Some(leg) = &exchange.upstream {
         stats.upstream.forwarded += 1;
         bump(&mut stats.upstream.by_status, &leg.label());
@@ -319,6 +326,7 @@ mod tests {
             body: bytes::Bytes::new(),
             body_state: BodyState::Complete,
             verdict: None,
+            signature: None,
             attempt: None,
             rejected: None,
             reply: Reply {

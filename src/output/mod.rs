@@ -113,6 +113,12 @@ pub fn summary_line(stats: &Stats) -> String {
             line.push_str(&format!(" {status}×{count}"));
         }
     }
+    if !stats.by_signature.is_empty() {
+        line.push_str(", signatures:");
+        for (result, count) in &stats.by_signature {
+            line.push_str(&format!(" {result}×{count}"));
+        }
+    }
     let deliveries = &stats.deliveries;
     line.push_str(&format!(
         "; alerts: {}, delivered after retries: {}, never acked: {}",

@@ -199,6 +199,15 @@ pub fn pretty_block(exchange: &Exchange, color: bool, inspector: Option<&str>) -
         }
         None => {}
     }
+    if let Some(signature) = &exchange.signature {
+        let (mark, style) = if signature.is_valid() {
+            ("✔", Color::Green.foreground())
+        } else {
+            ("✘", Color::Red.bold())
+        };
+        let text = format!("{mark} {}", escape_line(&signature.describe()));
+        let _ = writeln!(out, "  {}", palette.paint(&text, style));
+    }
     if let Some(verdict) = &exchange.verdict {
         let marked = [
             ("✘", Color::Red, &verdict.problems),

@@ -59,6 +59,8 @@ pub struct RequestFacts<'a> {
     pub verdict: Option<&'a Verdict>,
     /// Which attempt of its alert this is (1 for the first delivery).
     pub attempt: u32,
+    /// The signature check (`--verify`), if there is one.
+    pub signature: Option<&'a crate::signature::SignatureVerdict>,
 }
 
 /// Positions of the globally-scoped scripts (per route; `None` is `--script`).
@@ -86,6 +88,23 @@ pub fn decide(
             headers,
             body: Bytes::from_static(b"hookscope is not a proxy: CONNECT is not served"),
             delay: Duration::ZERO,
+        };
+    }
+    let refuse_signature = behaviour.require_signature || behaviour.strict;
+    if let Some(signature) = request
+        .signature
+        .filter(|s| refuse_signature && !s.is_valid())
+    {
+        let mut headers = behaviour.header_map();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        return Action::Respond {
+            status: StatusCode::UNAUTHORIZED,
+            headers,
+            body: Bytes::from(format!("{}\n", signature.describe())),
+            delay: behaviour.delay,
         };
     }
     if behaviour.strict && *request.method == Method::POST {
@@ -194,6 +213,7 @@ mod tests {
             path,
             verdict,
             attempt,
+            signature: None,
         }
     }
 

@@ -76,6 +76,26 @@ pub struct Behaviour {
     #[arg(help_heading = "Forwarding", long, value_parser = parse_http_url, value_name = "URL")]
     pub forward: Option<reqwest::Url>,
 
+    /// Check each request's signature: SCHEME:SECRET with SCHEME one of standard-webhooks, github,
+    /// stripe, slack, shopify, hmac-sha256/HEADER[/hex|base64[/PREFIX]], and SECRET the secret,
+    /// env:NAME or file:PATH (repeatable). The result is shown with each request, never the secret.
+    #[arg(
+        help_heading = "TLS and auth",
+        long = "verify",
+        value_parser = crate::signature::KeyParser,
+        value_name = "SCHEME:SECRET"
+    )]
+    pub verify: Vec<crate::signature::Key>,
+
+    /// How far a signed timestamp may be from the clock (replays).
+    #[arg(help_heading = "TLS and auth", long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    pub verify_tolerance: Duration,
+
+    /// Answer 401 to a request whose signature (--verify) is missing, wrong or outside the
+    /// tolerance (--strict does too).
+    #[arg(help_heading = "TLS and auth", long, requires = "verify")]
+    pub require_signature: bool,
+
     /// Refuse with 401 any request without this header and value, as 'Name: value' (repeatable).
     /// The value is compared in constant time and never printed.
     /// An empty value is refused (an unset variable?) unless written 'Name: ""'.

@@ -102,6 +102,16 @@ pub(crate) async fn handle(
         }
         _ => (None, AlertKey::of_body(&body)),
     };
+    let signature = match body_state {
+        BodyState::Complete if unauthorized.is_none() => crate::signature::verify(
+            &behaviour.verify,
+            &head.headers,
+            &body,
+            received_at.timestamp(),
+            behaviour.verify_tolerance,
+        ),
+        _ => None,
+    };
     // Read and checked: what the body holds from here on is the exchange's, bounded
     // by the history; a delayed or hung answer must not keep the budget.
     drop(budget);
@@ -133,6 +143,7 @@ pub(crate) async fn handle(
             body,
             body_state,
             verdict,
+            signature,
             attempt: None,
             rejected: unauthorized
                 .as_ref()
@@ -184,6 +195,7 @@ pub(crate) async fn handle(
             path: head.uri.path(),
             verdict: exchange.verdict.as_ref(),
             attempt: attempt.number,
+            signature: exchange.signature.as_ref(),
         };
         let action = decide(
             &behaviour,
