@@ -85,7 +85,7 @@ pub enum Command {
     /// Re-send requests recorded with --record to another receiver and print what each got back.
     Replay(ReplayArgs),
     /// Deliver an alert the way Panther does (retries, delivery status); exit 0 delivered, 1 failed.
-    Send(SendArgs),
+    Send(Box<SendArgs>),
     /// Write a self-signed certificate and key for localhost, for --tls-cert/--tls-key.
     Cert(CertArgs),
     /// Print a cookbook of common sessions (also `hookscope help examples`).
