@@ -276,6 +276,11 @@ pub struct ValidateArgs {
     /// Report as readable text or as one JSON object per input.
     #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
     pub format: ValidateFormat,
+
+    /// What to check against: panther (Panther's alert rules) or a JSON Schema file (draft
+    /// 2020-12 or draft-07), as `listen --schema`.
+    #[arg(long, default_value = "panther", value_name = "SCHEMA")]
+    pub schema: hookscope::schemas::Schema,
 }
 
 /// `--format` of validate.

@@ -52,7 +52,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     {
         Command::Listen(args) => runtime()?.block_on(listen(*args)),
         Command::Replay(args) => Ok(runtime()?.block_on(replay_file(&args))),
-        Command::Validate(args) => Ok(validate_inputs(&args.inputs, args.format)),
+        Command::Validate(args) => Ok(validate_inputs(&args.inputs, args.format, &args.schema)),
         Command::Send(args) => Ok(runtime()?.block_on(send(&args))),
         Command::Cert(args) => write_cert(&args),
         Command::Examples => {
@@ -603,7 +603,11 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Checks each input (a path, or `-`/nothing for stdin) and prints one verdict per input.
 /// Exit 0 when every input is a valid alert, 1 when one is not, 2 when one cannot be read.
-fn validate_inputs(inputs: &[PathBuf], format: ValidateFormat) -> Outcome {
+fn validate_inputs(
+    inputs: &[PathBuf],
+    format: ValidateFormat,
+    schema: &hookscope::schemas::Schema,
+) -> Outcome {
     let stdin = [PathBuf::from("-")];
     let inputs = if inputs.is_empty() {
         &stdin[..]
@@ -614,7 +618,8 @@ fn validate_inputs(inputs: &[PathBuf], format: ValidateFormat) -> Outcome {
     for input in inputs {
         match read_input(input) {
             Ok(bytes) => {
-                let verdict = validate(&bytes);
+                // `--schema none` checks nothing: every input passes.
+                let verdict = schema.check(&bytes).unwrap_or_default();
                 if !verdict.is_valid() && outcome == Outcome::Success {
                     outcome = Outcome::Negative;
                 }

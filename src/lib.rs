@@ -72,6 +72,7 @@ mod forward;
 pub mod output;
 pub mod panther;
 mod respond;
+pub mod schemas;
 pub mod send;
 mod server;
 mod shared;

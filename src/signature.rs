@@ -706,6 +706,24 @@ mod tests {
         );
     }
 
+    /// The Standard Webhooks project's own test vector
+    /// (standard-webhooks/standard-webhooks, libraries/testdata/signatures.json).
+    #[test]
+    fn standard_webhooks_matches_the_projects_test_vector() {
+        let key = key("standard-webhooks:MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        let body = br#"{"type": "example.created", "timestamp":"2023-09-28T19:20:22+00:00", "data":{"str":"string","bool":true,"int":42}}"#;
+        let request = headers(&[
+            ("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"),
+            ("webhook-timestamp", "1696200454"),
+            (
+                "webhook-signature",
+                "v1,GgjvufBlIj71MBIVQotYGb+xEC3LNXCsIZp0HsDC8qs=",
+            ),
+        ]);
+        let verdict = verify(&[key], &request, body, 1696200454, DEFAULT_TOLERANCE).unwrap();
+        assert_eq!(verdict.check, Check::Valid);
+    }
+
     /// GitHub's documented test values ("Validating webhook deliveries", docs.github.com).
     #[test]
     fn github_matches_the_documented_test_values() {

@@ -34,6 +34,9 @@ pub struct Exchange {
     pub body_state: BodyState,
     /// The schema check, for POST requests whose body was read whole.
     pub verdict: Option<Verdict>,
+    /// The schema the verdict comes from, when it is not Panther's (`--schema`):
+    /// `none` or the schema file's name.
+    pub schema: Option<std::sync::Arc<str>>,
     /// The signature check (`--verify`), for a body read whole.
     pub signature: Option<crate::signature::SignatureVerdict>,
     /// Which attempt of which alert this was.
@@ -182,6 +185,7 @@ impl Exchange {
             body: Bytes::new(),
             body_state: BodyState::Complete,
             verdict: None,
+            schema: None,
             signature: None,
             attempt: None,
             rejected: Some(reason),

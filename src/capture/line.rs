@@ -248,6 +248,8 @@ fn render(
         }
         None => out.extend_from_slice(b"null"),
     }
+    out.extend_from_slice(b",\"schema\":");
+    string(&mut out, exchange.schema.as_deref().unwrap_or("panther"));
     out.extend_from_slice(b",\"signature\":");
     safe_json(&mut out, &exchange.signature);
     out.extend_from_slice(b",\"attempt\":");
@@ -616,6 +618,7 @@ mod tests {
         body_state: &'static str,
         body_encoding: &'static str,
         verdict: Option<VerdictView<'a>>,
+        schema: &'a str,
         signature: &'a Option<crate::signature::SignatureVerdict>,
         attempt: Option<AttemptView<'a>>,
         rejected: Option<&'a str>,
@@ -745,6 +748,7 @@ mod tests {
             },
             body_encoding,
             verdict: exchange.verdict.as_ref().map(VerdictView::from),
+            schema: exchange.schema.as_deref().unwrap_or("panther"),
             signature: &exchange.signature,
             attempt: exchange.attempt.as_ref().map(AttemptView::from),
             rejected: exchange.rejected.as_deref(),
@@ -835,6 +839,7 @@ mod tests {
                 BodyState::Interrupted,
             ][variant as usize % 3],
             verdict: (variant % 3 != 2).then(|| crate::alert::validate(body)),
+            schema: (variant % 4 == 3).then(|| std::sync::Arc::from("push \u{1b}.json")),
             signature: (variant % 2 == 1).then(|| crate::signature::SignatureVerdict {
                 scheme: "github".into(),
                 check: crate::signature::Check::Malformed {

@@ -326,6 +326,7 @@ mod tests {
             body: bytes::Bytes::new(),
             body_state: BodyState::Complete,
             verdict: None,
+            schema: None,
             signature: None,
             attempt: None,
             rejected: None,

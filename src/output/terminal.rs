@@ -183,16 +183,24 @@ pub fn pretty_block(exchange: &Exchange, color: bool, inspector: Option<&str>) -
     }
     match &exchange.verdict {
         Some(verdict) if verdict.is_valid() => {
+            let label = match exchange.schema.as_deref() {
+                Some(schema) => format!("✔ valid against {}", escape_line(schema)),
+                None => "✔ valid Panther alert".to_owned(),
+            };
             let _ = writeln!(
                 out,
                 "  {}",
-                palette.paint("✔ valid Panther alert", Color::Green.foreground())
+                palette.paint(&label, Color::Green.foreground())
             );
         }
         Some(verdict) => {
             let count = verdict.problems.len();
+            let what = match exchange.schema.as_deref() {
+                Some(schema) => format!("not valid against {}", escape_line(schema)),
+                None => "not a valid Panther alert".to_owned(),
+            };
             let label = format!(
-                "✘ not a valid Panther alert ({count} problem{})",
+                "✘ {what} ({count} problem{})",
                 if count == 1 { "" } else { "s" }
             );
             let _ = writeln!(out, "  {}", palette.paint(&label, Color::Red.bold()));

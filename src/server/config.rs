@@ -42,6 +42,25 @@ pub struct Config {
     #[command(flatten, next_help_heading = "Answers and faults")]
     pub behaviour: Behaviour,
 
+    /// What request bodies are checked against: panther (Panther's alert rules), none, or a JSON
+    /// Schema file (draft 2020-12 or draft-07); problems are shown the same way.
+    #[arg(
+        help_heading = "Validation",
+        long,
+        default_value = "panther",
+        value_name = "SCHEMA"
+    )]
+    pub schema: crate::schemas::Schema,
+
+    /// A path prefix with its own schema, e.g. '/github=github-push.json' (repeatable; the longest
+    /// prefix wins; --schema is the fallback).
+    #[arg(
+        help_heading = "Validation",
+        long = "schema-route",
+        value_name = "PATH=SCHEMA"
+    )]
+    pub schema_routes: Vec<crate::schemas::SchemaRoute>,
+
     #[allow(missing_docs)]
     #[command(flatten, next_help_heading = "Forwarding")]
     pub upstream: crate::forward::UpstreamOptions,

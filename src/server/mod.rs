@@ -717,6 +717,8 @@ impl ServerBuilder {
         let receiver = Arc::new(Receiver {
             shared: Arc::clone(&shared),
             upstream,
+            schema: config.schema,
+            schema_routes: config.schema_routes,
             max_body: config.limits.max_body,
             inflight: Arc::new(tokio::sync::Semaphore::new(
                 usize::try_from(config.limits.inflight_budget())
@@ -809,6 +811,9 @@ pub(crate) struct Receiver {
     shared: Arc<Shared>,
     /// The client for `--forward`, when there is one.
     upstream: Option<crate::forward::Upstream>,
+    /// What bodies are checked against (`--schema`, `--schema-route`).
+    schema: crate::schemas::Schema,
+    schema_routes: Vec<crate::schemas::SchemaRoute>,
     max_body: u64,
     /// The in-flight body budget, in bytes (`--max-inflight-bytes`).
     inflight: Arc<tokio::sync::Semaphore>,

@@ -16,6 +16,7 @@ use crate::alert::{content_type_warning, inspect, AlertKey, Inspection};
 use crate::capture::{BodyState, Exchange, Outcome, Reply};
 use crate::forward::{Outgoing, StreamedRest};
 use crate::respond::{authorize, decide, mask, route_for, Action, Behaviour, RequestFacts};
+use crate::schemas::{schema_for, Schema};
 
 /// The body of an answer: whole, or an upstream's that was longer than what is
 /// kept, streamed on (`--forward`).
@@ -90,15 +91,25 @@ pub(crate) async fn handle(
             }
         }
     };
+    // The schema's name when it is not Panther's (the usual case costs nothing).
+    let mut schema_name = None;
     let (verdict, key) = match (head.method == Method::POST, body_state) {
         _ if unauthorized.is_some() => (None, AlertKey::of_body(&body)),
         (true, BodyState::Complete) => {
-            let Inspection { mut verdict, key } = inspect(&body);
-            if verdict.is_json {
+            let Inspection { verdict, key } = inspect(&body);
+            let schema = schema_for(&receiver.schema, &receiver.schema_routes, head.uri.path());
+            let mut verdict = match schema {
+                Schema::Panther => Some(verdict),
+                other => {
+                    schema_name = Some(other.name());
+                    other.check(&body)
+                }
+            };
+            if let Some(verdict) = verdict.as_mut().filter(|verdict| verdict.is_json) {
                 let content_type = head.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
                 verdict.warnings.extend(content_type_warning(content_type));
             }
-            (Some(verdict), key)
+            (verdict, key)
         }
         _ => (None, AlertKey::of_body(&body)),
     };
@@ -143,6 +154,7 @@ pub(crate) async fn handle(
             body,
             body_state,
             verdict,
+            schema: schema_name,
             signature,
             attempt: None,
             rejected: unauthorized
