@@ -367,3 +367,57 @@ fn the_summary_and_api_stats_are_one_source_after_a_faulted_run() {
     assert_eq!(stats.requests, 26, "{api}");
     assert_eq!(printed, hookscope::output::summary_line(&stats));
 }
+
+#[test]
+fn answers_are_built_from_the_request_and_say_which_attempt_was_acknowledged() {
+    let hookscope = Hookscope::start(&[
+        "--script",
+        "503,200",
+        "--body",
+        r#"{"received":"{{ body.alertId }}","attempt":{{ attempt }},"path":"{{ path }}"}"#,
+        "--header",
+        "X-Attempt: {{ attempt }}",
+        "--format",
+        "json",
+    ]);
+    let body = alert("templated-1", "T");
+    let first = post(&hookscope.url("/alerts"), &body).unwrap();
+    assert_eq!(first.status(), 503);
+    assert_eq!(first.headers()["x-attempt"], "1");
+    assert_eq!(
+        first.json::<serde_json::Value>().unwrap(),
+        serde_json::json!({"received": "templated-1", "attempt": 1, "path": "/alerts"})
+    );
+    let second = post(&hookscope.url("/alerts"), &body).unwrap();
+    assert_eq!(second.status(), 200);
+    assert_eq!(second.headers()["content-type"], "application/json");
+    let answer: serde_json::Value = second.json().unwrap();
+    assert_eq!(
+        answer["attempt"], 2,
+        "Panther keeps this: the second attempt was acknowledged"
+    );
+    // A value holding template syntax and quotes is data: the answer stays one JSON object.
+    let hostile = alert("{{ 7 * 7 }}\", \"injected\": \"yes", "H");
+    let answer: serde_json::Value = post(&hookscope.url("/alerts"), &hostile)
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(answer["received"], "{{ 7 * 7 }}\", \"injected\": \"yes");
+    assert!(answer.get("injected").is_none());
+    let lines = hookscope.stop().json_lines();
+    assert_eq!(
+        lines[1]["response_body"],
+        r#"{"received":"templated-1","attempt":2,"path":"/alerts"}"#
+    );
+}
+
+#[test]
+fn a_template_that_does_not_parse_stops_start_up_pointing_inside_it() {
+    let output = common::run(&["listen", "--no-admin", "--body", "ok {{ body. }}"], b"");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("invalid template in --body \"ok {{ body. }}\" at position"),
+        "{stderr}"
+    );
+}

@@ -130,6 +130,8 @@ impl ConfigPatch {
         }
         next.forward_steps_have_a_target()
             .map_err(|error| error.to_string())?;
+        next.compile_templates()
+            .map_err(|error| error.to_string())?;
         Ok(next)
     }
 }

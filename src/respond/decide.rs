@@ -61,6 +61,8 @@ pub struct RequestFacts<'a> {
     pub attempt: u32,
     /// The signature check (`--verify`), if there is one.
     pub signature: Option<&'a crate::signature::SignatureVerdict>,
+    /// What answer templates can use (only built when there are templates).
+    pub context: Option<&'a super::RequestContext<'a>>,
 }
 
 /// Positions of the globally-scoped scripts (per route; `None` is `--script`).
@@ -114,7 +116,7 @@ pub fn decide(
     }
     // Drawn for every request, so that a seed replays the same choices.
     if behaviour.fail_rate > 0.0 && rng.f64() < behaviour.fail_rate {
-        return status_answer(behaviour, behaviour.fail_status, behaviour.delay);
+        return status_answer(behaviour, behaviour.fail_status, behaviour.delay, request);
     }
     let (route, script): (Option<usize>, Option<&Script>) =
         match route_for(&behaviour.routes, request.path) {
@@ -128,7 +130,7 @@ pub fn decide(
                 instead: None,
             };
         }
-        return status_answer(behaviour, behaviour.status, behaviour.delay);
+        return status_answer(behaviour, behaviour.status, behaviour.delay, request);
     };
     let position = match behaviour.scope {
         ScriptScope::PerAlert => u64::from(request.attempt.saturating_sub(1)),
@@ -141,23 +143,23 @@ pub fn decide(
     let (step, item_delay) = script.step_at(position);
     let delay = item_delay.unwrap_or(behaviour.delay);
     match step {
-        Step::Status(status) => status_answer(behaviour, status, delay),
+        Step::Status(status) => status_answer(behaviour, status, delay, request),
         Step::Drop => Action::Drop { delay },
         Step::Reset => Action::Reset { delay },
         Step::Hang => Action::Hang,
         Step::Forward { instead } => Action::Forward {
             delay,
-            instead: instead.map(|instead| Box::new(told(behaviour, instead))),
+            instead: instead.map(|instead| Box::new(told(behaviour, instead, request))),
         },
     }
 }
 
 /// What the sender is told after a forward whose answer is lost: at once, since
 /// the step's delay was spent before forwarding.
-fn told(behaviour: &Behaviour, instead: Instead) -> Action {
+fn told(behaviour: &Behaviour, instead: Instead, request: &RequestFacts<'_>) -> Action {
     let delay = Duration::ZERO;
     match instead {
-        Instead::Status(status) => status_answer(behaviour, status, delay),
+        Instead::Status(status) => status_answer(behaviour, status, delay, request),
         Instead::Drop => Action::Drop { delay },
         Instead::Reset => Action::Reset { delay },
         Instead::Hang => Action::Hang,
@@ -165,10 +167,23 @@ fn told(behaviour: &Behaviour, instead: Instead) -> Action {
 }
 
 /// An answer made from a status: the configured body (or the default for the
-/// status), sent as JSON when it is JSON and no header says otherwise.
-fn status_answer(behaviour: &Behaviour, status: StatusCode, delay: Duration) -> Action {
-    let body = behaviour.body_for(status);
+/// status; rendered when it is a template), sent as JSON when it is JSON and no
+/// header says otherwise.
+fn status_answer(
+    behaviour: &Behaviour,
+    status: StatusCode,
+    delay: Duration,
+    request: &RequestFacts<'_>,
+) -> Action {
+    let templates = behaviour.templates.as_ref().zip(request.context);
+    let body = match templates {
+        Some((templates, context)) if templates.has_body() => templates.render_body(context),
+        _ => behaviour.body_for(status),
+    };
     let mut headers = behaviour.header_map();
+    if let Some((templates, context)) = templates {
+        templates.render_headers(&behaviour.headers, context, &mut headers);
+    }
     let is_json =
         behaviour.body.is_some() && serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok();
     if is_json && !headers.contains_key(CONTENT_TYPE) {
@@ -214,6 +229,7 @@ mod tests {
             verdict,
             attempt,
             signature: None,
+            context: None,
         }
     }
 

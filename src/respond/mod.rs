@@ -4,6 +4,7 @@
 mod auth;
 mod decide;
 mod script;
+mod template;
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 pub use auth::{authorize, mask};
 pub use decide::{decide, Action, RequestFacts, ScriptState};
 pub use script::{route_for, Instead, Item, Route, Script, ScriptError, Step};
+pub use template::{AnswerTemplates, RequestContext, TemplateError};
 
 use crate::values::{
     parse_answer_header, parse_body, parse_duration, parse_fail_rate, parse_http_url,
@@ -33,12 +35,14 @@ pub struct Behaviour {
     /// Body of every answer made from a status (--status, a script or route step, --fail-rate);
     /// Panther keeps it in the alert's delivery status. Without it, a 2XX says `success` and any
     /// other status its reason phrase (`Service Unavailable`). A body that is JSON is sent as
-    /// application/json, unless a --header sets Content-Type.
+    /// application/json, unless a --header sets Content-Type. It may be a template over the
+    /// request: '{"received":"{{ body.alertId }}","attempt":{{ attempt }}}'.
     #[arg(long, value_parser = parse_body, value_name = "TEXT")]
     pub body: Option<Bytes>,
 
     /// Header added to every answer, as 'Name: value' (repeatable); not the ones that frame
     /// the answer (Content-Length, Transfer-Encoding, Connection...), which hookscope writes.
+    /// The value may be a template, as --body's: 'X-Attempt: {{ attempt }}'.
     #[arg(long = "header", value_parser = parse_answer_header, value_name = "'NAME: VALUE'")]
     pub headers: Vec<(HeaderName, HeaderValue)>,
 
@@ -96,6 +100,10 @@ pub struct Behaviour {
     #[arg(help_heading = "TLS and auth", long, requires = "verify")]
     pub require_signature: bool,
 
+    /// The compiled templates among --body and --header, set by [`Behaviour::compile_templates`].
+    #[arg(skip)]
+    pub templates: Option<AnswerTemplates>,
+
     /// Refuse with 401 any request without this header and value, as 'Name: value' (repeatable).
     /// The value is compared in constant time and never printed.
     /// An empty value is refused (an unset variable?) unless written 'Name: ""'.
@@ -133,6 +141,12 @@ impl Behaviour {
             None if status.is_success() => Bytes::from_static(b"success"),
             None => Bytes::from_static(status.canonical_reason().unwrap_or("error").as_bytes()),
         }
+    }
+
+    /// Compiles the templates among `body` and the header values (after any change to them).
+    pub fn compile_templates(&mut self) -> Result<(), TemplateError> {
+        self.templates = AnswerTemplates::compile(self.body.as_ref(), &self.headers)?;
+        Ok(())
     }
 
     /// Refuses a `forward` step in the script or a route when there is no `--forward`

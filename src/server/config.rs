@@ -203,6 +203,9 @@ pub enum ConfigError {
         /// The listening address it resolves to.
         addr: SocketAddr,
     },
+    /// A `--body` or `--header` template that does not parse.
+    #[error(transparent)]
+    Template(#[from] crate::respond::TemplateError),
     /// The upstream client cannot be set up (`--forward-cacert`).
     #[error(transparent)]
     Forward(#[from] crate::forward::ForwardError),

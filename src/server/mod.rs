@@ -665,6 +665,11 @@ impl ServerBuilder {
             return Err(problem.into());
         }
         config.check()?;
+        let mut config = config;
+        config
+            .behaviour
+            .compile_templates()
+            .map_err(ConfigError::from)?;
         let tls = match (tls, &config.tls_cert, &config.tls_key) {
             (Some(tls), _, _) => Some(tls),
             (None, Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),

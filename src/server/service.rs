@@ -15,7 +15,9 @@ use super::Receiver;
 use crate::alert::{content_type_warning, inspect, AlertKey, Inspection};
 use crate::capture::{BodyState, Exchange, Outcome, Reply};
 use crate::forward::{Outgoing, StreamedRest};
-use crate::respond::{authorize, decide, mask, route_for, Action, Behaviour, RequestFacts};
+use crate::respond::{
+    authorize, decide, mask, route_for, Action, Behaviour, RequestContext, RequestFacts,
+};
 use crate::schemas::{schema_for, Schema};
 
 /// The body of an answer: whole, or an upstream's that was longer than what is
@@ -195,6 +197,22 @@ pub(crate) async fn handle(
         return Err(NoAnswer);
     }
 
+    // What answer templates can use, built only when there are templates (the headers
+    // as captured: secrets masked).
+    let template_headers = pending
+        .exchange
+        .as_ref()
+        .filter(|_| behaviour.templates.is_some())
+        .map(|exchange| (exchange.headers.clone(), exchange.body.clone()));
+    let mut context = template_headers.as_ref().map(|(headers, body)| {
+        RequestContext::new(
+            body,
+            headers,
+            head.uri.path(),
+            head.uri.query(),
+            (0, key.value.as_str(), id),
+        )
+    });
     let action = {
         let exchange = pending.exchange.as_mut().expect("not yet published");
         let mut decisions = receiver.decisions();
@@ -202,12 +220,16 @@ pub(crate) async fn handle(
         let route =
             route_for(&behaviour.routes, head.uri.path()).map(|(_, route)| route.prefix.as_str());
         let mut attempt = decisions.deliveries.arrive(&key, route, started);
+        if let Some(context) = context.as_mut() {
+            context.attempt = attempt.number;
+        }
         let facts = RequestFacts {
             method: &head.method,
             path: head.uri.path(),
             verdict: exchange.verdict.as_ref(),
             attempt: attempt.number,
             signature: exchange.signature.as_ref(),
+            context: context.as_ref(),
         };
         let action = decide(
             &behaviour,
