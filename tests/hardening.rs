@@ -835,3 +835,67 @@ fn connections_that_never_send_a_head_give_way_to_a_new_one() {
     );
     drop(silent);
 }
+
+#[test]
+fn near_the_connection_cap_a_silent_connection_gets_less_time_for_its_head() {
+    let hookscope = Hookscope::start(&["--max-connections", "8", "--format", "quiet"]);
+    // Seven silent connections with the usual 10 s for a head...
+    let early: Vec<TcpStream> = (0..7)
+        .map(|_| TcpStream::connect(("127.0.0.1", hookscope.port)).unwrap())
+        .collect();
+    // ...and the one that takes the last slot: it gets 2 s.
+    let started = Instant::now();
+    let mut last = TcpStream::connect(("127.0.0.1", hookscope.port)).unwrap();
+    last.set_read_timeout(Some(Duration::from_secs(9))).unwrap();
+    let mut buffer = [0u8; 64];
+    let closed = matches!(last.read(&mut buffer), Ok(0) | Err(_));
+    let waited = started.elapsed();
+    assert!(closed, "the server closed it");
+    assert!(
+        waited < Duration::from_secs(6),
+        "the last silent connection was given {waited:?} (the usual head timeout is 10 s)"
+    );
+    // The ones accepted before the pressure still have their time.
+    early[0].set_nonblocking(true).unwrap();
+    let still_open = matches!(
+        early[0].peek(&mut buffer),
+        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock
+    );
+    assert!(still_open, "a connection accepted earlier keeps its 10 s");
+}
+
+#[test]
+fn a_connection_that_sends_nothing_is_closed_at_the_head_timeout() {
+    let hookscope = Hookscope::start(&["--header-read-timeout", "1s", "--format", "quiet"]);
+    let started = Instant::now();
+    let mut silent = TcpStream::connect(("127.0.0.1", hookscope.port)).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let closed = matches!(silent.read(&mut [0u8; 16]), Ok(0));
+    assert!(
+        closed && started.elapsed() < Duration::from_secs(5),
+        "closed: {closed}, after {:?} (before: held until the 60 s idle timeout)",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_malformed_chunked_body_gets_400_and_is_recorded_as_such() {
+    let hookscope = Hookscope::start(&["--format", "json"]);
+    for chunk_size in ["FFFFFFFFFFFFFFFFFFFF", "zz"] {
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{chunk_size}\r\nabc\r\n0\r\n\r\n"
+        );
+        let answer =
+            String::from_utf8_lossy(&common::send_raw(hookscope.port, request.as_bytes()).unwrap())
+                .into_owned();
+        assert!(answer.starts_with("HTTP/1.1 400"), "{chunk_size}: {answer}");
+        assert!(answer.contains("chunked encoding is malformed"), "{answer}");
+    }
+    let lines = hookscope.stop().json_lines();
+    assert_eq!(lines.len(), 2);
+    assert!(lines
+        .iter()
+        .all(|line| line["body_state"] == "malformed" && line["status"] == 400));
+}

@@ -106,6 +106,9 @@ pub enum BodyState {
     },
     /// The connection failed before the body ended.
     Interrupted,
+    /// The body's framing is broken (a chunk size that is not hex or overflows): it was
+    /// answered 400 and the connection closed.
+    Malformed,
     /// Not read: the bodies being read already filled `--max-inflight-bytes`, and
     /// an HTTP/2 stream cannot wait for room without stalling its connection; it
     /// was answered 503 with `Retry-After`, and its bytes were discarded.

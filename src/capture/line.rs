@@ -229,6 +229,7 @@ fn render(
         BodyState::Complete => b"complete",
         BodyState::TooLarge { .. } => b"too_large",
         BodyState::Interrupted => b"interrupted",
+        BodyState::Malformed => b"malformed",
         BodyState::OverBudget => b"over_budget",
     });
     out.extend_from_slice(b"\",\"body_encoding\":\"");
@@ -744,6 +745,7 @@ mod tests {
                 BodyState::Complete => "complete",
                 BodyState::TooLarge { .. } => "too_large",
                 BodyState::Interrupted => "interrupted",
+                BodyState::Malformed => "malformed",
                 BodyState::OverBudget => "over_budget",
             },
             body_encoding,

@@ -438,6 +438,7 @@ fn body_size_text(exchange: &Exchange) -> String {
         BodyState::Complete => size,
         BodyState::TooLarge { .. } => format!("{size} (over the limit, not read)"),
         BodyState::Interrupted => format!("{size} (interrupted)"),
+        BodyState::Malformed => format!("{size} (malformed chunked body)"),
         BodyState::OverBudget => format!("{size} (not read: --max-inflight-bytes was full)"),
     }
 }

@@ -176,6 +176,16 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
     }
 }
 
+/// Resolves when no request head has arrived `timeout` after the connection was
+/// accepted: hyper's head timeout starts at the first byte, so a client that sends
+/// nothing at all would otherwise keep its slot until the idle timeout.
+pub(crate) async fn no_head_within(activity: &Activity, timeout: Duration) {
+    tokio::time::sleep(timeout.saturating_sub(activity.started.elapsed())).await;
+    if activity.served.load(Ordering::Relaxed) {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Resolves once the connection has been idle for `timeout`.
 pub(crate) async fn idle(activity: &Activity, timeout: Duration) {
     loop {

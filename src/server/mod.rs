@@ -1112,6 +1112,10 @@ fn window(bytes: u64) -> u32 {
 }
 
 /// The HTTP/1 and HTTP/2 connection settings for these limits.
+/// The head timeout of connections accepted when fewer than an eighth of the
+/// connection slots are free (`--header-read-timeout` when that is shorter).
+const PRESSED_HEAD_TIMEOUT: Duration = Duration::from_secs(2);
+
 fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut http = auto::Builder::new(TokioExecutor::new());
     http.http1()
@@ -1144,6 +1148,12 @@ async fn accept_loop(
     } = stopping;
     let graceful = GracefulShutdown::new();
     let http = Arc::new(connection_builder(&limits));
+    // Near the connection cap, new connections get less time for their request head
+    // (as nginx and Go servers do in spirit): slow or silent clients give way sooner.
+    let pressed = Arc::new(connection_builder(&Limits {
+        header_read_timeout: limits.header_read_timeout.min(PRESSED_HEAD_TIMEOUT),
+        ..limits
+    }));
     // Beyond the cap, new connections wait in the kernel's accept queue; the
     // ones being served are not disturbed.
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
@@ -1196,7 +1206,14 @@ async fn accept_loop(
                 answer
             }
         });
-        let (http, watcher, tls) = (Arc::clone(&http), graceful.watcher(), tls.clone());
+        let near_cap = slots.available_permits() < limits.max_connections.div_ceil(8);
+        let http = Arc::clone(if near_cap { &pressed } else { &http });
+        let head_timeout = if near_cap {
+            limits.header_read_timeout.min(PRESSED_HEAD_TIMEOUT)
+        } else {
+            limits.header_read_timeout
+        };
+        let (watcher, tls) = (graceful.watcher(), tls.clone());
         let idle_timeout = limits.idle_timeout;
         tokio::spawn(async move {
             let _slot = slot;
@@ -1227,6 +1244,7 @@ async fn accept_loop(
             tokio::select! {
                 _ = serve => {}
                 _ = limits::idle(&activity, idle_timeout) => {}
+                _ = limits::no_head_within(&activity, head_timeout) => {}
                 _ = activity.evicted() => {}
             }
         });

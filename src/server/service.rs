@@ -192,6 +192,17 @@ pub(crate) async fn handle(
             .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
         return Ok(whole(response));
     }
+    if body_state == BodyState::Malformed {
+        let text = Bytes::from_static(
+            b"the request body could not be read: its chunked encoding is malformed (a chunk size that is not hex, or too large)\n",
+        );
+        pending.finish(Outcome::Answered(400), text.clone());
+        let mut response = plain(StatusCode::BAD_REQUEST, text);
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        return Ok(whole(response));
+    }
     if body_state == BodyState::Interrupted {
         pending.finish(Outcome::ClientGone, Bytes::new());
         return Err(NoAnswer);
@@ -611,8 +622,12 @@ async fn read_body(mut body: Incoming, headers: &http::HeaderMap, max: u64) -> (
     }
     let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0) as usize);
     while let Some(frame) = body.frame().await {
-        let Ok(frame) = frame else {
-            return (buffer.freeze(), BodyState::Interrupted);
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(error) if is_malformed_body(&error) => {
+                return (buffer.freeze(), BodyState::Malformed)
+            }
+            Err(_) => return (buffer.freeze(), BodyState::Interrupted),
         };
         if let Ok(data) = frame.into_data() {
             if (buffer.len() + data.len()) as u64 > max {
@@ -624,6 +639,22 @@ async fn read_body(mut body: Incoming, headers: &http::HeaderMap, max: u64) -> (
         }
     }
     (buffer.freeze(), BodyState::Complete)
+}
+
+/// Whether a body error is the client's framing (hyper's chunked decoder reports a bad
+/// or overflowing chunk size as invalid data), not the connection going away.
+fn is_malformed_body(error: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+            );
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// Discards the rest of a refused body for a while, holding nothing in memory.
