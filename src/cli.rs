@@ -88,6 +88,8 @@ pub enum Command {
     Send(Box<SendArgs>),
     /// Write a self-signed certificate and key for localhost, for --tls-cert/--tls-key.
     Cert(CertArgs),
+    /// Write the exchanges of a --record file as a HAR 1.2 file (for browsers' DevTools) on stdout.
+    Export(ExportArgs),
     /// Print a cookbook of common sessions (also `hookscope help examples`).
     #[command(after_help = COOKBOOK)]
     Examples,
@@ -193,6 +195,22 @@ pub struct SendArgs {
     /// Most of a response body read; the rest is not read, and the status says it was cut.
     #[arg(long, default_value = "1MiB", value_parser = parse_size_usize, value_name = "SIZE")]
     pub max_response_body: usize,
+}
+
+/// Flags of `hookscope export`.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// A file written by `listen --record`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Write HAR 1.2 (the one format for now; say it, so that scripts keep working when there are more).
+    #[arg(long, required = true)]
+    pub har: bool,
+
+    /// Only requests that match, as FIELD=VALUE: id, path (prefix), method, verdict, status (repeatable).
+    #[arg(long = "filter", value_name = "FIELD=VALUE")]
+    pub filters: Vec<RecordFilter>,
 }
 
 /// Flags of `hookscope cert`.

@@ -16,7 +16,9 @@ use tokio::signal::unix::{signal, Signal as UnixSignal, SignalKind};
 
 use http::HeaderMap;
 
-use crate::cli::{CertArgs, Cli, Command, ListenArgs, ReplayArgs, SendArgs, ValidateFormat};
+use crate::cli::{
+    CertArgs, Cli, Command, ExportArgs, ListenArgs, ReplayArgs, SendArgs, ValidateFormat,
+};
 
 /// How a command ended, which is its exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +57,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Validate(args) => Ok(validate_inputs(&args.inputs, args.format, &args.schema)),
         Command::Send(args) => Ok(runtime()?.block_on(send(&args))),
         Command::Cert(args) => write_cert(&args),
+        Command::Export(args) => Ok(export(&args)),
         Command::Examples => {
             println!("{}", crate::cli::COOKBOOK);
             Ok(Outcome::Success)
@@ -190,6 +193,9 @@ async fn replay_file(args: &ReplayArgs) -> Outcome {
         }
     };
     let client = send::client(args.timeout);
+    if is_har(&mut reader) {
+        return replay_har(args, reader, &client).await;
+    }
     let mut outcome = Outcome::Success;
     let (mut sent, mut unreadable, mut nowhere) = (0, 0, 0);
     let mut bytes = Vec::new();
@@ -522,6 +528,107 @@ async fn countdown(next: u32, of: u32, delay: Duration) {
         tokio::time::sleep(left.min(Duration::from_secs(1))).await;
     }
     eprint!("\r\x1b[K");
+}
+
+/// Whether a file is a HAR document rather than a record: record lines always start
+/// with `{"id":` or `{"raw_body":`; a HAR file is one JSON object with `log`.
+fn is_har(reader: &mut std::io::BufReader<std::fs::File>) -> bool {
+    let Ok(start) = std::io::BufRead::fill_buf(reader) else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(start);
+    let text = text.trim_start();
+    text.starts_with('{') && !text.starts_with("{\"id\":") && !text.starts_with("{\"raw_body\":")
+}
+
+/// Largest HAR file replayed (it is read whole).
+const MAX_HAR: u64 = 256 * 1024 * 1024;
+
+/// Replays the requests of a HAR file, in order (`--to` is needed: a HAR file says
+/// where requests went, not where to send them now).
+async fn replay_har(
+    args: &ReplayArgs,
+    reader: std::io::BufReader<std::fs::File>,
+    client: &reqwest::Client,
+) -> Outcome {
+    let file = args.file.display();
+    let Some(to) = &args.to else {
+        eprintln!("hookscope: error: {file} is a HAR file: give --to, where to send its requests");
+        return Outcome::Usage;
+    };
+    let mut text = Vec::new();
+    let read = reader.take(MAX_HAR + 1).read_to_end(&mut text);
+    if let Err(error) = read {
+        eprintln!("hookscope: error: cannot read {file}: {error}");
+        return Outcome::Usage;
+    }
+    if text.len() as u64 > MAX_HAR {
+        eprintln!(
+            "hookscope: error: {file} is larger than {MAX_HAR} bytes; replay a record instead"
+        );
+        return Outcome::Usage;
+    }
+    let requests = serde_json::from_slice::<serde_json::Value>(&text)
+        .map_err(|error| format!("not JSON: {error}"))
+        .and_then(|document| hookscope::har_requests(&document));
+    let requests = match requests {
+        Ok(requests) => requests,
+        Err(error) => {
+            eprintln!("hookscope: error: {file}: {error}");
+            return Outcome::Usage;
+        }
+    };
+    let mut outcome = Outcome::Success;
+    let count = requests.len();
+    for request in requests {
+        let request = RecordedRequest::from(request).with_headers(&args.headers);
+        let result = send::replay(client, &request, to, args.max_response_body).await;
+        if result.is_err() {
+            outcome = Outcome::Negative;
+        }
+        print_replay(&request, &result);
+    }
+    eprintln!("hookscope: replayed {count} request(s) from {file} to {to}");
+    outcome
+}
+
+/// Writes a record as a HAR 1.2 file on stdout (the requests that pass the filters).
+fn export(args: &ExportArgs) -> Outcome {
+    let text = match std::fs::read_to_string(&args.file) {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!(
+                "hookscope: error: cannot read {}: {error}",
+                args.file.display()
+            );
+            return Outcome::Usage;
+        }
+    };
+    let mut skipped = 0;
+    let lines = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .filter_map(|line| match RecordLine::parse(line) {
+            Ok(parsed) if args.filters.iter().all(|filter| filter.matches(&parsed)) => Some(parsed),
+            Ok(_) => None,
+            Err(_) => {
+                skipped += 1;
+                None
+            }
+        });
+    let document = hookscope::har(lines.collect::<Vec<_>>());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&document).unwrap_or_default()
+    );
+    if skipped > 0 {
+        tracing::warn!(
+            "{skipped} line(s) of {} could not be read and are not in the HAR",
+            args.file.display()
+        );
+        return Outcome::Negative;
+    }
+    Outcome::Success
 }
 
 /// One attempt of a delivery, on one line: number, time, status or error, duration.

@@ -57,6 +57,19 @@ impl From<&Exchange> for RecordedRequest {
     }
 }
 
+impl From<crate::capture::HarRequest> for RecordedRequest {
+    fn from(request: crate::capture::HarRequest) -> Self {
+        RecordedRequest {
+            id: request.number,
+            method: request.method,
+            path: request.path,
+            query: request.query,
+            headers: request.headers,
+            body: Bytes::from(request.body),
+        }
+    }
+}
+
 impl TryFrom<&RecordLine<'_>> for RecordedRequest {
     type Error = RecordLineError;
 

@@ -27,7 +27,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 pub use config::{ConfigPatch, ConfigView};
 
-use crate::capture::{record_line, Exchange};
+use crate::capture::{har, record_line, Exchange, Filter, RecordLine};
 use crate::send::{self, RecordedRequest};
 use crate::shared::Shared;
 
@@ -98,6 +98,7 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, public: bo
         .route("/api/requests", get(list).delete(clear))
         .route("/api/requests/{id}", get(one))
         .route("/api/requests/{id}/replay", post(replay))
+        .route("/api/export.har", get(export_har))
         .route("/api/stats", get(stats))
         .route("/api/events", get(events))
         .route("/api/config", get(config_view).put(change_config))
@@ -219,20 +220,11 @@ async fn list(State(admin): State<Admin>, RawQuery(query): RawQuery) -> Answer {
             .transpose()
     };
     let limit = number("limit")?.unwrap_or(100) as usize;
-    let since = number("since")?.unwrap_or(0);
-    let verdict = query.get("verdict").map(String::as_str);
-    if let Some(other) = verdict.filter(|v| !matches!(*v, "valid" | "invalid" | "none")) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("verdict must be valid, invalid or none, got {other:?}"),
-        ));
-    }
-    let path = query.get("path");
-    let exchanges = shared.store.newest(limit, |exchange| {
-        exchange.id > since
-            && path.is_none_or(|path| exchange.path == *path)
-            && verdict.is_none_or(|wanted| exchange.verdict_label() == wanted)
-    });
+    let filter = Filter::from_query(&query)
+        .map_err(|reason| ApiError::new(StatusCode::BAD_REQUEST, reason))?;
+    let exchanges = shared
+        .store
+        .newest(limit, |exchange| filter.matches(exchange));
     let mut body = Vec::with_capacity(exchanges.len() * 1024 + 2);
     body.push(b'[');
     for (index, exchange) in exchanges.iter().enumerate() {
@@ -243,6 +235,38 @@ async fn list(State(admin): State<Admin>, RawQuery(query): RawQuery) -> Answer {
     }
     body.push(b']');
     Ok(json(StatusCode::OK, body))
+}
+
+/// The kept exchanges that pass the filter (the find bar's, `/api/requests`'s), oldest
+/// first, as a HAR 1.2 file.
+async fn export_har(State(admin): State<Admin>, RawQuery(query): RawQuery) -> Answer {
+    let query: HashMap<String, String> =
+        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let filter = Filter::from_query(&query)
+        .map_err(|reason| ApiError::new(StatusCode::BAD_REQUEST, reason))?;
+    let mut exchanges = admin.shared.store.all();
+    exchanges.retain(|exchange| filter.matches(exchange));
+    exchanges.sort_by_key(|exchange| exchange.id);
+    let lines: Vec<Vec<u8>> = exchanges
+        .iter()
+        .map(|exchange| record_line(exchange).to_vec())
+        .collect();
+    let texts: Vec<&str> = lines
+        .iter()
+        .filter_map(|line| std::str::from_utf8(line).ok())
+        .collect();
+    let document = har(texts.iter().filter_map(|line| RecordLine::parse(line).ok()));
+    let mut response = json(
+        StatusCode::OK,
+        serde_json::to_vec_pretty(&document).unwrap_or_default(),
+    );
+    response.headers_mut().insert(
+        http::header::CONTENT_DISPOSITION,
+        http::HeaderValue::from_static("attachment; filename=\"hookscope.har\""),
+    );
+    Ok(response)
 }
 
 async fn stats(State(admin): State<Admin>) -> Response {

@@ -510,6 +510,21 @@ pub struct RecordLine<'a> {
     /// The forwarded leg, if the request was forwarded (`--forward`).
     #[serde(default)]
     pub upstream: Option<RecordedUpstream>,
+    /// When the request arrived (RFC 3339).
+    #[serde(default)]
+    pub received_at: Option<String>,
+    /// The request's HTTP version.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// What happened: the status, or `dropped`, `reset`, `hung`, `client-gone`.
+    #[serde(default)]
+    pub outcome: Option<String>,
+    /// The body answered.
+    #[serde(default)]
+    pub response_body: Option<String>,
+    /// From the request head to the answer, in milliseconds.
+    #[serde(default)]
+    pub took_ms: Option<f64>,
 }
 
 /// The part of a recorded forwarded leg that a replay reads.
@@ -517,6 +532,9 @@ pub struct RecordLine<'a> {
 pub struct RecordedUpstream {
     /// Where the request was forwarded to.
     pub url: String,
+    /// The upstream's answer's headers (passed on to the sender).
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
 }
 
 /// How a record line writes the body.

@@ -1,0 +1,254 @@
+//! Finding exchanges: the filter the inspector's find bar, `/api/requests` and the
+//! HAR export share. Pure: parsed from query parameters, matched against an exchange.
+
+use std::collections::HashMap;
+
+use super::{Exchange, Outcome};
+
+/// Conditions on exchanges; every one given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Only ids after this one.
+    pub since: u64,
+    /// A status (`503`), a class (`5xx`), or an outcome (`dropped`, `reset`, `hung`, `client-gone`).
+    pub status: Option<String>,
+    /// `valid`, `invalid` or `none`.
+    pub verdict: Option<String>,
+    /// The method, any case.
+    pub method: Option<String>,
+    /// A path prefix, matched segment by segment (`/a` matches `/a` and `/a/b`, not `/ab`).
+    pub path: Option<String>,
+    /// The alert key (`alertId`, else `id`), exactly.
+    pub alert: Option<String>,
+    /// The alert's severity, any case.
+    pub severity: Option<String>,
+    /// Only exchanges with something to look at: schema problems or warnings, a
+    /// signature that is not valid, a refusal, no 2XX, an upstream failure.
+    pub problems: bool,
+    /// Text found in the headers (names or values) or the body, any case.
+    pub text: Option<String>,
+}
+
+impl Filter {
+    /// Reads the query parameters `since`, `status`, `verdict`, `method`, `path`,
+    /// `alert`, `severity`, `problems` (`true`/`1`) and `q`; others are left to the caller.
+    pub fn from_query(query: &HashMap<String, String>) -> Result<Filter, String> {
+        let text = |name: &str| query.get(name).filter(|v| !v.is_empty()).cloned();
+        let since = match query.get("since") {
+            Some(value) => value
+                .parse()
+                .map_err(|_| format!("since must be a number, got {value:?}"))?,
+            None => 0,
+        };
+        let status = text("status");
+        if let Some(status) = &status {
+            let known = status.parse::<u16>().is_ok_and(|s| (100..600).contains(&s))
+                || matches!(status.as_str(), "1xx" | "2xx" | "3xx" | "4xx" | "5xx")
+                || matches!(
+                    status.as_str(),
+                    "dropped" | "reset" | "hung" | "client-gone"
+                );
+            if !known {
+                return Err(format!(
+                    "status must be a code (503), a class (5xx) or dropped, reset, hung, client-gone; got {status:?}"
+                ));
+            }
+        }
+        let verdict = text("verdict");
+        if let Some(other) = verdict
+            .as_deref()
+            .filter(|v| !matches!(*v, "valid" | "invalid" | "none"))
+        {
+            return Err(format!(
+                "verdict must be valid, invalid or none, got {other:?}"
+            ));
+        }
+        let problems = match query.get("problems").map(String::as_str) {
+            None | Some("" | "false" | "0") => false,
+            Some("true" | "1") => true,
+            Some(other) => return Err(format!("problems must be true or false, got {other:?}")),
+        };
+        Ok(Filter {
+            since,
+            status,
+            verdict,
+            method: text("method"),
+            path: text("path"),
+            alert: text("alert"),
+            severity: text("severity"),
+            problems,
+            text: text("q").map(|q| q.to_lowercase()),
+        })
+    }
+
+    /// Whether the exchange passes every condition.
+    pub fn matches(&self, exchange: &Exchange) -> bool {
+        exchange.id > self.since
+            && self
+                .status
+                .as_deref()
+                .is_none_or(|s| status_matches(s, exchange.reply.outcome))
+            && self
+                .verdict
+                .as_deref()
+                .is_none_or(|v| exchange.verdict_label() == v)
+            && self
+                .method
+                .as_deref()
+                .is_none_or(|m| exchange.method.as_str().eq_ignore_ascii_case(m))
+            && self
+                .path
+                .as_deref()
+                .is_none_or(|p| path_matches(p, &exchange.path))
+            && self.alert.as_deref().is_none_or(|a| {
+                exchange
+                    .attempt
+                    .as_ref()
+                    .is_some_and(|attempt| attempt.key.is_alert() && attempt.key.value == a)
+            })
+            && self.severity.as_deref().is_none_or(|s| {
+                severity_of(exchange).is_some_and(|own| own.eq_ignore_ascii_case(s))
+            })
+            && (!self.problems || has_problems(exchange))
+            && self
+                .text
+                .as_deref()
+                .is_none_or(|q| contains_text(exchange, q))
+    }
+}
+
+fn status_matches(wanted: &str, outcome: Outcome) -> bool {
+    match (wanted.as_bytes(), outcome) {
+        ([class, b'x', b'x'], Outcome::Answered(status)) => u16::from(class - b'0') == status / 100,
+        (_, Outcome::Answered(status)) => wanted.parse::<u16>() == Ok(status),
+        (_, other) => other.label() == wanted,
+    }
+}
+
+fn path_matches(prefix: &str, path: &str) -> bool {
+    let prefix = prefix.trim_end_matches('/');
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/') || prefix.is_empty(),
+        None => false,
+    }
+}
+
+/// The `severity` of a JSON body, read without building a tree of the rest.
+fn severity_of(exchange: &Exchange) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Severity {
+        severity: Option<String>,
+    }
+    serde_json::from_slice::<Severity>(&exchange.body)
+        .ok()
+        .and_then(|body| body.severity)
+}
+
+fn has_problems(exchange: &Exchange) -> bool {
+    let verdict = exchange
+        .verdict
+        .as_ref()
+        .is_some_and(|v| !v.problems.is_empty() || !v.warnings.is_empty());
+    let signature = exchange.signature.as_ref().is_some_and(|s| !s.is_valid());
+    let answered_2xx = matches!(exchange.reply.outcome, Outcome::Answered(200..=299));
+    let upstream = exchange
+        .upstream
+        .as_ref()
+        .is_some_and(|leg| leg.error.is_some());
+    verdict || signature || exchange.rejected.is_some() || !answered_2xx || upstream
+}
+
+fn contains_text(exchange: &Exchange, lowercase: &str) -> bool {
+    let found = |bytes: &[u8]| {
+        bytes.len() >= lowercase.len()
+            && bytes
+                .windows(lowercase.len())
+                .any(|window| window.eq_ignore_ascii_case(lowercase.as_bytes()))
+    };
+    found(exchange.body.as_ref())
+        || found(exchange.path.as_bytes())
+        || exchange
+            .headers
+            .iter()
+            .any(|(name, value)| found(name.as_str().as_bytes()) || found(value.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Reply;
+
+    fn exchange(id: u64, path: &str, status: u16, body: &str) -> Exchange {
+        let mut exchange =
+            Exchange::unreadable_head(id, "127.0.0.1:1".parse().unwrap(), status, String::new());
+        exchange.method = http::Method::POST;
+        exchange.path = path.into();
+        exchange.rejected = None;
+        exchange.body = bytes::Bytes::from(body.to_owned());
+        exchange.verdict = Some(crate::alert::validate(body.as_bytes()));
+        exchange.reply = Reply {
+            outcome: Outcome::Answered(status),
+            body: bytes::Bytes::new(),
+            took: std::time::Duration::ZERO,
+        };
+        exchange
+            .headers
+            .insert("x-trace", http::HeaderValue::from_static("Trace-ABC"));
+        exchange
+    }
+
+    fn filter(query: &[(&str, &str)]) -> Filter {
+        let map = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Filter::from_query(&map).unwrap()
+    }
+
+    #[test]
+    fn each_condition_narrows() {
+        let a = exchange(
+            1,
+            "/alerts/x",
+            503,
+            r#"{"severity":"HIGH","title":"Disk full"}"#,
+        );
+        let b = exchange(2, "/alertsx", 200, r#"{"severity":"low"}"#);
+        let matching = |query: &[(&str, &str)]| -> Vec<u64> {
+            let filter = filter(query);
+            [&a, &b]
+                .iter()
+                .filter(|e| filter.matches(e))
+                .map(|e| e.id)
+                .collect()
+        };
+        assert_eq!(matching(&[("status", "5xx")]), [1]);
+        assert_eq!(matching(&[("status", "200")]), [2]);
+        assert_eq!(matching(&[("path", "/alerts")]), [1]);
+        assert_eq!(matching(&[("severity", "high")]), [1]);
+        assert_eq!(matching(&[("q", "disk FULL")]), [1]);
+        assert_eq!(matching(&[("q", "trace-abc")]), [1, 2], "header values too");
+        assert_eq!(matching(&[("method", "post"), ("since", "1")]), [2]);
+        assert_eq!(
+            matching(&[("problems", "true")]),
+            [1, 2],
+            "both are invalid alerts"
+        );
+        assert_eq!(matching(&[]), [1, 2]);
+    }
+
+    #[test]
+    fn bad_values_say_why() {
+        let error = |query: &[(&str, &str)]| {
+            let map = query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Filter::from_query(&map).unwrap_err()
+        };
+        assert!(error(&[("status", "6xx")]).contains("status"));
+        assert!(error(&[("verdict", "maybe")]).contains("verdict"));
+        assert!(error(&[("problems", "yes")]).contains("problems"));
+        assert!(error(&[("since", "x")]).contains("since"));
+    }
+}

@@ -1,0 +1,173 @@
+//! HAR 1.2 (the HTTP Archive format browsers' DevTools import and export): the
+//! exchanges of a record or of the history, as one document. Built from record
+//! lines, so that `hookscope export RECORD --har` and the inspector's export are
+//! the same code.
+
+use serde_json::{json, Value};
+
+use super::RecordLine;
+
+/// A HAR 1.2 document holding these exchanges, in order.
+pub fn har<'a>(lines: impl IntoIterator<Item = RecordLine<'a>>) -> Value {
+    let entries: Vec<Value> = lines.into_iter().filter_map(|line| entry(&line)).collect();
+    json!({
+        "log": {
+            "version": "1.2",
+            "creator": {"name": "hookscope", "version": env!("CARGO_PKG_VERSION")},
+            "entries": entries,
+        }
+    })
+}
+
+fn pairs<'a>(map: impl IntoIterator<Item = (&'a String, &'a String)>) -> Vec<Value> {
+    map.into_iter()
+        .map(|(name, value)| json!({"name": name, "value": value}))
+        .collect()
+}
+
+fn entry(line: &RecordLine<'_>) -> Option<Value> {
+    if line.is_unreadable_head() {
+        return None;
+    }
+    let body = line.body_bytes().ok()?;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let host = line
+        .headers
+        .get("host")
+        .cloned()
+        .unwrap_or_else(|| "localhost".into());
+    let url = match &line.query {
+        Some(query) => format!("http://{host}{}?{query}", line.path),
+        None => format!("http://{host}{}", line.path),
+    };
+    let query: Vec<Value> =
+        form_urlencoded::parse(line.query.as_deref().unwrap_or_default().as_bytes())
+            .map(|(name, value)| json!({"name": name, "value": value}))
+            .collect();
+    let mime = line
+        .headers
+        .get("content-type")
+        .cloned()
+        .unwrap_or_else(|| "application/octet-stream".into());
+    let version = line.version.clone().unwrap_or_else(|| "HTTP/1.1".into());
+    let answer = line.response_body.clone().unwrap_or_default();
+    let answer_headers = line
+        .upstream
+        .as_ref()
+        .map(|upstream| pairs(&upstream.headers))
+        .unwrap_or_default();
+    let answer_mime = line
+        .upstream
+        .as_ref()
+        .and_then(|upstream| upstream.headers.get("content-type").cloned())
+        .unwrap_or_else(|| {
+            let json = serde_json::from_str::<serde::de::IgnoredAny>(&answer).is_ok();
+            if json {
+                "application/json"
+            } else {
+                "text/plain; charset=utf-8"
+            }
+            .into()
+        });
+    // No answer (dropped, reset, hung): status 0, as browsers write a failed request.
+    let status = line.status.unwrap_or(0);
+    let status_text = match line.status {
+        Some(code) => http::StatusCode::from_u16(code)
+            .ok()
+            .and_then(|code| code.canonical_reason())
+            .unwrap_or("")
+            .to_owned(),
+        None => line.outcome.clone().unwrap_or_default(),
+    };
+    let took = line.took_ms.unwrap_or(0.0);
+    Some(json!({
+        "startedDateTime": line.received_at.clone().unwrap_or_else(|| "1970-01-01T00:00:00Z".into()),
+        "time": took,
+        "request": {
+            "method": line.method,
+            "url": url,
+            "httpVersion": version,
+            "cookies": [],
+            "headers": pairs(&line.headers),
+            "queryString": query,
+            "postData": {"mimeType": mime, "text": text},
+            "headersSize": -1,
+            "bodySize": body.len(),
+        },
+        "response": {
+            "status": status,
+            "statusText": status_text,
+            "httpVersion": version,
+            "cookies": [],
+            "headers": answer_headers,
+            "content": {"size": answer.len(), "mimeType": answer_mime, "text": answer},
+            "redirectURL": "",
+            "headersSize": -1,
+            "bodySize": answer.len(),
+        },
+        "cache": {},
+        "timings": {"send": 0, "wait": took, "receive": 0},
+        "_hookscope": {"id": line.id},
+    }))
+}
+
+/// One request of a HAR document, as a replay sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HarRequest {
+    /// The entry's position (from 1).
+    pub number: u64,
+    /// Method.
+    pub method: String,
+    /// Path.
+    pub path: String,
+    /// Query, without `?`.
+    pub query: Option<String>,
+    /// Headers in order.
+    pub headers: Vec<(String, String)>,
+    /// Body text.
+    pub body: String,
+}
+
+/// The requests of a HAR document (1.1 or 1.2), or why it is not one.
+pub fn har_requests(document: &Value) -> Result<Vec<HarRequest>, String> {
+    let entries = document
+        .pointer("/log/entries")
+        .and_then(Value::as_array)
+        .ok_or("not a HAR file: no log.entries")?;
+    entries
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            let request = entry
+                .get("request")
+                .ok_or_else(|| format!("entry {}: no request", index + 1))?;
+            let text = |pointer: &str| request.pointer(pointer).and_then(Value::as_str);
+            let url = text("/url").ok_or_else(|| format!("entry {}: no request.url", index + 1))?;
+            let url = reqwest::Url::parse(url)
+                .map_err(|error| format!("entry {}: request.url {url:?}: {error}", index + 1))?;
+            let headers = request
+                .get("headers")
+                .and_then(Value::as_array)
+                .map(|headers| {
+                    headers
+                        .iter()
+                        .filter_map(|header| {
+                            Some((
+                                header.get("name")?.as_str()?.to_owned(),
+                                header.get("value")?.as_str()?.to_owned(),
+                            ))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Ok(HarRequest {
+                number: index as u64 + 1,
+                method: text("/method").unwrap_or("GET").to_owned(),
+                path: url.path().to_owned(),
+                query: url.query().map(str::to_owned),
+                headers,
+                body: text("/postData/text").unwrap_or_default().to_owned(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,204 @@
+//! Finding exchanges on the server (`/api/requests` filters) and taking them away as
+//! HAR 1.2: from the admin API, from `hookscope export`, and back in with `replay`.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{client, get_json, payload, run, Hookscope};
+
+fn alert(alert_id: &str, severity: &str, title: &str) -> String {
+    let mut alert: serde_json::Value =
+        serde_json::from_slice(&payload("valid/panther-docs-ipmonitoring.json")).unwrap();
+    alert["alertId"] = alert_id.into();
+    alert["severity"] = severity.into();
+    alert["title"] = title.into();
+    alert.to_string()
+}
+
+fn post(url: &str, body: &str) -> u16 {
+    client()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn ids(url: &str) -> Vec<u64> {
+    let (status, list) = get_json(url);
+    assert_eq!(status, 200, "{list}");
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_u64().unwrap())
+        .collect()
+}
+
+fn har_schema() -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/schemas/har/har.json")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn the_server_finds_by_status_text_alert_severity_path_and_problems() {
+    let hookscope = Hookscope::start(&["--route", "/flaky=503", "--format", "quiet"]);
+    assert_eq!(
+        post(
+            &hookscope.url("/panther"),
+            &alert("a-1", "HIGH", "Disk full on db-1")
+        ),
+        200
+    );
+    assert_eq!(
+        post(
+            &hookscope.url("/flaky/x"),
+            &alert("a-2", "LOW", "Login from Paris")
+        ),
+        503
+    );
+    assert_eq!(
+        post(&hookscope.url("/panther"), r#"{"not":"an alert"}"#),
+        200
+    );
+    let api = |query: &str| ids(&hookscope.api(&format!("/api/requests?{query}")));
+    assert_eq!(api("status=5xx"), [2]);
+    assert_eq!(api("status=200"), [3, 1]);
+    assert_eq!(api("q=DISK%20FULL"), [1]);
+    assert_eq!(api("alert=a-2"), [2]);
+    assert_eq!(api("severity=high"), [1]);
+    assert_eq!(api("path=/flaky"), [2]);
+    assert_eq!(api("problems=true"), [3, 2]);
+    assert_eq!(api("verdict=invalid&method=post"), [3]);
+    for bad in ["status=6xx", "problems=maybe", "verdict=perhaps", "since=x"] {
+        let (status, error) = get_json(&hookscope.api(&format!("/api/requests?{bad}")));
+        assert_eq!(status, 400, "{bad}");
+        assert!(error["error"].is_string());
+    }
+}
+
+#[test]
+fn finding_among_ten_thousand_kept_exchanges_stays_quick() {
+    let hookscope = Hookscope::start(&["--keep", "10000", "--format", "quiet"]);
+    let body = alert("bulk", "INFO", "routine");
+    std::thread::scope(|scope| {
+        for worker in 0..8 {
+            let (url, body) = (hookscope.url("/"), body.clone());
+            scope.spawn(move || {
+                for n in 0..1250 {
+                    let body = if worker == 3 && n == 700 {
+                        alert("needle", "CRITICAL", "the one to find")
+                    } else {
+                        body.clone()
+                    };
+                    post(&url, &body);
+                }
+            });
+        }
+    });
+    let started = std::time::Instant::now();
+    let found = ids(&hookscope.api("/api/requests?q=the%20one%20to%20find&limit=10000"));
+    let took = started.elapsed();
+    assert_eq!(found.len(), 1);
+    assert!(
+        took < std::time::Duration::from_secs(2),
+        "{took:?} to search 10,000"
+    );
+    let (_, stats) = get_json(&hookscope.api("/api/stats"));
+    assert_eq!(stats["kept"], 10000);
+}
+
+#[test]
+fn the_filtered_set_exports_as_valid_har_and_replays_from_it() {
+    let record = std::env::temp_dir().join(format!("hookscope-har-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&record);
+    let hookscope = Hookscope::start(&[
+        "--record",
+        record.to_str().unwrap(),
+        "--script",
+        "503,200",
+        "--format",
+        "quiet",
+    ]);
+    let body = alert("har-1", "MEDIUM", "exported");
+    assert_eq!(post(&hookscope.url("/alerts?x=1"), &body), 503);
+    assert_eq!(post(&hookscope.url("/alerts?x=1"), &body), 200);
+    let response = client()
+        .get(hookscope.api("/api/export.har?status=5xx"))
+        .send()
+        .unwrap();
+    assert!(response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("hookscope.har"));
+    let document: serde_json::Value = response.json().unwrap();
+    let entries = document["log"]["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "only the filtered one");
+    assert_eq!(entries[0]["response"]["status"], 503);
+    assert_eq!(
+        entries[0]["request"]["url"],
+        format!("{}/alerts?x=1", hookscope.url(""))
+    );
+    assert_eq!(entries[0]["request"]["postData"]["text"], body);
+    drop(hookscope);
+
+    // The same from the command line, checked against the HAR 1.2 schema.
+    let output = run(&["export", record.to_str().unwrap(), "--har"], b"");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let har_file = record.with_extension("har");
+    std::fs::write(&har_file, &output.stdout).unwrap();
+    let check = run(
+        &[
+            "validate",
+            "--schema",
+            &har_schema(),
+            har_file.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(document["log"]["version"], "1.2");
+    assert_eq!(document["log"]["entries"].as_array().unwrap().len(), 2);
+
+    // And back: replay reads a HAR file as well as a record.
+    let target = Hookscope::start(&["--format", "json"]);
+    let replayed = run(
+        &[
+            "replay",
+            har_file.to_str().unwrap(),
+            "--to",
+            &target.url(""),
+        ],
+        b"",
+    );
+    assert!(
+        replayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    let lines = target.stop().json_lines();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["path"], "/alerts");
+    assert_eq!(lines[0]["query"], "x=1");
+    assert_eq!(lines[0]["verdict"]["valid"], true);
+    let no_target = run(&["replay", har_file.to_str().unwrap()], b"");
+    assert_eq!(no_target.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_target.stderr).contains("give --to"));
+    let no_format = run(&["export", record.to_str().unwrap()], b"");
+    assert_eq!(no_format.status.code(), Some(2));
+    let _ = std::fs::remove_file(&record);
+    let _ = std::fs::remove_file(&har_file);
+}
