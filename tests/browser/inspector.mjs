@@ -177,6 +177,36 @@ try {
   await frontPage.waitForFunction(() => document.querySelector('#replay-result').textContent.includes('→ 202'), null, { timeout: 5000 });
   assert.match(await frontPage.textContent('#replay-result'), new RegExp(`${target.url}/app/hook`));
 
+  // Find: the filter is in the URL, the server does the finding, export follows it.
+  const found = await browser.newPage();
+  found.on('pageerror', (error) => pageErrors.push(error));
+  await found.goto(front.admin + '/?status=5xx');
+  await found.waitForFunction(() => document.querySelectorAll('#rows tr.row').length === 1, null, { timeout: 5000 });
+  assert.match(await found.textContent('#rows tr.row'), /503/);
+  assert.equal(await found.inputValue('#find-status'), '5xx');
+  assert.match(await found.getAttribute('#export-har', 'href'), /\/api\/export\.har\?status=5xx/);
+  const har = await (await fetch(front.admin + '/api/export.har?status=5xx')).json();
+  assert.equal(har.log.entries.length, 1);
+  assert.equal(har.log.entries[0].response.status, 503);
+  await found.fill('#find-q', 'LOST-ACK');
+  await found.selectOption('#find-status', '');
+  await found.click('#find button[type=submit]');
+  await found.waitForFunction(() => new URLSearchParams(location.search).get('q') === 'LOST-ACK');
+  await found.waitForFunction(() => document.querySelectorAll('#rows tr.row').length === 2, null, { timeout: 5000 });
+  // Live: a new matching exchange appears, a new other one does not.
+  await post(front.url + '/hook', alert('lost-ack'));
+  await post(front.url + '/hook', alert('something-else'));
+  await found.waitForFunction(() => document.querySelectorAll('#rows tr.row').length === 3, null, { timeout: 5000 });
+  // Copy as curl: shell-quoted, with the body.
+  await found.click('#rows tr.row:first-child');
+  await found.waitForSelector('#detail:not([hidden])');
+  await found.click('#copy-curl');
+  await found.waitForFunction(() => document.querySelector('#curl').textContent.startsWith('curl -X POST'));
+  const curl = await found.textContent('#curl');
+  assert.match(curl, /-H 'content-type: application\/json'/);
+  assert.match(curl, /--data-binary '\{/);
+  await found.close();
+
   assert.equal(dialogs, 0, 'no script from a request ever ran');
   assert.deepEqual(pageErrors, []);
   console.log(`inspector browser test: ok (screenshot ${SCREENSHOT}, select with 1000 rows ${selectMs} ms)`);
