@@ -202,3 +202,31 @@ fn the_filtered_set_exports_as_valid_har_and_replays_from_it() {
     let _ = std::fs::remove_file(&record);
     let _ = std::fs::remove_file(&har_file);
 }
+
+#[test]
+fn the_alerts_view_groups_attempts_into_deliveries_with_their_state() {
+    let hookscope = Hookscope::start(&["--script", "503*2,200", "--format", "quiet"]);
+    let retried = alert("retried", "HIGH", "three attempts");
+    for _ in 0..3 {
+        post(&hookscope.url("/"), &retried);
+    }
+    post(&hookscope.url("/"), &alert("failing", "LOW", "one attempt"));
+    post(&hookscope.url("/"), r#"{"no": "alert"}"#);
+    let (status, deliveries) = get_json(&hookscope.api("/api/alerts"));
+    assert_eq!(status, 200);
+    let deliveries = deliveries.as_array().unwrap();
+    assert_eq!(deliveries.len(), 2, "{deliveries:?}");
+    assert_eq!(deliveries[0]["key"], "failing");
+    assert_eq!(deliveries[0]["state"], "never acked");
+    assert_eq!(deliveries[1]["key"], "retried");
+    assert_eq!(deliveries[1]["state"], "delivered after 3 attempts");
+    let attempts = deliveries[1]["attempts"].as_array().unwrap();
+    let outcomes: Vec<&str> = attempts
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["503", "503", "200"]);
+    assert!(attempts[0]["gap_ms"].is_null() && attempts[2]["gap_ms"].as_f64().is_some());
+    let (_, filtered) = get_json(&hookscope.api("/api/alerts?severity=low"));
+    assert_eq!(filtered.as_array().unwrap().len(), 1);
+}

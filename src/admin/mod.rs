@@ -99,6 +99,7 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, public: bo
         .route("/api/requests/{id}", get(one))
         .route("/api/requests/{id}/replay", post(replay))
         .route("/api/export.har", get(export_har))
+        .route("/api/alerts", get(alerts))
         .route("/api/stats", get(stats))
         .route("/api/events", get(events))
         .route("/api/config", get(config_view).put(change_config))
@@ -267,6 +268,84 @@ async fn export_har(State(admin): State<Admin>, RawQuery(query): RawQuery) -> An
         http::HeaderValue::from_static("attachment; filename=\"hookscope.har\""),
     );
     Ok(response)
+}
+
+/// The kept exchanges that belong to alert deliveries, grouped by delivery (route,
+/// re-sent or not, alert key), each with its attempts in order: the inspector's
+/// alerts view. Filters as `/api/requests`'s apply to the attempts.
+async fn alerts(State(admin): State<Admin>, RawQuery(query): RawQuery) -> Answer {
+    let query: HashMap<String, String> =
+        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let filter = Filter::from_query(&query)
+        .map_err(|reason| ApiError::new(StatusCode::BAD_REQUEST, reason))?;
+    let mut exchanges = admin.shared.store.all();
+    exchanges.retain(|exchange| {
+        filter.matches(exchange) && exchange.attempt.as_ref().is_some_and(|a| a.key.is_alert())
+    });
+    exchanges.sort_by_key(|exchange| exchange.id);
+    let mut deliveries: Vec<(String, Vec<serde_json::Value>, serde_json::Value)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for exchange in &exchanges {
+        let Some(attempt) = &exchange.attempt else {
+            continue;
+        };
+        // A new delivery of the same alert (after an acknowledgement) starts at attempt 1.
+        let group = format!(
+            "{}\u{0}{}\u{0}{}",
+            attempt.route.as_deref().unwrap_or(""),
+            attempt.key.resent,
+            attempt.key.value
+        );
+        if attempt.number == 1 || !index.contains_key(&group) {
+            index.insert(group.clone(), deliveries.len());
+            deliveries.push((
+                group.clone(),
+                Vec::new(),
+                serde_json::json!({
+                    "key": attempt.key.value,
+                    "route": attempt.route,
+                    "resent": attempt.key.resent,
+                }),
+            ));
+        }
+        let at = index[&group];
+        deliveries[at].1.push(serde_json::json!({
+            "id": exchange.id,
+            "at": exchange.received_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "number": attempt.number,
+            "gap_ms": attempt.gap.map(|gap| gap.as_secs_f64() * 1000.0),
+            "outcome": exchange.reply.outcome.label(),
+            "status": exchange.reply.outcome.status(),
+            "acknowledged": attempt.acknowledged,
+            "upstream": exchange.upstream.as_ref().map(|leg| leg.label()),
+            "duplicate_upstream": attempt.duplicate_upstream,
+        }));
+    }
+    let list: Vec<serde_json::Value> = deliveries
+        .into_iter()
+        .rev()
+        .map(|(_, attempts, mut delivery)| {
+            let acknowledged = attempts.iter().position(|a| a["acknowledged"] == true);
+            let duplicates = attempts
+                .iter()
+                .filter(|a| a["duplicate_upstream"] == true)
+                .count();
+            delivery["state"] = match acknowledged {
+                Some(0) => "delivered".into(),
+                Some(at) => format!("delivered after {} attempts", at + 1).into(),
+                None => "never acked".into(),
+            };
+            delivery["duplicates_upstream"] = duplicates.into();
+            delivery["attempts"] = attempts.into();
+            delivery
+        })
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        serde_json::to_vec(&list).unwrap_or_default(),
+    ))
 }
 
 async fn stats(State(admin): State<Admin>) -> Response {

@@ -205,6 +205,17 @@ try {
   const curl = await found.textContent('#curl');
   assert.match(curl, /-H 'content-type: application\/json'/);
   assert.match(curl, /--data-binary '\{/);
+  // The alerts view: a delivery per row, attempts as marks, the final state and duplicates.
+  await found.click('#tab-alerts');
+  await found.waitForFunction(() => document.querySelectorAll('#alerts-rows .delivery').length >= 2, null, { timeout: 5000 });
+  assert.match(new URL(found.url()).search, /view=alerts/);
+  const delivered = found.locator('#alerts-rows .delivery', { hasText: 'delivered after 2 attempts' });
+  assert.equal(await delivered.count(), 1);
+  assert.match(await delivered.textContent(), /duplicate upstream ×1/);
+  assert.equal(await delivered.locator('.mark').count(), 2);
+  assert.match(await delivered.locator('.mark').nth(1).getAttribute('title'), /attempt 2: 202, upstream 202, [\d.]+ s after attempt 1/);
+  await delivered.locator('.mark').first().dispatchEvent('click');
+  await found.waitForFunction(() => document.querySelector('#detail-title').textContent === '#1');
   await found.close();
 
   assert.equal(dialogs, 0, 'no script from a request ever ran');
