@@ -89,6 +89,10 @@ try {
   assert.match(problems, /\/severity: expected one of INFO, LOW, MEDIUM, HIGH, CRITICAL/);
   assert.match(problems, /\/tags\/1: expected a string, found number 7/);
   assert.match(await page.textContent('#detail-body'), /"alertContext"/);
+  // A problem opens its place in the body.
+  await page.click('#problems li.jump:has-text("/tags/1")');
+  await page.waitForSelector('#detail-body [data-pointer="/tags/1"].hl');
+  assert.equal(await page.textContent('#detail-body [data-pointer="/tags/1"]'), '7');
 
   // Replay it to the second hookscope.
   await page.fill('#replay-url', target.url);
