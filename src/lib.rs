@@ -81,8 +81,8 @@ pub mod values;
 
 pub use alert::{inspect, validate, Alert, AlertKey, Inspection, KeySource, Problem, Verdict};
 pub use capture::{
-    har, har_requests, json_line, record_line, Attempt, BodyState, DeliveryCounts, Exchange,
-    Filter, HarRequest, JsonLine, Outcome, RecordError, RecordLine, RecordLineError,
+    compare, har, har_requests, json_line, record_line, Attempt, BodyState, Change, DeliveryCounts,
+    Exchange, Filter, HarRequest, JsonLine, Outcome, RecordError, RecordLine, RecordLineError,
     RecordedUpstream, Reply, Stats, UpstreamCounts, UpstreamLeg, WaitTimeout, DEFAULT_KEEP,
     DEFAULT_KEEP_BYTES, UNREADABLE_METHOD,
 };

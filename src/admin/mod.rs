@@ -27,7 +27,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 pub use config::{ConfigPatch, ConfigView};
 
-use crate::capture::{har, record_line, Exchange, Filter, RecordLine};
+use crate::capture::{compare, har, record_line, Exchange, Filter, RecordLine};
 use crate::send::{self, RecordedRequest};
 use crate::shared::Shared;
 
@@ -100,6 +100,7 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, public: bo
         .route("/api/requests/{id}/replay", post(replay))
         .route("/api/export.har", get(export_har))
         .route("/api/alerts", get(alerts))
+        .route("/api/compare/{a}/{b}", get(compare_two))
         .route("/api/stats", get(stats))
         .route("/api/events", get(events))
         .route("/api/config", get(config_view).put(change_config))
@@ -345,6 +346,17 @@ async fn alerts(State(admin): State<Admin>, RawQuery(query): RawQuery) -> Answer
     Ok(json(
         StatusCode::OK,
         serde_json::to_vec(&list).unwrap_or_default(),
+    ))
+}
+
+/// What differs between two kept exchanges: request line, headers, the body by JSON pointer.
+async fn compare_two(State(admin): State<Admin>, Path((a, b)): Path<(String, String)>) -> Answer {
+    let (a, b) = (find(&admin.shared, &a)?, find(&admin.shared, &b)?);
+    let changes = compare(&a, &b);
+    Ok(json(
+        StatusCode::OK,
+        serde_json::to_vec(&serde_json::json!({"a": a.id, "b": b.id, "changes": changes}))
+            .unwrap_or_default(),
     ))
 }
 

@@ -3,6 +3,7 @@
 //! JSON line of an exchange, and the `--record` file it is appended to.
 //! It depends on `alert` and `escape` only.
 
+mod compare;
 mod deliveries;
 mod exchange;
 mod filter;
@@ -11,6 +12,7 @@ mod line;
 mod record;
 mod store;
 
+pub use compare::{compare, Change};
 pub use deliveries::{Attempt, Deliveries, DeliveryCounts};
 pub use exchange::{BodyState, Exchange, Outcome, Reply, UpstreamLeg, UNREADABLE_METHOD};
 pub use filter::Filter;

@@ -89,6 +89,13 @@ try {
   assert.match(problems, /\/severity: expected one of INFO, LOW, MEDIUM, HIGH, CRITICAL/);
   assert.match(problems, /\/tags\/1: expected a string, found number 7/);
   assert.match(await page.textContent('#detail-body'), /"alertContext"/);
+  // Compare #2 with #1: by pointer, not by line.
+  await page.fill('#compare-id', '1');
+  await page.click('#compare-button');
+  await page.waitForFunction(() => document.querySelectorAll('#compare-result li').length > 0);
+  const diff = await page.textContent('#compare-result');
+  assert.match(diff, /~ \/severity: "SEVERE" → "INFO"/);
+  assert.match(diff, /~ \/alertId: "bad-one" → "b90c19e66e160e194a5b3b94ec27fb7c"/);
   // A problem opens its place in the body.
   await page.click('#problems li.jump:has-text("/tags/1")');
   await page.waitForSelector('#detail-body [data-pointer="/tags/1"].hl');
