@@ -111,7 +111,9 @@ fn the_library_modules_form_no_cycle() {
         ("output", vec!["capture", "escape", "shared"]),
         (
             "admin",
-            vec!["capture", "forward", "respond", "send", "shared", "values"],
+            vec![
+                "alert", "capture", "forward", "respond", "send", "shared", "values",
+            ],
         ),
         (
             "server",

@@ -230,3 +230,72 @@ fn the_alerts_view_groups_attempts_into_deliveries_with_their_state() {
     let (_, filtered) = get_json(&hookscope.api("/api/alerts?severity=low"));
     assert_eq!(filtered.as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn edited_requests_are_checked_sent_and_marked_and_a_found_set_replays_in_order() {
+    let hookscope = Hookscope::start(&["--route", "/down=503", "--format", "quiet"]);
+    post(&hookscope.url("/down"), &alert("d-1", "LOW", "first"));
+    post(&hookscope.url("/down"), &alert("d-2", "LOW", "second"));
+    post(&hookscope.url("/up"), &alert("u-1", "LOW", "fine"));
+
+    let checked: serde_json::Value = client()
+        .post(hookscope.api("/api/validate"))
+        .body(r#"{"title": 7}"#)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(checked["valid"], false);
+    assert!(checked["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["pointer"] == "/title"));
+
+    let edited = serde_json::json!({
+        "method": "POST",
+        "url": hookscope.url("/up/edited"),
+        "headers": [["content-type", "application/json"]],
+        "body": alert("edited", "HIGH", "changed by hand"),
+        "from": 1,
+    });
+    let sent = client()
+        .post(hookscope.api("/api/send"))
+        .json(&edited)
+        .send()
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    let landed = &get_json(&hookscope.api("/api/requests?path=/up/edited")).1[0];
+    assert_eq!(landed["headers"]["x-hookscope-replay"], "1");
+    assert_eq!(landed["body"]["alertId"], "edited");
+    let mut into_admin = edited.clone();
+    into_admin["url"] = hookscope.api("/api/requests").into();
+    let refused = client()
+        .post(hookscope.api("/api/send"))
+        .json(&into_admin)
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+
+    let target = Hookscope::start(&["--format", "json"]);
+    let replayed: serde_json::Value = client()
+        .post(hookscope.api("/api/replay?status=503"))
+        .json(&serde_json::json!({"to": target.url("")}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let ids: Vec<u64> = replayed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2], "the found set, oldest first");
+    let lines = target.stop().json_lines();
+    let keys: Vec<&str> = lines
+        .iter()
+        .map(|l| l["body"]["alertId"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["d-1", "d-2"]);
+}

@@ -39,6 +39,12 @@ const MAX_API_BODY: usize = 1024 * 1024;
 /// Comment line sent on an idle event stream so that proxies keep it open.
 const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
 
+/// Largest body `POST /api/validate` checks.
+const VALIDATE_LIMIT: usize = 4 * 1024 * 1024;
+
+/// Most exchanges one `POST /api/replay` sends.
+const REPLAY_ALL_LIMIT: usize = 1000;
+
 /// How long a replay from the inspector waits for the target to answer.
 const REPLAY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -101,6 +107,9 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, public: bo
         .route("/api/export.har", get(export_har))
         .route("/api/alerts", get(alerts))
         .route("/api/compare/{a}/{b}", get(compare_two))
+        .route("/api/send", post(send_edited))
+        .route("/api/validate", post(validate_body))
+        .route("/api/replay", post(replay_matching))
         .route("/api/stats", get(stats))
         .route("/api/events", get(events))
         .route("/api/config", get(config_view).put(change_config))
@@ -349,6 +358,112 @@ async fn alerts(State(admin): State<Admin>, RawQuery(query): RawQuery) -> Answer
     ))
 }
 
+/// An edited request (the inspector's editor): method, URL, headers, body, and the
+/// exchange it was made from.
+#[derive(serde::Deserialize)]
+struct Edited {
+    method: String,
+    url: String,
+    #[serde(default)]
+    headers: Vec<(String, String)>,
+    #[serde(default)]
+    body: String,
+    /// The exchange it was edited from; the request carries it as `x-hookscope-replay`,
+    /// so that a copy that lands in hookscope says "replayed from #N".
+    from: u64,
+}
+
+async fn send_edited(State(admin): State<Admin>, request: Request) -> Answer {
+    let edited: Edited = read_json(request).await?;
+    let to = replay_target(&admin, &edited.url).await?;
+    if http::Method::from_bytes(edited.method.as_bytes()).is_err() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{:?} is not an HTTP method", edited.method),
+        ));
+    }
+    let request = RecordedRequest {
+        id: edited.from,
+        method: edited.method,
+        path: to.path().to_owned(),
+        query: to.query().map(str::to_owned),
+        headers: edited.headers,
+        body: bytes::Bytes::from(edited.body),
+    };
+    send_one(&admin, &request, &to).await
+}
+
+/// The Panther check of a body, as the editor shows it while typing.
+async fn validate_body(request: Request) -> Answer {
+    let body = axum::body::to_bytes(request.into_body(), VALIDATE_LIMIT)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the body is too large to check here",
+            )
+        })?;
+    let verdict = crate::alert::validate(&body);
+    Ok(json(
+        StatusCode::OK,
+        serde_json::to_vec(&serde_json::json!({
+            "valid": verdict.is_valid(),
+            "problems": verdict.problems,
+            "warnings": verdict.warnings,
+        }))
+        .unwrap_or_default(),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct ReplayAll {
+    to: String,
+}
+
+/// Replays every kept exchange that passes the filter (the query string), in order.
+async fn replay_matching(
+    State(admin): State<Admin>,
+    RawQuery(query): RawQuery,
+    request: Request,
+) -> Answer {
+    let query: HashMap<String, String> =
+        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let filter = Filter::from_query(&query)
+        .map_err(|reason| ApiError::new(StatusCode::BAD_REQUEST, reason))?;
+    let ReplayAll { to } = read_json(request).await?;
+    let to = replay_target(&admin, &to).await?;
+    let mut exchanges = admin.shared.store.all();
+    exchanges.retain(|exchange| filter.matches(exchange) && !exchange.is_unreadable_head());
+    exchanges.sort_by_key(|exchange| exchange.id);
+    if exchanges.len() > REPLAY_ALL_LIMIT {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "{} exchanges match: at most {REPLAY_ALL_LIMIT} are replayed at once (narrow the filter, or use hookscope replay on the record)",
+                exchanges.len()
+            ),
+        ));
+    }
+    let client = admin
+        .replay_client
+        .get_or_init(|| send::client(REPLAY_TIMEOUT));
+    let mut results = Vec::with_capacity(exchanges.len());
+    for exchange in exchanges {
+        let request = RecordedRequest::from(&*exchange);
+        let result = send::replay(client, &request, &to, send::DEFAULT_MAX_RESPONSE_BODY).await;
+        results.push(match result {
+            Ok(replayed) => serde_json::json!({"id": exchange.id, "status": replayed.status, "took_ms": replayed.took_ms}),
+            Err(failure) => serde_json::json!({"id": exchange.id, "error": failure.to_string()}),
+        });
+    }
+    Ok(json(
+        StatusCode::OK,
+        serde_json::to_vec(&results).unwrap_or_default(),
+    ))
+}
+
 /// What differs between two kept exchanges: request line, headers, the body by JSON pointer.
 async fn compare_two(State(admin): State<Admin>, Path((a, b)): Path<(String, String)>) -> Answer {
     let (a, b) = (find(&admin.shared, &a)?, find(&admin.shared, &b)?);
@@ -407,7 +522,14 @@ async fn replay(State(admin): State<Admin>, Path(id): Path<String>, request: Req
             )
         })?,
     };
-    let to = match reqwest::Url::parse(&to) {
+    let to = replay_target(&admin, &to).await?;
+    let request = RecordedRequest::from(&*exchange);
+    send_one(&admin, &request, &to).await
+}
+
+/// A replay target: an http(s) URL that is not this admin API.
+async fn replay_target(admin: &Admin, to: &str) -> Result<reqwest::Url, ApiError> {
+    let to = match reqwest::Url::parse(to) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => url,
         _ => {
             return Err(ApiError::new(
@@ -422,11 +544,15 @@ async fn replay(State(admin): State<Admin>, Path(id): Path<String>, request: Req
             format!("{to} is this admin API: a recorded request is not replayed into it"),
         ));
     }
+    Ok(to)
+}
+
+/// Sends one request (marked as a replay of its id) and answers with what came back.
+async fn send_one(admin: &Admin, request: &RecordedRequest, to: &reqwest::Url) -> Answer {
     let client = admin
         .replay_client
         .get_or_init(|| send::client(REPLAY_TIMEOUT));
-    let request = RecordedRequest::from(&*exchange);
-    match send::replay(client, &request, &to, send::DEFAULT_MAX_RESPONSE_BODY).await {
+    match send::replay(client, request, to, send::DEFAULT_MAX_RESPONSE_BODY).await {
         Ok(replayed) => Ok(json(
             StatusCode::OK,
             serde_json::to_vec(&replayed).unwrap_or_default(),

@@ -216,7 +216,33 @@ try {
   const curl = await found.textContent('#curl');
   assert.match(curl, /-H 'content-type: application\/json'/);
   assert.match(curl, /--data-binary '\{/);
+  // Edit and send: the body checked as it is typed, sent elsewhere, marked as a replay.
+  await found.click('#tab-requests');
+  await found.click('#rows tr.row:first-child');
+  await found.waitForSelector('#detail:not([hidden])');
+  const fromId = await found.evaluate(() => selected);
+  await found.fill('#edit-body', '{"title": 7}');
+  await found.waitForFunction(() => /✘ \/title: expected/.test(document.querySelector('#edit-problems').textContent));
+  await found.fill('#edit-body', alert('edited-by-hand'));
+  await found.waitForFunction(() => document.querySelector('#edit-problems').textContent.includes('✔ valid Panther alert'));
+  await found.fill('#edit-url', target.url + '/edited');
+  await found.click('#edit-send');
+  await found.waitForFunction(() => document.querySelector('#edit-result').textContent.startsWith('→ 202'));
+  const landed = (await (await fetch(target.admin + '/api/requests?path=/edited')).json())[0];
+  assert.equal(landed.body.alertId, 'edited-by-hand');
+  assert.equal(landed.headers['x-hookscope-replay'], String(fromId));
+  // Replay all that the filter finds.
+  await found.fill('#find-q', '');
+  await found.selectOption('#find-status', '5xx');
+  await found.click('#find button[type=submit]');
+  await found.waitForFunction(() => new URLSearchParams(location.search).get('status') === '5xx');
+  await found.fill('#replay-all-to', target.url + '/again');
+  await found.click('#replay-all');
+  await found.waitForFunction(() => /^replayed \d+: 202×\d+$/.test(document.querySelector('#replay-all-result').textContent), null, { timeout: 5000 });
+
   // The alerts view: a delivery per row, attempts as marks, the final state and duplicates.
+  await found.click('#find-clear');
+  await found.waitForFunction(() => !new URLSearchParams(location.search).get('status'));
   await found.click('#tab-alerts');
   await found.waitForFunction(() => document.querySelectorAll('#alerts-rows .delivery').length >= 2, null, { timeout: 5000 });
   assert.match(new URL(found.url()).search, /view=alerts/);
