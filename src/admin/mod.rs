@@ -211,10 +211,7 @@ async fn clear(State(admin): State<Admin>) -> Response {
 }
 
 async fn list(State(admin): State<Admin>, RawQuery(query): RawQuery) -> Answer {
-    let query: HashMap<String, String> =
-        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
+    let query = parameters(query);
     let shared = &admin.shared;
 
     let number = |name: &str| -> Result<Option<u64>, ApiError> {
@@ -248,18 +245,31 @@ async fn list(State(admin): State<Admin>, RawQuery(query): RawQuery) -> Answer {
     Ok(json(StatusCode::OK, body))
 }
 
+/// The query string's parameters.
+fn parameters(query: Option<String>) -> HashMap<String, String> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// The kept exchanges that the query's filters find (and `also` keeps), oldest first.
+fn found(
+    admin: &Admin,
+    query: Option<String>,
+    also: impl Fn(&Exchange) -> bool,
+) -> Result<Vec<Arc<Exchange>>, ApiError> {
+    let filter = Filter::from_query(&parameters(query))
+        .map_err(|reason| ApiError::new(StatusCode::BAD_REQUEST, reason))?;
+    let mut exchanges = admin.shared.store.all();
+    exchanges.retain(|exchange| filter.matches(exchange) && also(exchange));
+    exchanges.sort_by_key(|exchange| exchange.id);
+    Ok(exchanges)
+}
+
 /// The kept exchanges that pass the filter (the find bar's, `/api/requests`'s), oldest
 /// first, as a HAR 1.2 file.
 async fn export_har(State(admin): State<Admin>, RawQuery(query): RawQuery) -> Answer {
-    let query: HashMap<String, String> =
-        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
-    let filter = Filter::from_query(&query)
-        .map_err(|reason| ApiError::new(StatusCode::BAD_REQUEST, reason))?;
-    let mut exchanges = admin.shared.store.all();
-    exchanges.retain(|exchange| filter.matches(exchange));
-    exchanges.sort_by_key(|exchange| exchange.id);
+    let exchanges = found(&admin, query, |_| true)?;
     let lines: Vec<Vec<u8>> = exchanges
         .iter()
         .map(|exchange| record_line(exchange).to_vec())
@@ -284,17 +294,9 @@ async fn export_har(State(admin): State<Admin>, RawQuery(query): RawQuery) -> An
 /// re-sent or not, alert key), each with its attempts in order: the inspector's
 /// alerts view. Filters as `/api/requests`'s apply to the attempts.
 async fn alerts(State(admin): State<Admin>, RawQuery(query): RawQuery) -> Answer {
-    let query: HashMap<String, String> =
-        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
-    let filter = Filter::from_query(&query)
-        .map_err(|reason| ApiError::new(StatusCode::BAD_REQUEST, reason))?;
-    let mut exchanges = admin.shared.store.all();
-    exchanges.retain(|exchange| {
-        filter.matches(exchange) && exchange.attempt.as_ref().is_some_and(|a| a.key.is_alert())
-    });
-    exchanges.sort_by_key(|exchange| exchange.id);
+    let exchanges = found(&admin, query, |exchange| {
+        exchange.attempt.as_ref().is_some_and(|a| a.key.is_alert())
+    })?;
     let mut deliveries: Vec<(String, Vec<serde_json::Value>, serde_json::Value)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for exchange in &exchanges {
@@ -426,17 +428,9 @@ async fn replay_matching(
     RawQuery(query): RawQuery,
     request: Request,
 ) -> Answer {
-    let query: HashMap<String, String> =
-        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
-    let filter = Filter::from_query(&query)
-        .map_err(|reason| ApiError::new(StatusCode::BAD_REQUEST, reason))?;
+    let exchanges = found(&admin, query, |exchange| !exchange.is_unreadable_head())?;
     let ReplayAll { to } = read_json(request).await?;
     let to = replay_target(&admin, &to).await?;
-    let mut exchanges = admin.shared.store.all();
-    exchanges.retain(|exchange| filter.matches(exchange) && !exchange.is_unreadable_head());
-    exchanges.sort_by_key(|exchange| exchange.id);
     if exchanges.len() > REPLAY_ALL_LIMIT {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
