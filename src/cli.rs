@@ -19,6 +19,7 @@ Examples:
   hookscope listen --script '503*2,200'    # fail each alert twice, then ack
   hookscope listen --route /down=drop      # /down drops the connection
   hookscope listen --format json --record a.jsonl
+  hookscope listen --forward http://127.0.0.1:3000/hook   # in front of your app
   hookscope listen --port 0 --admin 127.0.0.1:0   # free ports (a second one)";
 
 /// Common sessions, for `hookscope examples` and `hookscope help examples`.
@@ -40,8 +41,20 @@ Long sessions: one line per exchange, everything in a file:
 Send them again, to your own receiver:
   hookscope replay alerts.jsonl --to http://127.0.0.1:3000/webhook --filter verdict=valid
 
-Be Panther: deliver the test alert with Panther's retries:
-  hookscope send --to http://127.0.0.1:3000/webhook --test
+In front of your own receiver, and the lost acknowledgement (your app gets it twice):
+  hookscope --forward http://127.0.0.1:3000/webhook
+  hookscope --forward http://127.0.0.1:3000/webhook --script 'forward>503,forward'
+
+Check another sender's signatures and payloads:
+  hookscope --verify github:env:GITHUB_WEBHOOK_SECRET --schema-route /github=push.schema.json
+  hookscope send --to http://127.0.0.1:3000/webhook --test --sign stripe:env:STRIPE_SECRET
+
+Take traffic away for DevTools:
+  hookscope export alerts.jsonl --har > alerts.har
+
+Be Panther: deliver the test alert with Panther's retries (compressed 100 times):
+  hookscope send --to http://127.0.0.1:3000/webhook --test --schedule panther --time-scale 0.01
+  hookscope send --to http://127.0.0.1:3000/webhook --example policy
 
 HTTPS on your machine:
   hookscope cert --out ./dev-certs
