@@ -248,6 +248,22 @@ impl Drop for Hookscope {
     }
 }
 
+/// The admin API's stats once `done` says they are complete (within 10 s): exchanges
+/// are published when their connection ends, which can be after the client has its answer.
+pub fn stats_when(
+    hookscope: &Hookscope,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, stats) = get_json(&hookscope.api("/api/stats"));
+        if done(&stats) || std::time::Instant::now() > deadline {
+            return stats;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
 pub fn wait_with_timeout(child: &mut Child, timeout: Duration) -> ExitStatus {
     let deadline = std::time::Instant::now() + timeout;
     loop {
