@@ -39,11 +39,19 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 def targets(record_dir):
     found = {
         "baseline": lambda r: [str(ROOT / "target/release/examples/baseline"), "0"],
+        # The same-work ceilings: what hookscope's quiet, json and json+record modes do
+        # at the least (issue 22); the table's ratios to them are hookscope's own cost.
+        "typed": lambda r: [str(ROOT / "target/release/examples/baseline"), "0", "--mode", "typed"],
+        "print": lambda r: [str(ROOT / "target/release/examples/baseline"), "0", "--mode", "print"],
+        "record": lambda r: [str(ROOT / "target/release/examples/baseline"), "0", "--mode", "record",
+                             "--record", str(record_dir / f"ceiling-{r}.jsonl")],
         "node-example": lambda r: ["node", str(ROOT / "bench/node-example.js"), "0"],
         "hookscope": lambda r: [HOOKSCOPE, "listen", "--port", "0", "--admin", "127.0.0.1:0",
                                 "--format", "json", "--record", str(record_dir / f"record-{r}.jsonl")],
         "hookscope-quiet": lambda r: [HOOKSCOPE, "listen", "--port", "0", "--admin", "127.0.0.1:0",
                                       "--format", "quiet"],
+        "hookscope-json": lambda r: [HOOKSCOPE, "listen", "--port", "0", "--admin", "127.0.0.1:0",
+                                     "--format", "json"],
     }
     # The same two modes of other builds, in the same rounds, so that a change is
     # measured against the code before it.
@@ -209,7 +217,7 @@ def run(workdir):
                             recorded = totals["record_lines"]
                             server.empty_files(record)
                         else:
-                            server.empty_files()
+                            server.empty_files(*[p for p in [workdir / f"ceiling-{round_number}.jsonl"] if p.exists()])
             finally:
                 server.stop()
                 (workdir / f"record-{round_number}.jsonl").unlink(missing_ok=True)
@@ -217,16 +225,24 @@ def run(workdir):
     def median(name, size, connections, field):
         return statistics.median(m[field] for m in results[(name, size, connections)])
 
-    lines = ["| target | alert | conns | req/s | × baseline | p50 ms | p99 ms | non-2xx | socket errors | peak RSS MiB | CPU s / 100k req |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    # Each hookscope mode against the ceiling that does the same work (when it ran).
+    ceiling_of = {"hookscope-quiet": "typed", "hookscope-json": "print", "hookscope": "record"}
+    lines = ["| target | alert | conns | req/s | × baseline | × same-work ceiling | p50 ms | p99 ms | p99 × ceiling | non-2xx | socket errors | peak RSS MiB | CPU s / 100k req |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for size in SIZES:
         for connections in CONNECTIONS:
             base = median("baseline", size, connections, "rps")
             for name in all_targets:
                 rps = median(name, size, connections, "rps")
+                ceiling = ceiling_of.get(name)
+                if ceiling in all_targets:
+                    versus = f"{rps / median(ceiling, size, connections, 'rps'):.2f} ({ceiling})"
+                    p99_versus = f"{median(name, size, connections, 'p99_ms') / median(ceiling, size, connections, 'p99_ms'):.2f}"
+                else:
+                    versus = p99_versus = ""
                 lines.append(
-                    f"| {name} | {size} | {connections} | {rps:,.0f} | {rps / base:.2f} | "
-                    f"{median(name, size, connections, 'p50_ms'):.2f} | {median(name, size, connections, 'p99_ms'):.2f} | "
+                    f"| {name} | {size} | {connections} | {rps:,.0f} | {rps / base:.2f} | {versus} | "
+                    f"{median(name, size, connections, 'p50_ms'):.2f} | {median(name, size, connections, 'p99_ms'):.2f} | {p99_versus} | "
                     f"{median(name, size, connections, 'non2xx'):.0f} | {median(name, size, connections, 'socket_errors'):.0f} | "
                     f"{median(name, size, connections, 'peak_rss_mib'):.1f} | {median(name, size, connections, 'cpu_s_per_100k'):.2f} |")
     print("\n".join(lines))
