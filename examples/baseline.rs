@@ -124,7 +124,11 @@ async fn same_work(
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (head, body) = request.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     if work.mode != Mode::Bare {
         let alert = serde_json::from_slice::<Alert<'_>>(&body).ok();
         if work.mode != Mode::Typed {
@@ -158,8 +162,11 @@ async fn same_work(
 /// Serves connections with hookscope's runtime and connection builder.
 async fn serve<S>(port: u16, service: impl Fn() -> S) -> std::io::Result<()>
 where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<Full<Bytes>>, Error = Infallible>
-        + Send
+    S: hyper::service::Service<
+            Request<Incoming>,
+            Response = Response<Full<Bytes>>,
+            Error = Infallible,
+        > + Send
         + 'static,
     S::Future: Send + 'static,
 {
@@ -211,7 +218,10 @@ async fn main() -> std::io::Result<()> {
     };
     let record = match (mode, value("--record")) {
         (Mode::Record, Some(path)) => Some(Arc::new(Mutex::new(
-            std::fs::OpenOptions::new().create(true).append(true).open(path)?,
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?,
         ))),
         _ => None,
     };

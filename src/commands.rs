@@ -480,8 +480,15 @@ async fn send(args: &SendArgs) -> Outcome {
     };
     let mut hinted = false;
     let stderr_is_terminal = std::io::stderr().is_terminal();
+    // The countdown on the terminal, stopped and cleared before the attempt's line (its
+    // own last wake-up would race the attempt).
+    let mut counting: Option<tokio::task::JoinHandle<()>> = None;
     let mut report = |progress: send::Progress<'_>| match progress {
         send::Progress::Attempted(attempt) => {
+            if let Some(countdown) = counting.take() {
+                countdown.abort();
+                eprint!("\r\x1b[K");
+            }
             eprintln!("hookscope: {}", attempt_line(attempt));
             let untrusted = attempt
                 .error
@@ -496,7 +503,7 @@ async fn send(args: &SendArgs) -> Outcome {
             }
         }
         send::Progress::Waiting { next, of, delay } if stderr_is_terminal => {
-            tokio::spawn(countdown(next, of, delay));
+            counting = Some(tokio::spawn(countdown(next, of, delay)));
         }
         send::Progress::Waiting { next, of, delay } => eprintln!(
             "hookscope: attempt {next} of {of} in {}",
