@@ -53,12 +53,17 @@ pub struct UpstreamOptions {
 }
 
 impl Default for UpstreamOptions {
+    /// The defaults of the flags (written once, on them).
     fn default() -> Self {
-        UpstreamOptions {
-            forward_timeout: Duration::from_secs(30),
-            forward_cacert: None,
-            forward_insecure: false,
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            upstream: UpstreamOptions,
+            /// `requires = "forward"` on the TLS flags names this flag.
+            #[arg(long)]
+            forward: Option<String>,
         }
+        <Defaults as clap::Parser>::parse_from(["hookscope"]).upstream
     }
 }
 
@@ -515,6 +520,13 @@ mod tests {
             peer: "127.0.0.1:5000".parse().unwrap(),
             tls: false,
         }
+    }
+
+    #[test]
+    fn defaults_are_the_flags() {
+        let options = UpstreamOptions::default();
+        assert_eq!(options.forward_timeout, Duration::from_secs(30));
+        assert!(options.forward_cacert.is_none() && !options.forward_insecure);
     }
 
     #[test]

@@ -252,7 +252,10 @@ fn render(
     out.extend_from_slice(b",\"schema\":");
     string(&mut out, exchange.schema.as_deref().unwrap_or("panther"));
     out.extend_from_slice(b",\"signature\":");
-    safe_json(&mut out, &exchange.signature);
+    match &exchange.signature {
+        Some(signature) => safe_json(&mut out, signature),
+        None => out.extend_from_slice(b"null"),
+    }
     out.extend_from_slice(b",\"attempt\":");
     match &exchange.attempt {
         Some(attempt) => {
