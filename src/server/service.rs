@@ -315,7 +315,14 @@ pub(crate) async fn handle(
             .await;
             Ok(response)
         }
-        Action::Forward { .. } => unreachable!("carried out above"),
+        // Carried out above; what a forward tells the sender instead is never a forward
+        // (`decide` builds it from a plain step), so this answers rather than panics.
+        Action::Forward { .. } => {
+            let text =
+                Bytes::from_static(b"hookscope: a forward step cannot answer another forward\n");
+            pending.finish(Outcome::Answered(500), text.clone());
+            Ok(whole(plain(StatusCode::INTERNAL_SERVER_ERROR, text)))
+        }
         Action::Drop { delay } => {
             wait(delay).await;
             pending.finish(Outcome::Dropped, Bytes::new());
