@@ -577,7 +577,7 @@ async fn replay_har(
     }
     let requests = serde_json::from_slice::<serde_json::Value>(&text)
         .map_err(|error| format!("not JSON: {error}"))
-        .and_then(|document| hookscope::har_requests(&document));
+        .and_then(|document| RecordedRequest::all_from_har(&document));
     let requests = match requests {
         Ok(requests) => requests,
         Err(error) => {
@@ -588,7 +588,7 @@ async fn replay_har(
     let mut outcome = Outcome::Success;
     let count = requests.len();
     for request in requests {
-        let request = RecordedRequest::from(request).with_headers(&args.headers);
+        let request = request.with_headers(&args.headers);
         let result = send::replay(client, &request, to, args.max_response_body).await;
         if result.is_err() {
             outcome = Outcome::Negative;

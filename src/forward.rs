@@ -28,7 +28,7 @@ use rustls::pki_types::CertificateDer;
 use thiserror::Error;
 
 use crate::capture::UpstreamLeg;
-use crate::values::parse_duration;
+use crate::values::{error_with_causes, parse_duration};
 
 /// How hookscope reaches the upstream: flags of `hookscope listen`.
 #[derive(Debug, Clone, Args)]
@@ -232,7 +232,7 @@ impl Upstream {
             Ok(Ok(beyond)) => beyond,
             Ok(Err(error)) => {
                 leg.body = kept.freeze();
-                let error = format!("its answer's body broke off: {}", chain(&error));
+                let error = format!("its answer's body broke off: {}", error_with_causes(&error));
                 return failed(leg, error, false);
             }
             Err(_) => {
@@ -382,22 +382,11 @@ fn describe(error: &hyper_util::client::legacy::Error, base: &reqwest::Url) -> S
     if error.is_connect() {
         format!("cannot connect to {upstream}: {innermost}")
     } else {
-        format!("the request to {upstream} failed: {}", chain(error))
+        format!(
+            "the request to {upstream} failed: {}",
+            error_with_causes(error)
+        )
     }
-}
-
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn version_text(version: http::Version) -> &'static str {

@@ -57,16 +57,51 @@ impl From<&Exchange> for RecordedRequest {
     }
 }
 
-impl From<crate::capture::HarRequest> for RecordedRequest {
-    fn from(request: crate::capture::HarRequest) -> Self {
-        RecordedRequest {
-            id: request.number,
-            method: request.method,
-            path: request.path,
-            query: request.query,
-            headers: request.headers,
-            body: Bytes::from(request.body),
-        }
+impl RecordedRequest {
+    /// The requests of a HAR document (1.1 or 1.2), numbered from 1, or why it is not one.
+    pub fn all_from_har(document: &serde_json::Value) -> Result<Vec<RecordedRequest>, String> {
+        use serde_json::Value;
+        let entries = document
+            .pointer("/log/entries")
+            .and_then(Value::as_array)
+            .ok_or("not a HAR file: no log.entries")?;
+        entries
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| {
+                let number = index + 1;
+                let request = entry
+                    .get("request")
+                    .ok_or_else(|| format!("entry {number}: no request"))?;
+                let text = |pointer: &str| request.pointer(pointer).and_then(Value::as_str);
+                let url = text("/url").ok_or_else(|| format!("entry {number}: no request.url"))?;
+                let url = reqwest::Url::parse(url)
+                    .map_err(|error| format!("entry {number}: request.url {url:?}: {error}"))?;
+                let headers = request
+                    .get("headers")
+                    .and_then(Value::as_array)
+                    .map(|headers| {
+                        headers
+                            .iter()
+                            .filter_map(|header| {
+                                Some((
+                                    header.get("name")?.as_str()?.to_owned(),
+                                    header.get("value")?.as_str()?.to_owned(),
+                                ))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Ok(RecordedRequest {
+                    id: number as u64,
+                    method: text("/method").unwrap_or("GET").to_owned(),
+                    path: url.path().to_owned(),
+                    query: url.query().map(str::to_owned),
+                    headers,
+                    body: Bytes::from(text("/postData/text").unwrap_or_default().to_owned()),
+                })
+            })
+            .collect()
     }
 }
 
@@ -299,17 +334,7 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     if let Some(error) = error.downcast_ref::<reqwest::Error>() {
         return describe_request_error(error);
     }
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    crate::values::error_with_causes(error)
 }
 
 #[cfg(test)]

@@ -175,6 +175,22 @@ pub fn parse_body(text: &str) -> Result<Bytes, std::convert::Infallible> {
     Ok(Bytes::copy_from_slice(text.as_bytes()))
 }
 
+/// An error and its causes on one line, each cause once ("cannot connect: Connection
+/// refused (os error 111)"): how hookscope reports errors it did not write itself.
+pub fn error_with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -105,7 +105,7 @@ fn the_library_modules_form_no_cycle() {
         ("signature", vec![]),
         ("schemas", vec!["alert"]),
         ("capture", vec!["alert", "escape", "signature"]),
-        ("send", vec!["capture"]),
+        ("send", vec!["capture", "values"]),
         ("forward", vec!["capture", "values"]),
         ("shared", vec!["capture", "respond"]),
         ("output", vec!["capture", "escape", "shared"]),

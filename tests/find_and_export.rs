@@ -5,15 +5,14 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{client, get_json, payload, run, Hookscope};
+use common::{client, get_json, run, Hookscope};
 
 fn alert(alert_id: &str, severity: &str, title: &str) -> String {
-    let mut alert: serde_json::Value =
-        serde_json::from_slice(&payload("valid/panther-docs-ipmonitoring.json")).unwrap();
-    alert["alertId"] = alert_id.into();
-    alert["severity"] = severity.into();
-    alert["title"] = title.into();
-    alert.to_string()
+    common::alert_with(&[
+        ("alertId", alert_id),
+        ("severity", severity),
+        ("title", title),
+    ])
 }
 
 fn post(url: &str, body: &str) -> u16 {

@@ -9,13 +9,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::app::{App, Reply};
-use common::{client, closed_port, get_json, payload, run, Hookscope};
+use common::{client, closed_port, get_json, run, Hookscope};
 
 fn alert(alert_id: &str) -> String {
-    let mut alert: serde_json::Value =
-        serde_json::from_slice(&payload("valid/panther-docs-ipmonitoring.json")).unwrap();
-    alert["alertId"] = alert_id.into();
-    alert.to_string()
+    common::alert_with(&[("alertId", alert_id)])
 }
 
 fn post(url: &str, body: &str) -> reqwest::Result<reqwest::blocking::Response> {

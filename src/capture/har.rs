@@ -1,7 +1,7 @@
 //! HAR 1.2 (the HTTP Archive format browsers' DevTools import and export): the
 //! exchanges of a record or of the history, as one document. Built from record
 //! lines, so that `hookscope export RECORD --har` and the inspector's export are
-//! the same code.
+//! the same code. (Reading a HAR file back, for a replay, is `send`'s.)
 
 use serde_json::{json, Value};
 
@@ -109,65 +109,4 @@ fn entry(line: &RecordLine<'_>) -> Option<Value> {
         "timings": {"send": 0, "wait": took, "receive": 0},
         "_hookscope": {"id": line.id},
     }))
-}
-
-/// One request of a HAR document, as a replay sends it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HarRequest {
-    /// The entry's position (from 1).
-    pub number: u64,
-    /// Method.
-    pub method: String,
-    /// Path.
-    pub path: String,
-    /// Query, without `?`.
-    pub query: Option<String>,
-    /// Headers in order.
-    pub headers: Vec<(String, String)>,
-    /// Body text.
-    pub body: String,
-}
-
-/// The requests of a HAR document (1.1 or 1.2), or why it is not one.
-pub fn har_requests(document: &Value) -> Result<Vec<HarRequest>, String> {
-    let entries = document
-        .pointer("/log/entries")
-        .and_then(Value::as_array)
-        .ok_or("not a HAR file: no log.entries")?;
-    entries
-        .iter()
-        .enumerate()
-        .map(|(index, entry)| {
-            let request = entry
-                .get("request")
-                .ok_or_else(|| format!("entry {}: no request", index + 1))?;
-            let text = |pointer: &str| request.pointer(pointer).and_then(Value::as_str);
-            let url = text("/url").ok_or_else(|| format!("entry {}: no request.url", index + 1))?;
-            let url = reqwest::Url::parse(url)
-                .map_err(|error| format!("entry {}: request.url {url:?}: {error}", index + 1))?;
-            let headers = request
-                .get("headers")
-                .and_then(Value::as_array)
-                .map(|headers| {
-                    headers
-                        .iter()
-                        .filter_map(|header| {
-                            Some((
-                                header.get("name")?.as_str()?.to_owned(),
-                                header.get("value")?.as_str()?.to_owned(),
-                            ))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            Ok(HarRequest {
-                number: index as u64 + 1,
-                method: text("/method").unwrap_or("GET").to_owned(),
-                path: url.path().to_owned(),
-                query: url.query().map(str::to_owned),
-                headers,
-                body: text("/postData/text").unwrap_or_default().to_owned(),
-            })
-        })
-        .collect()
 }

@@ -171,36 +171,45 @@ pub(crate) async fn handle(
         }),
     };
 
-    if let Some(refused) = unauthorized {
-        let text = Bytes::from(refused.reason());
-        pending.finish(Outcome::Answered(401), text.clone());
-        return Ok(whole(plain(StatusCode::UNAUTHORIZED, text)));
-    }
-    if let BodyState::TooLarge { size } = body_state {
-        let (response, text) = too_large(size, receiver.max_body);
-        pending.finish(Outcome::Answered(413), text);
-        return Ok(whole(response));
-    }
-    if body_state == BodyState::OverBudget {
-        let text = Bytes::from_static(
-            b"hookscope is reading as many bodies as --max-inflight-bytes allows: retry shortly\n",
-        );
-        pending.finish(Outcome::Answered(503), text.clone());
-        let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, text);
-        response
-            .headers_mut()
-            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return Ok(whole(response));
-    }
-    if body_state == BodyState::Malformed {
-        let text = Bytes::from_static(
-            b"the request body could not be read: its chunked encoding is malformed (a chunk size that is not hex, or too large)\n",
-        );
-        pending.finish(Outcome::Answered(400), text.clone());
-        let mut response = plain(StatusCode::BAD_REQUEST, text);
-        response
-            .headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
+    // Refused before any decision: no credentials, a body too large, no room to read
+    // it, or a body whose framing is broken.
+    let close = (CONNECTION, HeaderValue::from_static("close"));
+    let refusal = match (unauthorized, body_state) {
+        (Some(refused), _) => Some((
+            StatusCode::UNAUTHORIZED,
+            Bytes::from(refused.reason()),
+            None,
+        )),
+        (None, BodyState::TooLarge { size }) => Some((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Bytes::from(format!(
+                "request body too large: {size} bytes, the limit is {} bytes\n",
+                receiver.max_body
+            )),
+            Some(close),
+        )),
+        (None, BodyState::OverBudget) => Some((
+            StatusCode::SERVICE_UNAVAILABLE,
+            Bytes::from_static(
+                b"hookscope is reading as many bodies as --max-inflight-bytes allows: retry shortly\n",
+            ),
+            Some((http::header::RETRY_AFTER, HeaderValue::from_static("1"))),
+        )),
+        (None, BodyState::Malformed) => Some((
+            StatusCode::BAD_REQUEST,
+            Bytes::from_static(
+                b"the request body could not be read: its chunked encoding is malformed (a chunk size that is not hex, or too large)\n",
+            ),
+            Some(close),
+        )),
+        _ => None,
+    };
+    if let Some((status, text, header)) = refusal {
+        pending.finish(Outcome::Answered(status.as_u16()), text.clone());
+        let mut response = plain(status, text);
+        if let Some((name, value)) = header {
+            response.headers_mut().insert(name, value);
+        }
         return Ok(whole(response));
     }
     if body_state == BodyState::Interrupted {
@@ -672,17 +681,6 @@ fn drain_in_background(mut body: Incoming) {
         })
         .await;
     });
-}
-
-fn too_large(size: u64, max: u64) -> (Response<Full<Bytes>>, Bytes) {
-    let text = Bytes::from(format!(
-        "request body too large: {size} bytes, the limit is {max} bytes\n"
-    ));
-    let mut response = plain(StatusCode::PAYLOAD_TOO_LARGE, text.clone());
-    response
-        .headers_mut()
-        .insert(CONNECTION, HeaderValue::from_static("close"));
-    (response, text)
 }
 
 fn respond(status: StatusCode, headers: http::HeaderMap, body: Bytes) -> Response<Full<Bytes>> {

@@ -204,10 +204,12 @@ try {
   await found.click('#find button[type=submit]');
   await found.waitForFunction(() => new URLSearchParams(location.search).get('q') === 'LOST-ACK');
   await found.waitForFunction(() => document.querySelectorAll('#rows tr.row').length === 2, null, { timeout: 5000 });
-  // Live: a new matching exchange appears, a new other one does not.
+  // Live: a new exchange the filter finds appears; the server leaves out one it does not find.
   await post(front.url + '/hook', alert('lost-ack'));
   await post(front.url + '/hook', alert('something-else'));
   await found.waitForFunction(() => document.querySelectorAll('#rows tr.row').length === 3, null, { timeout: 5000 });
+  assert.equal((await (await fetch(front.admin + '/api/requests?q=LOST-ACK')).json()).length, 3);
+  assert.equal((await (await fetch(front.admin + '/api/requests')).json()).length, 4);
   // Copy as curl: shell-quoted, with the body.
   await found.click('#rows tr.row:first-child');
   await found.waitForSelector('#detail:not([hidden])');

@@ -19,6 +19,17 @@ pub fn payload(name: &str) -> Vec<u8> {
     std::fs::read(payload_path(name)).expect("test payload exists")
 }
 
+/// Panther's documented alert (valid/panther-docs-ipmonitoring.json) with these
+/// top-level fields set to these strings, as a sender would post it.
+pub fn alert_with(fields: &[(&str, &str)]) -> String {
+    let mut alert: serde_json::Value =
+        serde_json::from_slice(&payload("valid/panther-docs-ipmonitoring.json")).unwrap();
+    for (name, value) in fields {
+        alert[*name] = (*value).into();
+    }
+    alert.to_string()
+}
+
 pub fn payload_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/payloads")
