@@ -227,11 +227,13 @@ def run(workdir):
 
     # Each hookscope mode against the ceiling that does the same work (when it ran).
     ceiling_of = {"hookscope-quiet": "typed", "hookscope-json": "print", "hookscope": "record"}
+    for label in COMPARE:
+        ceiling_of.update({f"{label}-quiet": "typed", label: "record"})
     lines = ["| target | alert | conns | req/s | × baseline | × same-work ceiling | p50 ms | p99 ms | p99 × ceiling | non-2xx | socket errors | peak RSS MiB | CPU s / 100k req |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for size in SIZES:
         for connections in CONNECTIONS:
-            base = median("baseline", size, connections, "rps")
+            base = median("baseline", size, connections, "rps") if "baseline" in all_targets else None
             for name in all_targets:
                 rps = median(name, size, connections, "rps")
                 ceiling = ceiling_of.get(name)
@@ -241,7 +243,7 @@ def run(workdir):
                 else:
                     versus = p99_versus = ""
                 lines.append(
-                    f"| {name} | {size} | {connections} | {rps:,.0f} | {rps / base:.2f} | {versus} | "
+                    f"| {name} | {size} | {connections} | {rps:,.0f} | {f'{rps / base:.2f}' if base else ''} | {versus} | "
                     f"{median(name, size, connections, 'p50_ms'):.2f} | {median(name, size, connections, 'p99_ms'):.2f} | {p99_versus} | "
                     f"{median(name, size, connections, 'non2xx'):.0f} | {median(name, size, connections, 'socket_errors'):.0f} | "
                     f"{median(name, size, connections, 'peak_rss_mib'):.1f} | {median(name, size, connections, 'cpu_s_per_100k'):.2f} |")

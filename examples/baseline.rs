@@ -172,7 +172,13 @@ where
 {
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     eprintln!("listening on http://{}", listener.local_addr()?);
-    let http = auto::Builder::new(TokioExecutor::new());
+    // hookscope's defaults for HTTP/1: a 10 s head timeout (a timer per request)
+    // and a 64 KiB read buffer (which also bounds the pieces a body arrives in).
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    http.http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_secs(10))
+        .max_buf_size(64 * 1024);
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);

@@ -213,3 +213,45 @@ async fn strict_required_headers_and_tls_from_the_builder() {
         Some("<masked: 5 bytes, matches>")
     );
 }
+
+/// Large bodies on one kept-alive connection arrive in one piece once hyper's read
+/// buffer has grown, and are then kept without a copy: each must still be the very
+/// bytes sent, and the history must count the buffer that holds it.
+#[tokio::test]
+async fn large_alerts_on_one_connection_are_kept_whole_and_counted() {
+    let sink = Server::builder().spawn().await.unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    let mut sent = Vec::new();
+    for index in 0..20u8 {
+        let mut alert = alert(&format!("large-{index}"));
+        let filler = char::from(b'a' + index).to_string().repeat(60_000);
+        alert.alert_context = serde_json::json!({ "filler": filler }).as_object().cloned();
+        let body = serde_json::to_vec(&alert).unwrap();
+        let answer = client
+            .post(sink.url())
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        sent.push(body);
+    }
+    let received = sink.wait_for(20, Duration::from_secs(5)).await.unwrap();
+    for (exchange, body) in received.iter().zip(&sent) {
+        assert_eq!(&exchange.body[..], &body[..], "exchange #{}", exchange.id);
+        assert!(exchange.verdict.as_ref().unwrap().is_valid());
+    }
+    let bodies: u64 = sent.iter().map(|body| body.len() as u64).sum();
+    let stats = sink.stats();
+    assert!(
+        stats.kept_bytes >= bodies,
+        "{} < {bodies}",
+        stats.kept_bytes
+    );
+    let connections: std::collections::HashSet<_> = received.iter().map(|e| e.peer).collect();
+    assert_eq!(connections.len(), 1, "one kept-alive connection");
+}

@@ -411,7 +411,9 @@ impl<'a> Identity<'a> {
 
 fn check(body: &[u8]) -> (Verdict, Identity<'_>) {
     let none = Identity::default;
-    let text = match std::str::from_utf8(body) {
+    // simdutf8: the same answer as std, several times faster on the long ASCII
+    // runs alerts are made of (this runs on every body).
+    let text = match simdutf8::compat::from_utf8(body) {
         Ok(text) => text,
         Err(error) => {
             let problem = Problem::new(

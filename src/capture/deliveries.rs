@@ -91,9 +91,13 @@ impl DeliveryCounts {
     }
 }
 
+/// Keys come from the network: a seeded hash (foldhash, hashbrown's own default) is
+/// as resistant to chosen collisions as needed here and a fraction of SipHash's cost.
+type KeyMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 /// Sequences by alert key, apart for ordinary deliveries (0) and manual re-sends
 /// (1); looked up by `&str`, so a known alert costs no allocation.
-type Sequences = [HashMap<String, Sequence>; 2];
+type Sequences = [KeyMap<Sequence>; 2];
 
 /// Attempt numbering per destination (route) and alert key.
 #[derive(Debug, Default)]
@@ -101,7 +105,7 @@ pub struct Deliveries {
     /// Requests outside every `--route`.
     unrouted: Sequences,
     /// By route prefix.
-    routed: HashMap<String, Sequences>,
+    routed: KeyMap<Sequences>,
 }
 
 impl Deliveries {
@@ -195,7 +199,7 @@ impl Deliveries {
             .and_then(|sequences| sequences[usize::from(key.resent)].get_mut(key.value.as_str()))
     }
 
-    fn destinations(&mut self) -> impl Iterator<Item = &mut HashMap<String, Sequence>> {
+    fn destinations(&mut self) -> impl Iterator<Item = &mut KeyMap<Sequence>> {
         std::iter::once(&mut self.unrouted)
             .chain(self.routed.values_mut())
             .flat_map(|sequences| sequences.iter_mut())

@@ -32,6 +32,10 @@ pub struct Exchange {
     pub body: Bytes,
     /// Whether the whole body was read.
     pub body_state: BodyState,
+    /// Bytes of memory the kept body holds, when more than its length: a large body
+    /// that arrived in one piece is kept in the buffer it was read into rather than
+    /// copied, and `--keep-bytes` counts that buffer (0: just the body).
+    pub body_held: usize,
     /// The schema check, for POST requests whose body was read whole.
     pub verdict: Option<Verdict>,
     /// The schema the verdict comes from, when it is not Panther's (`--schema`):
@@ -187,6 +191,7 @@ impl Exchange {
             headers: http::HeaderMap::new(),
             body: Bytes::new(),
             body_state: BodyState::Complete,
+            body_held: 0,
             verdict: None,
             schema: None,
             signature: None,
@@ -279,7 +284,12 @@ impl Exchange {
                 .sum();
             FIXED + leg.url.len() + headers + leg.body.len()
         });
-        (FIXED + self.body.len() + self.reply.body.len() + text + headers + upstream) as u64
+        (FIXED
+            + self.body.len().max(self.body_held)
+            + self.reply.body.len()
+            + text
+            + headers
+            + upstream) as u64
     }
 
     /// The size to report for the body: what was read, or what was declared when refused.
@@ -288,5 +298,23 @@ impl Exchange {
             BodyState::TooLarge { size } => size,
             _ => self.body.len() as u64,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_kept_in_a_larger_buffer_is_counted_at_the_buffer_size() {
+        let mut exchange =
+            Exchange::unreadable_head(1, "127.0.0.1:1".parse().unwrap(), 400, "x".into());
+        exchange.body = Bytes::from(vec![b'x'; 40_000]);
+        let copied = exchange.retained_size();
+        assert!(copied >= 40_000);
+        exchange.body_held = 65_536;
+        assert_eq!(exchange.retained_size() - copied, 65_536 - 40_000);
+        exchange.body_held = 10;
+        assert_eq!(exchange.retained_size(), copied, "never less than the body");
     }
 }

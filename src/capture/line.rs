@@ -100,7 +100,7 @@ pub(crate) fn record_line_and_sameness(exchange: &Exchange) -> (JsonLine, bool) 
 
 /// The line, and whether it carries `raw_body`.
 fn line(exchange: &Exchange, with_raw_body: bool) -> (JsonLine, bool) {
-    let text = std::str::from_utf8(&exchange.body).ok();
+    let text = simdutf8::basic::from_utf8(&exchange.body).ok();
     let known_json = exchange
         .verdict
         .as_ref()
@@ -400,32 +400,29 @@ fn optional_string(out: &mut Vec<u8>, text: Option<&str>) {
     }
 }
 
-/// Headers as a JSON object, a repeated header's values joined with ", ".
+/// Headers as a JSON object, a repeated header's values joined with ", ". The map
+/// gives a name's values one after the other: walking it once spares a lookup
+/// (hashing the name again) per header.
 fn headers(out: &mut Vec<u8>, headers: &http::HeaderMap) {
     out.push(b'{');
-    for (index, name) in headers.keys().enumerate() {
-        if index > 0 {
+    let mut entries = headers.iter().peekable();
+    let mut first = true;
+    while let Some((name, value)) = entries.next() {
+        if !first {
             out.push(b',');
         }
+        first = false;
         string(out, name.as_str());
         out.push(b':');
-        string(out, &joined_values(headers, name));
+        let mut joined = String::from_utf8_lossy(value.as_bytes());
+        while let Some((_, repeated)) = entries.next_if(|(next, _)| *next == name) {
+            let joined = joined.to_mut();
+            joined.push_str(", ");
+            joined.push_str(&String::from_utf8_lossy(repeated.as_bytes()));
+        }
+        string(out, &joined);
     }
     out.push(b'}');
-}
-
-/// A header's values as one text, repeated values joined with ", " (borrowed
-/// when there is one value of UTF-8 text, the usual case).
-fn joined_values<'a>(headers: &'a http::HeaderMap, name: &http::HeaderName) -> Cow<'a, str> {
-    let mut values = headers.get_all(name).iter();
-    let first = values.next().map(|v| String::from_utf8_lossy(v.as_bytes()));
-    let mut joined = first.unwrap_or_default();
-    for value in values {
-        let joined = joined.to_mut();
-        joined.push_str(", ");
-        joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
-    }
-    joined
 }
 
 fn problems(out: &mut Vec<u8>, problems: &[Problem]) {
@@ -617,6 +614,20 @@ impl<'a> RecordLine<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The reference for [`headers`]: a header's values as one text, repeated values joined with ", " (borrowed
+    /// when there is one value of UTF-8 text, the usual case).
+    fn joined_values<'a>(headers: &'a http::HeaderMap, name: &http::HeaderName) -> Cow<'a, str> {
+        let mut values = headers.get_all(name).iter();
+        let first = values.next().map(|v| String::from_utf8_lossy(v.as_bytes()));
+        let mut joined = first.unwrap_or_default();
+        for value in values {
+            let joined = joined.to_mut();
+            joined.push_str(", ");
+            joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
+        }
+        joined
+    }
 
     // The serde rendering the hand-written one must match, field for field.
     use crate::alert::Verdict;
@@ -861,6 +872,7 @@ mod tests {
                 BodyState::TooLarge { size: 99 },
                 BodyState::Interrupted,
             ][variant as usize % 3],
+            body_held: 0,
             verdict: (variant % 3 != 2).then(|| crate::alert::validate(body)),
             schema: (variant % 4 == 3).then(|| std::sync::Arc::from("push \u{1b}.json")),
             signature: (variant % 2 == 1).then(|| crate::signature::SignatureVerdict {

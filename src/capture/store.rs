@@ -108,7 +108,7 @@ struct Inner {
     /// The kept exchanges by id. Ids are given on arrival but exchanges are kept
     /// as they finish, so the order of `exchanges` is not the order of ids (a
     /// request that waited for a delay, or hung, finishes long after later ones).
-    by_id: HashMap<u64, Arc<Exchange>>,
+    by_id: HashMap<u64, Arc<Exchange>, foldhash::fast::FixedState>,
     stats: Stats,
 }
 
@@ -139,7 +139,10 @@ impl Store {
                 keep_bytes,
                 kept_bytes: 0,
                 exchanges: VecDeque::with_capacity(keep.min(DEFAULT_KEEP)),
-                by_id: HashMap::with_capacity(keep.min(DEFAULT_KEEP)),
+                by_id: HashMap::with_capacity_and_hasher(
+                    keep.min(DEFAULT_KEEP),
+                    foldhash::fast::FixedState::default(),
+                ),
                 stats: Stats::default(),
             }),
             live: broadcast::channel(LIVE_BACKLOG).0,
@@ -182,7 +185,12 @@ impl Store {
         };
         // Freed outside the lock: it is cold in the cache, and readers are waiting.
         drop(pushed_out);
-        self.arrived.send_modify(|count| *count += 1);
+        // Waking nobody costs a notify per request: waiters are rare (tests, the
+        // handle's `wait_for`), and one that subscribes reads the count anyway.
+        self.arrived.send_if_modified(|count| {
+            *count += 1;
+            self.arrived.receiver_count() > 0
+        });
         let _ = self.live.send(exchange.id);
     }
 
@@ -325,6 +333,7 @@ mod tests {
             headers: http::HeaderMap::new(),
             body: bytes::Bytes::new(),
             body_state: BodyState::Complete,
+            body_held: 0,
             verdict: None,
             schema: None,
             signature: None,

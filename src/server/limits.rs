@@ -2,7 +2,7 @@
 //! connection (no request in flight and no bytes moving).
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -50,15 +50,16 @@ impl Headless {
 /// Smallest head size hyper accepts for its HTTP/1 read buffer.
 pub const MIN_HEADER_SIZE: usize = 8 * 1024;
 
-/// What a connection's watchdog reads: when bytes last moved, and how many
-/// requests are being answered.
+/// What a connection's watchdog reads: whether bytes moved since it last looked,
+/// and how many requests are being answered. Moving bytes only sets a flag: a
+/// clock read on every read and write was a measurable share of a small request.
 #[derive(Debug)]
 pub(crate) struct Activity {
     started: Instant,
-    last_ms: AtomicU64,
+    moved: AtomicBool,
     in_flight: AtomicUsize,
     /// A request head has arrived on this connection.
-    served: std::sync::atomic::AtomicBool,
+    served: AtomicBool,
     /// Told to close, to make room for a new connection (see [`Headless`]).
     evicted: tokio::sync::Notify,
 }
@@ -67,16 +68,15 @@ impl Activity {
     pub(crate) fn new() -> Arc<Activity> {
         Arc::new(Activity {
             started: Instant::now(),
-            last_ms: AtomicU64::new(0),
+            moved: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
-            served: std::sync::atomic::AtomicBool::new(false),
+            served: AtomicBool::new(false),
             evicted: tokio::sync::Notify::new(),
         })
     }
 
     fn touch(&self) {
-        let now = self.started.elapsed().as_millis() as u64;
-        self.last_ms.store(now, Ordering::Relaxed);
+        self.moved.store(true, Ordering::Relaxed);
     }
 
     /// Marks a request in flight until the guard is dropped.
@@ -91,13 +91,11 @@ impl Activity {
         self.evicted.notified().await;
     }
 
-    /// How long the connection has been idle (zero while a request is in flight).
-    pub(crate) fn idle_for(&self) -> Duration {
-        if self.in_flight.load(Ordering::Relaxed) > 0 {
-            return Duration::ZERO;
-        }
-        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
-        self.started.elapsed().saturating_sub(last)
+    /// Whether nothing happened since the last look: no request in flight, no
+    /// bytes moved (the look itself starts the next period).
+    fn quiet_since_last_look(&self) -> bool {
+        let moved = self.moved.swap(false, Ordering::Relaxed);
+        !moved && self.in_flight.load(Ordering::Relaxed) == 0
     }
 }
 
@@ -186,14 +184,22 @@ pub(crate) async fn no_head_within(activity: &Activity, timeout: Duration) {
     }
 }
 
-/// Resolves once the connection has been idle for `timeout`.
+/// How many looks the idle watchdog takes per `--idle-timeout`: a connection
+/// closes between one timeout and a quarter more after it went quiet.
+const IDLE_LOOKS: u32 = 4;
+
+/// Resolves once the connection has been idle for `timeout`, never sooner. It
+/// looks now and then instead of reading a clock on every read and write.
 pub(crate) async fn idle(activity: &Activity, timeout: Duration) {
+    let every = (timeout / IDLE_LOOKS).max(Duration::from_millis(10));
+    let mut quiet_since = Instant::now();
     loop {
-        let idle = activity.idle_for();
-        if idle >= timeout {
+        tokio::time::sleep(every).await;
+        if !activity.quiet_since_last_look() {
+            quiet_since = Instant::now();
+        } else if quiet_since.elapsed() >= timeout {
             return;
         }
-        tokio::time::sleep(timeout - idle).await;
     }
 }
 
@@ -202,13 +208,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn in_flight_requests_keep_a_connection_busy() {
+    fn moving_bytes_or_a_request_in_flight_is_not_quiet() {
         let activity = Activity::new();
-        std::thread::sleep(Duration::from_millis(30));
-        assert!(activity.idle_for() >= Duration::from_millis(30));
+        assert!(activity.quiet_since_last_look());
+        activity.touch();
+        assert!(!activity.quiet_since_last_look());
+        assert!(
+            activity.quiet_since_last_look(),
+            "each look starts a new period"
+        );
         let request = activity.request();
-        assert_eq!(activity.idle_for(), Duration::ZERO);
+        assert!(!activity.quiet_since_last_look());
+        assert!(
+            !activity.quiet_since_last_look(),
+            "busy for as long as it is in flight"
+        );
         drop(request);
-        assert!(activity.idle_for() < Duration::from_millis(20));
+        assert!(
+            !activity.quiet_since_last_look(),
+            "the answer just went out"
+        );
+        assert!(activity.quiet_since_last_look());
     }
 }

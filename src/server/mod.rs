@@ -725,6 +725,7 @@ impl ServerBuilder {
             schema: config.schema,
             schema_routes: config.schema_routes,
             max_body: config.limits.max_body,
+            read_buffer: config.limits.max_header_size.max(MIN_HEADER_SIZE),
             inflight: Arc::new(tokio::sync::Semaphore::new(
                 usize::try_from(config.limits.inflight_budget())
                     .unwrap_or(usize::MAX)
@@ -820,6 +821,8 @@ pub(crate) struct Receiver {
     schema: crate::schemas::Schema,
     schema_routes: Vec<crate::schemas::SchemaRoute>,
     max_body: u64,
+    /// The size hyper's HTTP/1 read buffer grows to (see `service::read_body`).
+    read_buffer: usize,
     /// The in-flight body budget, in bytes (`--max-inflight-bytes`).
     inflight: Arc<tokio::sync::Semaphore>,
     next_id: AtomicU64,
@@ -1121,6 +1124,7 @@ fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     http.http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
+        // Also the size its read buffer grows to (`Receiver::read_buffer`).
         .max_buf_size(limits.max_header_size.max(MIN_HEADER_SIZE));
     http.http2()
         .timer(TokioTimer::new())
@@ -1199,7 +1203,9 @@ async fn accept_loop(
         let requests = Arc::clone(&activity);
         let service = hyper::service::service_fn(move |request| {
             let in_flight = requests.request();
-            let answer = service::handle(Arc::clone(&shared), connection, request);
+            // Boxed: hyper moves the future it is given into place, and this one
+            // holds a whole exchange (copying it cost more than the allocation).
+            let answer = Box::pin(service::handle(Arc::clone(&shared), connection, request));
             async move {
                 let answer = answer.await;
                 drop(in_flight);
@@ -1215,38 +1221,46 @@ async fn accept_loop(
         };
         let (watcher, tls) = (graceful.watcher(), tls.clone());
         let idle_timeout = limits.idle_timeout;
-        tokio::spawn(async move {
-            let _slot = slot;
-            // A client that goes away mid-request is routine for a webhook receiver,
-            // so connection errors end the connection and nothing else.
-            let serve = async {
-                match tls {
-                    None => {
-                        let io = limits::Watched::new(stream, Arc::clone(&activity));
+        let watched = Arc::clone(&activity);
+        // A client that goes away mid-request is routine for a webhook receiver,
+        // so connection errors end the connection and nothing else.
+        let serving = tokio::spawn(async move {
+            match tls {
+                None => {
+                    let io = limits::Watched::new(stream, watched);
+                    let connection = http.serve_connection(TokioIo::new(io), service);
+                    if let Err(error) = watcher.watch(connection.into_owned()).await {
+                        refusals.capture_refused_head(peer, &*error);
+                    }
+                }
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                    if let Ok(Ok(stream)) = handshake.await {
+                        let io = limits::Watched::new(stream, watched);
                         let connection = http.serve_connection(TokioIo::new(io), service);
                         if let Err(error) = watcher.watch(connection.into_owned()).await {
                             refusals.capture_refused_head(peer, &*error);
                         }
                     }
-                    Some(acceptor) => {
-                        let handshake =
-                            tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
-                        if let Ok(Ok(stream)) = handshake.await {
-                            let io = limits::Watched::new(stream, Arc::clone(&activity));
-                            let connection = http.serve_connection(TokioIo::new(io), service);
-                            if let Err(error) = watcher.watch(connection.into_owned()).await {
-                                refusals.capture_refused_head(peer, &*error);
-                            }
-                        }
-                    }
                 }
-            };
+            }
+        });
+        // The watchdog is a task of its own: in the connection's task its timers
+        // and notification were polled again on every wake-up, that is on every
+        // read and write of every request.
+        tokio::spawn(async move {
+            let _slot = slot;
+            let mut serving = serving;
             tokio::select! {
-                _ = serve => {}
+                _ = &mut serving => return,
                 _ = limits::idle(&activity, idle_timeout) => {}
                 _ = limits::no_head_within(&activity, head_timeout) => {}
                 _ = activity.evicted() => {}
             }
+            serving.abort();
+            // The slot is given back once the connection is closed.
+            let _ = serving.await;
         });
     }
     drop(listener);
