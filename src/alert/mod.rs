@@ -250,6 +250,26 @@ impl Rule {
     }
 }
 
+/// Where `key` is in [`KEYS`] (a `match` compares lengths first, then bytes).
+fn key_index(key: &str) -> Option<usize> {
+    Some(match key {
+        "id" => 0,
+        "createdAt" => 1,
+        "severity" => 2,
+        "type" => 3,
+        "link" => 4,
+        "title" => 5,
+        "name" => 6,
+        "alertId" => 7,
+        "description" => 8,
+        "runbook" => 9,
+        "tags" => 10,
+        "version" => 11,
+        "alertContext" => 12,
+        _ => return None,
+    })
+}
+
 /// Every key Panther writes, with its rule and whether it may be absent.
 const KEYS: [(&str, Rule, bool); 13] = [
     ("id", Rule::NonEmptyString, true),
@@ -311,7 +331,7 @@ impl<'de> Deserialize<'de> for Checked<'de> {
                 let mut identity = Identity::default();
                 let mut seen = [false; KEYS.len()];
                 while let Some((Key(key), value)) = map.next_entry::<Key, &RawValue>()? {
-                    match KEYS.iter().position(|(name, _, _)| *name == key) {
+                    match key_index(&key) {
                         Some(index) if seen[index] => verdict.problems.push(Problem::new(
                             pointer_to(&key),
                             "each key once",
@@ -511,6 +531,7 @@ fn check_value(rule: Rule, key: &str, value: &RawValue, verdict: &mut Verdict) {
             }
             None => problem(verdict),
         },
+        Rule::Tags if only_plain_strings(raw) => {}
         Rule::Tags => match serde_json::from_str::<NonStrings>(raw) {
             Ok(NonStrings(items)) => {
                 for (index, item) in items {
@@ -562,7 +583,46 @@ impl<'de> Deserialize<'de> for NonStrings<'de> {
 /// Whether a raw JSON value is a string of Unicode text. Only strings with a
 /// `\u` escape are decoded (it could be a lone surrogate); the rest are text already.
 fn is_string(raw: &str) -> bool {
-    raw.starts_with('"') && (!raw.contains("\\u") || string_of(raw).is_some())
+    // A backslash is rare in alert strings: one SIMD scan for it settles most of them.
+    raw.starts_with('"')
+        && (memchr::memchr(b'\\', raw.as_bytes()).is_none()
+            || !raw.contains("\\u")
+            || string_of(raw).is_some())
+}
+
+/// Whether a raw JSON array (valid JSON already) holds only strings without
+/// escapes, read in one pass without a parser: the usual `tags`. `false` does not
+/// mean a problem, only that the array needs the full check.
+fn only_plain_strings(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    if memchr::memchr(b'\\', bytes).is_some() {
+        return false;
+    }
+    let skip_space = |mut at: usize| {
+        while bytes.get(at).is_some_and(|byte| b" \t\n\r".contains(byte)) {
+            at += 1;
+        }
+        at
+    };
+    let mut at = skip_space(1);
+    if bytes.get(at) == Some(&b']') {
+        return bytes.first() == Some(&b'[');
+    }
+    loop {
+        if bytes.get(at) != Some(&b'"') {
+            return false;
+        }
+        // No backslash anywhere: the string ends at the next quote.
+        let Some(end) = memchr::memchr(b'"', &bytes[at + 1..]) else {
+            return false;
+        };
+        at = skip_space(at + 1 + end + 1);
+        match bytes.get(at) {
+            Some(b',') => at = skip_space(at + 1),
+            Some(b']') => return bytes.first() == Some(&b'['),
+            _ => return false,
+        }
+    }
 }
 
 /// The string a raw JSON value holds, if it is a string.

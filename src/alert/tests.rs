@@ -292,3 +292,48 @@ fn lone_surrogates_are_json_but_not_alert_text() {
     assert!(key.is_json);
     assert!(!key.is_valid());
 }
+
+#[test]
+fn key_index_matches_the_table() {
+    for (index, (name, _, _)) in KEYS.iter().enumerate() {
+        assert_eq!(key_index(name), Some(index), "{name}");
+    }
+    assert_eq!(key_index("Id"), None);
+    assert_eq!(key_index("alertContext "), None);
+}
+
+#[test]
+fn plain_string_arrays_are_told_apart_without_a_parser() {
+    for raw in [
+        r#"[]"#,
+        r#"[ ]"#,
+        r#"["a"]"#,
+        r#"[ "a" , "b b","" ]"#,
+        "[\n\t\"x\"\r\n]",
+    ] {
+        assert!(only_plain_strings(raw), "{raw}");
+    }
+    // Not plain strings, or escapes: the full check decides.
+    for raw in [
+        r#"[1]"#,
+        r#"["a",2]"#,
+        r#"[null]"#,
+        r#"[["a"]]"#,
+        r#"["a\"b"]"#,
+        r#"["\u0041"]"#,
+        r#"[{"a":"b"}]"#,
+    ] {
+        assert!(!only_plain_strings(raw), "{raw}");
+    }
+}
+
+#[test]
+fn tags_keep_their_verdicts_on_the_fast_path_and_off_it() {
+    assert!(problems(&with("tags", r#"["a", "b"]"#)).is_empty());
+    assert!(problems(&with("tags", r#"["a\"quoted\"", "\u0041"]"#)).is_empty());
+    // A lone surrogate cannot go through serde_json's Value: spliced in as text.
+    let body = with("tags", "[]").replace(r#""tags":[]"#, r#""tags":["a", 2, "\ud800"]"#);
+    let found = problems(&body);
+    let pointers: Vec<&str> = found.iter().map(|p| p.pointer.as_str()).collect();
+    assert_eq!(pointers, ["/tags/1", "/tags/2"]);
+}

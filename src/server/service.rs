@@ -69,7 +69,8 @@ pub(crate) async fn handle(
         // A share of the in-flight budget for the whole body, taken before any of
         // it is read (all at once, so that partial bodies cannot hold the budget
         // between them and wait on each other).
-        let wanted = declared_length(&head.headers)
+        let declared = declared_length(&head.headers);
+        let wanted = declared
             .unwrap_or(receiver.max_body)
             .min(receiver.max_body)
             .max(1);
@@ -86,7 +87,7 @@ pub(crate) async fn handle(
             Some(budget) => {
                 let read = read_body(
                     body,
-                    &head.headers,
+                    declared,
                     receiver.max_body,
                     // HTTP/2 frames come from h2's own buffers: those are copied.
                     (head.version != http::Version::HTTP_2).then_some(receiver.read_buffer),
@@ -665,11 +666,10 @@ impl ReadBody {
 /// 1 KB alert does not keep a 64 KB buffer alive.
 async fn read_body(
     mut body: Incoming,
-    headers: &http::HeaderMap,
+    declared: Option<u64>,
     max: u64,
     read_buffer: Option<usize>,
 ) -> ReadBody {
-    let declared = declared_length(headers);
     if let Some(size) = declared.filter(|&size| size > max) {
         drain_in_background(body);
         return ReadBody::partial(BytesMut::new(), BodyState::TooLarge { size });
