@@ -18,9 +18,10 @@ use std::time::Duration;
 use common::Hookscope;
 
 /// Lines that are not run, by what they contain, and why.
-const SKIPPED: [(&str, &str); 4] = [
+const SKIPPED: [(&str, &str); 5] = [
     ("cargo ", "builds and tests: what this test is part of"),
     ("bench/run.sh", "the benchmark runs for minutes"),
+    ("bench/instructions.py", "the benchmark runs under valgrind"),
     ("bench/forward.sh", "the benchmark runs for minutes"),
     ("git worktree", "builds another commit"),
 ];
