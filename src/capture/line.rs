@@ -360,10 +360,7 @@ fn safe_json(out: &mut Vec<u8>, value: &impl Serialize) {
 /// A JSON string, terminal-safe: plain printable ASCII is copied as it is, anything
 /// else goes through serde_json and the escaping formatter.
 fn string(out: &mut Vec<u8>, text: &str) {
-    let plain = text
-        .bytes()
-        .all(|byte| (0x20..0x7f).contains(&byte) && byte != b'"' && byte != b'\\');
-    if plain {
+    if is_plain(text.as_bytes()) {
         out.push(b'"');
         out.extend_from_slice(text.as_bytes());
         out.push(b'"');
@@ -372,6 +369,13 @@ fn string(out: &mut Vec<u8>, text: &str) {
     let mut serializer =
         serde_json::Serializer::with_formatter(&mut *out, SafeFormatter(CompactFormatter));
     let _ = text.serialize(&mut serializer);
+}
+
+/// Printable ASCII without `"` or `\\`: written into a JSON string as it is.
+fn is_plain(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|&byte| (0x20..0x7f).contains(&byte) && byte != b'"' && byte != b'\\')
 }
 
 /// The peer address as `Display` writes it; IPv4, the usual case, without the formatter.
@@ -412,8 +416,18 @@ fn headers(out: &mut Vec<u8>, headers: &http::HeaderMap) {
             out.push(b',');
         }
         first = false;
-        string(out, name.as_str());
-        out.push(b':');
+        // A header name is a token: lowercase letters, digits and `!#$%&'*+-.^_`|~`,
+        // nothing JSON or a terminal would need escaped.
+        out.push(b'"');
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b"\":");
+        let repeated = entries.peek().is_some_and(|(next, _)| *next == name);
+        if !repeated && is_plain(value.as_bytes()) {
+            out.push(b'"');
+            out.extend_from_slice(value.as_bytes());
+            out.push(b'"');
+            continue;
+        }
         let mut joined = String::from_utf8_lossy(value.as_bytes());
         while let Some((_, repeated)) = entries.next_if(|(next, _)| *next == name) {
             let joined = joined.to_mut();
@@ -450,13 +464,16 @@ fn milliseconds(out: &mut Vec<u8>, duration: std::time::Duration) {
 /// An RFC 3339 timestamp with microseconds, in UTC: `"2026-11-22T10:20:30.123456Z"`.
 fn timestamp_into(out: &mut Vec<u8>, at: chrono::DateTime<chrono::Utc>) {
     use chrono::{Datelike, Timelike};
-    let year = at.year();
-    if !(0..=9999).contains(&year) || at.nanosecond() >= 1_000_000_000 {
+    // The fields of the UTC date and time: through `DateTime` each accessor would
+    // apply the (zero) offset again.
+    let (date, time) = (at.date_naive(), at.time());
+    let year = date.year();
+    if !(0..=9999).contains(&year) || time.nanosecond() >= 1_000_000_000 {
         // Beyond four digits, or a leap second: let chrono write it.
         string(out, &timestamp(at));
         return;
     }
-    let micros = at.nanosecond() / 1000 % 1_000_000;
+    let micros = time.nanosecond() / 1000 % 1_000_000;
     let mut text = *b"\"0000-00-00T00:00:00.000000Z\"";
     let mut put = |at: usize, width: usize, mut value: u32| {
         for slot in text[at..at + width].iter_mut().rev() {
@@ -465,11 +482,11 @@ fn timestamp_into(out: &mut Vec<u8>, at: chrono::DateTime<chrono::Utc>) {
         }
     };
     put(1, 4, year as u32);
-    put(6, 2, at.month());
-    put(9, 2, at.day());
-    put(12, 2, at.hour());
-    put(15, 2, at.minute());
-    put(18, 2, at.second());
+    put(6, 2, date.month());
+    put(9, 2, date.day());
+    put(12, 2, time.hour());
+    put(15, 2, time.minute());
+    put(18, 2, time.second());
     put(21, 6, micros);
     out.extend_from_slice(&text);
 }
