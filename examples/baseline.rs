@@ -34,17 +34,21 @@ type Client = hyper_util::client::legacy::Client<
     Full<Bytes>,
 >;
 
+/// The whole body, or nothing if the peer broke off.
+async fn whole(body: Incoming) -> Bytes {
+    body.collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
+}
+
 async fn forward(
     client: Client,
     upstream: String,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (head, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = whole(body).await;
     let target = format!(
         "{upstream}{}",
         head.uri.path_and_query().map_or("/", |p| p.as_str())
@@ -63,11 +67,7 @@ async fn forward(
         }
     };
     let (head, body) = answer.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = whole(body).await;
     Ok(Response::from_parts(head, Full::new(body)))
 }
 
@@ -128,11 +128,7 @@ async fn same_work(
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (head, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = whole(body).await;
     if work.mode != Mode::Bare {
         let alert = serde_json::from_slice::<Alert<'_>>(&body).ok();
         if work.mode != Mode::Typed {

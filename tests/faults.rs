@@ -6,7 +6,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{client, payload, Hookscope};
+use common::{client, payload, post_json, Hookscope};
 
 /// An alert with its own alertId, as Panther would send it.
 fn alert(alert_id: &str, title: &str) -> String {
@@ -18,11 +18,7 @@ fn alert(alert_id: &str, title: &str) -> String {
 }
 
 fn post(url: &str, body: &str) -> reqwest::Result<reqwest::blocking::Response> {
-    client()
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
+    post_json(url, body)
 }
 
 #[test]

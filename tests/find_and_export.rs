@@ -5,7 +5,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{client, get_json, run, Hookscope};
+use common::{client, get_json, post_json, run, Hookscope};
 
 fn alert(alert_id: &str, severity: &str, title: &str) -> String {
     common::alert_with(&[
@@ -16,14 +16,7 @@ fn alert(alert_id: &str, severity: &str, title: &str) -> String {
 }
 
 fn post(url: &str, body: &str) -> u16 {
-    client()
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
-        .unwrap()
-        .status()
-        .as_u16()
+    post_json(url, body).unwrap().status().as_u16()
 }
 
 fn ids(url: &str) -> Vec<u64> {

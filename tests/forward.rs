@@ -9,18 +9,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::app::{App, Reply};
-use common::{client, closed_port, get_json, run, Hookscope};
+use common::{client, closed_port, get_json, post_json, run, Hookscope};
 
 fn alert(alert_id: &str) -> String {
     common::alert_with(&[("alertId", alert_id)])
 }
 
 fn post(url: &str, body: &str) -> reqwest::Result<reqwest::blocking::Response> {
-    client()
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
+    post_json(url, body)
 }
 
 fn status_of(url: &str, body: &str) -> u16 {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{client, get_json, get_text, payload, Hookscope};
+use common::{client, get_json, get_text, payload, post_json, Hookscope};
 use serde_json::{json, Value};
 
 fn alert(alert_id: &str) -> String {
@@ -18,12 +18,7 @@ fn alert(alert_id: &str) -> String {
 }
 
 fn post(url: &str, body: &str) -> reqwest::blocking::Response {
-    client()
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
-        .unwrap()
+    post_json(url, body).unwrap()
 }
 
 fn send_json(method: reqwest::Method, url: &str, body: &str) -> (u16, Value) {

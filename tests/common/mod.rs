@@ -326,6 +326,15 @@ pub fn closed_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
+/// POSTs `body` as `application/json`, as a webhook sender does.
+pub fn post_json(url: &str, body: &str) -> reqwest::Result<reqwest::blocking::Response> {
+    client()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+}
+
 /// One shared HTTP client (a blocking client starts a thread of its own, so one per request is slow).
 pub fn client() -> reqwest::blocking::Client {
     static CLIENT: std::sync::OnceLock<reqwest::blocking::Client> = std::sync::OnceLock::new();
