@@ -113,10 +113,13 @@ pub enum BodyState {
     /// The body's framing is broken (a chunk size that is not hex or overflows): it was
     /// answered 400 and the connection closed.
     Malformed,
-    /// Not read: the bodies being read already filled `--max-inflight-bytes`, and
-    /// an HTTP/2 stream cannot wait for room without stalling its connection; it
+    /// Not read: the bodies held already filled `--max-inflight-bytes` and no room
+    /// came within a second, or this was the slowest body when room was short; it
     /// was answered 503 with `Retry-After`, and its bytes were discarded.
     OverBudget,
+    /// Not read: no byte came for `--header-read-timeout`, or the whole body took
+    /// longer than `--body-timeout`; it was answered 408 and its bytes were discarded.
+    Stalled,
 }
 
 /// The answer hookscope gave.

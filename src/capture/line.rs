@@ -231,6 +231,7 @@ fn render(
         BodyState::Interrupted => b"interrupted",
         BodyState::Malformed => b"malformed",
         BodyState::OverBudget => b"over_budget",
+        BodyState::Stalled => b"stalled",
     });
     out.extend_from_slice(b"\",\"body_encoding\":\"");
     out.extend_from_slice(body_encoding.as_bytes());
@@ -796,6 +797,7 @@ mod tests {
                 BodyState::Interrupted => "interrupted",
                 BodyState::Malformed => "malformed",
                 BodyState::OverBudget => "over_budget",
+                BodyState::Stalled => "stalled",
             },
             body_encoding,
             verdict: exchange.verdict.as_ref().map(VerdictView::from),

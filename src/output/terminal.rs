@@ -443,6 +443,7 @@ fn body_size_text(exchange: &Exchange) -> String {
         BodyState::Interrupted => format!("{size} (interrupted)"),
         BodyState::Malformed => format!("{size} (malformed chunked body)"),
         BodyState::OverBudget => format!("{size} (not read: --max-inflight-bytes was full)"),
+        BodyState::Stalled => format!("{size} (not read: the body stopped arriving)"),
     }
 }
 

@@ -137,16 +137,22 @@ pub struct Limits {
     #[arg(long, default_value = "1MiB", value_parser = parse_size, value_name = "SIZE")]
     pub max_body: u64,
 
-    /// Most request-body bytes read at once over all requests (at least --max-body); beyond it,
-    /// a request waits before its body is read. Bounds memory under many large uploads
-    /// (HTTP/2 multiplies requests by streams).
+    /// Most request-body bytes held at once over all requests (at least --max-body), charged
+    /// as they arrive and held until the request is answered. When it is full, the slowest
+    /// body gives way and a body that finds no room within 1 s gets 503 with Retry-After.
     #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "SIZE")]
     pub max_inflight_bytes: u64,
 
     /// Time a client has to send a request's headers; slower ones are disconnected (slowloris).
-    /// On HTTP/1 it also applies between requests on a kept-alive connection.
+    /// On HTTP/1 it also applies between requests on a kept-alive connection, and it is
+    /// the longest a request body may stop arriving before the sender gets 408.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     pub header_read_timeout: Duration,
+
+    /// Time a client has to send a whole request body. A body that stops arriving for
+    /// --header-read-timeout ends sooner; either way the sender gets 408.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub body_timeout: Duration,
 
     /// Largest request head (request line and headers); larger ones get 431. At least 8KiB.
     #[arg(long, default_value = "64KiB", value_parser = parse_header_size, value_name = "SIZE")]

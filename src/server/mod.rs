@@ -1,5 +1,6 @@
 //! The receiver: bind, accept loop, graceful shutdown, and the [`Handle`] that owns it.
 
+mod budget;
 mod config;
 mod limits;
 mod service;
@@ -724,13 +725,13 @@ impl ServerBuilder {
             upstream,
             schema: config.schema,
             schema_routes: config.schema_routes,
-            max_body: config.limits.max_body,
-            read_buffer: config.limits.max_header_size.max(MIN_HEADER_SIZE),
-            inflight: Arc::new(tokio::sync::Semaphore::new(
-                usize::try_from(config.limits.inflight_budget())
-                    .unwrap_or(usize::MAX)
-                    .min(tokio::sync::Semaphore::MAX_PERMITS),
-            )),
+            body_limits: service::BodyLimits {
+                max: config.limits.max_body,
+                read_buffer: config.limits.max_header_size.max(MIN_HEADER_SIZE),
+                stall: config.limits.header_read_timeout,
+                total: config.limits.body_timeout,
+            },
+            budget: budget::BodyBudget::new(config.limits.inflight_budget()),
             next_id: AtomicU64::new(1),
             decisions: Mutex::new(Decisions {
                 deliveries: Deliveries::default(),
@@ -820,11 +821,10 @@ pub(crate) struct Receiver {
     /// What bodies are checked against (`--schema`, `--schema-route`).
     schema: crate::schemas::Schema,
     schema_routes: Vec<crate::schemas::SchemaRoute>,
-    max_body: u64,
-    /// The size hyper's HTTP/1 read buffer grows to (see `service::read_body`).
-    read_buffer: usize,
-    /// The in-flight body budget, in bytes (`--max-inflight-bytes`).
-    inflight: Arc<tokio::sync::Semaphore>,
+    /// What bounds the reading of one body.
+    body_limits: service::BodyLimits,
+    /// The in-flight body budget (`--max-inflight-bytes`).
+    budget: budget::BodyBudget,
     next_id: AtomicU64,
     decisions: Mutex<Decisions>,
 }
@@ -1124,7 +1124,7 @@ fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     http.http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        // Also the size its read buffer grows to (`Receiver::read_buffer`).
+        // Also the size its read buffer grows to (`service::BodyLimits::read_buffer`).
         .max_buf_size(limits.max_header_size.max(MIN_HEADER_SIZE));
     http.http2()
         .timer(TokioTimer::new())
@@ -1136,6 +1136,28 @@ fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .max_pending_accept_reset_streams(limits.h2_max_pending_resets)
         .max_header_list_size(u32::try_from(limits.max_header_size).unwrap_or(u32::MAX));
     http
+}
+
+/// How often a connection waiting for a slot asks again for one to give way.
+const ASK_FOR_A_SLOT_EVERY: Duration = Duration::from_millis(100);
+
+/// A connection slot, once one is free or made free; `None` when stopping.
+async fn wait_for_slot(
+    slots: &Arc<tokio::sync::Semaphore>,
+    headless: &mut limits::Headless,
+    receiver: &Receiver,
+    stopped: &mut oneshot::Receiver<()>,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    loop {
+        if !headless.evict_oldest() {
+            receiver.budget.tell_slowest_to_give_way(None, false);
+        }
+        tokio::select! {
+            slot = Arc::clone(slots).acquire_owned() => return slot.ok(),
+            () = tokio::time::sleep(ASK_FOR_A_SLOT_EVERY) => {}
+            _ = &mut *stopped => return None,
+        }
+    }
 }
 
 async fn accept_loop(
@@ -1179,15 +1201,14 @@ async fn accept_loop(
             Ok(slot) => slot,
             Err(_) => {
                 // Every slot is taken: a connection that has not even sent a head
-                // gives way to this one; otherwise this one waits for a slot.
-                headless.evict_oldest();
-                tokio::select! {
-                    slot = Arc::clone(&slots).acquire_owned() => match slot {
-                        Ok(slot) => slot,
-                        Err(_) => break,
-                    },
-                    _ = &mut stopped => break,
-                }
+                // gives way to this one, or else the one whose body arrives most
+                // slowly; otherwise this one waits for a slot, asking again now and then.
+                let Some(slot) =
+                    wait_for_slot(&slots, &mut headless, &receiver, &mut stopped).await
+                else {
+                    break;
+                };
+                slot
             }
         };
         let _ = stream.set_nodelay(true);

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -11,6 +12,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 
+use super::budget::Charge;
 use super::Receiver;
 use crate::alert::{content_type_warning, inspect, AlertKey, Inspection};
 use crate::capture::{BodyState, Exchange, Outcome, Reply};
@@ -62,44 +64,12 @@ pub(crate) async fn handle(
     // Authentication comes first: an unauthenticated sender gets nothing read,
     // nothing validated, no step of the script.
     let unauthorized = authorize(&head.headers, &behaviour.required_headers).err();
-    let (body, body_state, body_held, budget) = if unauthorized.is_some() {
+    let (body, body_state, body_held, charge) = if unauthorized.is_some() {
         drain_in_background(body);
-        (Bytes::new(), BodyState::Complete, 0, None)
+        (Bytes::new(), BodyState::Complete, 0, Charge::default())
     } else {
-        // A share of the in-flight budget for the whole body, taken before any of
-        // it is read (all at once, so that partial bodies cannot hold the budget
-        // between them and wait on each other).
-        let declared = declared_length(&head.headers);
-        let wanted = declared
-            .unwrap_or(receiver.max_body)
-            .min(receiver.max_body)
-            .max(1);
-        let share = u32::try_from(wanted).unwrap_or(u32::MAX);
-        let inflight = Arc::clone(&receiver.inflight);
-        let budget = if head.version == http::Version::HTTP_2 {
-            // Streams share their connection's flow-control window: one that
-            // waited unread would stall the streams that are being read.
-            inflight.try_acquire_many_owned(share).ok()
-        } else {
-            inflight.acquire_many_owned(share).await.ok()
-        };
-        match budget {
-            Some(budget) => {
-                let read = read_body(
-                    body,
-                    declared,
-                    receiver.max_body,
-                    // HTTP/2 frames come from h2's own buffers: those are copied.
-                    (head.version != http::Version::HTTP_2).then_some(receiver.read_buffer),
-                )
-                .await;
-                (read.bytes, read.state, read.held, Some(budget))
-            }
-            None => {
-                drain_in_background(body);
-                (Bytes::new(), BodyState::OverBudget, 0, None)
-            }
-        }
+        let read = read_body(body, &head, &receiver, id, started).await;
+        (read.bytes, read.state, read.held, read.charge)
     };
     // The schema's name when it is not Panther's (the usual case costs nothing).
     let mut schema_name = None;
@@ -133,10 +103,6 @@ pub(crate) async fn handle(
         ),
         _ => None,
     };
-    // Read and checked: what the body holds from here on is the exchange's, bounded
-    // by the history; a delayed or hung answer must not keep the budget.
-    drop(budget);
-
     // Room for the exchange in every lossless subscriber (stdout by default): while
     // the printer is behind, answers wait here rather than memory growing.
     let reserved = receiver.shared.reserve().await;
@@ -145,6 +111,7 @@ pub(crate) async fn handle(
     let mut pending = Pending {
         receiver: Arc::clone(&receiver),
         reserved,
+        charge,
         started,
         if_dropped: Outcome::ClientGone,
         recorded: false,
@@ -193,16 +160,27 @@ pub(crate) async fn handle(
             StatusCode::PAYLOAD_TOO_LARGE,
             Bytes::from(format!(
                 "request body too large: {size} bytes, the limit is {} bytes\n",
-                receiver.max_body
+                receiver.body_limits.max
             )),
             Some(close),
         )),
         (None, BodyState::OverBudget) => Some((
             StatusCode::SERVICE_UNAVAILABLE,
             Bytes::from_static(
-                b"hookscope is reading as many bodies as --max-inflight-bytes allows: retry shortly\n",
+                b"hookscope is holding as many request bodies or connections as its limits allow \
+                  (--max-inflight-bytes, --max-connections), and this body found no room or was \
+                  the slowest: retry shortly\n",
             ),
             Some((http::header::RETRY_AFTER, HeaderValue::from_static("1"))),
+        )),
+        (None, BodyState::Stalled) => Some((
+            StatusCode::REQUEST_TIMEOUT,
+            Bytes::from(format!(
+                "the request body stopped arriving: no byte for {}, or longer than {} in all\n",
+                humantime::format_duration(receiver.body_limits.stall),
+                humantime::format_duration(receiver.body_limits.total),
+            )),
+            Some(close),
         )),
         (None, BodyState::Malformed) => Some((
             StatusCode::BAD_REQUEST,
@@ -508,6 +486,9 @@ fn arm_reset(socket: RawFd) {
 struct Pending {
     receiver: Arc<Receiver>,
     reserved: crate::shared::Reserved,
+    /// The body's share of the in-flight budget: held until the exchange is
+    /// published, whatever the answer waits for (a delay, a hang, an upstream).
+    charge: Charge,
     started: Instant,
     if_dropped: Outcome,
     /// Whether the exchange was written to the record already.
@@ -559,6 +540,7 @@ impl Pending {
                 .shared
                 .publish(exchange, self.recorded, self.line.take(), reserved);
         }
+        self.charge = Charge::default();
     }
 }
 
@@ -638,11 +620,13 @@ fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
         .and_then(|value| value.parse::<u64>().ok())
 }
 
-/// A body read, and the memory it holds when kept (see [`Exchange::body_held`]).
+/// A body read, the memory it holds when kept (see [`Exchange::body_held`]), and
+/// its share of the in-flight budget.
 struct ReadBody {
     bytes: Bytes,
     state: BodyState,
     held: usize,
+    charge: Charge,
 }
 
 impl ReadBody {
@@ -651,32 +635,77 @@ impl ReadBody {
             bytes: buffer.freeze(),
             state,
             held: 0,
+            charge: Charge::default(),
         }
     }
 }
 
-/// Reads the body up to `max` bytes without ever holding more than that.
+/// What bounds the reading of one body.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyLimits {
+    /// `--max-body`.
+    pub(crate) max: u64,
+    /// The size hyper's HTTP/1 read buffer grows to.
+    pub(crate) read_buffer: usize,
+    /// No byte for this long ends the body with 408 (`--header-read-timeout`).
+    pub(crate) stall: Duration,
+    /// The whole body within this (`--body-timeout`).
+    pub(crate) total: Duration,
+}
+
+/// Reads the body up to `--max-body`, charging the budget for what it holds as it
+/// arrives. A body that stops moving, or takes too long in all, ends `Stalled`; one
+/// that finds no room, or is the slowest when room is short, ends `OverBudget`.
 ///
 /// An HTTP/1 body that arrives as one piece at least 3/4 as long as hyper's read
-/// buffer (`read_buffer`, the size that buffer grows to) is kept as hyper read it, a
-/// share of that buffer, instead of being copied: with 64 KB alerts the copy was
-/// a sixth of the cost of a request. The exchange then counts the whole buffer
-/// (`held`), so `--keep-bytes` still bounds what the history holds, and counts a
-/// kept body at most 4/3 of its length. A smaller body is copied out, so that a
-/// 1 KB alert does not keep a 64 KB buffer alive.
+/// buffer (the size that buffer grows to) is kept as hyper read it, a share of that
+/// buffer, instead of being copied: with 64 KB alerts the copy was a sixth of the
+/// cost of a request. The exchange then counts the whole buffer (`held`), so
+/// `--keep-bytes` still bounds what the history holds, and counts a kept body at
+/// most 4/3 of its length. A smaller body is copied out, so that a 1 KB alert does
+/// not keep a 64 KB buffer alive. HTTP/2 frames come from h2's own buffers: those
+/// are always copied.
 async fn read_body(
     mut body: Incoming,
-    declared: Option<u64>,
-    max: u64,
-    read_buffer: Option<usize>,
+    head: &http::request::Parts,
+    receiver: &Receiver,
+    id: u64,
+    started: Instant,
 ) -> ReadBody {
-    if let Some(size) = declared.filter(|&size| size > max) {
+    let limits = receiver.body_limits;
+    let budget = &receiver.budget;
+    let declared = declared_length(&head.headers);
+    if let Some(size) = declared.filter(|&size| size > limits.max) {
         drain_in_background(body);
         return ReadBody::partial(BytesMut::new(), BodyState::TooLarge { size });
     }
+    let keeps_first = head.version != http::Version::HTTP_2;
+    let mut charge = Charge::default();
+    let mut registration = None;
     let mut first: Option<Bytes> = None;
     let mut buffer = BytesMut::new();
-    while let Some(frame) = body.frame().await {
+    let mut read = 0usize;
+    let mut stalls = Stalls::new(started, limits);
+    loop {
+        let frame = match poll_once(&mut body) {
+            Poll::Ready(frame) => frame,
+            Poll::Pending => {
+                let registration = registration.get_or_insert_with(|| {
+                    budget.register(id, read as u64, tokio::time::Instant::from_std(started))
+                });
+                tokio::select! {
+                    biased;
+                    frame = body.frame() => frame,
+                    () = registration.reader.told_to_give_way() => {
+                        return ReadBody::partial(BytesMut::new(), BodyState::OverBudget);
+                    }
+                    () = stalls.stalled(read) => {
+                        return ReadBody::partial(BytesMut::new(), BodyState::Stalled);
+                    }
+                }
+            }
+        };
+        let Some(frame) = frame else { break };
         let frame = match frame {
             Ok(frame) => frame,
             Err(error) => {
@@ -694,33 +723,100 @@ async fn read_body(
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        let read = first.as_ref().map_or(0, Bytes::len) + buffer.len();
-        if (read + data.len()) as u64 > max {
+        if (read + data.len()) as u64 > limits.max {
             drain_in_background(body);
             let size = (read + data.len()) as u64;
             return ReadBody::partial(BytesMut::new(), BodyState::TooLarge { size });
         }
-        if read == 0 {
+        read += data.len();
+        // What this body will hold once the frame is kept: the frame itself, or the
+        // buffer it is copied into (reserved for the declared length at once).
+        let holds = if first.is_none() && buffer.is_empty() {
+            data.len()
+        } else {
+            let wanted = declared.map_or(0, |size| size as usize).max(read);
+            buffer.capacity().max(wanted)
+        };
+        let more = holds.saturating_sub(charge.bytes());
+        if !budget.try_charge(&mut charge, more) {
+            let registration = registration.get_or_insert_with(|| {
+                budget.register(id, read as u64, tokio::time::Instant::from_std(started))
+            });
+            if budget
+                .charge(&mut charge, more, &registration.reader)
+                .await
+                .is_err()
+            {
+                return ReadBody::partial(BytesMut::new(), BodyState::OverBudget);
+            }
+        }
+        if let Some(registration) = &registration {
+            registration.reader.received(data.len() as u64);
+        }
+        if first.is_none() && buffer.is_empty() {
             first = Some(data);
             continue;
         }
         if let Some(first) = first.take() {
-            let wanted = declared
-                .map_or(0, |size| size as usize)
-                .max(read + data.len());
-            buffer.reserve(wanted);
+            buffer.reserve(holds);
             buffer.extend_from_slice(&first);
         }
         buffer.extend_from_slice(&data);
     }
-    match first {
-        Some(whole) if read_buffer.is_some_and(|size| whole.len() >= size / 4 * 3) => ReadBody {
-            held: whole.len().max(read_buffer.unwrap_or(0)),
-            bytes: whole,
-            state: BodyState::Complete,
-        },
-        Some(whole) => ReadBody::partial(BytesMut::from(&whole[..]), BodyState::Complete),
-        None => ReadBody::partial(buffer, BodyState::Complete),
+    let (bytes, held) = match first {
+        Some(whole) if keeps_first && whole.len() >= limits.read_buffer / 4 * 3 => {
+            let held = whole.len().max(limits.read_buffer);
+            (whole, held)
+        }
+        Some(whole) => (Bytes::copy_from_slice(&whole), 0),
+        None => (buffer.freeze(), 0),
+    };
+    ReadBody {
+        bytes,
+        state: BodyState::Complete,
+        held,
+        charge,
+    }
+}
+
+/// Polls the body for its next frame once, without waiting.
+fn poll_once(body: &mut Incoming) -> Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+    let waker = std::task::Waker::noop();
+    let mut context = std::task::Context::from_waker(waker);
+    hyper::body::Body::poll_frame(std::pin::Pin::new(body), &mut context)
+}
+
+/// When a body counts as stalled: no byte for `stall`, looked at every `stall` (so
+/// it ends between one and two of them after its last byte), or not whole by `total`.
+struct Stalls {
+    next_look: tokio::time::Instant,
+    last_seen: usize,
+    stall: Duration,
+    end: tokio::time::Instant,
+}
+
+impl Stalls {
+    fn new(started: Instant, limits: BodyLimits) -> Stalls {
+        let started = tokio::time::Instant::from_std(started);
+        Stalls {
+            next_look: started + limits.stall,
+            last_seen: 0,
+            stall: limits.stall,
+            end: started + limits.total,
+        }
+    }
+
+    /// Resolves once the body has stalled, given the bytes `read` so far.
+    async fn stalled(&mut self, read: usize) {
+        loop {
+            tokio::time::sleep_until(self.next_look.min(self.end)).await;
+            let now = tokio::time::Instant::now();
+            if now >= self.end || read == self.last_seen {
+                return;
+            }
+            self.last_seen = read;
+            self.next_look = now + self.stall;
+        }
     }
 }
 
