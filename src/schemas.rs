@@ -132,13 +132,15 @@ impl Compiled {
                         found: format!("something else ({error})"),
                     }],
                     warnings: Vec::new(),
+                    omitted: 0,
                     is_json: false,
                 }
             }
         };
-        let problems = self
-            .validator
-            .iter_errors(&value)
+        let mut errors = self.validator.iter_errors(&value);
+        let problems = errors
+            .by_ref()
+            .take(crate::alert::MAX_PROBLEMS)
             .map(|error| match error.kind() {
                 // As Panther's check says it: "expected key `x`, found nothing (missing)".
                 jsonschema::error::ValidationErrorKind::Required { property } => Problem {
@@ -156,6 +158,7 @@ impl Compiled {
         Verdict {
             problems,
             warnings: Vec::new(),
+            omitted: errors.count() as u64,
             is_json: true,
         }
     }

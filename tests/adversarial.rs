@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{alert_with, peak_rss_kib, Hookscope};
+use common::{alert_with, client, get_json, peak_rss_kib, Hookscope, RawConnection};
 
 /// How long the well-behaved sender may wait for any answer.
 const ANSWERED_WITHIN: Duration = Duration::from_secs(2);
@@ -26,9 +26,9 @@ struct Bystander {
 
 #[derive(Debug)]
 struct Answer {
-    status: Option<u16>,
+    /// The status, or why there was none.
+    status: Result<u16, String>,
     took: Duration,
-    error: Option<String>,
 }
 
 impl Bystander {
@@ -52,17 +52,11 @@ impl Bystander {
                     .header("content-type", "application/json")
                     .body(alert_with(&[("alertId", &format!("bystander-{n}"))]))
                     .send();
-                answers.push(match answer {
-                    Ok(answer) => Answer {
-                        status: Some(answer.status().as_u16()),
-                        took: started.elapsed(),
-                        error: None,
-                    },
-                    Err(error) => Answer {
-                        status: None,
-                        took: started.elapsed(),
-                        error: Some(error.to_string()),
-                    },
+                answers.push(Answer {
+                    status: answer
+                        .map(|answer| answer.status().as_u16())
+                        .map_err(|error| error.to_string()),
+                    took: started.elapsed(),
                 });
                 thread::sleep(Duration::from_millis(50));
             }
@@ -85,7 +79,8 @@ impl Bystander {
                 answer.took > ANSWERED_WITHIN
                     || !answer
                         .status
-                        .is_some_and(|status| allowed.contains(&status))
+                        .as_ref()
+                        .is_ok_and(|status| allowed.contains(status))
             })
             .collect();
         assert!(
@@ -273,4 +268,96 @@ fn bodies_held_by_answers_that_wait_stay_charged_to_the_budget() {
     assert!(deferred >= 100, "{deferred} deferred");
     let peak_mib = peak_rss_kib(hookscope.pid()) / 1024;
     assert!(peak_mib < 100, "peak RSS {peak_mib} MiB");
+}
+
+#[test]
+fn huge_alert_ids_cost_a_bounded_key_each() {
+    let hookscope = Hookscope::start(&["--format", "quiet", "--keep-bytes", "8MiB"]);
+    let bystander = Bystander::start(&hookscope.url("/"));
+    let mut sender = RawConnection::connect(hookscope.port).unwrap();
+    // 200 alerts whose alertId is 1,000,000 characters: 200 MB of keys, if kept whole.
+    for n in 0..200 {
+        let id = format!("{n:03}{}", "k".repeat(1_000_000));
+        let (status, _) = sender
+            .post("/", alert_with(&[("alertId", &id)]).as_bytes())
+            .unwrap();
+        assert_eq!(status, 200);
+    }
+    bystander.finish(&[200]);
+    let peak_mib = peak_rss_kib(hookscope.pid()) / 1024;
+    assert!(peak_mib < 120, "peak RSS {peak_mib} MiB");
+    // Shown by a prefix and a digest: still one alert per id, each told apart.
+    let (_, alerts) = get_json(&hookscope.api("/api/alerts"));
+    let keys: Vec<&str> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|alert| alert["key"].as_str())
+        .filter(|key| key.contains("kkkk"))
+        .collect();
+    assert!(!keys.is_empty());
+    for key in &keys {
+        assert!(key.len() < 120, "{} bytes", key.len());
+        assert!(key.contains("…sha256:"), "{key}");
+    }
+    let distinct: std::collections::HashSet<&&str> = keys.iter().collect();
+    assert_eq!(distinct.len(), keys.len());
+}
+
+#[test]
+fn clearing_the_history_forgets_the_attempt_numbers() {
+    let hookscope = Hookscope::start(&["--format", "quiet", "--status", "500"]);
+    let alert = alert_with(&[("alertId", "cleared-alert")]);
+    let attempt = || {
+        common::post_json(&hookscope.url("/"), &alert).unwrap();
+        let (_, requests) = get_json(&hookscope.api("/api/requests"));
+        requests[0]["attempt"]["number"].as_u64().unwrap()
+    };
+    assert_eq!((attempt(), attempt(), attempt()), (1, 2, 3));
+    let cleared = client()
+        .delete(hookscope.api("/api/requests"))
+        .send()
+        .unwrap();
+    assert_eq!(cleared.status(), 200);
+    assert_eq!(
+        attempt(),
+        1,
+        "DELETE /api/requests forgets the deliveries too"
+    );
+}
+
+#[test]
+fn a_body_with_half_a_million_problems_keeps_the_first_hundred_and_a_count() {
+    let hookscope = Hookscope::start(&["--format", "json", "--keep-bytes", "64MiB"]);
+    let bystander = Bystander::start(&hookscope.url("/"));
+    // {"tags":[1,1,...]}: 524,283 problems in 1 MiB, each a kept problem before.
+    let mut body = String::from(r#"{"tags":["#);
+    while body.len() < 1024 * 1024 - 4 {
+        body.push_str("1,");
+    }
+    body.push_str("1]}");
+    let mut sender = RawConnection::connect(hookscope.port).unwrap();
+    for _ in 0..20 {
+        let (status, _) = sender.post("/tags", body.as_bytes()).unwrap();
+        assert_eq!(status, 200);
+    }
+    bystander.finish(&[200]);
+    let peak_mib = peak_rss_kib(hookscope.pid()) / 1024;
+    assert!(peak_mib < 200, "peak RSS {peak_mib} MiB");
+    let listing = client()
+        .get(hookscope.api("/api/requests?path=/tags"))
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    assert!(listing.len() < 40 * 1024 * 1024, "{} bytes", listing.len());
+    let requests: serde_json::Value = serde_json::from_slice(&listing).unwrap();
+    let verdict = &requests[0]["verdict"];
+    assert_eq!(verdict["problems"].as_array().unwrap().len(), 100);
+    let problems = 100 + verdict["omitted"].as_u64().unwrap();
+    assert!(problems > 500_000, "{problems}");
+    // The terminal line says how many there were, not each of them.
+    let stopped = hookscope.stop();
+    let longest = stopped.stdout_text().lines().map(str::len).max().unwrap();
+    assert!(longest < 4 * 1024 * 1024, "a {longest}-byte line");
 }

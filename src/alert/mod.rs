@@ -146,9 +146,20 @@ pub struct Verdict {
     /// Oddities that Panther may legitimately produce (unknown keys, new alert types).
     #[serde(default)]
     pub warnings: Vec<Problem>,
+    /// Problems and warnings found beyond the first [`MAX_PROBLEMS`] of each: counted,
+    /// not kept, so that what a request costs does not grow with what is wrong in it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub omitted: u64,
     /// True when the body is syntactically JSON (whatever its shape).
     #[serde(skip)]
     pub is_json: bool,
+}
+
+/// The most problems (and, apart, warnings) a verdict keeps; the rest are counted.
+pub const MAX_PROBLEMS: usize = 100;
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }
 
 impl Verdict {
@@ -157,10 +168,29 @@ impl Verdict {
         self.problems.is_empty()
     }
 
+    /// Notes a problem: kept among the first [`MAX_PROBLEMS`], else counted.
+    pub fn add_problem(&mut self, problem: Problem) {
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(problem);
+        } else {
+            self.omitted += 1;
+        }
+    }
+
+    /// Notes a warning: kept among the first [`MAX_PROBLEMS`], else counted.
+    pub fn add_warning(&mut self, warning: Problem) {
+        if self.warnings.len() < MAX_PROBLEMS {
+            self.warnings.push(warning);
+        } else {
+            self.omitted += 1;
+        }
+    }
+
     fn malformed(problem: Problem) -> Verdict {
         Verdict {
             problems: vec![problem],
             warnings: Vec::new(),
+            omitted: 0,
             is_json: false,
         }
     }
@@ -206,6 +236,29 @@ impl AlertKey {
     pub fn is_alert(&self) -> bool {
         self.source != KeySource::BodyHash
     }
+}
+
+/// The longest id kept whole as a key. Panther's ids are 32 hex digits; a longer one
+/// (an id is whatever a sender writes) is kept as its first characters and a digest
+/// of all of it, so that a key costs the same whatever the sender made it.
+pub const MAX_KEY_LEN: usize = 128;
+
+/// How many characters of a long id are kept for display.
+const KEPT_OF_A_LONG_KEY: usize = 64;
+
+/// The key text for an id: the id itself, or, when longer than [`MAX_KEY_LEN`],
+/// its first characters, `…` and 128 bits of its SHA-256.
+fn bounded_key(id: Cow<'_, str>) -> String {
+    use sha2::Digest;
+    if id.len() <= MAX_KEY_LEN {
+        return id.into_owned();
+    }
+    let mut end = KEPT_OF_A_LONG_KEY;
+    while !id.is_char_boundary(end) {
+        end -= 1;
+    }
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    format!("{}…sha256:{}", &id[..end], hex::encode(&digest[..16]))
 }
 
 /// Title prefix Panther puts on a manual re-send.
@@ -332,7 +385,7 @@ impl<'de> Deserialize<'de> for Checked<'de> {
                 let mut seen = [false; KEYS.len()];
                 while let Some((Key(key), value)) = map.next_entry::<Key, &RawValue>()? {
                     match key_index(&key) {
-                        Some(index) if seen[index] => verdict.problems.push(Problem::new(
+                        Some(index) if seen[index] => verdict.add_problem(Problem::new(
                             pointer_to(&key),
                             "each key once",
                             "a duplicate key",
@@ -342,7 +395,7 @@ impl<'de> Deserialize<'de> for Checked<'de> {
                             check_value(KEYS[index].1, &key, value, &mut verdict);
                             identity.note(KEYS[index].0, value.get());
                         }
-                        None => verdict.warnings.push(Problem::new(
+                        None => verdict.add_warning(Problem::new(
                             pointer_to(&key),
                             "only the keys Panther documents",
                             "an unknown key",
@@ -351,7 +404,7 @@ impl<'de> Deserialize<'de> for Checked<'de> {
                 }
                 for ((name, rule, required), seen) in KEYS.iter().zip(seen) {
                     if *required && !seen {
-                        verdict.problems.push(Problem::new(
+                        verdict.add_problem(Problem::new(
                             pointer_to(name),
                             format!("key `{name}`: {}", rule.expected()),
                             "nothing (missing)",
@@ -388,7 +441,7 @@ pub fn inspect(body: &[u8]) -> Inspection {
             resent,
             ..
         } => AlertKey {
-            value: value.into_owned(),
+            value: bounded_key(value),
             source: KeySource::AlertId,
             resent,
         },
@@ -397,7 +450,7 @@ pub fn inspect(body: &[u8]) -> Inspection {
             resent,
             ..
         } => AlertKey {
-            value: value.into_owned(),
+            value: bounded_key(value),
             source: KeySource::Id,
             resent,
         },
@@ -490,9 +543,7 @@ fn check_value(rule: Rule, key: &str, value: &RawValue, verdict: &mut Verdict) {
     let raw = value.get();
     let pointer = || pointer_to(key);
     let problem = |verdict: &mut Verdict| {
-        verdict
-            .problems
-            .push(Problem::new(pointer(), rule.expected(), describe(raw)))
+        verdict.add_problem(Problem::new(pointer(), rule.expected(), describe(raw)))
     };
     match rule {
         Rule::NullableString if raw == "null" => {}
@@ -512,17 +563,13 @@ fn check_value(rule: Rule, key: &str, value: &RawValue, verdict: &mut Verdict) {
         },
         Rule::AlertType => match string_of(raw) {
             Some(s) if ALERT_TYPES.contains(&s.as_ref()) => {}
-            Some(_) => {
-                verdict
-                    .warnings
-                    .push(Problem::new(pointer(), rule.expected(), describe(raw)))
-            }
+            Some(_) => verdict.add_warning(Problem::new(pointer(), rule.expected(), describe(raw))),
             None => problem(verdict),
         },
         Rule::DateTime => match string_of(raw) {
             Some(s) => {
                 if let Err(error) = parse_aws_datetime(&s) {
-                    verdict.problems.push(Problem::new(
+                    verdict.add_problem(Problem::new(
                         pointer(),
                         rule.expected(),
                         format_args!("{} ({error})", describe(raw)),
@@ -535,7 +582,7 @@ fn check_value(rule: Rule, key: &str, value: &RawValue, verdict: &mut Verdict) {
         Rule::Tags => match serde_json::from_str::<NonStrings>(raw) {
             Ok(NonStrings(items)) => {
                 for (index, item) in items {
-                    verdict.problems.push(Problem::new(
+                    verdict.add_problem(Problem::new(
                         format!("{}/{index}", pointer()),
                         "a string",
                         describe(item.get()),

@@ -287,7 +287,24 @@ impl Exchange {
                 .sum();
             FIXED + leg.url.len() + headers + leg.body.len()
         });
+        // Problems are capped (`alert::MAX_PROBLEMS`) and keys bounded
+        // (`alert::MAX_KEY_LEN`), but both still count.
+        let problems: usize = self.verdict.as_ref().map_or(0, |verdict| {
+            verdict
+                .problems
+                .iter()
+                .chain(&verdict.warnings)
+                .map(|problem| {
+                    FIXED / 8 + problem.pointer.len() + problem.expected.len() + problem.found.len()
+                })
+                .sum()
+        });
+        let key = self.attempt.as_ref().map_or(0, |attempt| {
+            attempt.key.value.len() + attempt.route.as_ref().map_or(0, String::len)
+        });
         (FIXED
+            + problems
+            + key
             + self.body.len().max(self.body_held)
             + self.reply.body.len()
             + text

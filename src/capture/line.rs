@@ -246,6 +246,10 @@ fn render(
             problems(&mut out, &verdict.problems);
             out.extend_from_slice(b",\"warnings\":");
             problems(&mut out, &verdict.warnings);
+            if verdict.omitted > 0 {
+                out.extend_from_slice(b",\"omitted\":");
+                out.extend_from_slice(itoa::Buffer::new().format(verdict.omitted).as_bytes());
+            }
             out.push(b'}');
         }
         None => out.extend_from_slice(b"null"),
@@ -758,6 +762,12 @@ mod tests {
         valid: bool,
         problems: &'a [Problem],
         warnings: &'a [Problem],
+        #[serde(skip_serializing_if = "is_zero")]
+        omitted: u64,
+    }
+
+    fn is_zero(count: &u64) -> bool {
+        *count == 0
     }
 
     impl<'a> From<&'a Verdict> for VerdictView<'a> {
@@ -766,6 +776,7 @@ mod tests {
                 valid: verdict.is_valid(),
                 problems: &verdict.problems,
                 warnings: &verdict.warnings,
+                omitted: verdict.omitted,
             }
         }
     }

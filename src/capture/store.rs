@@ -121,6 +121,9 @@ pub struct Store {
     live: broadcast::Sender<u64>,
     /// Exchanges pushed since start (or the last clear), for waiting without polling.
     arrived: watch::Sender<u64>,
+    /// How many times the history was cleared: what was derived from it (attempt
+    /// numbering) is forgotten with it.
+    clears: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
@@ -147,6 +150,7 @@ impl Store {
             }),
             live: broadcast::channel(LIVE_BACKLOG).0,
             arrived: watch::channel(0).0,
+            clears: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -242,6 +246,13 @@ impl Store {
         inner.kept_bytes = 0;
         inner.stats = Stats::default();
         self.arrived.send_replace(0);
+        self.clears
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many times [`Store::clear`] was called.
+    pub fn clears(&self) -> u64 {
+        self.clears.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Waits until at least `count` exchanges have arrived (since start or the

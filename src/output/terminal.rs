@@ -197,7 +197,7 @@ pub fn pretty_block(exchange: &Exchange, color: bool, inspector: Option<&str>) -
             );
         }
         Some(verdict) => {
-            let count = verdict.problems.len();
+            let count = verdict.problems.len() as u64 + verdict.omitted;
             let what = match exchange.schema.as_deref() {
                 Some(schema) => format!("not valid against {}", escape_line(schema)),
                 None => "not a valid Panther alert".to_owned(),
@@ -229,6 +229,10 @@ pub fn pretty_block(exchange: &Exchange, color: bool, inspector: Option<&str>) -
                 let mark = palette.paint(mark, color.foreground());
                 let _ = writeln!(out, "    {mark} {}", escape_line(&problem.to_string()));
             }
+        }
+        if verdict.omitted > 0 {
+            let more = format!("… and {} more, not kept", verdict.omitted);
+            let _ = writeln!(out, "    {}", palette.paint(&more, Style::new().dim()));
         }
     }
     for (name, value) in exchange.header_pairs() {

@@ -735,6 +735,7 @@ impl ServerBuilder {
             next_id: AtomicU64::new(1),
             decisions: Mutex::new(Decisions {
                 deliveries: Deliveries::default(),
+                clears: 0,
                 scripts: ScriptState::default(),
                 rng,
             }),
@@ -833,15 +834,26 @@ pub(crate) struct Receiver {
 /// numbers, script positions and random draws follow one request order.
 pub(crate) struct Decisions {
     deliveries: Deliveries,
+    /// The store's count of clears when `deliveries` began.
+    clears: u64,
     scripts: ScriptState,
     rng: fastrand::Rng,
 }
 
 impl Receiver {
     fn decisions(&self) -> MutexGuard<'_, Decisions> {
-        self.decisions
+        let mut decisions = self
+            .decisions
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner);
+        // DELETE /api/requests forgets the deliveries too (the admin API cannot
+        // reach them; it bumps the store's count of clears).
+        let clears = self.shared.store.clears();
+        if decisions.clears != clears {
+            decisions.deliveries = Deliveries::default();
+            decisions.clears = clears;
+        }
+        decisions
     }
 
     fn next_id(&self) -> u64 {
