@@ -96,6 +96,7 @@ impl Shared {
                 .and_then(|recorder| recorder.check().err())
                 .map(|error| error.to_string()),
             not_delivered_to_subscribers: self.missed.total.load(Ordering::Relaxed),
+            record_left_out: self.recorder.as_ref().map_or(0, Recorder::left_out),
             ..self.store.stats()
         }
     }

@@ -422,3 +422,62 @@ fn a_header_full_of_wrong_signatures_is_refused_before_any_hmac() {
         "{reasons:?}"
     );
 }
+
+#[test]
+fn a_record_file_that_stops_taking_writes_does_not_turn_a_flood_into_memory() {
+    // A pipe that nobody reads: the record writer blocks once its 64 KiB are full.
+    let fifo = std::env::temp_dir().join(format!("hookscope-stuck-{}.fifo", std::process::id()));
+    let _ = std::fs::remove_file(&fifo);
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    let _never_read = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap()
+    };
+    let hookscope = Hookscope::start(&[
+        "--format",
+        "quiet",
+        "--status",
+        "500",
+        "--keep-bytes",
+        "4MiB",
+        "--record",
+        fifo.to_str().unwrap(),
+    ]);
+    let bystander = Bystander::start(&hookscope.url("/"));
+    let port = hookscope.port;
+    let flooders: Vec<_> = (0..6)
+        .map(|_| {
+            thread::spawn(move || {
+                let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(64 * 1024));
+                let mut sender = RawConnection::connect(port).unwrap();
+                let started = Instant::now();
+                let mut sent = 0;
+                while started.elapsed() < Duration::from_secs(4) {
+                    let (status, _) = sender.post("/flood", body.as_bytes()).unwrap();
+                    assert_eq!(status, 500);
+                    sent += 1;
+                }
+                sent
+            })
+        })
+        .collect();
+    let sent: u64 = flooders.into_iter().map(|f| f.join().unwrap()).sum();
+    bystander.finish(&[500]);
+    let peak_mib = peak_rss_kib(hookscope.pid()) / 1024;
+    let (_, stats) = get_json(&hookscope.api("/api/stats"));
+    let _ = std::fs::remove_file(&fifo);
+    assert!(
+        stats["record_left_out"].as_u64().unwrap() > 0,
+        "{sent} sent: {stats}"
+    );
+    assert!(
+        peak_mib < 150,
+        "peak RSS {peak_mib} MiB after {sent} x 64 KiB"
+    );
+}

@@ -57,6 +57,8 @@ struct Admin {
     own: SocketAddr,
     /// `--admin-public`: the API is meant to be reached by other names too.
     public: bool,
+    /// Where this machine reaches the webhook listener (see `GET /api/config`).
+    webhook_url: Arc<str>,
     /// Built on the first replay: loading the system's root certificates takes
     /// milliseconds of the runtime's only thread, which a receiver that never
     /// replays should not spend at start.
@@ -89,7 +91,12 @@ impl IntoResponse for ApiError {
 type Answer = Result<Response, ApiError>;
 
 /// Serves the admin API until the receiver shuts down.
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, public: bool) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    public: bool,
+    webhook_url: String,
+) {
     let Ok(own) = listener.local_addr() else {
         return;
     };
@@ -97,6 +104,7 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, public: bo
         shared: Arc::clone(&shared),
         own,
         public,
+        webhook_url: Arc::from(webhook_url),
         replay_client: Arc::new(OnceLock::new()),
     };
     let app = Router::new()
@@ -476,6 +484,10 @@ async fn stats(State(admin): State<Admin>) -> Response {
 
 async fn config_view(State(admin): State<Admin>) -> Response {
     let view = ConfigView::from(&*admin.shared.behaviour());
+    let mut view = serde_json::to_value(&view).unwrap_or_default();
+    if let Some(fields) = view.as_object_mut() {
+        fields.insert("webhook_url".into(), admin.webhook_url.as_ref().into());
+    }
     json(
         StatusCode::OK,
         serde_json::to_vec(&view).unwrap_or_default(),

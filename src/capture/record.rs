@@ -15,17 +15,26 @@
 use std::fs::{File, OpenOptions};
 use std::io::{IoSlice, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 
 use super::JsonLine;
 use thiserror::Error;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 /// Most lines written in one batch.
 const MAX_BATCH: usize = 512;
+
+/// The most bytes of lines waiting for the writer. A record file that stops taking
+/// writes (a stuck disk, a pipe nobody reads) must not turn a flood into memory:
+/// beyond it, a 2XX waits for room (then is answered 503) and the line of an
+/// answer that acknowledged nothing is left out and counted.
+pub const MAX_QUEUED_BYTES: usize = 32 * 1024 * 1024;
+
+/// How long an acknowledging answer waits for room in the queue before it gives up.
+const WAIT_FOR_QUEUE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Most lines per write call: four slices each, within the kernel's IOV_MAX of 1024.
 const MAX_LINES_PER_WRITE: usize = 256;
@@ -41,6 +50,12 @@ pub enum RecordError {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// The writer is so far behind that no room came in its queue in time.
+    #[error("the record file {path} is not keeping up: its writer is 32 MiB behind")]
+    Behind {
+        /// The file.
+        path: PathBuf,
+    },
     /// An earlier write failed (disk full, file gone...); nothing is recorded any more.
     #[error("recording to {path} failed: {reason}")]
     Failed {
@@ -53,6 +68,8 @@ pub enum RecordError {
 
 struct Job {
     line: JsonLine,
+    /// Its room in the queue, given back once written.
+    room: Option<OwnedSemaphorePermit>,
     done: Option<oneshot::Sender<bool>>,
     /// Open the path again before writing (SIGHUP, after the file was rotated).
     reopen: bool,
@@ -62,6 +79,10 @@ struct Job {
 pub struct Recorder {
     path: PathBuf,
     queue: mpsc::UnboundedSender<Job>,
+    /// Bytes of queued lines ([`MAX_QUEUED_BYTES`]).
+    room: Arc<Semaphore>,
+    /// Lines of unacknowledged exchanges left out because the queue was full.
+    left_out: AtomicU64,
     failed: Arc<AtomicBool>,
     failure: Arc<Mutex<Option<String>>>,
 }
@@ -91,6 +112,8 @@ impl Recorder {
         Ok(Recorder {
             path: path.to_owned(),
             queue,
+            room: Arc::new(Semaphore::new(MAX_QUEUED_BYTES)),
+            left_out: AtomicU64::new(0),
             failed,
             failure,
         })
@@ -99,9 +122,19 @@ impl Recorder {
     /// Appends one line and waits until the operating system has it.
     pub async fn write(&self, line: JsonLine) -> Result<(), RecordError> {
         self.check()?;
+        let room = Arc::clone(&self.room).acquire_many_owned(Self::room_for(&line));
+        let room = match tokio::time::timeout(WAIT_FOR_QUEUE, room).await {
+            Ok(Ok(room)) => room,
+            _ => {
+                return Err(RecordError::Behind {
+                    path: self.path.clone(),
+                })
+            }
+        };
         let (done, written) = oneshot::channel();
         let job = Job {
             line,
+            room: Some(room),
             done: Some(done),
             reopen: false,
         };
@@ -116,6 +149,7 @@ impl Recorder {
         let (done, written) = oneshot::channel();
         let job = Job {
             line: JsonLine::default(),
+            room: None,
             done: Some(done),
             reopen: false,
         };
@@ -126,13 +160,35 @@ impl Recorder {
 
     /// Appends one line without waiting (for exchanges that were not acknowledged).
     pub fn write_detached(&self, line: JsonLine) {
-        if self.check().is_ok() {
-            let _ = self.queue.send(Job {
-                line,
-                done: None,
-                reopen: false,
-            });
+        if self.check().is_err() {
+            return;
         }
+        let Ok(room) = Arc::clone(&self.room).try_acquire_many_owned(Self::room_for(&line)) else {
+            if self.left_out.fetch_add(1, Ordering::Relaxed) == 0 {
+                tracing::warn!(
+                    "the record file {} is not keeping up: lines of requests that were not \
+                     acknowledged are left out while it is behind",
+                    self.path.display()
+                );
+            }
+            return;
+        };
+        let _ = self.queue.send(Job {
+            line,
+            room: Some(room),
+            done: None,
+            reopen: false,
+        });
+    }
+
+    /// Lines of unacknowledged requests left out because the writer was behind.
+    pub fn left_out(&self) -> u64 {
+        self.left_out.load(Ordering::Relaxed)
+    }
+
+    /// The room a line takes in the queue (a line longer than the whole queue takes all of it).
+    fn room_for(line: &JsonLine) -> u32 {
+        u32::try_from(line.len().clamp(1, MAX_QUEUED_BYTES)).unwrap_or(u32::MAX)
     }
 
     /// Opens the path again (creating it) and writes there from now on, recording
@@ -141,6 +197,7 @@ impl Recorder {
         let (done, reopened) = oneshot::channel();
         let job = Job {
             line: JsonLine::default(),
+            room: None,
             done: Some(done),
             reopen: true,
         };
@@ -184,6 +241,7 @@ impl Writer {
     async fn run(mut self, mut jobs: mpsc::UnboundedReceiver<Job>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         let mut waiting: Vec<oneshot::Sender<bool>> = Vec::new();
+        let mut rooms: Vec<OwnedSemaphorePermit> = Vec::new();
         while let Some(first) = jobs.recv().await {
             // Let the requests that are ready to run queue their lines too, so
             // that one write carries a batch rather than a single line.
@@ -209,6 +267,8 @@ impl Writer {
                 if !job.line.is_empty() {
                     batch.push(job.line);
                 }
+                // Given back once the batch is written, not when taken off the channel.
+                rooms.extend(job.room);
                 waiting.extend(job.done);
                 next = if batch.len() < MAX_BATCH {
                     jobs.try_recv().ok()
@@ -217,6 +277,7 @@ impl Writer {
                 };
             }
             let written = !self.failed.load(Ordering::Acquire) && self.write(&batch);
+            rooms.clear();
             for done in waiting.drain(..) {
                 let _ = done.send(written);
             }

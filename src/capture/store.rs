@@ -72,6 +72,10 @@ pub struct Stats {
     /// could not take because its queue was full.
     #[serde(default)]
     pub not_delivered_to_subscribers: u64,
+    /// Lines of unacknowledged requests left out of `--record` because its writer was
+    /// behind (acknowledged ones are never left out: they wait, or get 503).
+    #[serde(default)]
+    pub record_left_out: u64,
 }
 
 /// Counts over the forwarded legs (`--forward`).

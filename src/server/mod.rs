@@ -741,15 +741,16 @@ impl ServerBuilder {
             }),
         });
         let admin_addr = admin.as_ref().map(|(_, addr)| *addr);
+        let scheme = if tls.is_some() { "https" } else { "http" };
         if let Some((listener, _)) = admin {
             tokio::spawn(crate::admin::serve(
                 listener,
                 Arc::clone(&shared),
                 config.admin_public,
+                webhook_url(scheme, local_addr),
             ));
         }
         let (stop, stopped) = oneshot::channel();
-        let scheme = if tls.is_some() { "https" } else { "http" };
         let task = tokio::spawn(accept_loop(
             listener,
             tls.map(tokio_rustls::TlsAcceptor::from),
@@ -770,6 +771,18 @@ impl ServerBuilder {
             task: Some(task),
         })
     }
+}
+
+/// Where this machine reaches the webhook listener: the inspector builds the
+/// URLs it offers (Copy as curl, the editor's Send) on it, never on the Host a
+/// sender wrote.
+fn webhook_url(scheme: &str, local: SocketAddr) -> String {
+    let ip = match local.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("{scheme}://{}", SocketAddr::new(ip, local.port()))
 }
 
 /// The address of this listener that `url` reaches, if it does: forwarding there

@@ -7,6 +7,7 @@
 // /usr/bin/chromium and `npm ci` in this folder.
 
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -55,6 +56,20 @@ async function post(url, body, headers = {}) {
   const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
   await response.text();
   return response.status;
+}
+
+/** Sends one raw HTTP/1.1 request (a method and Host no HTTP library would send) and reads the answer. */
+function rawRequest(url, method, path, host) {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname, () => {
+      socket.end(`${method} ${path} HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`);
+    });
+    let answer = '';
+    socket.on('data', (chunk) => { answer += chunk; });
+    socket.on('end', () => resolve(answer));
+    socket.on('error', reject);
+  });
 }
 
 let browser;
@@ -214,10 +229,27 @@ try {
   await found.click('#rows tr.row:first-child');
   await found.waitForSelector('#detail:not([hidden])');
   await found.click('#copy-curl');
-  await found.waitForFunction(() => document.querySelector('#curl').textContent.startsWith('curl -X POST'));
+  await found.waitForFunction(() => document.querySelector('#curl').textContent.startsWith("curl -X 'POST'"));
   const curl = await found.textContent('#curl');
   assert.match(curl, /-H 'content-type: application\/json'/);
   assert.match(curl, /--data-binary '\{/);
+  // A method is any token, backticks included, and a Host is whatever the sender wrote:
+  // the pasted command runs nothing of the sender's and goes to this machine's listener.
+  const hostile = await rawRequest(front.url, '`touch /tmp/pwned`'.replaceAll(' ', ''), '/hostile-method', '169.254.169.254');
+  assert.match(hostile, /^HTTP\/1\.1 /);
+  const hostilePage = await browser.newPage();
+  await hostilePage.goto(front.admin + '/?path=/hostile-method');
+  await hostilePage.waitForFunction(() => document.querySelectorAll('#rows tr.row').length === 1, null, { timeout: 5000 });
+  await hostilePage.click('#rows tr.row:first-child');
+  await hostilePage.waitForSelector('#detail:not([hidden])');
+  await hostilePage.click('#copy-curl');
+  await hostilePage.waitForFunction(() => document.querySelector('#curl').textContent.startsWith('curl -X '));
+  const hostileCurl = await hostilePage.textContent('#curl');
+  assert.ok(hostileCurl.startsWith("curl -X '`touch/tmp/pwned`' "), hostileCurl);
+  assert.ok(hostileCurl.includes(`'${front.url}/hostile-method'`), hostileCurl);
+  assert.ok(!(await hostilePage.inputValue('#edit-url')).includes('169.254.169.254'));
+  assert.ok((await hostilePage.inputValue('#edit-url')).startsWith(front.url));
+  await hostilePage.close();
   // Edit and send: the body checked as it is typed, sent elsewhere, marked as a replay.
   await found.click('#tab-requests');
   await found.click('#rows tr.row:first-child');
