@@ -63,7 +63,7 @@ function rawRequest(url, method, path, host) {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
     const socket = net.connect(Number(port), hostname, () => {
-      socket.end(`${method} ${path} HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`);
+      socket.write(`${method} ${path} HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`);
     });
     let answer = '';
     socket.on('data', (chunk) => { answer += chunk; });
@@ -235,8 +235,8 @@ try {
   assert.match(curl, /--data-binary '\{/);
   // A method is any token, backticks included, and a Host is whatever the sender wrote:
   // the pasted command runs nothing of the sender's and goes to this machine's listener.
-  const hostile = await rawRequest(front.url, '`touch /tmp/pwned`'.replaceAll(' ', ''), '/hostile-method', '169.254.169.254');
-  assert.match(hostile, /^HTTP\/1\.1 /);
+  const hostileAnswer = await rawRequest(front.url, '`reboot`', '/hostile-method', '169.254.169.254');
+  assert.match(hostileAnswer, /^HTTP\/1\.1 /);
   const hostilePage = await browser.newPage();
   await hostilePage.goto(front.admin + '/?path=/hostile-method');
   await hostilePage.waitForFunction(() => document.querySelectorAll('#rows tr.row').length === 1, null, { timeout: 5000 });
@@ -245,10 +245,10 @@ try {
   await hostilePage.click('#copy-curl');
   await hostilePage.waitForFunction(() => document.querySelector('#curl').textContent.startsWith('curl -X '));
   const hostileCurl = await hostilePage.textContent('#curl');
-  assert.ok(hostileCurl.startsWith("curl -X '`touch/tmp/pwned`' "), hostileCurl);
+  assert.ok(hostileCurl.startsWith("curl -X '`reboot`' "), hostileCurl);
   assert.ok(hostileCurl.includes(`'${front.url}/hostile-method'`), hostileCurl);
   assert.ok(!(await hostilePage.inputValue('#edit-url')).includes('169.254.169.254'));
-  assert.ok((await hostilePage.inputValue('#edit-url')).startsWith(front.url));
+  assert.ok((await hostilePage.inputValue('#edit-url')).startsWith(target.url + '/app'), 'in forward mode the editor sends where forwarding goes');
   await hostilePage.close();
   // Edit and send: the body checked as it is typed, sent elsewhere, marked as a replay.
   await found.click('#tab-requests');
