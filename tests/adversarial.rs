@@ -482,3 +482,58 @@ fn a_record_file_that_stops_taking_writes_does_not_turn_a_flood_into_memory() {
         "{sent} sent: {stats}"
     );
 }
+
+#[test]
+fn searches_over_a_full_history_never_hold_the_webhook_path() {
+    let hookscope = Hookscope::start(&["--format", "quiet", "--keep-bytes", "64MiB"]);
+    // 48 MiB of history where every offset begins a near match.
+    let body = format!("{{\"pad\":\"{}\"}}", "a".repeat(1024 * 1024 - 12));
+    let mut sender = RawConnection::connect(hookscope.port).unwrap();
+    for _ in 0..48 {
+        assert_eq!(sender.post("/big", body.as_bytes()).unwrap().0, 200);
+    }
+    let needle = format!("{}b", "a".repeat(1000));
+    let searching = Arc::new(AtomicBool::new(true));
+    let searchers: Vec<_> = (0..6)
+        .map(|_| {
+            let url = hookscope.api(&format!("/api/requests?q={needle}&limit=1000"));
+            let searching = Arc::clone(&searching);
+            thread::spawn(move || {
+                let client = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(30))
+                    .build()
+                    .unwrap();
+                let mut statuses = Vec::new();
+                while searching.load(Ordering::Relaxed) {
+                    match client.get(&url).send() {
+                        Ok(answer) => statuses.push(answer.status().as_u16()),
+                        Err(_) => statuses.push(0),
+                    }
+                }
+                statuses
+            })
+        })
+        .collect();
+    let answers = Bystander::run_for(&hookscope.url("/"), Duration::from_secs(4), &[200]);
+    searching.store(false, Ordering::Relaxed);
+    let mut took: Vec<Duration> = answers.iter().map(|answer| answer.took).collect();
+    took.sort();
+    let median = took[took.len() / 2];
+    assert!(
+        median < Duration::from_millis(250),
+        "webhook median {median:?}"
+    );
+    for searcher in searchers {
+        let statuses = searcher.join().unwrap();
+        assert!(
+            statuses.iter().all(|status| [200, 503].contains(status)),
+            "{statuses:?}"
+        );
+    }
+    // A search finds what is there, and says when it is too long to run.
+    let (status, found) = get_json(&hookscope.api("/api/requests?q=AAAA&limit=3"));
+    assert_eq!((status, found.as_array().unwrap().len()), (200, 3));
+    let too_long = "x".repeat(2000);
+    let (status, _) = get_json(&hookscope.api(&format!("/api/requests?q={too_long}")));
+    assert_eq!(status, 400);
+}

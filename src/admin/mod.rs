@@ -220,8 +220,6 @@ async fn clear(State(admin): State<Admin>) -> Response {
 
 async fn list(State(admin): State<Admin>, RawQuery(query): RawQuery) -> Answer {
     let query = parameters(query);
-    let shared = &admin.shared;
-
     let number = |name: &str| -> Result<Option<u64>, ApiError> {
         query
             .get(name)
@@ -238,9 +236,7 @@ async fn list(State(admin): State<Admin>, RawQuery(query): RawQuery) -> Answer {
     let limit = number("limit")?.unwrap_or(100) as usize;
     let filter = Filter::from_query(&query)
         .map_err(|reason| ApiError::new(StatusCode::BAD_REQUEST, reason))?;
-    let exchanges = shared
-        .store
-        .newest(limit, |exchange| filter.matches(exchange));
+    let Searched { exchanges, partial } = search(&admin, filter, limit, |_| true).await?;
     let mut body = Vec::with_capacity(exchanges.len() * 1024 + 2);
     body.push(b'[');
     for (index, exchange) in exchanges.iter().enumerate() {
@@ -250,7 +246,81 @@ async fn list(State(admin): State<Admin>, RawQuery(query): RawQuery) -> Answer {
         record_line(exchange).append_to(&mut body);
     }
     body.push(b']');
-    Ok(json(StatusCode::OK, body))
+    let mut response = json(StatusCode::OK, body);
+    if partial {
+        response.headers_mut().insert(
+            PARTIAL_HEADER,
+            http::HeaderValue::from_static("the search stopped at its time budget"),
+        );
+    }
+    Ok(response)
+}
+
+/// Set on an answer whose search stopped at [`SEARCH_BUDGET`] before the oldest exchange.
+const PARTIAL_HEADER: http::HeaderName = http::HeaderName::from_static("x-hookscope-partial");
+
+/// The CPU time one search may take: a search runs on a snapshot of the history,
+/// away from the webhook path, and stops here with what it found.
+const SEARCH_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Searches that may run at once (each on a core of its own); others wait for a turn.
+const SEARCHES_AT_ONCE: usize = 1;
+
+/// How long a search waits for its turn before it is answered 503.
+const WAIT_FOR_A_TURN: std::time::Duration = std::time::Duration::from_secs(10);
+
+static SEARCH_TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(SEARCHES_AT_ONCE);
+
+/// What a search found (newest first), and whether it stopped at its budget.
+struct Searched {
+    exchanges: Vec<Arc<Exchange>>,
+    partial: bool,
+}
+
+/// The newest `limit` kept exchanges that pass `filter` and `also`, found on a
+/// snapshot of the history (the webhook path's lock is held only to copy pointers)
+/// on a blocking thread, one search at a time, within [`SEARCH_BUDGET`].
+async fn search(
+    admin: &Admin,
+    filter: Filter,
+    limit: usize,
+    also: fn(&Exchange) -> bool,
+) -> Result<Searched, ApiError> {
+    let busy = || {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "another search is running: try again shortly",
+        )
+    };
+    let _turn = tokio::time::timeout(WAIT_FOR_A_TURN, SEARCH_TURNS.acquire())
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())?;
+    let snapshot = admin.shared.store.newest_first();
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let mut found = Vec::new();
+        for (looked, exchange) in snapshot.into_iter().enumerate() {
+            if found.len() >= limit {
+                break;
+            }
+            if looked % 16 == 0 && started.elapsed() > SEARCH_BUDGET {
+                return Searched {
+                    exchanges: found,
+                    partial: true,
+                };
+            }
+            if filter.matches(&exchange) && also(&exchange) {
+                found.push(exchange);
+            }
+        }
+        Searched {
+            exchanges: found,
+            partial: false,
+        }
+    })
+    .await
+    .map_err(|_| busy())
 }
 
 /// The query string's parameters.
@@ -261,23 +331,31 @@ fn parameters(query: Option<String>) -> HashMap<String, String> {
 }
 
 /// The kept exchanges that the query's filters find (and `also` keeps), oldest first.
-fn found(
+async fn found(
     admin: &Admin,
     query: Option<String>,
-    also: impl Fn(&Exchange) -> bool,
+    also: fn(&Exchange) -> bool,
 ) -> Result<Vec<Arc<Exchange>>, ApiError> {
     let filter = Filter::from_query(&parameters(query))
         .map_err(|reason| ApiError::new(StatusCode::BAD_REQUEST, reason))?;
-    let mut exchanges = admin.shared.store.all();
-    exchanges.retain(|exchange| filter.matches(exchange) && also(exchange));
-    exchanges.sort_by_key(|exchange| exchange.id);
+    let Searched {
+        mut exchanges,
+        partial,
+    } = search(admin, filter, usize::MAX, also).await?;
+    if partial {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the search took longer than its 2 s budget: narrow it (status, path, alert, since)",
+        ));
+    }
+    exchanges.reverse();
     Ok(exchanges)
 }
 
 /// The kept exchanges that pass the filter (the find bar's, `/api/requests`'s), oldest
 /// first, as a HAR 1.2 file.
 async fn export_har(State(admin): State<Admin>, RawQuery(query): RawQuery) -> Answer {
-    let exchanges = found(&admin, query, |_| true)?;
+    let exchanges = found(&admin, query, |_| true).await?;
     let lines: Vec<Vec<u8>> = exchanges
         .iter()
         .map(|exchange| record_line(exchange).to_vec())
@@ -304,7 +382,8 @@ async fn export_har(State(admin): State<Admin>, RawQuery(query): RawQuery) -> An
 async fn alerts(State(admin): State<Admin>, RawQuery(query): RawQuery) -> Answer {
     let exchanges = found(&admin, query, |exchange| {
         exchange.attempt.as_ref().is_some_and(|a| a.key.is_alert())
-    })?;
+    })
+    .await?;
     let mut deliveries: Vec<(String, Vec<serde_json::Value>, serde_json::Value)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for exchange in &exchanges {
@@ -436,7 +515,7 @@ async fn replay_matching(
     RawQuery(query): RawQuery,
     request: Request,
 ) -> Answer {
-    let exchanges = found(&admin, query, |exchange| !exchange.is_unreadable_head())?;
+    let exchanges = found(&admin, query, |exchange| !exchange.is_unreadable_head()).await?;
     let ReplayAll { to } = read_json(request).await?;
     let to = replay_target(&admin, &to).await?;
     if exchanges.len() > REPLAY_ALL_LIMIT {

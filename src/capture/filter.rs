@@ -26,7 +26,62 @@ pub struct Filter {
     /// signature that is not valid, a refusal, no 2XX, an upstream failure.
     pub problems: bool,
     /// Text found in the headers (names or values) or the body, any case.
-    pub text: Option<String>,
+    pub text: Option<Needle>,
+}
+
+/// The longest text a find may look for: the search is linear in what it reads,
+/// and a query is typed by a person.
+pub const MAX_NEEDLE: usize = 1024;
+
+/// Text to find, any ASCII case, in time linear in what is searched (an
+/// Aho-Corasick automaton, not a window compared at every offset).
+#[derive(Clone)]
+pub struct Needle {
+    text: String,
+    finder: aho_corasick::AhoCorasick,
+}
+
+impl Needle {
+    /// A needle for `text`, or why it cannot be one.
+    pub fn new(text: &str) -> Result<Needle, String> {
+        if text.len() > MAX_NEEDLE {
+            return Err(format!(
+                "q is {} bytes long; a search looks for at most {MAX_NEEDLE}",
+                text.len()
+            ));
+        }
+        let finder = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build([text])
+            .map_err(|error| format!("q cannot be searched for: {error}"))?;
+        Ok(Needle {
+            text: text.to_owned(),
+            finder,
+        })
+    }
+
+    /// The text looked for.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    fn is_in(&self, bytes: &[u8]) -> bool {
+        self.finder.is_match(bytes)
+    }
+}
+
+impl PartialEq for Needle {
+    fn eq(&self, other: &Needle) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Needle {}
+
+impl std::fmt::Debug for Needle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Needle").field(&self.text).finish()
+    }
 }
 
 impl Filter {
@@ -77,7 +132,7 @@ impl Filter {
             alert: text("alert"),
             severity: text("severity"),
             problems,
-            text: text("q").map(|q| q.to_lowercase()),
+            text: text("q").as_deref().map(Needle::new).transpose()?,
         })
     }
 
@@ -112,7 +167,7 @@ impl Filter {
             && (!self.problems || has_problems(exchange))
             && self
                 .text
-                .as_deref()
+                .as_ref()
                 .is_none_or(|q| contains_text(exchange, q))
     }
 }
@@ -158,13 +213,8 @@ fn has_problems(exchange: &Exchange) -> bool {
     verdict || signature || exchange.rejected.is_some() || !answered_2xx || upstream
 }
 
-fn contains_text(exchange: &Exchange, lowercase: &str) -> bool {
-    let found = |bytes: &[u8]| {
-        bytes.len() >= lowercase.len()
-            && bytes
-                .windows(lowercase.len())
-                .any(|window| window.eq_ignore_ascii_case(lowercase.as_bytes()))
-    };
+fn contains_text(exchange: &Exchange, needle: &Needle) -> bool {
+    let found = |bytes: &[u8]| needle.is_in(bytes);
     found(exchange.body.as_ref())
         || found(exchange.path.as_bytes())
         || exchange

@@ -212,16 +212,14 @@ impl Store {
             .collect()
     }
 
-    /// Kept exchanges that pass `filter`, newest first, at most `limit`.
-    pub fn newest(&self, limit: usize, filter: impl Fn(&Exchange) -> bool) -> Vec<Arc<Exchange>> {
-        self.inner()
+    /// Every kept exchange, newest first: the lock is held only to copy the pointers.
+    pub fn newest_first(&self) -> Vec<Arc<Exchange>> {
+        let inner = self.inner();
+        inner
             .exchanges
             .iter()
             .rev()
-            .map(|(exchange, _)| exchange)
-            .filter(|exchange| filter(exchange))
-            .take(limit)
-            .cloned()
+            .map(|(exchange, _)| Arc::clone(exchange))
             .collect()
     }
 
@@ -420,7 +418,7 @@ mod tests {
         assert_eq!(store.all().first().unwrap().id, 41);
         assert_eq!(store.get(45).unwrap().id, 45);
         assert!(store.get(40).is_none());
-        let newest: Vec<u64> = store.newest(3, |_| true).iter().map(|e| e.id).collect();
+        let newest: Vec<u64> = store.newest_first().iter().take(3).map(|e| e.id).collect();
         assert_eq!(newest, [50, 49, 48]);
     }
 
