@@ -103,6 +103,8 @@ type Client = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, 
 /// an https upstream offers it).
 pub(crate) struct Upstream {
     client: Client,
+    /// This instance's mark on what it forwards (see [`HOP_HEADER`]).
+    hop: HeaderValue,
     timeout: Duration,
     /// Most bytes of an answer's body captured (the sender gets all of them).
     keep: usize,
@@ -159,8 +161,11 @@ impl Upstream {
         let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(50))
             .build(connector);
+        let hop = HeaderValue::from_str(&format!("{:016x}", fastrand::u64(..)))
+            .unwrap_or(HeaderValue::from_static("hookscope"));
         Ok(Upstream {
             client,
+            hop,
             timeout: options.forward_timeout,
             keep: usize::try_from(keep).unwrap_or(usize::MAX),
         })
@@ -199,6 +204,7 @@ impl Upstream {
         let mut outgoing = Request::new(Full::new(request.body.clone()));
         *outgoing.method_mut() = request.method.clone();
         *outgoing.headers_mut() = forwarded_headers(&request);
+        outgoing.headers_mut().append(HOP_HEADER, self.hop.clone());
         *outgoing.uri_mut() = uri;
         let answer = match tokio::time::timeout_at(deadline, self.client.request(outgoing)).await {
             Ok(Ok(answer)) => answer,
@@ -295,6 +301,62 @@ pub(crate) fn target(base: &reqwest::Url, path: &str, query: Option<&str>) -> St
     match query {
         Some(query) => format!("{origin}{prefix}{path}?{query}"),
         None => format!("{origin}{prefix}{path}"),
+    }
+}
+
+/// The header each hookscope that forwards a request adds, one line per hop, with
+/// a value of its own: a request that comes back carrying this instance's value, or
+/// more hops than [`MAX_HOPS`], went round in a loop (two instances forwarding to each
+/// other, or a name of this machine the start-up check could not know).
+pub(crate) const HOP_HEADER: &str = "x-hookscope-hop";
+
+/// The most hookscope hops a request may have come through.
+pub(crate) const MAX_HOPS: usize = 8;
+
+impl Upstream {
+    /// Whether the request came round a forwarding loop (see [`HOP_HEADER`]).
+    pub(crate) fn looped(&self, headers: &HeaderMap) -> bool {
+        let mut hops = headers.get_all(HOP_HEADER).iter();
+        let mut seen = 0;
+        hops.any(|hop| {
+            seen += 1;
+            hop == self.hop || seen > MAX_HOPS
+        })
+    }
+}
+
+/// The address of a listener bound to `listener` that connecting to `url` reaches,
+/// if it does: `0.0.0.0` and `::` reach this machine, an IPv4-mapped IPv6 address is
+/// its IPv4 one, and a listener on every interface is reached through any of them.
+pub(crate) async fn reaches(url: &reqwest::Url, listener: SocketAddr) -> Option<SocketAddr> {
+    let port = url.port_or_known_default()?;
+    if port != listener.port() {
+        return None;
+    }
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let mut addresses = tokio::net::lookup_host((host, port)).await.ok()?;
+    addresses.find(|address| address_reaches(address.ip(), listener.ip()))
+}
+
+/// Whether connecting to `target` reaches a listener bound to `listener` (same port).
+fn address_reaches(target: std::net::IpAddr, listener: std::net::IpAddr) -> bool {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let target = match target.to_canonical() {
+        // Connecting to the unspecified address connects to this machine's loopback.
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let listener = listener.to_canonical();
+    if listener.is_unspecified() {
+        // Bound to every interface: reached by loopback and by any address of this
+        // machine (one a socket can be bound to).
+        target.is_loopback() || std::net::UdpSocket::bind((target, 0)).is_ok()
+    } else {
+        target == listener
     }
 }
 

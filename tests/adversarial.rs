@@ -537,3 +537,63 @@ fn searches_over_a_full_history_never_hold_the_webhook_path() {
     let (status, _) = get_json(&hookscope.api(&format!("/api/requests?q={too_long}")));
     assert_eq!(status, 400);
 }
+
+#[test]
+fn forward_loops_through_other_names_are_refused_at_start_up() {
+    let port = common::closed_port().to_string();
+    for target in [
+        format!("http://0.0.0.0:{port}/hook"),
+        format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+        format!("http://localhost:{port}/hook"),
+    ] {
+        let output = common::run(
+            &[
+                "listen",
+                "--port",
+                &port,
+                "--no-admin",
+                "--forward",
+                &target,
+            ],
+            b"",
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{target}: {stderr}");
+        assert!(
+            stderr.contains("this listener's own address"),
+            "{target}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn two_instances_forwarding_to_each_other_answer_508_at_once() {
+    let first_port = common::closed_port();
+    let second = Hookscope::start(&[
+        "--format",
+        "quiet",
+        "--forward",
+        &format!("http://127.0.0.1:{first_port}/round"),
+    ]);
+    let first = Hookscope::start(&[
+        "--format",
+        "quiet",
+        "--port",
+        &first_port.to_string(),
+        "--forward",
+        &format!("http://127.0.0.1:{}/round", second.port),
+    ]);
+    let started = Instant::now();
+    let answer = common::post_json(&first.url("/"), &alert_with(&[])).unwrap();
+    assert_eq!(answer.status(), 508);
+    assert!(answer.text().unwrap().contains("came back round a loop"));
+    assert!(
+        started.elapsed() < ANSWERED_WITHIN,
+        "{:?}",
+        started.elapsed()
+    );
+    // Each instance saw the request once from the sender's side and once come round.
+    let (_, stats) = get_json(&first.api("/api/stats"));
+    assert_eq!(stats["requests"], 2, "{stats}");
+    assert_eq!(stats["by_status"]["508"], 2, "{stats}");
+}

@@ -663,22 +663,7 @@ fn default_replay_target(shared: &Shared, exchange: &Exchange) -> Option<String>
 }
 
 async fn targets_this_api(to: &reqwest::Url, own: SocketAddr) -> bool {
-    let (Some(host), Some(port)) = (to.host_str(), to.port_or_known_default()) else {
-        return false;
-    };
-    if port != own.port() {
-        return false;
-    }
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let Ok(addresses) = tokio::net::lookup_host((host, port)).await else {
-        return false;
-    };
-    let mut addresses = addresses;
-    addresses.any(|address| {
-        address == own
-            || (own.ip().is_unspecified() && address.port() == own.port())
-            || (address.ip().is_loopback() && own.ip().is_loopback())
-    })
+    crate::forward::reaches(to, own).await.is_some()
 }
 
 /// One `exchange` event per exchange as it ends; `lagged` when this reader missed some.

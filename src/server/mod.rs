@@ -696,7 +696,7 @@ impl ServerBuilder {
         };
         let (listener, local_addr) = bind(config.listen_addr(), Listener::Webhook).await?;
         if let Some(url) = &config.behaviour.forward {
-            if let Some(addr) = forward_loops_back(url, local_addr).await {
+            if let Some(addr) = crate::forward::reaches(url, local_addr).await {
                 return Err(ConfigError::ForwardLoop {
                     url: url.to_string(),
                     addr,
@@ -783,26 +783,6 @@ fn webhook_url(scheme: &str, local: SocketAddr) -> String {
         ip => ip,
     };
     format!("{scheme}://{}", SocketAddr::new(ip, local.port()))
-}
-
-/// The address of this listener that `url` reaches, if it does: forwarding there
-/// would send every request back to hookscope. Any address of the machine counts
-/// when listening on all of them.
-async fn forward_loops_back(url: &reqwest::Url, local: SocketAddr) -> Option<SocketAddr> {
-    let port = url.port_or_known_default()?;
-    if port != local.port() {
-        return None;
-    }
-    let host = url
-        .host_str()?
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let mut addrs = tokio::net::lookup_host((host, port)).await.ok()?;
-    addrs.find(|addr| {
-        addr.ip() == local.ip()
-            || (local.ip().is_unspecified()
-                && (addr.ip().is_loopback() || addr.ip().is_unspecified()))
-    })
 }
 
 /// Says so when the upstream does not accept connections at start-up: it may come

@@ -64,7 +64,13 @@ pub(crate) async fn handle(
     // Authentication comes first: an unauthenticated sender gets nothing read,
     // nothing validated, no step of the script.
     let unauthorized = authorize(&head.headers, &behaviour.required_headers).err();
-    let (body, body_state, body_held, charge) = if unauthorized.is_some() {
+    // A request this instance forwarded, come back round a loop: refused before
+    // anything is read, or it would go round again and fill every slot.
+    let looped = receiver
+        .upstream
+        .as_ref()
+        .is_some_and(|upstream| upstream.looped(&head.headers));
+    let (body, body_state, body_held, charge) = if unauthorized.is_some() || looped {
         drain_in_background(body);
         (Bytes::new(), BodyState::Complete, 0, Charge::default())
     } else {
@@ -151,6 +157,14 @@ pub(crate) async fn handle(
     // it, or a body whose framing is broken.
     let close = (CONNECTION, HeaderValue::from_static("close"));
     let refusal = match (unauthorized, body_state) {
+        _ if looped => Some((
+            StatusCode::LOOP_DETECTED,
+            Bytes::from_static(
+                b"hookscope forwarded this request already: it came back round a loop \
+                  (--forward points at this instance, or at one that forwards back here)\n",
+            ),
+            Some(close),
+        )),
         (Some(refused), _) => Some((
             StatusCode::UNAUTHORIZED,
             Bytes::from(refused.reason()),

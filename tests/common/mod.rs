@@ -77,8 +77,9 @@ impl Stopped {
 }
 
 impl Hookscope {
-    /// Starts `hookscope listen --port 0 ARGS...` (and the admin API on a free port
-    /// unless ARGS say otherwise) and waits for its `listening on` line.
+    /// Starts `hookscope listen --port 0 ARGS...` (ARGS may name a port of their own;
+    /// the admin API on a free port unless ARGS say otherwise) and waits for its
+    /// `listening on` line.
     pub fn start(args: &[&str]) -> Hookscope {
         Hookscope::launch(args, false)
     }
@@ -105,9 +106,14 @@ impl Hookscope {
         } else {
             &["--admin", "127.0.0.1:0"]
         };
+        let port_args: &[&str] = if args.contains(&"--port") {
+            &[]
+        } else {
+            &["--port", "0"]
+        };
         let mut child = Command::new(BIN)
             .arg("listen")
-            .args(["--port", "0"])
+            .args(port_args)
             .args(admin_args)
             .args(args)
             .env_remove("NO_COLOR")
