@@ -597,3 +597,100 @@ fn two_instances_forwarding_to_each_other_answer_508_at_once() {
     assert_eq!(stats["requests"], 2, "{stats}");
     assert_eq!(stats["by_status"]["508"], 2, "{stats}");
 }
+
+/// `{"tags":[1,1,...]}` of about `size` bytes: a problem every two bytes.
+fn tags_of_numbers(size: usize) -> String {
+    let mut body = String::from(r#"{"tags":["#);
+    while body.len() < size - 4 {
+        body.push_str("1,");
+    }
+    body.push_str("1]}");
+    body
+}
+
+#[test]
+fn admin_reads_cost_about_what_they_return() {
+    let hookscope = Hookscope::start(&["--format", "quiet", "--keep-bytes", "48MiB"]);
+    let bystander = Bystander::start(&hookscope.url("/"));
+    // A CORS simple request of 4 MiB, six at once: each answer is the first problems.
+    let body = tags_of_numbers(4 * 1024 * 1024 - 16);
+    let validators: Vec<_> = (0..6)
+        .map(|_| {
+            let (url, body) = (hookscope.api("/api/validate"), body.clone());
+            thread::spawn(move || {
+                let answer = client()
+                    .post(url)
+                    .header("content-type", "text/plain")
+                    .body(body)
+                    .send()
+                    .unwrap();
+                assert_eq!(answer.status(), 200);
+                answer.bytes().unwrap().len()
+            })
+        })
+        .collect();
+    for validator in validators {
+        let size = validator.join().unwrap();
+        assert!(size < 64 * 1024, "a {size}-byte answer to /api/validate");
+    }
+    // A history of 40 MiB, exported as HAR while it is being read live.
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(1024 * 1024 - 12));
+    let mut sender = RawConnection::connect(hookscope.port).unwrap();
+    for _ in 0..40 {
+        assert_eq!(sender.post("/big", big.as_bytes()).unwrap().0, 200);
+    }
+    let before_export = peak_rss_kib(hookscope.pid()) / 1024;
+    let har = client()
+        .get(hookscope.api("/api/export.har?path=/big"))
+        .send()
+        .unwrap();
+    assert_eq!(har.status(), 200);
+    let har: serde_json::Value = serde_json::from_slice(&har.bytes().unwrap()).unwrap();
+    assert_eq!(har["log"]["entries"].as_array().unwrap().len(), 40);
+    let after_export = peak_rss_kib(hookscope.pid()) / 1024;
+    bystander.finish(&[200]);
+    assert!(
+        after_export < before_export + 64,
+        "exporting 40 MiB raised the peak from {before_export} to {after_export} MiB"
+    );
+    assert!(after_export < 250, "peak RSS {after_export} MiB");
+}
+
+#[test]
+fn live_readers_that_never_read_are_bounded_in_number_and_memory() {
+    let hookscope = Hookscope::start(&["--format", "quiet", "--keep-bytes", "16MiB"]);
+    let admin_port: u16 = hookscope
+        .api("")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut readers: Vec<TcpStream> = (0..40)
+        .map(|_| {
+            stalled(
+                admin_port,
+                "GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n",
+            )
+        })
+        .collect();
+    let bystander = Bystander::start(&hookscope.url("/"));
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(1024 * 1024 - 12));
+    let mut sender = RawConnection::connect(hookscope.port).unwrap();
+    for _ in 0..80 {
+        assert_eq!(sender.post("/big", big.as_bytes()).unwrap().0, 200);
+    }
+    bystander.finish(&[200]);
+    let peak_mib = peak_rss_kib(hookscope.pid()) / 1024;
+    assert!(
+        peak_mib < 150,
+        "peak RSS {peak_mib} MiB with 40 readers that never read"
+    );
+    // Beyond 32 readers, a clear refusal.
+    let refused = readers
+        .iter_mut()
+        .map(|reader| answer_on(reader, Duration::from_millis(200)))
+        .filter(|answer| answer.starts_with("HTTP/1.1 503"))
+        .count();
+    assert_eq!(refused, 8);
+}

@@ -27,7 +27,9 @@ use tokio_stream::wrappers::ReceiverStream;
 
 pub use config::{ConfigPatch, ConfigView};
 
-use crate::capture::{compare, har, record_line, Exchange, Filter, RecordLine};
+use crate::capture::{
+    compare, har_entry, record_line, Exchange, Filter, RecordLine, HAR_END, HAR_START,
+};
 use crate::send::{self, RecordedRequest};
 use crate::shared::Shared;
 
@@ -59,6 +61,12 @@ struct Admin {
     public: bool,
     /// Where this machine reaches the webhook listener (see `GET /api/config`).
     webhook_url: Arc<str>,
+    /// Live events, rendered once for every reader.
+    rendered: Arc<RenderedEvents>,
+    /// Room for live readers ([`MAX_LIVE_READERS`]).
+    live_readers: Arc<tokio::sync::Semaphore>,
+    /// Turns for heavy work ([`HEAVY_AT_ONCE`]).
+    heavy_turns: Arc<tokio::sync::Semaphore>,
     /// Built on the first replay: loading the system's root certificates takes
     /// milliseconds of the runtime's only thread, which a receiver that never
     /// replays should not spend at start.
@@ -105,6 +113,9 @@ pub(crate) async fn serve(
         own,
         public,
         webhook_url: Arc::from(webhook_url),
+        rendered: Arc::default(),
+        live_readers: Arc::new(tokio::sync::Semaphore::new(MAX_LIVE_READERS)),
+        heavy_turns: Arc::new(tokio::sync::Semaphore::new(HEAVY_AT_ONCE)),
         replay_client: Arc::new(OnceLock::new()),
     };
     let app = Router::new()
@@ -263,13 +274,28 @@ const PARTIAL_HEADER: http::HeaderName = http::HeaderName::from_static("x-hooksc
 /// away from the webhook path, and stops here with what it found.
 const SEARCH_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Searches that may run at once (each on a core of its own); others wait for a turn.
-const SEARCHES_AT_ONCE: usize = 1;
+/// Heavy admin work (searches, checks of large bodies) that may run at once, each on
+/// a core of its own; the rest wait for a turn, so the webhook path keeps a core.
+const HEAVY_AT_ONCE: usize = 1;
 
-/// How long a search waits for its turn before it is answered 503.
+/// How long heavy work waits for its turn before it is answered 503.
 const WAIT_FOR_A_TURN: std::time::Duration = std::time::Duration::from_secs(10);
 
-static SEARCH_TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(SEARCHES_AT_ONCE);
+impl Admin {
+    /// A turn for heavy work, or 503 when none comes within [`WAIT_FOR_A_TURN`].
+    async fn heavy_turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        let busy = || {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the admin API is busy with another search or check: try again shortly",
+            )
+        };
+        tokio::time::timeout(WAIT_FOR_A_TURN, self.heavy_turns.acquire())
+            .await
+            .map_err(|_| busy())?
+            .map_err(|_| busy())
+    }
+}
 
 /// What a search found (newest first), and whether it stopped at its budget.
 struct Searched {
@@ -286,16 +312,8 @@ async fn search(
     limit: usize,
     also: fn(&Exchange) -> bool,
 ) -> Result<Searched, ApiError> {
-    let busy = || {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "another search is running: try again shortly",
-        )
-    };
-    let _turn = tokio::time::timeout(WAIT_FOR_A_TURN, SEARCH_TURNS.acquire())
-        .await
-        .map_err(|_| busy())?
-        .map_err(|_| busy())?;
+    let busy = || ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the search stopped");
+    let _turn = admin.heavy_turn().await?;
     let snapshot = admin.shared.store.newest_first();
     tokio::task::spawn_blocking(move || {
         let started = std::time::Instant::now();
@@ -356,19 +374,36 @@ async fn found(
 /// first, as a HAR 1.2 file.
 async fn export_har(State(admin): State<Admin>, RawQuery(query): RawQuery) -> Answer {
     let exchanges = found(&admin, query, |_| true).await?;
-    let lines: Vec<Vec<u8>> = exchanges
-        .iter()
-        .map(|exchange| record_line(exchange).to_vec())
-        .collect();
-    let texts: Vec<&str> = lines
-        .iter()
-        .filter_map(|line| std::str::from_utf8(line).ok())
-        .collect();
-    let document = har(texts.iter().filter_map(|line| RecordLine::parse(line).ok()));
-    let mut response = json(
-        StatusCode::OK,
-        serde_json::to_vec_pretty(&document).unwrap_or_default(),
-    );
+    // Written one entry at a time into a short queue: an export costs a few entries
+    // of memory, not the whole document (and its copies) at once.
+    let (pieces, body) = mpsc::channel::<Result<Vec<u8>, Infallible>>(4);
+    tokio::task::spawn_blocking(move || {
+        let send = |piece: Vec<u8>| pieces.blocking_send(Ok(piece)).is_ok();
+        if !send(HAR_START.as_bytes().to_vec()) {
+            return;
+        }
+        let mut first = true;
+        for exchange in exchanges {
+            let line = record_line(&exchange).to_vec();
+            let Some(entry) = std::str::from_utf8(&line)
+                .ok()
+                .and_then(|text| RecordLine::parse(text).ok())
+                .and_then(|line| har_entry(&line))
+            else {
+                continue;
+            };
+            let mut piece = if first { Vec::new() } else { b",".to_vec() };
+            first = false;
+            if serde_json::to_writer(&mut piece, &entry).is_err() || !send(piece) {
+                return;
+            }
+        }
+        send(HAR_END.as_bytes().to_vec());
+    });
+    let mut response = axum::body::Body::from_stream(ReceiverStream::new(body)).into_response();
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response.headers_mut().insert(
         http::header::CONTENT_DISPOSITION,
         http::HeaderValue::from_static("attachment; filename=\"hookscope.har\""),
@@ -483,7 +518,7 @@ async fn send_edited(State(admin): State<Admin>, request: Request) -> Answer {
 }
 
 /// The Panther check of a body, as the editor shows it while typing.
-async fn validate_body(request: Request) -> Answer {
+async fn validate_body(State(admin): State<Admin>, request: Request) -> Answer {
     let body = axum::body::to_bytes(request.into_body(), VALIDATE_LIMIT)
         .await
         .map_err(|_| {
@@ -492,13 +527,18 @@ async fn validate_body(request: Request) -> Answer {
                 "the body is too large to check here",
             )
         })?;
-    let verdict = crate::alert::validate(&body);
+    // A turn of its own, off the runtime's threads: checking megabytes takes a while.
+    let _turn = admin.heavy_turn().await?;
+    let verdict = tokio::task::spawn_blocking(move || crate::alert::validate(&body))
+        .await
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the check stopped"))?;
     Ok(json(
         StatusCode::OK,
         serde_json::to_vec(&serde_json::json!({
             "valid": verdict.is_valid(),
             "problems": verdict.problems,
             "warnings": verdict.warnings,
+            "omitted": verdict.omitted,
         }))
         .unwrap_or_default(),
     ))
@@ -667,11 +707,67 @@ async fn targets_this_api(to: &reqwest::Url, own: SocketAddr) -> bool {
 }
 
 /// One `exchange` event per exchange as it ends; `lagged` when this reader missed some.
-async fn events(State(admin): State<Admin>) -> impl IntoResponse {
+/// Live readers at once: each costs a queue and a copy of every event.
+const MAX_LIVE_READERS: usize = 32;
+
+/// Events queued for one reader; one that falls further behind is told `lagged`.
+const LIVE_QUEUE: usize = 16;
+
+/// The longest exchange line an event carries; a longer one is announced by its id
+/// (`exchange-id`) and read from `/api/requests` by whoever wants it.
+const MAX_EVENT_LINE: usize = 64 * 1024;
+
+/// The event for one exchange, rendered once for every live reader (readers go
+/// through the same ids at about the same time; the last few are kept).
+#[derive(Default)]
+struct RenderedEvents(std::sync::Mutex<std::collections::VecDeque<(u64, Arc<str>)>>);
+
+impl RenderedEvents {
+    fn event(&self, exchange: &Exchange) -> Event {
+        let id = exchange.id;
+        let mut rendered = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let data = match rendered.iter().find(|(kept, _)| *kept == id) {
+            Some((_, data)) => Arc::clone(data),
+            None => {
+                let line = record_line(exchange).to_vec();
+                let data: Arc<str> = if line.len() <= MAX_EVENT_LINE {
+                    Arc::from(String::from_utf8_lossy(&line))
+                } else {
+                    Arc::from(id.to_string())
+                };
+                if rendered.len() >= LIVE_QUEUE {
+                    rendered.pop_front();
+                }
+                rendered.push_back((id, Arc::clone(&data)));
+                data
+            }
+        };
+        drop(rendered);
+        let kind = if data.starts_with('{') {
+            "exchange"
+        } else {
+            "exchange-id"
+        };
+        Event::default().event(kind).id(id.to_string()).data(&*data)
+    }
+}
+
+async fn events(State(admin): State<Admin>) -> Result<Response, ApiError> {
+    let Ok(reader) = Arc::clone(&admin.live_readers).try_acquire_owned() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{MAX_LIVE_READERS} live readers are connected already: close one"),
+        ));
+    };
     let shared = admin.shared;
+    let rendered = admin.rendered;
     let mut live = shared.store.subscribe();
-    let (events, stream) = mpsc::channel::<Result<Event, Infallible>>(64);
+    let (events, stream) = mpsc::channel::<Result<Event, Infallible>>(LIVE_QUEUE);
     tokio::spawn(async move {
+        let _reader = reader;
         if events
             .send(Ok(Event::default().comment("hookscope events")))
             .await
@@ -682,13 +778,7 @@ async fn events(State(admin): State<Admin>) -> impl IntoResponse {
         loop {
             let event = tokio::select! {
                 received = live.recv() => match received.map(|id| shared.store.get(id)) {
-                    Ok(Some(exchange)) => {
-                        let line = record_line(&exchange).to_vec();
-                        Event::default()
-                            .event("exchange")
-                            .id(exchange.id.to_string())
-                            .data(String::from_utf8_lossy(&line))
-                    }
+                    Ok(Some(exchange)) => rendered.event(&exchange),
                     Ok(None) => {
                         // Pushed out of the history before this reader got to it: skip
                         // what is queued behind it too, with one event rather than one per
@@ -708,10 +798,11 @@ async fn events(State(admin): State<Admin>) -> impl IntoResponse {
         }
     });
     let keep_alive = KeepAlive::new().interval(SSE_KEEPALIVE).text("keep-alive");
-    (
+    Ok((
         [(CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
         Sse::new(ReceiverStream::new(stream)).keep_alive(keep_alive),
     )
+        .into_response())
 }
 
 /// Tells a live subscriber that it missed exchanges (the inspector then catches up

@@ -580,7 +580,8 @@ fn check_value(rule: Rule, key: &str, value: &RawValue, verdict: &mut Verdict) {
         },
         Rule::Tags if only_plain_strings(raw) => {}
         Rule::Tags => match serde_json::from_str::<NonStrings>(raw) {
-            Ok(NonStrings(items)) => {
+            Ok(NonStrings(items, more)) => {
+                verdict.omitted += more;
                 for (index, item) in items {
                     verdict.add_problem(Problem::new(
                         format!("{}/{index}", pointer()),
@@ -599,9 +600,10 @@ fn check_value(rule: Rule, key: &str, value: &RawValue, verdict: &mut Verdict) {
     }
 }
 
-/// The items of a JSON array that are not strings, with their indexes (nothing is
-/// kept for the strings, so a valid array costs no allocation).
-struct NonStrings<'a>(Vec<(usize, &'a RawValue)>);
+/// The first [`MAX_PROBLEMS`] items of a JSON array that are not strings, with their
+/// indexes, and how many more there were (nothing is kept for the strings, so a valid
+/// array costs no allocation).
+struct NonStrings<'a>(Vec<(usize, &'a RawValue)>, u64);
 
 impl<'de> Deserialize<'de> for NonStrings<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -613,14 +615,19 @@ impl<'de> Deserialize<'de> for NonStrings<'de> {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Self::Value, A::Error> {
                 let mut non_strings = Vec::new();
+                let mut more = 0;
                 let mut index = 0;
                 while let Some(item) = items.next_element::<&RawValue>()? {
                     if !is_string(item.get()) {
-                        non_strings.push((index, item));
+                        if non_strings.len() < MAX_PROBLEMS {
+                            non_strings.push((index, item));
+                        } else {
+                            more += 1;
+                        }
                     }
                     index += 1;
                 }
-                Ok(NonStrings(non_strings))
+                Ok(NonStrings(non_strings, more))
             }
         }
         deserializer.deserialize_seq(ItemsVisitor)

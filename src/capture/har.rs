@@ -7,6 +7,22 @@ use serde_json::{json, Value};
 
 use super::RecordLine;
 
+/// What a HAR document written one entry at a time starts with (see [`har_entry`]);
+/// the entries follow, separated by commas, then [`HAR_END`].
+pub const HAR_START: &str = concat!(
+    r#"{"log":{"version":"1.2","creator":{"name":"hookscope","version":""#,
+    env!("CARGO_PKG_VERSION"),
+    r#""},"entries":["#
+);
+
+/// What a HAR document written one entry at a time ends with.
+pub const HAR_END: &str = "]}}";
+
+/// One HAR entry (none for a request whose head could not be read).
+pub fn har_entry(line: &RecordLine<'_>) -> Option<Value> {
+    entry(line)
+}
+
 /// A HAR 1.2 document holding these exchanges, in order.
 pub fn har<'a>(lines: impl IntoIterator<Item = RecordLine<'a>>) -> Value {
     let entries: Vec<Value> = lines.into_iter().filter_map(|line| entry(&line)).collect();

@@ -16,7 +16,7 @@ pub use compare::{compare, Change};
 pub use deliveries::{Attempt, Deliveries, DeliveryCounts};
 pub use exchange::{BodyState, Exchange, Outcome, Reply, UpstreamLeg, UNREADABLE_METHOD};
 pub use filter::Filter;
-pub use har::har;
+pub use har::{har, har_entry, HAR_END, HAR_START};
 pub(crate) use line::record_line_and_sameness;
 pub use line::{json_line, record_line, JsonLine, RecordLine, RecordLineError, RecordedUpstream};
 pub(crate) use record::write_lines;
