@@ -694,3 +694,51 @@ fn live_readers_that_never_read_are_bounded_in_number_and_memory() {
         .count();
     assert_eq!(refused, 8);
 }
+
+#[test]
+fn a_template_that_loops_over_the_request_runs_out_of_fuel() {
+    let hookscope = Hookscope::start(&[
+        "--format",
+        "quiet",
+        "--body",
+        "{% for a in body.tags %}{% for b in body.tags %}{% for c in body.tags %}x{% endfor %}{% endfor %}{% endfor %}",
+    ]);
+    let bystander = Bystander::start(&hookscope.url("/"));
+    // 3,000 tags: 27 billion iterations without a bound.
+    let tags: Vec<String> = (0..3000).map(|n| format!("\"t{n}\"")).collect();
+    let mut alert: serde_json::Value = serde_json::from_str(&alert_with(&[])).unwrap();
+    alert["tags"] = serde_json::from_str(&format!("[{}]", tags.join(","))).unwrap();
+    let started = Instant::now();
+    let answer = common::post_json(&hookscope.url("/loop"), &alert.to_string()).unwrap();
+    assert_eq!(answer.status(), 200);
+    let text = answer.text().unwrap();
+    assert!(
+        text.starts_with("hookscope: the --body template failed"),
+        "{text}"
+    );
+    assert!(text.contains("fuel"), "{text}");
+    assert!(
+        started.elapsed() < ANSWERED_WITHIN,
+        "{:?}",
+        started.elapsed()
+    );
+    bystander.finish(&[200]);
+}
+
+#[test]
+fn a_template_output_is_capped() {
+    // One loop of 100,000 within the fuel, each writing the whole 1 MiB body back.
+    let hookscope = Hookscope::start(&[
+        "--format",
+        "quiet",
+        "--body",
+        "{% for i in range(100000) %}{{ body.pad }}{% endfor %}",
+    ]);
+    let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(1024 * 1024 - 12));
+    let answer = common::post_json(&hookscope.url("/big"), &body).unwrap();
+    let text = answer.text().unwrap();
+    assert!(text.len() < 4096, "{} bytes", text.len());
+    assert!(text.contains("longer than 1048576 bytes"), "{text}");
+    let peak_mib = peak_rss_kib(hookscope.pid()) / 1024;
+    assert!(peak_mib < 100, "peak RSS {peak_mib} MiB");
+}

@@ -146,6 +146,8 @@ impl AnswerTemplates {
         });
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Lenient);
+        // A template may loop over what the sender sent: its work is bounded, as its output is.
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.set_auto_escape_callback(move |name| match name {
             "body" if json_body => AutoEscape::Custom(JSON_ESCAPE),
             "body" if html_body => AutoEscape::Html,
@@ -174,13 +176,12 @@ impl AnswerTemplates {
 
     /// The rendered body; a failure is said in the body, so that it is seen where the answer is.
     pub fn render_body(&self, context: &RequestContext<'_>) -> Bytes {
-        let rendered = self
-            .env
-            .get_template("body")
-            .and_then(|template| template.render(context));
-        match rendered {
+        match self.render("body", context) {
             Ok(text) => Bytes::from(text),
-            Err(error) => Bytes::from(format!("hookscope: the --body template failed: {error}\n")),
+            Err(error) => Bytes::from(format!(
+                "hookscope: the --body template failed: {}\n",
+                crate::values::error_with_causes(&error)
+            )),
         }
     }
 
@@ -196,10 +197,7 @@ impl AnswerTemplates {
             let Some((name, _)) = all.get(*index) else {
                 continue;
             };
-            let rendered = self
-                .env
-                .get_template(&format!("header{index}"))
-                .and_then(|template| template.render(context));
+            let rendered = self.render(&format!("header{index}"), context);
             headers.remove(name);
             let value = rendered
                 .ok()
@@ -209,6 +207,46 @@ impl AnswerTemplates {
                 headers.append(name.clone(), value);
             }
         }
+    }
+}
+
+impl AnswerTemplates {
+    /// Renders one template, within [`TEMPLATE_FUEL`] and [`MAX_TEMPLATE_OUTPUT`].
+    fn render(&self, name: &str, context: &RequestContext<'_>) -> Result<String, Error> {
+        let mut out = Capped(Vec::new());
+        self.env
+            .get_template(name)?
+            .render_captured_to(context, &mut out)?;
+        // Written from `str` pieces, so whole UTF-8; lossy only to avoid a panic path.
+        Ok(String::from_utf8(out.0)
+            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned()))
+    }
+}
+
+/// How much work one rendering may do (minijinja's fuel: about one unit per
+/// instruction). An answer template of Panther's size takes a few hundred; a loop
+/// over a sender's array within an array runs out in milliseconds.
+pub const TEMPLATE_FUEL: u64 = 1_000_000;
+
+/// The longest a rendered template may be.
+pub const MAX_TEMPLATE_OUTPUT: usize = 1024 * 1024;
+
+/// A writer that refuses to grow past [`MAX_TEMPLATE_OUTPUT`].
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + bytes.len() > MAX_TEMPLATE_OUTPUT {
+            return Err(std::io::Error::other(format!(
+                "the output would be longer than {MAX_TEMPLATE_OUTPUT} bytes"
+            )));
+        }
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
