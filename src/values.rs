@@ -28,6 +28,14 @@ pub enum ValueError {
     /// Not a duration.
     #[error("expected a duration such as 250ms, 2s or 1m30s, got {0:?}")]
     Duration(String),
+    /// A required header (a secret) that cannot be one; its text is not shown.
+    #[error("a required header must look like 'Name: value'{}: {reason} (the value is a secret, so it is not shown)", .name.as_deref().map(|name| format!(" (for {name:?})")).unwrap_or_default())]
+    SecretHeader {
+        /// The header's name, when it is one.
+        name: Option<String>,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A required header with an empty value, which is usually an unset variable.
     #[error("the value required for {0} is empty (an unset variable?); to require an empty value on purpose, write '{0}: \"\"'")]
     EmptyRequiredValue(String),
@@ -153,11 +161,49 @@ pub fn parse_answer_header(text: &str) -> Result<(HeaderName, HeaderValue), Valu
 /// refused, because it is what an unset variable gives (`"X-Token: $TOKEN"`), and
 /// every real request would then get 401; `Name: ""` requires an empty value on purpose.
 pub fn parse_required_header(text: &str) -> Result<(HeaderName, HeaderValue), ValueError> {
-    let (name, value) = parse_header(text)?;
+    let (name, value) = parse_header(text).map_err(|error| match error {
+        ValueError::Header { reason, .. } => ValueError::SecretHeader {
+            name: text
+                .split_once(':')
+                .and_then(|(name, _)| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+                .map(|name| name.to_string()),
+            reason,
+        },
+        other => other,
+    })?;
     match value.as_bytes() {
         b"" => Err(ValueError::EmptyRequiredValue(name.to_string())),
         b"\"\"" => Ok((name, HeaderValue::from_static(""))),
         _ => Ok((name, value)),
+    }
+}
+
+/// The command-line parser of `--require-header`: its error names the flag and what
+/// is wrong, never the text given (clap's own message would quote it: a secret).
+#[derive(Debug, Clone, Copy)]
+pub struct RequiredHeaderParser;
+
+impl clap::builder::TypedValueParser for RequiredHeaderParser {
+    type Value = (HeaderName, HeaderValue);
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let flag = arg.map_or_else(|| "--require-header".to_owned(), ToString::to_string);
+        let refuse = |reason: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for {flag}: {reason}\n"),
+            )
+            .with_cmd(command)
+        };
+        let text = value.to_str().ok_or_else(|| {
+            refuse("it is not UTF-8 text (the value is a secret, so it is not shown)".into())
+        })?;
+        parse_required_header(text).map_err(|error| refuse(error.to_string()))
     }
 }
 

@@ -742,3 +742,18 @@ fn a_template_output_is_capped() {
     let peak_mib = peak_rss_kib(hookscope.pid()) / 1024;
     assert!(peak_mib < 100, "peak RSS {peak_mib} MiB");
 }
+
+#[test]
+fn a_malformed_required_header_is_refused_without_showing_the_secret() {
+    for given in [
+        "X-Token: s3cret\u{1}value",
+        "X-Token s3cretvalue",
+        "X Token: s3cretvalue",
+    ] {
+        let output = common::run(&["listen", "--port", "0", "--require-header", given], b"");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("--require-header"), "{stderr}");
+        assert!(!stderr.contains("s3cret"), "the secret was shown: {stderr}");
+    }
+}

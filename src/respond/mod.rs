@@ -18,8 +18,7 @@ pub use script::{route_for, Instead, Item, Route, Script, ScriptError, Step};
 pub use template::{AnswerTemplates, RequestContext, TemplateError};
 
 use crate::values::{
-    parse_answer_header, parse_body, parse_duration, parse_fail_rate, parse_http_url,
-    parse_required_header, parse_status,
+    parse_answer_header, parse_body, parse_duration, parse_fail_rate, parse_http_url, parse_status,
 };
 
 /// The answer configuration. The same struct is the flags of `hookscope listen`
@@ -107,7 +106,7 @@ pub struct Behaviour {
     /// Refuse with 401 any request without this header and value, as 'Name: value' (repeatable).
     /// The value is compared in constant time and never printed.
     /// An empty value is refused (an unset variable?) unless written 'Name: ""'.
-    #[arg(help_heading = "TLS and auth", long = "require-header", value_parser = parse_required_header, value_name = "'NAME: VALUE'")]
+    #[arg(help_heading = "TLS and auth", long = "require-header", value_parser = crate::values::RequiredHeaderParser, value_name = "'NAME: VALUE'")]
     pub required_headers: Vec<(HeaderName, HeaderValue)>,
 }
 
