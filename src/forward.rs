@@ -138,10 +138,24 @@ pub(crate) struct UpstreamAnswer {
 }
 
 /// An upstream's body longer than what is kept: the bytes read so far, then the
-/// rest as it comes.
+/// rest as it comes, until the `--forward-timeout` of the whole answer.
 pub(crate) struct StreamedRest {
     read: std::collections::VecDeque<Bytes>,
     body: Incoming,
+    /// When the whole answer was due: a stalled upstream must not hold the sender.
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+/// Why the rest of an upstream's answer stopped: the sender's connection is then
+/// closed mid-body, as a proxy does.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RestError {
+    /// The whole answer took longer than `--forward-timeout`.
+    #[error("the upstream's answer took longer than --forward-timeout")]
+    TooSlow,
+    /// The upstream's connection broke.
+    #[error(transparent)]
+    Broken(#[from] hyper::Error),
 }
 
 impl Upstream {
@@ -253,6 +267,7 @@ impl Upstream {
             StreamedRest {
                 read: [leg.body.clone(), beyond].into(),
                 body,
+                deadline: Box::pin(tokio::time::sleep_until(deadline)),
             }
         });
         Forwarded {
@@ -275,17 +290,22 @@ impl Upstream {
 
 impl Body for StreamedRest {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = RestError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, RestError>>> {
         let this = self.get_mut();
         if let Some(read) = this.read.pop_front() {
             return Poll::Ready(Some(Ok(Frame::data(read))));
         }
-        Pin::new(&mut this.body).poll_frame(cx)
+        match Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Pending if std::future::Future::poll(this.deadline.as_mut(), cx).is_ready() => {
+                Poll::Ready(Some(Err(RestError::TooSlow)))
+            }
+            polled => polled.map(|frame| frame.map(|frame| frame.map_err(RestError::from))),
+        }
     }
 
     fn is_end_stream(&self) -> bool {

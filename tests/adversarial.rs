@@ -757,3 +757,58 @@ fn a_malformed_required_header_is_refused_without_showing_the_secret() {
         assert!(!stderr.contains("s3cret"), "the secret was shown: {stderr}");
     }
 }
+
+#[test]
+fn the_forward_timeout_covers_the_whole_answer() {
+    // An upstream that sends the head and 1.5 MiB of a 4 MiB answer, then stalls.
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream_port = upstream.local_addr().unwrap().port();
+    // (hookscope's start-up check connects first and sends nothing.)
+    thread::spawn(move || {
+        for connection in upstream.incoming().take(4) {
+            let Ok(mut connection) = connection else {
+                break;
+            };
+            thread::spawn(move || {
+                let mut request = [0u8; 4096];
+                if !matches!(connection.read(&mut request), Ok(n) if n > 0) {
+                    return;
+                }
+                let mut answer = b"HTTP/1.1 200 OK\r\nContent-Length: 4194304\r\n\r\n".to_vec();
+                answer.resize(answer.len() + 1536 * 1024, b'x');
+                let _ = connection.write_all(&answer);
+                // Held open, silent, until hookscope gives up on it.
+                connection
+                    .set_read_timeout(Some(Duration::from_secs(30)))
+                    .unwrap();
+                let _ = connection.read(&mut request);
+            });
+        }
+    });
+    let hookscope = Hookscope::start(&[
+        "--format",
+        "quiet",
+        "--forward",
+        &format!("http://127.0.0.1:{upstream_port}/app"),
+        "--forward-timeout",
+        "2s",
+    ]);
+    let started = Instant::now();
+    let answer = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+        .post(hookscope.url("/"))
+        .body(alert_with(&[]))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let body = answer.bytes();
+    let took = started.elapsed();
+    assert!(body.is_err(), "the answer was cut short, not completed");
+    assert!(
+        took < Duration::from_secs(5),
+        "the sender was held {took:?}"
+    );
+    drop(hookscope);
+}
