@@ -314,13 +314,22 @@ impl Body for StreamedRest {
 }
 
 /// The URL a request for `path` and `query` goes to: the forward URL's path is a prefix.
+///
+/// `/` (where Panther posts through a tunnel) is the forward URL's path itself, as
+/// written: `--forward http://127.0.0.1:3000/webhooks/panther` sends it to
+/// `/webhooks/panther`, not `/webhooks/panther/` (which Flask answers 404 and
+/// FastAPI 307). Any other path goes below the prefix; the query follows.
 pub(crate) fn target(base: &reqwest::Url, path: &str, query: Option<&str>) -> String {
     let origin = base.origin().ascii_serialization();
-    let prefix = base.path().trim_end_matches('/');
     let path = if path.starts_with('/') { path } else { "/" };
+    let full = if path == "/" {
+        base.path().to_owned()
+    } else {
+        format!("{}{path}", base.path().trim_end_matches('/'))
+    };
     match query {
-        Some(query) => format!("{origin}{prefix}{path}?{query}"),
-        None => format!("{origin}{prefix}{path}"),
+        Some(query) => format!("{origin}{full}?{query}"),
+        None => format!("{origin}{full}"),
     }
 }
 
@@ -610,6 +619,20 @@ mod tests {
         let root: reqwest::Url = "https://example.test".parse().unwrap();
         assert_eq!(target(&root, "/", None), "https://example.test/");
         assert_eq!(target(&root, "*", None), "https://example.test/");
+        let panther: reqwest::Url = "http://127.0.0.1:3000/webhooks/panther".parse().unwrap();
+        assert_eq!(
+            target(&panther, "/", None),
+            "http://127.0.0.1:3000/webhooks/panther"
+        );
+        assert_eq!(
+            target(&panther, "/", Some("a=1")),
+            "http://127.0.0.1:3000/webhooks/panther?a=1"
+        );
+        assert_eq!(
+            target(&panther, "/x", None),
+            "http://127.0.0.1:3000/webhooks/panther/x"
+        );
+        assert_eq!(target(&base, "/", None), "http://127.0.0.1:3000/app/");
     }
 
     #[test]

@@ -28,6 +28,27 @@ fn ok_app() -> App {
 }
 
 #[test]
+fn a_post_to_the_root_goes_to_the_forward_url_itself_not_below_it() {
+    // As in the README: Panther posts to the tunnel's root, the app listens on a path.
+    let app = ok_app();
+    let hookscope = Hookscope::start(&[
+        "--forward",
+        &format!("{}/webhooks/panther", app.url()),
+        "--format",
+        "quiet",
+    ]);
+    for (sent, expected) in [
+        ("/", "/webhooks/panther"),
+        ("/?source=panther", "/webhooks/panther?source=panther"),
+        ("/x", "/webhooks/panther/x"),
+    ] {
+        assert_eq!(status_of(&hookscope.url(sent), &alert("root")), 200);
+        let seen = app.seen();
+        assert_eq!(seen.last().unwrap().target, expected, "{sent}");
+    }
+}
+
+#[test]
 fn the_app_gets_each_request_as_sent_and_the_sender_gets_the_apps_answer() {
     let app = App::start(|_| {
         Reply::new(202, "taken")
