@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::OwnedPermit;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::capture::{
     json_line, record_line_and_sameness, Exchange, JsonLine, Recorder, Stats, Store,
@@ -22,16 +22,32 @@ pub(crate) type Published = (Arc<Exchange>, Option<JsonLine>);
 /// How often at most a subscriber that falls behind is reported.
 const MISSED_REPORT_EVERY: Duration = Duration::from_secs(1);
 
-/// One subscriber: its queue, and whether answers wait for room in it.
+/// The most bytes of exchanges one subscriber's queue holds (besides its count): a
+/// stalled stdout with 1 MiB bodies would otherwise hold a gigabyte.
+const MAX_QUEUED_BYTES: usize = 32 * 1024 * 1024;
+
+/// What travels in a subscriber's queue: the exchange, and its bytes' room in the
+/// queue, given back when it is taken.
+type Queued = (Published, Option<OwnedSemaphorePermit>);
+
+/// One subscriber: its queue, the room left in it in bytes, and whether answers
+/// wait for room in it.
 struct Subscriber {
-    queue: mpsc::Sender<Published>,
+    queue: mpsc::Sender<Queued>,
+    room: Arc<Semaphore>,
     lossless: bool,
 }
 
 /// Room taken in every lossless subscriber's queue for one exchange, before its
 /// answer is sent: when a queue is full, the answer waits, as it waits for the record.
 #[derive(Default)]
-pub(crate) struct Reserved(Vec<(mpsc::Sender<Published>, OwnedPermit<Published>)>);
+pub(crate) struct Reserved(
+    Vec<(
+        mpsc::Sender<Queued>,
+        OwnedPermit<Queued>,
+        Option<OwnedSemaphorePermit>,
+    )>,
+);
 
 /// Exchanges lossy subscribers missed, reported at most every [`MISSED_REPORT_EVERY`].
 struct Missed {
@@ -114,25 +130,32 @@ impl Shared {
         self.subscribers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(Subscriber { queue, lossless });
+            .push(Subscriber {
+                queue,
+                room: Arc::new(Semaphore::new(MAX_QUEUED_BYTES)),
+                lossless,
+            });
         Subscription(receiver)
     }
 
-    /// Waits for room in every lossless subscriber's queue (see [`Reserved`]).
-    pub(crate) async fn reserve(&self) -> Reserved {
-        let queues: Vec<mpsc::Sender<Published>> = self
+    /// Waits for room in every lossless subscriber's queue for an exchange of about
+    /// `bytes` (see [`Reserved`]).
+    pub(crate) async fn reserve(&self, bytes: usize) -> Reserved {
+        let queues: Vec<(mpsc::Sender<Queued>, Arc<Semaphore>)> = self
             .subscribers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .filter(|subscriber| subscriber.lossless)
-            .map(|subscriber| subscriber.queue.clone())
+            .map(|subscriber| (subscriber.queue.clone(), Arc::clone(&subscriber.room)))
             .collect();
         let mut reserved = Reserved(Vec::with_capacity(queues.len()));
-        for queue in queues {
-            if let Ok(permit) = queue.clone().reserve_owned().await {
-                reserved.0.push((queue, permit));
-            }
+        for (queue, room) in queues {
+            let Ok(permit) = queue.clone().reserve_owned().await else {
+                continue;
+            };
+            let room = room.acquire_many_owned(room_for(bytes)).await.ok();
+            reserved.0.push((queue, permit, room));
         }
         reserved
     }
@@ -174,20 +197,24 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner);
         let mut reserved = reserved.0;
         let mut missed = 0;
+        let bytes = usize::try_from(exchange.retained_size()).unwrap_or(usize::MAX);
         for subscriber in subscribers.iter() {
             let published = (Arc::clone(&exchange), line.clone());
             let permit = reserved
                 .iter()
-                .position(|(queue, _)| queue.same_channel(&subscriber.queue))
-                .map(|index| reserved.swap_remove(index).1);
+                .position(|(queue, _, _)| queue.same_channel(&subscriber.queue))
+                .map(|index| reserved.swap_remove(index));
             match permit {
-                Some(permit) => {
-                    permit.send(published);
+                Some((_, permit, room)) => {
+                    permit.send((published, room));
                 }
                 None => {
-                    if let Err(mpsc::error::TrySendError::Full(_)) =
-                        subscriber.queue.try_send(published)
-                    {
+                    let room = Arc::clone(&subscriber.room).try_acquire_many_owned(room_for(bytes));
+                    let sent = match room {
+                        Ok(room) => subscriber.queue.try_send((published, Some(room))),
+                        Err(_) => Err(mpsc::error::TrySendError::Full((published, None))),
+                    };
+                    if let Err(mpsc::error::TrySendError::Full(_)) = sent {
                         missed += 1;
                     }
                 }
@@ -227,7 +254,7 @@ impl Shared {
 /// never waits for a subscriber, so one that falls that far behind misses exchanges
 /// (the history and the record still have them).
 #[derive(Debug)]
-pub struct Subscription(mpsc::Receiver<Published>);
+pub struct Subscription(mpsc::Receiver<Queued>);
 
 impl Subscription {
     /// The next exchange, or `None` once the receiver has stopped.
@@ -244,23 +271,29 @@ impl Subscription {
     /// # }
     /// ```
     pub async fn next(&mut self) -> Option<Arc<Exchange>> {
-        self.0.recv().await.map(|(exchange, _)| exchange)
+        self.0.recv().await.map(|((exchange, _), _)| exchange)
     }
 
     /// Like [`next`](Subscription::next), from a thread outside the runtime.
     pub fn blocking_next(&mut self) -> Option<Arc<Exchange>> {
-        self.0.blocking_recv().map(|(exchange, _)| exchange)
+        self.0.blocking_recv().map(|((exchange, _), _)| exchange)
     }
 
     /// The next exchange as published, from a thread outside the runtime.
     pub(crate) fn blocking_next_published(&mut self) -> Option<Published> {
-        self.0.blocking_recv()
+        self.0.blocking_recv().map(|(published, _)| published)
     }
 
     /// The next exchange as published, if one is waiting.
     pub(crate) fn try_next_published(&mut self) -> Option<Published> {
-        self.0.try_recv().ok()
+        self.0.try_recv().ok().map(|(published, _)| published)
     }
+}
+
+/// The room an exchange of `bytes` takes in a queue (one larger than the whole
+/// queue takes all of it).
+fn room_for(bytes: usize) -> u32 {
+    u32::try_from(bytes.clamp(1, MAX_QUEUED_BYTES)).unwrap_or(u32::MAX)
 }
 
 /// The JSON line of a published exchange: the one recording rendered, or a new one.

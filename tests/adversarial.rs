@@ -812,3 +812,49 @@ fn the_forward_timeout_covers_the_whole_answer() {
     );
     drop(hookscope);
 }
+
+#[test]
+fn a_stalled_stdout_holds_a_bounded_number_of_bytes() {
+    let mut hookscope =
+        Hookscope::start_with_stalled_stdout(&["--format", "json", "--keep-bytes", "4MiB"]);
+    let port = hookscope.port;
+    // 200 bodies of 1 MiB while nobody reads stdout: answers wait for the printer,
+    // and what waits is bounded in bytes, not only in count (1,024 exchanges).
+    let senders: Vec<_> = (0..8)
+        .map(|_| {
+            thread::spawn(move || {
+                let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(1024 * 1024 - 12));
+                let mut statuses = Vec::new();
+                for _ in 0..25 {
+                    let Ok(mut sender) = RawConnection::connect(port) else {
+                        break;
+                    };
+                    let _ = sender
+                        .stream()
+                        .set_read_timeout(Some(Duration::from_secs(2)));
+                    let answer = sender.post("/big", body.as_bytes());
+                    let held_back = answer.is_err();
+                    statuses.push(answer.map(|(status, _)| status));
+                    if held_back {
+                        break;
+                    }
+                }
+                statuses
+            })
+        })
+        .collect();
+    let statuses: Vec<_> = senders
+        .into_iter()
+        .flat_map(|s| s.join().unwrap())
+        .collect();
+    let peak_mib = peak_rss_kib(hookscope.pid()) / 1024;
+    eprintln!("peak RSS {peak_mib} MiB after {} answers", statuses.len());
+    assert!(
+        peak_mib < 120,
+        "peak RSS {peak_mib} MiB with stdout stalled"
+    );
+    assert!(statuses.iter().any(|status| matches!(status, Ok(200))));
+    hookscope.release_stdout();
+    let stopped = hookscope.stop();
+    assert!(stopped.status.success());
+}

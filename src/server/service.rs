@@ -111,7 +111,8 @@ pub(crate) async fn handle(
     };
     // Room for the exchange in every lossless subscriber (stdout by default): while
     // the printer is behind, answers wait here rather than memory growing.
-    let reserved = receiver.shared.reserve().await;
+    // About what the exchange will hold there: its body, twice over with its JSON line.
+    let reserved = receiver.shared.reserve(2 * body.len() + 4096).await;
 
     // From here on the exchange is published exactly once, even if the client goes away.
     let mut pending = Pending {
