@@ -81,10 +81,10 @@ pub mod values;
 
 pub use alert::{inspect, validate, Alert, AlertKey, Inspection, KeySource, Problem, Verdict};
 pub use capture::{
-    compare, har, json_line, record_line, Attempt, BodyState, Change, DeliveryCounts, Exchange,
-    Filter, JsonLine, Outcome, RecordError, RecordLine, RecordLineError, RecordedUpstream, Reply,
-    Stats, UpstreamCounts, UpstreamLeg, WaitTimeout, DEFAULT_KEEP, DEFAULT_KEEP_BYTES,
-    UNREADABLE_METHOD,
+    compare, har, har_entry, json_line, record_line, Attempt, BodyState, Change, DeliveryCounts,
+    Exchange, Filter, JsonLine, Outcome, RecordError, RecordLine, RecordLineError,
+    RecordedUpstream, Reply, Stats, UpstreamCounts, UpstreamLeg, WaitTimeout, DEFAULT_KEEP,
+    DEFAULT_KEEP_BYTES, HAR_END, HAR_START, UNREADABLE_METHOD,
 };
 pub use forward::{ForwardError, UpstreamOptions};
 pub use respond::{Behaviour, Instead, Item, Route, Script, ScriptError, ScriptScope, Step};

@@ -58,50 +58,80 @@ impl From<&Exchange> for RecordedRequest {
 }
 
 impl RecordedRequest {
-    /// The requests of a HAR document (1.1 or 1.2), numbered from 1, or why it is not one.
-    pub fn all_from_har(document: &serde_json::Value) -> Result<Vec<RecordedRequest>, String> {
-        use serde_json::Value;
-        let entries = document
-            .pointer("/log/entries")
-            .and_then(Value::as_array)
-            .ok_or("not a HAR file: no log.entries")?;
-        entries
-            .iter()
-            .enumerate()
-            .map(|(index, entry)| {
-                let number = index + 1;
-                let request = entry
-                    .get("request")
-                    .ok_or_else(|| format!("entry {number}: no request"))?;
-                let text = |pointer: &str| request.pointer(pointer).and_then(Value::as_str);
-                let url = text("/url").ok_or_else(|| format!("entry {number}: no request.url"))?;
-                let url = reqwest::Url::parse(url)
-                    .map_err(|error| format!("entry {number}: request.url {url:?}: {error}"))?;
-                let headers = request
-                    .get("headers")
-                    .and_then(Value::as_array)
-                    .map(|headers| {
-                        headers
-                            .iter()
-                            .filter_map(|header| {
-                                Some((
-                                    header.get("name")?.as_str()?.to_owned(),
-                                    header.get("value")?.as_str()?.to_owned(),
-                                ))
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                Ok(RecordedRequest {
-                    id: number as u64,
-                    method: text("/method").unwrap_or("GET").to_owned(),
-                    path: url.path().to_owned(),
-                    query: url.query().map(str::to_owned),
-                    headers,
-                    body: Bytes::from(text("/postData/text").unwrap_or_default().to_owned()),
-                })
-            })
-            .collect()
+    /// The entries of a HAR document (1.1 or 1.2), each still unread: a large file
+    /// costs its bytes and a pointer per entry, and each entry is read when replayed
+    /// ([`RecordedRequest::from_har_entry`]).
+    pub fn har_entries(document: &str) -> Result<Vec<&serde_json::value::RawValue>, String> {
+        #[derive(serde::Deserialize)]
+        struct Har<'a> {
+            #[serde(borrow)]
+            log: Log<'a>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Log<'a> {
+            #[serde(borrow)]
+            entries: Vec<&'a serde_json::value::RawValue>,
+        }
+        serde_json::from_str::<Har<'_>>(document)
+            .map(|har| har.log.entries)
+            .map_err(|error| format!("not a HAR file ({error}): it needs log.entries"))
+    }
+
+    /// The request of one HAR entry, numbered `number`, or why it cannot be replayed.
+    pub fn from_har_entry(
+        number: usize,
+        entry: &serde_json::value::RawValue,
+    ) -> Result<RecordedRequest, String> {
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            request: Option<Request>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Request {
+            method: Option<String>,
+            url: Option<String>,
+            #[serde(default)]
+            headers: Vec<NameValue>,
+            #[serde(rename = "postData")]
+            post_data: Option<PostData>,
+        }
+        #[derive(serde::Deserialize)]
+        struct NameValue {
+            name: Option<String>,
+            value: Option<String>,
+        }
+        #[derive(serde::Deserialize)]
+        struct PostData {
+            text: Option<String>,
+        }
+        let entry: Entry = serde_json::from_str(entry.get())
+            .map_err(|error| format!("entry {number}: {error}"))?;
+        let request = entry
+            .request
+            .ok_or_else(|| format!("entry {number}: no request"))?;
+        let url = request
+            .url
+            .ok_or_else(|| format!("entry {number}: no request.url"))?;
+        let url = reqwest::Url::parse(&url)
+            .map_err(|error| format!("entry {number}: request.url {url:?}: {error}"))?;
+        let headers = request
+            .headers
+            .into_iter()
+            .filter_map(|header| Some((header.name?, header.value?)))
+            .collect();
+        Ok(RecordedRequest {
+            id: number as u64,
+            method: request.method.unwrap_or_else(|| "GET".to_owned()),
+            path: url.path().to_owned(),
+            query: url.query().map(str::to_owned),
+            headers,
+            body: Bytes::from(
+                request
+                    .post_data
+                    .and_then(|data| data.text)
+                    .unwrap_or_default(),
+            ),
+        })
     }
 }
 

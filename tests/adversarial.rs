@@ -858,3 +858,73 @@ fn a_stalled_stdout_holds_a_bounded_number_of_bytes() {
     let stopped = hookscope.stop();
     assert!(stopped.status.success());
 }
+
+/// The largest resident memory of any child this test process has waited for, in MiB.
+fn children_peak_mib() -> u64 {
+    // SAFETY: getrusage fills the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    u64::try_from(usage.ru_maxrss).unwrap_or(0) / 1024
+}
+
+#[test]
+fn export_and_har_replay_hold_about_one_entry_not_the_file_many_times() {
+    // One real record line, then 40 like it with 1 MiB bodies: a 40 MiB record.
+    let record = std::env::temp_dir().join(format!("hookscope-big-{}.jsonl", std::process::id()));
+    let har = record.with_extension("har");
+    let hookscope = Hookscope::start(&["--format", "quiet", "--record", record.to_str().unwrap()]);
+    common::post_json(&hookscope.url("/big"), &alert_with(&[])).unwrap();
+    hookscope.stop();
+    let line: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&record).unwrap().trim()).unwrap();
+    let mut big = String::new();
+    for id in 1..=40 {
+        let mut line = line.clone();
+        line["id"] = id.into();
+        line["body"] = serde_json::json!({ "pad": "x".repeat(1024 * 1024) });
+        big.push_str(&line.to_string());
+        big.push('\n');
+    }
+    std::fs::write(&record, big).unwrap();
+
+    let exported = common::run(&["export", record.to_str().unwrap(), "--har"], b"");
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let export_peak = children_peak_mib();
+    let document: serde_json::Value = serde_json::from_slice(&exported.stdout).unwrap();
+    assert_eq!(document["log"]["entries"].as_array().unwrap().len(), 40);
+    std::fs::write(&har, &exported.stdout).unwrap();
+    drop(document);
+
+    let closed = format!("http://127.0.0.1:{}", common::closed_port());
+    let replayed = common::run(
+        &[
+            "replay",
+            har.to_str().unwrap(),
+            "--to",
+            &closed,
+            "--timeout",
+            "1s",
+        ],
+        b"",
+    );
+    let replay_peak = children_peak_mib();
+    let stderr = String::from_utf8_lossy(&replayed.stderr);
+    assert!(stderr.contains("replayed 40 request(s)"), "{stderr}");
+    let _ = std::fs::remove_file(&record);
+    let _ = std::fs::remove_file(&har);
+    assert!(
+        export_peak < 64,
+        "export of a 40 MiB record peaked at {export_peak} MiB"
+    );
+    assert!(
+        replay_peak < 128,
+        "replay of a 40 MiB HAR peaked at {replay_peak} MiB"
+    );
+}
