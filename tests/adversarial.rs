@@ -928,3 +928,58 @@ fn export_and_har_replay_hold_about_one_entry_not_the_file_many_times() {
         "replay of a 40 MiB HAR peaked at {replay_peak} MiB"
     );
 }
+
+#[test]
+fn http2_bodies_held_by_answers_that_wait_stay_charged_to_the_budget() {
+    let hookscope = Hookscope::start(&[
+        "--format",
+        "quiet",
+        "--route",
+        "/slow=200@20s",
+        "--keep-bytes",
+        "4MiB",
+    ]);
+    let bystander = Bystander::start(&hookscope.url("/"));
+    let url = hookscope.url("/slow");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // 10 connections x 30 streams x 1 MiB, each answer held 20 s: 300 MiB unbounded.
+    let statuses = runtime.block_on(async {
+        let body = bytes::Bytes::from(vec![b' '; 1024 * 1024]);
+        let mut uploads = Vec::new();
+        for _ in 0..10 {
+            let connection = reqwest::Client::builder()
+                .http2_prior_knowledge()
+                .build()
+                .unwrap();
+            for _ in 0..30 {
+                let request = connection.post(&url).body(body.clone()).send();
+                uploads.push(tokio::spawn(tokio::time::timeout(
+                    Duration::from_secs(6),
+                    request,
+                )));
+            }
+        }
+        let mut statuses = Vec::new();
+        for upload in uploads {
+            statuses.push(match upload.await.unwrap() {
+                Ok(Ok(answer)) => answer.status().as_u16(),
+                Ok(Err(_)) => 0,
+                Err(_) => 1, // still held after 6 s: its answer waits 20 s
+            });
+        }
+        statuses
+    });
+    bystander.finish(&[200, 503]);
+    let held = statuses.iter().filter(|&&status| status == 1).count();
+    let deferred = statuses.iter().filter(|&&status| status == 503).count();
+    assert!(
+        held <= 17,
+        "{held} held against a 16 MiB budget: {statuses:?}"
+    );
+    assert!(held + deferred >= 290, "{statuses:?}");
+    let peak_mib = peak_rss_kib(hookscope.pid()) / 1024;
+    assert!(peak_mib < 150, "peak RSS {peak_mib} MiB");
+}
