@@ -154,7 +154,11 @@ impl Shared {
             let Ok(permit) = queue.clone().reserve_owned().await else {
                 continue;
             };
-            let room = room.acquire_many_owned(room_for(bytes)).await.ok();
+            let wanted = room_for(bytes);
+            let room = match Arc::clone(&room).try_acquire_many_owned(wanted) {
+                Ok(room) => Some(room),
+                Err(_) => room.acquire_many_owned(wanted).await.ok(),
+            };
             reserved.0.push((queue, permit, room));
         }
         reserved
@@ -197,7 +201,8 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner);
         let mut reserved = reserved.0;
         let mut missed = 0;
-        let bytes = usize::try_from(exchange.retained_size()).unwrap_or(usize::MAX);
+        // Measured only for a subscriber that took no room beforehand.
+        let mut bytes = None;
         for subscriber in subscribers.iter() {
             let published = (Arc::clone(&exchange), line.clone());
             let permit = reserved
@@ -209,6 +214,9 @@ impl Shared {
                     permit.send((published, room));
                 }
                 None => {
+                    let bytes = *bytes.get_or_insert_with(|| {
+                        usize::try_from(exchange.retained_size()).unwrap_or(usize::MAX)
+                    });
                     let room = Arc::clone(&subscriber.room).try_acquire_many_owned(room_for(bytes));
                     let sent = match room {
                         Ok(room) => subscriber.queue.try_send((published, Some(room))),

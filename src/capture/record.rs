@@ -122,13 +122,19 @@ impl Recorder {
     /// Appends one line and waits until the operating system has it.
     pub async fn write(&self, line: JsonLine) -> Result<(), RecordError> {
         self.check()?;
-        let room = Arc::clone(&self.room).acquire_many_owned(Self::room_for(&line));
-        let room = match tokio::time::timeout(WAIT_FOR_QUEUE, room).await {
-            Ok(Ok(room)) => room,
-            _ => {
-                return Err(RecordError::Behind {
-                    path: self.path.clone(),
-                })
+        let wanted = Self::room_for(&line);
+        let room = match Arc::clone(&self.room).try_acquire_many_owned(wanted) {
+            Ok(room) => room,
+            Err(_) => {
+                let room = Arc::clone(&self.room).acquire_many_owned(wanted);
+                match tokio::time::timeout(WAIT_FOR_QUEUE, room).await {
+                    Ok(Ok(room)) => room,
+                    _ => {
+                        return Err(RecordError::Behind {
+                            path: self.path.clone(),
+                        })
+                    }
+                }
             }
         };
         let (done, written) = oneshot::channel();
