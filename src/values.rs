@@ -142,7 +142,7 @@ const FRAMING_HEADERS: [&str; 8] = [
     "upgrade",
 ];
 
-/// Refuses a header an answer must not carry (see [`FRAMING_HEADERS`]).
+/// Refuses a header an answer must not carry: one that frames the message or the connection.
 pub fn check_answer_header(name: &HeaderName) -> Result<(), ValueError> {
     if FRAMING_HEADERS.contains(&name.as_str()) {
         return Err(ValueError::FramingHeader(name.to_string()));

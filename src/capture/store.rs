@@ -24,7 +24,7 @@ const MAX_PATHS: usize = 1000;
 /// How far a live subscriber may lag, in exchange ids, before it misses exchanges.
 const LIVE_BACKLOG: usize = 4096;
 
-/// [`Store::wait_for`] (and `Handle::wait_for`) gave up.
+/// The history's `wait_for` (and [`Handle::wait_for`](crate::Handle::wait_for)) gave up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("waited {timeout:?} for {wanted} requests, {arrived} arrived")]
 pub struct WaitTimeout {
