@@ -114,7 +114,7 @@ pub enum BodyState {
     /// answered 400 and the connection closed.
     Malformed,
     /// Not read: the bodies held already filled `--max-inflight-bytes` and no room
-    /// came within a second, or this was the slowest body when room was short; it
+    /// came within half a second, or this was the slowest body when room was short; it
     /// was answered 503 with `Retry-After`, and its bytes were discarded.
     OverBudget,
     /// Not read: no byte came for `--header-read-timeout`, or the whole body took

@@ -17,9 +17,10 @@ use tokio::time::Instant;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 /// How long a body waits for room before it is answered 503: long enough to ride
-/// out a burst of large bodies, short enough that a sender hears back at once when
-/// every byte of the budget belongs to answers that are still waiting.
-pub(crate) const WAIT_FOR_ROOM: Duration = Duration::from_secs(1);
+/// out a burst of large bodies (room comes back as answers go out, in milliseconds),
+/// short enough that a sender hears back within its 2 s when every byte of the
+/// budget belongs to answers that are still waiting, even on a loaded machine.
+pub(crate) const WAIT_FOR_ROOM: Duration = Duration::from_millis(500);
 
 /// A body being read for less than this is never told to give way: every body is
 /// slow in its first moments.

@@ -139,7 +139,7 @@ pub struct Limits {
 
     /// Most request-body bytes held at once over all requests (at least --max-body), charged
     /// as they arrive and held until the request is answered. When it is full, the slowest
-    /// body gives way and a body that finds no room within 1 s gets 503 with Retry-After.
+    /// body gives way and a body that finds no room within 0.5 s gets 503 with Retry-After.
     #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "SIZE")]
     pub max_inflight_bytes: u64,
 
