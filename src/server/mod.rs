@@ -667,10 +667,7 @@ impl ServerBuilder {
         }
         config.check()?;
         let mut config = config;
-        config
-            .behaviour
-            .compile_templates()
-            .map_err(ConfigError::from)?;
+        config.behaviour.prepare().map_err(ConfigError::from)?;
         let tls = match (tls, &config.tls_cert, &config.tls_key) {
             (Some(tls), _, _) => Some(tls),
             (None, Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
@@ -1023,16 +1020,16 @@ impl Handle {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let sink = hookscope::Server::start().await?;
-    /// sink.update_behaviour(|behaviour| behaviour.status = http::StatusCode::BAD_GATEWAY);
+    /// sink.update_behaviour(|behaviour| behaviour.status = http::StatusCode::BAD_GATEWAY)?;
     /// let answer = reqwest::Client::new().post(sink.url()).send().await?;
     /// assert_eq!(answer.status(), 502);
     /// # Ok(())
     /// # }
     /// ```
-    pub fn update_behaviour(&self, change: impl FnOnce(&mut Behaviour)) {
+    pub fn update_behaviour(&self, change: impl FnOnce(&mut Behaviour)) -> Result<(), ConfigError> {
         let mut behaviour = (*self.shared.behaviour()).clone();
         change(&mut behaviour);
-        self.shared.set_behaviour(behaviour);
+        self.set_behaviour(behaviour)
     }
 
     /// The answer behaviour in force.
@@ -1052,13 +1049,13 @@ impl Handle {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let sink = hookscope::Server::start().await?;
-    /// sink.set_behaviour(hookscope::Behaviour { strict: true, ..Default::default() });
+    /// sink.set_behaviour(hookscope::Behaviour { strict: true, ..Default::default() })?;
     /// let answer = reqwest::Client::new().post(sink.url()).body("{}").send().await?;
     /// assert_eq!(answer.status(), 400);
     /// # Ok(()) }
     /// ```
-    pub fn set_behaviour(&self, behaviour: Behaviour) {
-        self.shared.set_behaviour(behaviour);
+    pub fn set_behaviour(&self, behaviour: Behaviour) -> Result<(), ConfigError> {
+        Ok(self.shared.set_behaviour(behaviour)?)
     }
 
     /// Opens the `--record` file again at its path and writes there from now on,
