@@ -82,7 +82,7 @@ pub mod values;
 pub use alert::{inspect, validate, Alert, AlertKey, Inspection, KeySource, Problem, Verdict};
 pub use capture::{
     compare, har, har_entry, json_line, record_line, Attempt, BodyState, Change, DeliveryCounts,
-    Exchange, Filter, JsonLine, Outcome, RecordError, RecordLine, RecordLineError,
+    Exchange, Filter, JsonLine, Outcome, RecordError, RecordLine, RecordLineError, RecordedAttempt,
     RecordedUpstream, Reply, Stats, UpstreamCounts, UpstreamLeg, WaitTimeout, DEFAULT_KEEP,
     DEFAULT_KEEP_BYTES, HAR_END, HAR_START, UNREADABLE_METHOD,
 };
