@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 
 use super::budget::{BodyBudget, Charge, Registration};
-use super::Receiver;
+use super::engine::Receiver;
 use crate::alert::{content_type_warning, inspect, AlertKey, Inspection};
 use crate::capture::{BodyState, Exchange, Outcome, Reply};
 use crate::forward::{Outgoing, StreamedRest};
