@@ -7,7 +7,6 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hookscope::output::{ColorChoice, FormatChoice, StdoutFull};
 use hookscope::panther::{Example, DEFAULT_APP_URL};
-use hookscope::send::RecordFilter;
 use hookscope::values::{parse_duration, parse_header, parse_http_url, parse_size_usize};
 use hookscope::Config;
 use http::{HeaderName, HeaderValue};
@@ -221,9 +220,11 @@ pub struct ExportArgs {
     #[arg(long, required = true)]
     pub har: bool,
 
-    /// Only requests that match, as FIELD=VALUE: id, path (prefix), method, verdict, status (repeatable).
-    #[arg(long = "filter", value_name = "FIELD=VALUE")]
-    pub filters: Vec<RecordFilter>,
+    /// Only requests that match, as FIELD=VALUE, in the inspector's and the API's filter
+    /// language: id, since, status (503, 5xx, dropped), verdict, method, path (a prefix by
+    /// segments), alert, severity, problems=true, q (text). Repeatable: all must match.
+    #[arg(long = "filter", value_name = "FIELD=VALUE", value_parser = filter_pair)]
+    pub filters: Vec<String>,
 }
 
 /// Flags of `hookscope cert`.
@@ -254,9 +255,11 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "URL", value_parser = parse_http_url)]
     pub to: Option<reqwest::Url>,
 
-    /// Only requests that match, as FIELD=VALUE: id, path (prefix), method, verdict, status (repeatable: all must match).
-    #[arg(long = "filter", value_name = "FIELD=VALUE")]
-    pub filters: Vec<RecordFilter>,
+    /// Only requests that match, as FIELD=VALUE, in the inspector's and the API's filter
+    /// language: id, since, status (503, 5xx, dropped), verdict, method, path (a prefix by
+    /// segments), alert, severity, problems=true, q (text). Repeatable: all must match.
+    #[arg(long = "filter", value_name = "FIELD=VALUE", value_parser = filter_pair)]
+    pub filters: Vec<String>,
 
     /// Give up on one request after this long.
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
@@ -383,6 +386,11 @@ impl SendArgs {
             (None, false) => hookscope::send::Verify::SystemRoots,
         }
     }
+}
+
+/// One `--filter FIELD=VALUE`, checked at start-up as the whole filter will be.
+fn filter_pair(text: &str) -> Result<String, String> {
+    hookscope::Filter::from_pairs(&[text.to_owned()]).map(|_| text.to_owned())
 }
 
 #[cfg(test)]

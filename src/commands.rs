@@ -192,6 +192,14 @@ async fn replay_file(args: &ReplayArgs) -> Outcome {
             return Outcome::Usage;
         }
     };
+    // Each pair was checked when the flags were read; together they make one filter.
+    let filter = match hookscope::Filter::from_pairs(&args.filters) {
+        Ok(filter) => filter,
+        Err(error) => {
+            eprintln!("hookscope: error: --filter: {error}");
+            return Outcome::Usage;
+        }
+    };
     let client = send::client(args.timeout);
     if is_har(&mut reader) {
         return replay_har(args, reader, &client).await;
@@ -239,7 +247,7 @@ async fn replay_file(args: &ReplayArgs) -> Outcome {
                 continue;
             }
         };
-        if !args.filters.iter().all(|filter| filter.matches(&parsed)) {
+        if !filter.matches_line(&parsed) {
             continue;
         }
         let request = match RecordedRequest::try_from(&parsed) {
@@ -621,6 +629,13 @@ async fn replay_har(
 /// one line read and one entry written at a time: memory does not grow with the file.
 fn export(args: &ExportArgs) -> Outcome {
     use std::io::{BufRead, Write};
+    let filter = match hookscope::Filter::from_pairs(&args.filters) {
+        Ok(filter) => filter,
+        Err(error) => {
+            eprintln!("hookscope: error: --filter: {error}");
+            return Outcome::Usage;
+        }
+    };
     let file = match std::fs::File::open(&args.file) {
         Ok(file) => std::io::BufReader::new(file),
         Err(error) => {
@@ -655,7 +670,7 @@ fn export(args: &ExportArgs) -> Outcome {
                 continue;
             }
         };
-        if !args.filters.iter().all(|filter| filter.matches(&parsed)) {
+        if !filter.matches_line(&parsed) {
             continue;
         }
         let Some(entry) = hookscope::har_entry(&parsed) else {

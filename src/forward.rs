@@ -80,20 +80,6 @@ pub enum ForwardError {
     },
 }
 
-/// Headers that belong to one connection, not to the message (RFC 9110, 7.6.1):
-/// never passed on, in either direction. `Host` is the upstream's own.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
 /// The headers a forward writes (from the ones received, if any).
 const FORWARDED: [&str; 3] = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
 
@@ -400,7 +386,7 @@ fn forwarded_headers(request: &Outgoing<'_>) -> HeaderMap {
     for (name, value) in original {
         // The body was read whole already: an `Expect: 100-continue` would make the
         // upstream wait for a go-ahead that is not needed.
-        let skipped = HOP_BY_HOP.contains(&name.as_str())
+        let skipped = crate::values::HOP_BY_HOP.contains(&name.as_str())
             || name == HOST
             || name == CONTENT_LENGTH
             || name == EXPECT
@@ -439,7 +425,7 @@ fn forwarded_headers(request: &Outgoing<'_>) -> HeaderMap {
 /// An answer's headers without the hop-by-hop ones.
 fn without_hop_by_hop(mut headers: HeaderMap) -> HeaderMap {
     let listed = listed_in_connection(&headers);
-    for name in HOP_BY_HOP.iter().copied() {
+    for name in crate::values::HOP_BY_HOP.iter().copied() {
         headers.remove(name);
     }
     for name in listed {

@@ -38,7 +38,7 @@
 //!     assert_eq!(received[0].alert().unwrap().id, "Test.Alert");
 //!
 //!     // Turn the healthy sink into a failing one mid-test.
-//!     sink.update_behaviour(|behaviour| behaviour.script = "503".parse().ok());
+//!     sink.update_behaviour(|behaviour| behaviour.script = "503".parse().ok()).unwrap();
 //!     let response = client.post(sink.url()).json(&alert).send().await.unwrap();
 //!     assert_eq!(response.status(), 503);
 //! } // dropping the handle stops the server
@@ -82,12 +82,14 @@ pub mod values;
 pub use alert::{inspect, validate, Alert, AlertKey, Inspection, KeySource, Problem, Verdict};
 pub use capture::{
     compare, har, har_entry, json_line, record_line, Attempt, BodyState, Change, DeliveryCounts,
-    Exchange, Filter, JsonLine, Outcome, RecordError, RecordLine, RecordLineError,
+    Exchange, Filter, JsonLine, Outcome, RecordError, RecordLine, RecordLineError, RecordedAttempt,
     RecordedUpstream, Reply, Stats, UpstreamCounts, UpstreamLeg, WaitTimeout, DEFAULT_KEEP,
     DEFAULT_KEEP_BYTES, HAR_END, HAR_START, UNREADABLE_METHOD,
 };
 pub use forward::{ForwardError, UpstreamOptions};
-pub use respond::{Behaviour, Instead, Item, Route, Script, ScriptError, ScriptScope, Step};
+pub use respond::{
+    Behaviour, BehaviourError, Instead, Item, Route, Script, ScriptError, ScriptScope, Step,
+};
 pub use server::tls::{generate_cert, GeneratedCert, TlsError};
 pub use server::{
     parse_header_size, Config, ConfigError, Handle, IntoSetting, Limits, Listener, Server,

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use crate::capture::{
     json_line, record_line_and_sameness, Exchange, JsonLine, Recorder, Stats, Store,
 };
-use crate::respond::Behaviour;
+use crate::respond::{Behaviour, BehaviourError};
 
 /// A published exchange, with its JSON line when recording rendered it already
 /// (so that stdout does not render the same line again).
@@ -63,6 +63,8 @@ pub(crate) struct Shared {
     subscribers: Mutex<Vec<Subscriber>>,
     missed: Missed,
     shutdown: Shutdown,
+    /// Started with a forward URL (and so an upstream client): the URL may change.
+    forwards: bool,
 }
 
 impl Shared {
@@ -73,6 +75,7 @@ impl Shared {
         shutdown: Shutdown,
     ) -> Shared {
         Shared {
+            forwards: behaviour.forward.is_some(),
             behaviour: RwLock::new(Arc::new(behaviour)),
             store,
             recorder,
@@ -95,8 +98,18 @@ impl Shared {
         )
     }
 
-    /// Replaces the answer behaviour; the next request reads the new one.
-    pub(crate) fn set_behaviour(&self, behaviour: Behaviour) {
+    /// Replaces the answer behaviour once it is prepared ([`Behaviour::prepare`]); the
+    /// next request reads the new one. The one way a running behaviour changes.
+    pub(crate) fn set_behaviour(&self, mut behaviour: Behaviour) -> Result<(), BehaviourError> {
+        behaviour.prepare()?;
+        if behaviour.forward.is_some() && !self.forwards {
+            return Err(BehaviourError::ForwardNotStarted);
+        }
+        self.replace_behaviour(behaviour);
+        Ok(())
+    }
+
+    fn replace_behaviour(&self, behaviour: Behaviour) {
         *self
             .behaviour
             .write()

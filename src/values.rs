@@ -128,6 +128,21 @@ pub fn parse_http_url(text: &str) -> Result<reqwest::Url, ValueError> {
     }
 }
 
+/// Headers that belong to one connection, not to the message (RFC 9110 section 7.6.1,
+/// and `Proxy-Connection`, which old clients still send): neither a forward nor a replay
+/// passes them on. The one list `forward` and `send` share.
+pub const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
 /// Headers that frame the message or the connection, which hookscope writes
 /// itself: an answer header among them would contradict the answer on the wire
 /// (`Content-Length: 0` with a body, `Transfer-Encoding: chunked` without chunks).

@@ -114,12 +114,70 @@ async fn behaviour_changes_mid_test() {
     sink.set_behaviour(Behaviour {
         status: http::StatusCode::SERVICE_UNAVAILABLE,
         ..Behaviour::default()
-    });
+    })
+    .unwrap();
     assert_eq!(post().await.unwrap().status(), 503);
-    sink.update_behaviour(|behaviour| behaviour.script = Some("drop".parse().unwrap()));
+    sink.update_behaviour(|behaviour| behaviour.script = Some("drop".parse().unwrap()))
+        .unwrap();
     assert!(post().await.unwrap_err().status().is_none());
-    sink.update_behaviour(|behaviour| behaviour.script = None);
+    sink.update_behaviour(|behaviour| behaviour.script = None)
+        .unwrap();
     assert_eq!(post().await.unwrap().status(), 503);
+}
+
+#[tokio::test]
+async fn every_behaviour_change_recompiles_its_templates() {
+    let sink = Server::builder()
+        .body("attempt {{ attempt }}")
+        .spawn()
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let answer = || async {
+        let response = client
+            .post(sink.url())
+            .json(&alert("t"))
+            .send()
+            .await
+            .unwrap();
+        response.text().await.unwrap()
+    };
+    assert_eq!(answer().await, "attempt 1");
+    // A plain body replaces the template: the old compiled one must not answer.
+    sink.update_behaviour(|behaviour| behaviour.body = Some("plain".into()))
+        .unwrap();
+    assert_eq!(answer().await, "plain");
+    // A template set at run time is rendered, not sent raw.
+    sink.update_behaviour(|behaviour| behaviour.body = Some("id {{ alert_key }}".into()))
+        .unwrap();
+    assert_eq!(answer().await, "id t");
+    // And one that does not parse is refused, the behaviour in force unchanged.
+    let refused = sink.update_behaviour(|behaviour| behaviour.body = Some("{{ oops".into()));
+    assert!(matches!(
+        refused,
+        Err(hookscope::ConfigError::Behaviour(
+            hookscope::BehaviourError::Template(_)
+        ))
+    ));
+    assert_eq!(answer().await, "id t");
+}
+
+#[tokio::test]
+async fn a_forward_url_set_at_run_time_is_refused_without_a_forward_client() {
+    let sink = Server::builder().spawn().await.unwrap();
+    let refused = sink.update_behaviour(|behaviour| {
+        behaviour.forward = Some("http://127.0.0.1:9/hook".parse().unwrap());
+    });
+    let error = refused.unwrap_err().to_string();
+    assert!(error.contains("started without one"), "{error}");
+    // Not a 502 by accident: the behaviour in force is unchanged.
+    let answer = reqwest::Client::new()
+        .post(sink.url())
+        .json(&alert("f"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
 }
 
 #[tokio::test]
@@ -254,4 +312,25 @@ async fn large_alerts_on_one_connection_are_kept_whole_and_counted() {
     );
     let connections: std::collections::HashSet<_> = received.iter().map(|e| e.peer).collect();
     assert_eq!(connections.len(), 1, "one kept-alive connection");
+}
+
+#[tokio::test]
+async fn the_forward_url_can_change_at_run_time() {
+    let first = Server::builder().status(201).spawn().await.unwrap();
+    let second = Server::builder().status(202).spawn().await.unwrap();
+    let front = Server::builder()
+        .forward(format!("{}/a", first.url()).as_str())
+        .spawn()
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let post = || client.post(front.url()).json(&alert("moved")).send();
+    assert_eq!(post().await.unwrap().status(), 201);
+    let to_second = format!("{}/b", second.url()).parse().unwrap();
+    front
+        .update_behaviour(|behaviour| behaviour.forward = Some(to_second))
+        .unwrap();
+    assert_eq!(post().await.unwrap().status(), 202);
+    let arrived = second.wait_for(1, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(arrived[0].path, "/b");
 }

@@ -128,10 +128,6 @@ impl ConfigPatch {
         if let Some(strict) = self.strict {
             next.strict = strict;
         }
-        next.forward_steps_have_a_target()
-            .map_err(|error| error.to_string())?;
-        next.compile_templates()
-            .map_err(|error| error.to_string())?;
         Ok(next)
     }
 }
@@ -144,9 +140,12 @@ fn status_from(code: u16, field: &str) -> Result<StatusCode, String> {
 mod tests {
     use super::*;
 
+    /// A patch applied and prepared, as `PUT /api/config` does (through `Shared`).
     fn patch(json: &str) -> Result<Behaviour, String> {
         let patch: ConfigPatch = serde_json::from_str(json).map_err(|e| e.to_string())?;
-        patch.apply(&Behaviour::default())
+        let mut next = patch.apply(&Behaviour::default())?;
+        next.prepare().map_err(|error| error.to_string())?;
+        Ok(next)
     }
 
     #[test]

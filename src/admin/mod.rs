@@ -618,7 +618,10 @@ async fn change_config(State(admin): State<Admin>, request: Request) -> Answer {
     let behaviour = patch
         .apply(&admin.shared.behaviour())
         .map_err(|reason| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, reason))?;
-    admin.shared.set_behaviour(behaviour);
+    admin
+        .shared
+        .set_behaviour(behaviour)
+        .map_err(|error| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string()))?;
     Ok(config_view(State(admin)).await)
 }
 

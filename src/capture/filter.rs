@@ -1,13 +1,16 @@
-//! Finding exchanges: the filter the inspector's find bar, `/api/requests` and the
-//! HAR export share. Pure: parsed from query parameters, matched against an exchange.
+//! Finding exchanges: the one filter language of the inspector's find bar,
+//! `/api/requests`, the HAR export, and `export`/`replay --filter`. Pure: parsed from
+//! query parameters (or `FIELD=VALUE` flags), matched against an exchange or a record line.
 
 use std::collections::HashMap;
 
-use super::{Exchange, Outcome};
+use super::{Exchange, Outcome, RecordLine};
 
 /// Conditions on exchanges; every one given must hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
+    /// Only the exchange with this id.
+    pub id: Option<u64>,
     /// Only ids after this one.
     pub since: u64,
     /// A status (`503`), a class (`5xx`), or an outcome (`dropped`, `reset`, `hung`, `client-gone`).
@@ -85,16 +88,22 @@ impl std::fmt::Debug for Needle {
 }
 
 impl Filter {
-    /// Reads the query parameters `since`, `status`, `verdict`, `method`, `path`,
+    /// Reads the query parameters `id`, `since`, `status`, `verdict`, `method`, `path`,
     /// `alert`, `severity`, `problems` (`true`/`1`) and `q`; others are left to the caller.
     pub fn from_query(query: &HashMap<String, String>) -> Result<Filter, String> {
         let text = |name: &str| query.get(name).filter(|v| !v.is_empty()).cloned();
-        let since = match query.get("since") {
-            Some(value) => value
-                .parse()
-                .map_err(|_| format!("since must be a number, got {value:?}"))?,
-            None => 0,
+        let number = |name: &str| {
+            query
+                .get(name)
+                .map(|value| {
+                    value
+                        .parse::<u64>()
+                        .map_err(|_| format!("{name} must be a number, got {value:?}"))
+                })
+                .transpose()
         };
+        let id = number("id")?;
+        let since = number("since")?.unwrap_or(0);
         let status = text("status");
         if let Some(status) = &status {
             let known = status.parse::<u16>().is_ok_and(|s| (100..600).contains(&s))
@@ -124,6 +133,7 @@ impl Filter {
             Some(other) => return Err(format!("problems must be true or false, got {other:?}")),
         };
         Ok(Filter {
+            id,
             since,
             status,
             verdict,
@@ -136,9 +146,71 @@ impl Filter {
         })
     }
 
+    /// Reads `FIELD=VALUE` conditions (`export --filter`, `replay --filter`), the
+    /// fields and values of [`Filter::from_query`]; a field given twice keeps the last.
+    pub fn from_pairs(pairs: &[String]) -> Result<Filter, String> {
+        let mut query = HashMap::new();
+        for pair in pairs {
+            let (field, value) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("expected FIELD=VALUE ({FIELDS}), got {pair:?}"))?;
+            if !FIELDS.split(", ").any(|known| known == field) {
+                return Err(format!("unknown filter field {field:?} ({FIELDS})"));
+            }
+            query.insert(field.to_owned(), value.to_owned());
+        }
+        Filter::from_query(&query)
+    }
+
+    /// Whether a record line passes every condition, read as the exchange it records
+    /// (a line keeps no signature nor refusal: `problems` reads its verdict, its
+    /// status and its upstream).
+    pub fn matches_line(&self, line: &RecordLine<'_>) -> bool {
+        self.id.is_none_or(|id| line.id == id)
+            && line.id > self.since
+            && self
+                .status
+                .as_deref()
+                .is_none_or(|wanted| match line.status {
+                    Some(status) => status_matches(wanted, Outcome::Answered(status)),
+                    None => line.outcome.as_deref() == Some(wanted),
+                })
+            && self
+                .verdict
+                .as_deref()
+                .is_none_or(|v| line.verdict_label() == v)
+            && self
+                .method
+                .as_deref()
+                .is_none_or(|m| line.method.eq_ignore_ascii_case(m))
+            && self
+                .path
+                .as_deref()
+                .is_none_or(|p| path_matches(p, &line.path))
+            && self.alert.as_deref().is_none_or(|a| {
+                line.attempt
+                    .as_ref()
+                    .is_some_and(|attempt| attempt.key_source != "body" && attempt.key == a)
+            })
+            && self.severity.as_deref().is_none_or(|s| {
+                severity_in(line.body.get().as_bytes())
+                    .is_some_and(|own| own.eq_ignore_ascii_case(s))
+            })
+            && (!self.problems || line_has_problems(line))
+            && self.text.as_ref().is_none_or(|q| {
+                line.body_bytes().is_ok_and(|body| q.is_in(&body))
+                    || q.is_in(line.path.as_bytes())
+                    || line
+                        .headers
+                        .iter()
+                        .any(|(name, value)| q.is_in(name.as_bytes()) || q.is_in(value.as_bytes()))
+            })
+    }
+
     /// Whether the exchange passes every condition.
     pub fn matches(&self, exchange: &Exchange) -> bool {
-        exchange.id > self.since
+        self.id.is_none_or(|id| exchange.id == id)
+            && exchange.id > self.since
             && self
                 .status
                 .as_deref()
@@ -188,15 +260,39 @@ fn path_matches(prefix: &str, path: &str) -> bool {
     }
 }
 
+/// The fields a filter reads, as flags and the API name them.
+const FIELDS: &str = "id, since, status, verdict, method, path, alert, severity, problems, q";
+
 /// The `severity` of a JSON body, read without building a tree of the rest.
 fn severity_of(exchange: &Exchange) -> Option<String> {
+    severity_in(&exchange.body)
+}
+
+fn severity_in(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Severity {
         severity: Option<String>,
     }
-    serde_json::from_slice::<Severity>(&exchange.body)
+    serde_json::from_slice::<Severity>(body)
         .ok()
         .and_then(|body| body.severity)
+}
+
+/// A record line's share of [`has_problems`]: a verdict with problems or warnings,
+/// no 2XX, an upstream that failed.
+fn line_has_problems(line: &RecordLine<'_>) -> bool {
+    let verdict = line
+        .verdict
+        .as_ref()
+        .is_some_and(|verdict| !verdict.valid || verdict.problems + verdict.warnings > 0);
+    let answered_2xx = line
+        .status
+        .is_some_and(|status| (200..300).contains(&status));
+    let upstream = line
+        .upstream
+        .as_ref()
+        .is_some_and(|leg| leg.error.is_some());
+    verdict || !answered_2xx || upstream
 }
 
 fn has_problems(exchange: &Exchange) -> bool {
@@ -300,5 +396,43 @@ mod tests {
         assert!(error(&[("verdict", "maybe")]).contains("verdict"));
         assert!(error(&[("problems", "yes")]).contains("problems"));
         assert!(error(&[("since", "x")]).contains("since"));
+    }
+
+    #[test]
+    fn record_lines_are_found_in_the_same_language() {
+        let line = RecordLine::parse(
+            r#"{"id":7,"method":"POST","path":"/alerts/x","headers":{"x-trace":"Trace-ABC"},"body_encoding":"json","body":{"severity":"HIGH"},"status":500,"verdict":{"valid":false,"problems":[{"pointer":"/id"}],"warnings":[]},"attempt":{"key":"abc","key_source":"alertId","number":2}}"#,
+        )
+        .unwrap();
+        for (pair, expected) in [
+            ("id=7", true),
+            ("id=8", false),
+            ("since=6", true),
+            ("path=/alerts", true),
+            ("path=/alert", false),
+            ("method=post", true),
+            ("verdict=invalid", true),
+            ("verdict=valid", false),
+            ("status=500", true),
+            ("status=5xx", true),
+            ("status=4xx", false),
+            ("alert=abc", true),
+            ("severity=high", true),
+            ("problems=true", true),
+            ("q=trace-abc", true),
+            ("q=nowhere", false),
+        ] {
+            let filter = Filter::from_pairs(&[pair.to_owned()]).unwrap();
+            assert_eq!(filter.matches_line(&line), expected, "{pair}");
+        }
+        for bad in [
+            "colour=red",
+            "id=x",
+            "verdict=maybe",
+            "nothing",
+            "status=600",
+        ] {
+            assert!(Filter::from_pairs(&[bad.to_owned()]).is_err(), "{bad}");
+        }
     }
 }

@@ -526,6 +526,9 @@ pub struct RecordLine<'a> {
     /// The schema check, if there was one.
     #[serde(default)]
     pub verdict: Option<RecordedVerdict>,
+    /// Which attempt of which alert it was.
+    #[serde(default)]
+    pub attempt: Option<RecordedAttempt>,
     /// The status answered, if an answer was sent.
     #[serde(default)]
     pub status: Option<u16>,
@@ -557,6 +560,9 @@ pub struct RecordedUpstream {
     /// The upstream's answer's headers (passed on to the sender).
     #[serde(default)]
     pub headers: std::collections::BTreeMap<String, String>,
+    /// Why there was no usable answer, if there was none.
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 /// How a record line writes the body.
@@ -576,6 +582,41 @@ pub enum BodyEncoding {
 pub struct RecordedVerdict {
     /// Whether the body was a valid alert.
     pub valid: bool,
+    /// How many problems and warnings it listed (what the `problems` filter reads).
+    #[serde(default, deserialize_with = "count_items")]
+    pub problems: usize,
+    /// Warnings listed.
+    #[serde(default, deserialize_with = "count_items")]
+    pub warnings: usize,
+}
+
+/// The number of items of a JSON array, without keeping them.
+fn count_items<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+    struct Count;
+    impl<'de> serde::de::Visitor<'de> for Count {
+        type Value = usize;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<usize, A::Error> {
+            let mut count = 0;
+            while items.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                count += 1;
+            }
+            Ok(count)
+        }
+    }
+    deserializer.deserialize_seq(Count)
+}
+
+/// The attempt a record line was, as far as filters read it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct RecordedAttempt {
+    /// The alert key.
+    pub key: String,
+    /// Where the key came from (`alertId`, `id`, or `body_hash`).
+    #[serde(default)]
+    pub key_source: String,
 }
 
 /// Why a record line cannot be read back.
@@ -604,8 +645,8 @@ impl<'a> RecordLine<'a> {
     /// `valid`, `invalid` or `none`, as [`Exchange::verdict_label`] says it.
     pub fn verdict_label(&self) -> &'static str {
         match self.verdict {
-            Some(RecordedVerdict { valid: true }) => "valid",
-            Some(RecordedVerdict { valid: false }) => "invalid",
+            Some(RecordedVerdict { valid: true, .. }) => "valid",
+            Some(RecordedVerdict { valid: false, .. }) => "invalid",
             None => "none",
         }
     }

@@ -18,7 +18,10 @@ pub use exchange::{BodyState, Exchange, Outcome, Reply, UpstreamLeg, UNREADABLE_
 pub use filter::Filter;
 pub use har::{har, har_entry, HAR_END, HAR_START};
 pub(crate) use line::record_line_and_sameness;
-pub use line::{json_line, record_line, JsonLine, RecordLine, RecordLineError, RecordedUpstream};
+pub use line::{
+    json_line, record_line, JsonLine, RecordLine, RecordLineError, RecordedAttempt,
+    RecordedUpstream,
+};
 pub(crate) use record::write_lines;
 pub use record::{RecordError, Recorder};
 pub use store::{Stats, Store, UpstreamCounts, WaitTimeout, DEFAULT_KEEP, DEFAULT_KEEP_BYTES};

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use clap::{Args, Parser, ValueEnum};
 use http::{HeaderName, HeaderValue, StatusCode};
 
-pub use auth::{authorize, mask};
+pub use auth::{authorize, mask, Unauthorized};
 pub use decide::{decide, Action, RequestFacts, ScriptState};
 pub use script::{route_for, Instead, Item, Route, Script, ScriptError, Step};
 pub use template::{AnswerTemplates, RequestContext, TemplateError};
@@ -99,7 +99,7 @@ pub struct Behaviour {
     #[arg(help_heading = "TLS and auth", long, requires = "verify")]
     pub require_signature: bool,
 
-    /// The compiled templates among --body and --header, set by [`Behaviour::compile_templates`].
+    /// The compiled templates among --body and --header, set by [`Behaviour::prepare`].
     #[arg(skip)]
     pub templates: Option<AnswerTemplates>,
 
@@ -108,6 +108,27 @@ pub struct Behaviour {
     /// An empty value is refused (an unset variable?) unless written 'Name: ""'.
     #[arg(help_heading = "TLS and auth", long = "require-header", value_parser = crate::values::RequiredHeaderParser, value_name = "'NAME: VALUE'")]
     pub required_headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// Why a behaviour cannot answer (see [`Behaviour::prepare`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BehaviourError {
+    /// A header hookscope writes itself.
+    #[error(transparent)]
+    Header(#[from] crate::values::ValueError),
+    /// A script or route has a `forward` step, but there is no forward URL.
+    #[error("{0}")]
+    ForwardWithoutTarget(ScriptError),
+    /// A `--body` or `--header` template that does not parse.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// A forward URL set while running on a receiver started without one: it has no
+    /// upstream client, nor the start-up check of where the URL leads.
+    #[error(
+        "a forward URL cannot be set on a receiver started without one: start it with --forward \
+         (or ServerBuilder::forward), then change the URL at will"
+    )]
+    ForwardNotStarted,
 }
 
 /// Whose position in a script a request advances.
@@ -142,8 +163,18 @@ impl Behaviour {
         }
     }
 
-    /// Compiles the templates among `body` and the header values (after any change to them).
-    pub fn compile_templates(&mut self) -> Result<(), TemplateError> {
+    /// Makes this behaviour ready to answer with: refuses what does not hold together
+    /// (a header that frames the answer, a `forward` step without a forward URL) and
+    /// compiles the templates among `body` and the header values. Every path that sets
+    /// a behaviour goes through it (start-up, `PUT /api/config`,
+    /// `Handle::set_behaviour` and `update_behaviour`), so that what answers is never
+    /// a template compiled for another body, nor one left uncompiled.
+    pub fn prepare(&mut self) -> Result<(), BehaviourError> {
+        for (name, _) in &self.headers {
+            crate::values::check_answer_header(name)?;
+        }
+        self.forward_steps_have_a_target()
+            .map_err(BehaviourError::ForwardWithoutTarget)?;
         self.templates = AnswerTemplates::compile(self.body.as_ref(), &self.headers)?;
         Ok(())
     }

@@ -198,9 +198,10 @@ pub enum ConfigError {
     /// A certificate without its key, or a key without its certificate.
     #[error("--tls-cert and --tls-key go together: give both or neither")]
     TlsPair,
-    /// A script or route has a `forward` step, but there is no `--forward` URL.
-    #[error("{0}")]
-    ForwardWithoutTarget(ScriptError),
+    /// A behaviour that cannot answer: a framing header, a `forward` step without a
+    /// forward URL, a template that does not parse.
+    #[error(transparent)]
+    Behaviour(#[from] crate::respond::BehaviourError),
     /// `--forward` points at this very listener: every request would come back to it.
     #[error("--forward {url} is this listener's own address ({addr}): every request would be sent back to hookscope, forever")]
     ForwardLoop {
@@ -209,9 +210,6 @@ pub enum ConfigError {
         /// The listening address it resolves to.
         addr: SocketAddr,
     },
-    /// A `--body` or `--header` template that does not parse.
-    #[error(transparent)]
-    Template(#[from] crate::respond::TemplateError),
     /// The upstream client cannot be set up (`--forward-cacert`).
     #[error(transparent)]
     Forward(#[from] crate::forward::ForwardError),
@@ -254,7 +252,8 @@ impl Config {
         (!self.no_admin).then_some(self.admin)
     }
 
-    /// Refuses settings that are each fine but not together.
+    /// Refuses settings that are each fine but not together (the behaviour's own are
+    /// [`Behaviour::prepare`](crate::Behaviour::prepare)'s).
     pub fn check(&self) -> Result<(), ConfigError> {
         if let Some(admin) = self.admin_addr() {
             if !self.admin_public && !admin.ip().is_loopback() {
@@ -267,12 +266,6 @@ impl Config {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError::TlsPair);
         }
-        for (name, _) in &self.behaviour.headers {
-            crate::values::check_answer_header(name)?;
-        }
-        self.behaviour
-            .forward_steps_have_a_target()
-            .map_err(ConfigError::ForwardWithoutTarget)?;
         Ok(())
     }
 }
@@ -354,7 +347,8 @@ mod tests {
     fn a_forward_step_without_forward_points_inside_the_script() {
         let error = parse(&["--script", "503*2,forward"])
             .unwrap()
-            .check()
+            .behaviour
+            .prepare()
             .unwrap_err();
         assert_eq!(
             error.to_string(),
@@ -363,7 +357,8 @@ mod tests {
         );
         let error = parse(&["--route", "/app=forward>503"])
             .unwrap()
-            .check()
+            .behaviour
+            .prepare()
             .unwrap_err();
         assert!(error.to_string().contains("at position 6"), "{error}");
         let forwarding = parse(&[

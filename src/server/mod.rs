@@ -2,6 +2,7 @@
 
 mod budget;
 mod config;
+mod engine;
 mod limits;
 mod service;
 pub mod tls;
@@ -11,24 +12,21 @@ pub use limits::MIN_HEADER_SIZE;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use thiserror::Error;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::capture::{Deliveries, Exchange, RecordError, Recorder, Stats, Store, WaitTimeout};
-use crate::respond::{Behaviour, Route, Script, ScriptScope, ScriptState};
+use crate::capture::{Exchange, RecordError, Recorder, Stats, Store, WaitTimeout};
+use crate::respond::{Behaviour, Route, Script, ScriptScope};
 use crate::shared::{Shared, Shutdown, Subscription};
 use crate::values;
+use engine::{accept_loop, Receiver, Stopping};
 
 /// Why a server could not start.
 #[derive(Debug, Error)]
@@ -667,10 +665,7 @@ impl ServerBuilder {
         }
         config.check()?;
         let mut config = config;
-        config
-            .behaviour
-            .compile_templates()
-            .map_err(ConfigError::from)?;
+        config.behaviour.prepare().map_err(ConfigError::from)?;
         let tls = match (tls, &config.tls_cert, &config.tls_key) {
             (Some(tls), _, _) => Some(tls),
             (None, Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
@@ -696,22 +691,12 @@ impl ServerBuilder {
         };
         let (listener, local_addr) = bind(config.listen_addr(), Listener::Webhook).await?;
         if let Some(url) = &config.behaviour.forward {
-            if let Some(addr) = crate::forward::reaches(url, local_addr).await {
-                return Err(ConfigError::ForwardLoop {
-                    url: url.to_string(),
-                    addr,
-                }
-                .into());
-            }
+            refuse_a_loop(url, local_addr).await?;
             tokio::spawn(warn_if_unreachable(url.clone()));
         }
         let admin = match config.admin_addr() {
             Some(addr) => Some(bind(addr, Listener::Admin).await?),
             None => None,
-        };
-        let rng = match config.seed {
-            Some(seed) => fastrand::Rng::with_seed(seed),
-            None => fastrand::Rng::new(),
         };
         let (begin_shutdown, shutdown) = Shutdown::new();
         let shared = Arc::new(Shared::new(
@@ -720,26 +705,13 @@ impl ServerBuilder {
             recorder,
             shutdown,
         ));
-        let receiver = Arc::new(Receiver {
-            shared: Arc::clone(&shared),
+        let receiver = Arc::new(Receiver::new(
+            Arc::clone(&shared),
             upstream,
-            schema: config.schema,
-            schema_routes: config.schema_routes,
-            body_limits: service::BodyLimits {
-                max: config.limits.max_body,
-                read_buffer: config.limits.max_header_size.max(MIN_HEADER_SIZE),
-                stall: config.limits.header_read_timeout,
-                total: config.limits.body_timeout,
-            },
-            budget: budget::BodyBudget::new(config.limits.inflight_budget()),
-            next_id: AtomicU64::new(1),
-            decisions: Mutex::new(Decisions {
-                deliveries: Deliveries::default(),
-                clears: 0,
-                scripts: ScriptState::default(),
-                rng,
-            }),
-        });
+            (config.schema, config.schema_routes),
+            &config.limits,
+            config.seed,
+        ));
         let admin_addr = admin.as_ref().map(|(_, addr)| *addr);
         let scheme = if tls.is_some() { "https" } else { "http" };
         if let Some((listener, _)) = admin {
@@ -770,6 +742,17 @@ impl ServerBuilder {
             stop: Some(stop),
             task: Some(task),
         })
+    }
+}
+
+/// Refuses a forward URL that reaches this very listener (by any of its names).
+async fn refuse_a_loop(url: &reqwest::Url, local: SocketAddr) -> Result<(), ConfigError> {
+    match crate::forward::reaches(url, local).await {
+        Some(addr) => Err(ConfigError::ForwardLoop {
+            url: url.to_string(),
+            addr,
+        }),
+        None => Ok(()),
     }
 }
 
@@ -805,68 +788,6 @@ async fn warn_if_unreachable(url: reqwest::Url) {
     tracing::warn!(
         "--forward {url} is not reachable yet ({refused}); requests get 502 until it is"
     );
-}
-
-/// What the webhook listener's requests read and advance.
-pub(crate) struct Receiver {
-    shared: Arc<Shared>,
-    /// The client for `--forward`, when there is one.
-    upstream: Option<crate::forward::Upstream>,
-    /// What bodies are checked against (`--schema`, `--schema-route`).
-    schema: crate::schemas::Schema,
-    schema_routes: Vec<crate::schemas::SchemaRoute>,
-    /// What bounds the reading of one body.
-    body_limits: service::BodyLimits,
-    /// The in-flight body budget (`--max-inflight-bytes`).
-    budget: budget::BodyBudget,
-    next_id: AtomicU64,
-    decisions: Mutex<Decisions>,
-}
-
-/// Everything a decision reads and advances, behind one lock so that attempt
-/// numbers, script positions and random draws follow one request order.
-pub(crate) struct Decisions {
-    deliveries: Deliveries,
-    /// The store's count of clears when `deliveries` began.
-    clears: u64,
-    scripts: ScriptState,
-    rng: fastrand::Rng,
-}
-
-impl Receiver {
-    fn decisions(&self) -> MutexGuard<'_, Decisions> {
-        let mut decisions = self
-            .decisions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        // DELETE /api/requests forgets the deliveries too (the admin API cannot
-        // reach them; it bumps the store's count of clears).
-        let clears = self.shared.store.clears();
-        if decisions.clears != clears {
-            decisions.deliveries = Deliveries::default();
-            decisions.clears = clears;
-        }
-        decisions
-    }
-
-    fn next_id(&self) -> u64 {
-        self.next_id
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Captures a request that hyper refused while reading its head (it answered
-    /// 400, 414 or 431 itself), so that it is in the history and the record too.
-    fn capture_refused_head(&self, peer: SocketAddr, error: &(dyn std::error::Error + 'static)) {
-        let Some((status, reason)) = error
-            .downcast_ref::<hyper::Error>()
-            .and_then(service::refused_head)
-        else {
-            return;
-        };
-        let exchange = Exchange::unreadable_head(self.next_id(), peer, status, reason);
-        self.shared
-            .publish(exchange, false, None, Default::default());
-    }
 }
 
 /// A running receiver. Dropping it stops the server.
@@ -1023,16 +944,16 @@ impl Handle {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let sink = hookscope::Server::start().await?;
-    /// sink.update_behaviour(|behaviour| behaviour.status = http::StatusCode::BAD_GATEWAY);
+    /// sink.update_behaviour(|behaviour| behaviour.status = http::StatusCode::BAD_GATEWAY)?;
     /// let answer = reqwest::Client::new().post(sink.url()).send().await?;
     /// assert_eq!(answer.status(), 502);
     /// # Ok(())
     /// # }
     /// ```
-    pub fn update_behaviour(&self, change: impl FnOnce(&mut Behaviour)) {
+    pub fn update_behaviour(&self, change: impl FnOnce(&mut Behaviour)) -> Result<(), ConfigError> {
         let mut behaviour = (*self.shared.behaviour()).clone();
         change(&mut behaviour);
-        self.shared.set_behaviour(behaviour);
+        self.set_behaviour(behaviour)
     }
 
     /// The answer behaviour in force.
@@ -1052,13 +973,13 @@ impl Handle {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let sink = hookscope::Server::start().await?;
-    /// sink.set_behaviour(hookscope::Behaviour { strict: true, ..Default::default() });
+    /// sink.set_behaviour(hookscope::Behaviour { strict: true, ..Default::default() })?;
     /// let answer = reqwest::Client::new().post(sink.url()).body("{}").send().await?;
     /// assert_eq!(answer.status(), 400);
     /// # Ok(()) }
     /// ```
-    pub fn set_behaviour(&self, behaviour: Behaviour) {
-        self.shared.set_behaviour(behaviour);
+    pub fn set_behaviour(&self, behaviour: Behaviour) -> Result<(), ConfigError> {
+        Ok(self.shared.set_behaviour(behaviour)?)
     }
 
     /// Opens the `--record` file again at its path and writes there from now on,
@@ -1099,204 +1020,4 @@ impl Drop for Handle {
             let _ = stop.send(());
         }
     }
-}
-
-/// How the accept loop learns to stop, and what it does then.
-struct Stopping {
-    stopped: oneshot::Receiver<()>,
-    begin_shutdown: watch::Sender<bool>,
-    timeout: Duration,
-}
-
-/// How long a client may take to finish the TLS handshake.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// An HTTP/2 flow-control window of at most `bytes`, within the protocol's bounds
-/// (64 KiB - 1 to 2^31 - 1).
-fn window(bytes: u64) -> u32 {
-    u32::try_from(bytes)
-        .unwrap_or(u32::MAX)
-        .clamp(65_535, 1 << 20)
-}
-
-/// The HTTP/1 and HTTP/2 connection settings for these limits.
-/// The head timeout of connections accepted when fewer than an eighth of the
-/// connection slots are free (`--header-read-timeout` when that is shorter).
-const PRESSED_HEAD_TIMEOUT: Duration = Duration::from_secs(2);
-
-fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
-    let mut http = auto::Builder::new(TokioExecutor::new());
-    http.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        // Also the size its read buffer grows to (`service::BodyLimits::read_buffer`).
-        .max_buf_size(limits.max_header_size.max(MIN_HEADER_SIZE));
-    http.http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(limits.h2_max_streams)
-        // What hyper buffers before the service reads: one body per stream at
-        // most, and no more than the in-flight budget per connection.
-        .initial_stream_window_size(window(limits.max_body))
-        .initial_connection_window_size(window(limits.inflight_budget()))
-        .max_pending_accept_reset_streams(limits.h2_max_pending_resets)
-        .max_header_list_size(u32::try_from(limits.max_header_size).unwrap_or(u32::MAX));
-    http
-}
-
-/// How often a connection waiting for a slot asks again for one to give way.
-const ASK_FOR_A_SLOT_EVERY: Duration = Duration::from_millis(100);
-
-/// A connection slot, once one is free or made free; `None` when stopping.
-async fn wait_for_slot(
-    slots: &Arc<tokio::sync::Semaphore>,
-    headless: &mut limits::Headless,
-    receiver: &Receiver,
-    stopped: &mut oneshot::Receiver<()>,
-) -> Option<tokio::sync::OwnedSemaphorePermit> {
-    loop {
-        if !headless.evict_oldest() {
-            receiver.budget.tell_slowest_to_give_way(None, false);
-        }
-        tokio::select! {
-            slot = Arc::clone(slots).acquire_owned() => return slot.ok(),
-            () = tokio::time::sleep(ASK_FOR_A_SLOT_EVERY) => {}
-            _ = &mut *stopped => return None,
-        }
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    limits: Limits,
-    receiver: Arc<Receiver>,
-    stopping: Stopping,
-) {
-    let Stopping {
-        mut stopped,
-        begin_shutdown,
-        timeout: shutdown_timeout,
-    } = stopping;
-    let graceful = GracefulShutdown::new();
-    let http = Arc::new(connection_builder(&limits));
-    // Near the connection cap, new connections get less time for their request head
-    // (as nginx and Go servers do in spirit): slow or silent clients give way sooner.
-    let pressed = Arc::new(connection_builder(&Limits {
-        header_read_timeout: limits.header_read_timeout.min(PRESSED_HEAD_TIMEOUT),
-        ..limits
-    }));
-    // Beyond the cap, new connections wait in the kernel's accept queue; the
-    // ones being served are not disturbed.
-    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
-    let mut headless = limits::Headless::default();
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!("accept failed: {error}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = &mut stopped => break,
-        };
-        let slot = match Arc::clone(&slots).try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(_) => {
-                // Every slot is taken: a connection that has not even sent a head
-                // gives way to this one, or else the one whose body arrives most
-                // slowly; otherwise this one waits for a slot, asking again now and then.
-                let Some(slot) =
-                    wait_for_slot(&slots, &mut headless, &receiver, &mut stopped).await
-                else {
-                    break;
-                };
-                slot
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let connection = service::Connection {
-            peer,
-            socket: std::os::fd::AsRawFd::as_raw_fd(&stream),
-            tls: tls.is_some(),
-        };
-        let refusals = Arc::clone(&receiver);
-        let shared = Arc::clone(&receiver);
-        let activity = limits::Activity::new();
-        headless.add(&activity, limits.max_connections);
-        let requests = Arc::clone(&activity);
-        let service = hyper::service::service_fn(move |request| {
-            let in_flight = requests.request();
-            // Boxed: hyper moves the future it is given into place, and this one
-            // holds a whole exchange (copying it cost more than the allocation).
-            let answer = Box::pin(service::handle(Arc::clone(&shared), connection, request));
-            async move {
-                let answer = answer.await;
-                drop(in_flight);
-                answer
-            }
-        });
-        let near_cap = slots.available_permits() < limits.max_connections.div_ceil(8);
-        let http = Arc::clone(if near_cap { &pressed } else { &http });
-        let head_timeout = if near_cap {
-            limits.header_read_timeout.min(PRESSED_HEAD_TIMEOUT)
-        } else {
-            limits.header_read_timeout
-        };
-        let (watcher, tls) = (graceful.watcher(), tls.clone());
-        let idle_timeout = limits.idle_timeout;
-        let watched = Arc::clone(&activity);
-        // A client that goes away mid-request is routine for a webhook receiver,
-        // so connection errors end the connection and nothing else.
-        let serving = tokio::spawn(async move {
-            match tls {
-                None => {
-                    let io = limits::Watched::new(stream, watched);
-                    let connection = http.serve_connection(TokioIo::new(io), service);
-                    if let Err(error) = watcher.watch(connection.into_owned()).await {
-                        refusals.capture_refused_head(peer, &*error);
-                    }
-                }
-                Some(acceptor) => {
-                    let handshake =
-                        tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
-                    if let Ok(Ok(stream)) = handshake.await {
-                        let io = limits::Watched::new(stream, watched);
-                        let connection = http.serve_connection(TokioIo::new(io), service);
-                        if let Err(error) = watcher.watch(connection.into_owned()).await {
-                            refusals.capture_refused_head(peer, &*error);
-                        }
-                    }
-                }
-            }
-        });
-        // The watchdog is a task of its own: in the connection's task its timers
-        // and notification were polled again on every wake-up, that is on every
-        // read and write of every request.
-        tokio::spawn(async move {
-            let _slot = slot;
-            let mut serving = serving;
-            tokio::select! {
-                _ = &mut serving => return,
-                _ = limits::idle(&activity, idle_timeout) => {}
-                _ = limits::no_head_within(&activity, head_timeout) => {}
-                _ = activity.evicted() => {}
-            }
-            serving.abort();
-            // The slot is given back once the connection is closed.
-            let _ = serving.await;
-        });
-    }
-    drop(listener);
-    // Wakes requests that were told to hang, so they do not hold the shutdown up.
-    let _ = begin_shutdown.send(true);
-    let _ = tokio::time::timeout(shutdown_timeout, graceful.shutdown()).await;
-    if let Some(recorder) = &receiver.shared.recorder {
-        recorder.flush().await;
-    }
-    // Lets subscribers (the printer) finish even while an admin connection still
-    // holds on to the shared state.
-    receiver.shared.close_subscriptions();
 }

@@ -12,8 +12,8 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 
-use super::budget::Charge;
-use super::Receiver;
+use super::budget::{BodyBudget, Charge, Registration};
+use super::engine::Receiver;
 use crate::alert::{content_type_warning, inspect, AlertKey, Inspection};
 use crate::capture::{BodyState, Exchange, Outcome, Reply};
 use crate::forward::{Outgoing, StreamedRest};
@@ -45,141 +45,292 @@ pub(crate) struct Connection {
 #[error("connection closed without an answer, as scripted")]
 pub(crate) struct NoAnswer;
 
+/// One request, in the stages of docs/ARCHITECTURE.md: what arrived, what the
+/// checks found, the exchange to publish, a refusal or a decision, and carrying it out.
 pub(crate) async fn handle(
     receiver: Arc<Receiver>,
     connection: Connection,
     request: Request<Incoming>,
 ) -> Result<Response<ReplyBody>, NoAnswer> {
+    let intake = intake(&receiver, request).await;
+    let checked = check(&receiver, &intake);
+    let (mut pending, request) = open_exchange(&receiver, connection, intake, checked).await;
+    if let Some(answer) = refuse_early(&receiver, &mut pending, &request) {
+        return answer;
+    }
+    let action = decide_once(&receiver, &mut pending, &request);
+    carry_out(&receiver, connection, pending, request, action).await
+}
+
+/// Stage 1: the head, whether the body may be read at all, and the body as read.
+struct Intake {
+    id: u64,
+    started: Instant,
+    received_at: chrono::DateTime<chrono::Utc>,
+    head: http::request::Parts,
+    behaviour: Arc<Behaviour>,
+    refused: Option<Refused>,
+    body: ReadBody,
+}
+
+/// Why a request is answered before its body is read.
+enum Refused {
+    /// No `--require-header` credentials: nothing read, validated or decided.
+    Unauthorized(crate::respond::Unauthorized),
+    /// A request this instance forwarded, come back round a loop: it would go
+    /// round again and fill every slot.
+    Looped,
+}
+
+async fn intake(receiver: &Receiver, request: Request<Incoming>) -> Intake {
     let started = Instant::now();
     let received_at = chrono::Utc::now();
     let id = receiver.next_id();
     let (mut head, body) = request.into_parts();
     host_from_authority(&mut head);
     let behaviour = receiver.shared.behaviour();
+    let refused = match authorize(&head.headers, &behaviour.required_headers) {
+        Err(unauthorized) => Some(Refused::Unauthorized(unauthorized)),
+        Ok(()) => receiver
+            .upstream
+            .as_ref()
+            .filter(|upstream| upstream.looped(&head.headers))
+            .map(|_| Refused::Looped),
+    };
+    let body = match refused {
+        Some(_) => {
+            drain_in_background(body);
+            ReadBody::partial(BytesMut::new(), BodyState::Complete)
+        }
+        None => read_body(body, &head, receiver, id, started).await,
+    };
+    Intake {
+        id,
+        started,
+        received_at,
+        head,
+        behaviour,
+        refused,
+        body,
+    }
+}
+
+/// Stage 2: what the checks found in a body that was read.
+struct Checked {
+    verdict: Option<crate::alert::Verdict>,
+    key: AlertKey,
+    /// The schema's name when it is not Panther's (the usual case costs nothing).
+    schema: Option<Arc<str>>,
+    signature: Option<crate::signature::SignatureVerdict>,
+}
+
+fn check(receiver: &Receiver, intake: &Intake) -> Checked {
+    let Intake {
+        head,
+        body,
+        behaviour,
+        ..
+    } = intake;
+    let complete = body.state == BodyState::Complete && intake.refused.is_none();
+    if !(complete && head.method == Method::POST) {
+        let signature = complete
+            .then(|| verify_signature(behaviour, intake))
+            .flatten();
+        return Checked {
+            verdict: None,
+            key: AlertKey::of_body(&body.bytes),
+            schema: None,
+            signature,
+        };
+    }
+    let Inspection { verdict, key } = inspect(&body.bytes);
+    let mut schema = None;
+    let mut verdict = match schema_for(&receiver.schema, &receiver.schema_routes, head.uri.path()) {
+        Schema::Panther => Some(verdict),
+        other => {
+            schema = Some(other.name());
+            other.check(&body.bytes)
+        }
+    };
+    if let Some(verdict) = verdict.as_mut().filter(|verdict| verdict.is_json) {
+        let content_type = head.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        verdict.warnings.extend(content_type_warning(content_type));
+    }
+    Checked {
+        verdict,
+        key,
+        schema,
+        signature: verify_signature(behaviour, intake),
+    }
+}
+
+fn verify_signature(
+    behaviour: &Behaviour,
+    intake: &Intake,
+) -> Option<crate::signature::SignatureVerdict> {
+    crate::signature::verify(
+        &behaviour.verify,
+        &intake.head.headers,
+        &intake.body.bytes,
+        intake.received_at.timestamp(),
+        behaviour.verify_tolerance,
+    )
+}
+
+/// What the later stages read of the request once its exchange holds the rest.
+struct Opened {
+    id: u64,
+    started: Instant,
+    method: Method,
+    uri: http::Uri,
+    behaviour: Arc<Behaviour>,
+    refused: Option<Refused>,
+    body_state: BodyState,
+    key: AlertKey,
+    /// The headers as received, for the upstream, when the capture masks secrets.
+    received_headers: Option<http::HeaderMap>,
+}
+
+/// Stage 3: room in every lossless subscriber, then the exchange, published exactly
+/// once from here on, even if the client goes away.
+async fn open_exchange(
+    receiver: &Arc<Receiver>,
+    connection: Connection,
+    intake: Intake,
+    checked: Checked,
+) -> (Pending, Opened) {
+    let Intake {
+        id,
+        started,
+        received_at,
+        mut head,
+        behaviour,
+        refused,
+        body,
+    } = intake;
+    // While the printer is behind, answers wait here rather than memory growing; the
+    // room is about what the exchange holds there: its body, twice with its JSON line.
+    let reserved = receiver.shared.reserve(2 * body.bytes.len() + 4096).await;
     // The upstream gets the headers as they came, secrets included; the capture masks
     // them (without secrets to mask, the captured headers are the ones that came).
     let masks = !behaviour.required_headers.is_empty();
     let received_headers = (behaviour.forward.is_some() && masks).then(|| head.headers.clone());
-
-    // Authentication comes first: an unauthenticated sender gets nothing read,
-    // nothing validated, no step of the script.
-    let unauthorized = authorize(&head.headers, &behaviour.required_headers).err();
-    // A request this instance forwarded, come back round a loop: refused before
-    // anything is read, or it would go round again and fill every slot.
-    let looped = receiver
-        .upstream
-        .as_ref()
-        .is_some_and(|upstream| upstream.looped(&head.headers));
-    let (body, body_state, body_held, charge) = if unauthorized.is_some() || looped {
-        drain_in_background(body);
-        (Bytes::new(), BodyState::Complete, 0, Charge::default())
-    } else {
-        let read = read_body(body, &head, &receiver, id, started).await;
-        (read.bytes, read.state, read.held, read.charge)
-    };
-    // The schema's name when it is not Panther's (the usual case costs nothing).
-    let mut schema_name = None;
-    let (verdict, key) = match (head.method == Method::POST, body_state) {
-        _ if unauthorized.is_some() => (None, AlertKey::of_body(&body)),
-        (true, BodyState::Complete) => {
-            let Inspection { verdict, key } = inspect(&body);
-            let schema = schema_for(&receiver.schema, &receiver.schema_routes, head.uri.path());
-            let mut verdict = match schema {
-                Schema::Panther => Some(verdict),
-                other => {
-                    schema_name = Some(other.name());
-                    other.check(&body)
-                }
-            };
-            if let Some(verdict) = verdict.as_mut().filter(|verdict| verdict.is_json) {
-                let content_type = head.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
-                verdict.warnings.extend(content_type_warning(content_type));
-            }
-            (verdict, key)
+    let rejected = match &refused {
+        Some(Refused::Unauthorized(unauthorized)) => {
+            Some(unauthorized.reason().trim_end().to_owned())
         }
-        _ => (None, AlertKey::of_body(&body)),
-    };
-    let signature = match body_state {
-        BodyState::Complete if unauthorized.is_none() => crate::signature::verify(
-            &behaviour.verify,
-            &head.headers,
-            &body,
-            received_at.timestamp(),
-            behaviour.verify_tolerance,
-        ),
         _ => None,
     };
-    // Room for the exchange in every lossless subscriber (stdout by default): while
-    // the printer is behind, answers wait here rather than memory growing.
-    // About what the exchange will hold there: its body, twice over with its JSON line.
-    let reserved = receiver.shared.reserve(2 * body.len() + 4096).await;
-
-    // From here on the exchange is published exactly once, even if the client goes away.
-    let mut pending = Pending {
-        receiver: Arc::clone(&receiver),
+    let exchange = Exchange {
+        id,
+        received_at,
+        peer: connection.peer,
+        method: head.method.clone(),
+        path: head.uri.path().to_owned(),
+        query: head.uri.query().map(str::to_owned),
+        version: version_text(head.version),
+        headers: captured_headers(
+            std::mem::take(&mut head.headers),
+            &behaviour.required_headers,
+        ),
+        body: body.bytes,
+        body_state: body.state,
+        body_held: body.held,
+        verdict: checked.verdict,
+        schema: checked.schema,
+        signature: checked.signature,
+        attempt: None,
+        rejected,
+        reply: Reply {
+            outcome: Outcome::ClientGone,
+            body: Bytes::new(),
+            took: Duration::ZERO,
+        },
+        upstream: None,
+    };
+    let pending = Pending {
+        receiver: Arc::clone(receiver),
         reserved,
-        charge,
+        charge: body.charge,
         started,
         if_dropped: Outcome::ClientGone,
         recorded: false,
         line: None,
-        exchange: Some(Exchange {
-            id,
-            received_at,
-            peer: connection.peer,
-            method: head.method.clone(),
-            path: head.uri.path().to_owned(),
-            query: head.uri.query().map(str::to_owned),
-            version: version_text(head.version),
-            headers: captured_headers(
-                std::mem::take(&mut head.headers),
-                &behaviour.required_headers,
-            ),
-            body,
-            body_state,
-            body_held,
-            verdict,
-            schema: schema_name,
-            signature,
-            attempt: None,
-            rejected: unauthorized
-                .as_ref()
-                .map(|refused| refused.reason().trim_end().to_owned()),
-            reply: Reply {
-                outcome: Outcome::ClientGone,
-                body: Bytes::new(),
-                took: Duration::ZERO,
-            },
-            upstream: None,
-        }),
+        exchange: Some(exchange),
     };
+    let opened = Opened {
+        id,
+        started,
+        method: head.method,
+        uri: head.uri,
+        behaviour,
+        refused,
+        body_state: body.state,
+        key: checked.key,
+        received_headers,
+    };
+    (pending, opened)
+}
 
-    // Refused before any decision: no credentials, a body too large, no room to read
-    // it, or a body whose framing is broken.
-    let close = (CONNECTION, HeaderValue::from_static("close"));
-    let refusal = match (unauthorized, body_state) {
-        _ if looped => Some((
+/// Stage 4a: the answer to a request refused before any decision (no credentials, a
+/// loop, a body too large, stalled, without room, or broken), or to one whose sender
+/// went away; `None` for a request to decide on.
+fn refuse_early(
+    receiver: &Receiver,
+    pending: &mut Pending,
+    request: &Opened,
+) -> Option<Result<Response<ReplyBody>, NoAnswer>> {
+    if request.refused.is_none() && request.body_state == BodyState::Interrupted {
+        pending.finish(Outcome::ClientGone, Bytes::new());
+        return Some(Err(NoAnswer));
+    }
+    let Refusal {
+        status,
+        text,
+        header,
+    } = refusal(receiver, request)?;
+    pending.finish(Outcome::Answered(status.as_u16()), text.clone());
+    let mut response = plain(status, text);
+    if let Some((name, value)) = header {
+        response.headers_mut().insert(name, value);
+    }
+    Some(Ok(whole(response)))
+}
+
+/// The answer to a request refused before any decision.
+struct Refusal {
+    status: StatusCode,
+    text: Bytes,
+    /// `Connection: close` for a body left unread, `Retry-After` for one to send again.
+    header: Option<(http::HeaderName, HeaderValue)>,
+}
+
+/// The refusal a request gets before any decision, if it is refused.
+fn refusal(receiver: &Receiver, request: &Opened) -> Option<Refusal> {
+    let close = Some((CONNECTION, HeaderValue::from_static("close")));
+    let (status, text, header) = match (&request.refused, request.body_state) {
+        (Some(Refused::Looped), _) => (
             StatusCode::LOOP_DETECTED,
             Bytes::from_static(
                 b"hookscope forwarded this request already: it came back round a loop \
                   (--forward points at this instance, or at one that forwards back here)\n",
             ),
-            Some(close),
-        )),
-        (Some(refused), _) => Some((
+            close,
+        ),
+        (Some(Refused::Unauthorized(unauthorized)), _) => (
             StatusCode::UNAUTHORIZED,
-            Bytes::from(refused.reason()),
+            Bytes::from(unauthorized.reason()),
             None,
-        )),
-        (None, BodyState::TooLarge { size }) => Some((
+        ),
+        (None, BodyState::TooLarge { size }) => (
             StatusCode::PAYLOAD_TOO_LARGE,
             Bytes::from(format!(
                 "request body too large: {size} bytes, the limit is {} bytes\n",
                 receiver.body_limits.max
             )),
-            Some(close),
-        )),
-        (None, BodyState::OverBudget) => Some((
+            close,
+        ),
+        (None, BodyState::OverBudget) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Bytes::from_static(
                 b"hookscope is holding as many request bodies or connections as its limits allow \
@@ -187,102 +338,110 @@ pub(crate) async fn handle(
                   the slowest: retry shortly\n",
             ),
             Some((http::header::RETRY_AFTER, HeaderValue::from_static("1"))),
-        )),
-        (None, BodyState::Stalled) => Some((
+        ),
+        (None, BodyState::Stalled) => (
             StatusCode::REQUEST_TIMEOUT,
             Bytes::from(format!(
                 "the request body stopped arriving: no byte for {}, or longer than {} in all\n",
                 humantime::format_duration(receiver.body_limits.stall),
                 humantime::format_duration(receiver.body_limits.total),
             )),
-            Some(close),
-        )),
-        (None, BodyState::Malformed) => Some((
+            close,
+        ),
+        (None, BodyState::Malformed) => (
             StatusCode::BAD_REQUEST,
             Bytes::from_static(
                 b"the request body could not be read: its chunked encoding is malformed (a chunk size that is not hex, or too large)\n",
             ),
-            Some(close),
-        )),
-        _ => None,
+            close,
+        ),
+        (None, BodyState::Complete | BodyState::Interrupted) => return None,
     };
-    if let Some((status, text, header)) = refusal {
-        pending.finish(Outcome::Answered(status.as_u16()), text.clone());
-        let mut response = plain(status, text);
-        if let Some((name, value)) = header {
-            response.headers_mut().insert(name, value);
-        }
-        return Ok(whole(response));
-    }
-    if body_state == BodyState::Interrupted {
-        pending.finish(Outcome::ClientGone, Bytes::new());
-        return Err(NoAnswer);
-    }
+    Some(Refusal {
+        status,
+        text,
+        header,
+    })
+}
 
+/// Stage 4b: which attempt this is and what to answer, under the one lock that
+/// orders attempt numbers, script positions and random draws.
+fn decide_once(receiver: &Receiver, pending: &mut Pending, request: &Opened) -> Action {
+    let Some(exchange) = pending.exchange.as_mut() else {
+        return Action::Drop {
+            delay: Duration::ZERO,
+        };
+    };
+    let behaviour = &request.behaviour;
+    let path = request.uri.path();
     // What answer templates can use, built only when there are templates (the headers
     // as captured: secrets masked).
-    let template_headers = pending
-        .exchange
-        .as_ref()
-        .filter(|_| behaviour.templates.is_some())
-        .map(|exchange| (exchange.headers.clone(), exchange.body.clone()));
-    let mut context = template_headers.as_ref().map(|(headers, body)| {
+    let mut context = behaviour.templates.as_ref().map(|_| {
         RequestContext::new(
-            body,
-            headers,
-            head.uri.path(),
-            head.uri.query(),
-            (0, key.value.as_str(), id),
+            &exchange.body,
+            &exchange.headers,
+            path,
+            request.uri.query(),
+            (0, request.key.value.as_str(), request.id),
         )
     });
-    let action = {
-        let exchange = pending.exchange.as_mut().expect("not yet published");
-        let mut decisions = receiver.decisions();
-        let decisions = &mut *decisions;
-        let route =
-            route_for(&behaviour.routes, head.uri.path()).map(|(_, route)| route.prefix.as_str());
-        let mut attempt = decisions.deliveries.arrive(&key, route, started);
-        if let Some(context) = context.as_mut() {
-            context.attempt = attempt.number;
-        }
-        let facts = RequestFacts {
-            method: &head.method,
-            path: head.uri.path(),
-            verdict: exchange.verdict.as_ref(),
-            attempt: attempt.number,
-            signature: exchange.signature.as_ref(),
-            context: context.as_ref(),
-        };
-        let action = decide(
-            &behaviour,
-            &facts,
-            &mut decisions.scripts,
-            &mut decisions.rng,
-        );
-        // A forwarded answer acknowledges when it comes back (see `forward`).
-        let told = match &action {
-            Action::Forward {
-                instead: Some(instead),
-                ..
-            } => instead,
-            other => other,
-        };
-        if matches!(told, Action::Respond { status, .. } if status.is_success()) {
-            decisions.deliveries.acknowledge(&mut attempt);
-        }
-        exchange.attempt = Some(attempt);
-        action
+    let mut decisions = receiver.decisions();
+    let decisions = &mut *decisions;
+    let route = route_for(&behaviour.routes, path).map(|(_, route)| route.prefix.as_str());
+    let mut attempt = decisions
+        .deliveries
+        .arrive(&request.key, route, request.started);
+    if let Some(context) = context.as_mut() {
+        context.attempt = attempt.number;
+    }
+    let facts = RequestFacts {
+        method: &request.method,
+        path,
+        verdict: exchange.verdict.as_ref(),
+        attempt: attempt.number,
+        signature: exchange.signature.as_ref(),
+        context: context.as_ref(),
     };
+    let action = decide(
+        behaviour,
+        &facts,
+        &mut decisions.scripts,
+        &mut decisions.rng,
+    );
+    // A forwarded answer acknowledges when it comes back (see `forward`).
+    let told = match &action {
+        Action::Forward {
+            instead: Some(instead),
+            ..
+        } => instead,
+        other => other,
+    };
+    if matches!(told, Action::Respond { status, .. } if status.is_success()) {
+        decisions.deliveries.acknowledge(&mut attempt);
+    }
+    drop(context);
+    exchange.attempt = Some(attempt);
+    action
+}
 
+/// Stage 5: carries out the action (a forward first, when there is one) and answers.
+async fn carry_out(
+    receiver: &Receiver,
+    connection: Connection,
+    mut pending: Pending,
+    request: Opened,
+    action: Action,
+) -> Result<Response<ReplyBody>, NoAnswer> {
+    let behaviour = &request.behaviour;
     let action = match action {
         Action::Forward { delay, instead } => {
             wait(delay).await;
             let passes_on = instead.is_none();
             let forwarded = forward(
-                &receiver,
-                &behaviour,
+                receiver,
+                behaviour,
                 &mut pending,
-                (connection, received_headers),
+                (connection, request.received_headers),
                 passes_on,
             );
             match (forwarded.await, instead) {
@@ -292,14 +451,9 @@ pub(crate) async fn handle(
                     let body = pending
                         .exchange
                         .as_ref()
-                        .map_or_else(Bytes::new, |exchange| {
-                            exchange
-                                .upstream
-                                .as_ref()
-                                .map_or_else(Bytes::new, |leg| leg.body.clone())
-                        });
-                    let response = answer_with(&mut pending, status, body, |_, _| answer).await;
-                    return Ok(response);
+                        .and_then(|exchange| exchange.upstream.as_ref())
+                        .map_or_else(Bytes::new, |leg| leg.body.clone());
+                    return Ok(answer_with(&mut pending, status, body, |_, _| answer).await);
                 }
                 (Passed::Failed { status, reason }, None) => Action::Respond {
                     status,
@@ -311,7 +465,16 @@ pub(crate) async fn handle(
         }
         other => other,
     };
+    answer(receiver, connection, pending, action).await
+}
 
+/// Answers as a step says: a status, a dropped or reset connection, or a hang.
+async fn answer(
+    receiver: &Receiver,
+    connection: Connection,
+    mut pending: Pending,
+    action: Action,
+) -> Result<Response<ReplyBody>, NoAnswer> {
     match action {
         Action::Respond {
             status,
@@ -326,8 +489,8 @@ pub(crate) async fn handle(
             .await;
             Ok(response)
         }
-        // Carried out above; what a forward tells the sender instead is never a forward
-        // (`decide` builds it from a plain step), so this answers rather than panics.
+        // Carried out by `carry_out`; what a forward tells the sender instead is never a
+        // forward (`decide` builds it from a plain step), so this answers rather than panics.
         Action::Forward { .. } => {
             let text =
                 Bytes::from_static(b"hookscope: a forward step cannot answer another forward\n");
@@ -681,116 +844,180 @@ pub(crate) struct BodyLimits {
 /// not keep a 64 KB buffer alive. HTTP/2 frames come from h2's own buffers: those
 /// are always copied.
 async fn read_body(
-    mut body: Incoming,
+    body: Incoming,
     head: &http::request::Parts,
     receiver: &Receiver,
     id: u64,
     started: Instant,
 ) -> ReadBody {
     let limits = receiver.body_limits;
-    let budget = &receiver.budget;
     let declared = declared_length(&head.headers);
     if let Some(size) = declared.filter(|&size| size > limits.max) {
         drain_in_background(body);
         return ReadBody::partial(BytesMut::new(), BodyState::TooLarge { size });
     }
-    let keeps_first = head.version != http::Version::HTTP_2;
-    let mut charge = Charge::default();
-    let mut registration = None;
-    let mut first: Option<Bytes> = None;
-    let mut buffer = BytesMut::new();
-    let mut read = 0usize;
-    let mut stalls = Stalls::new(started, limits);
-    loop {
-        let frame = match poll_once(&mut body) {
-            Poll::Ready(frame) => frame,
-            Poll::Pending => {
-                let registration = registration.get_or_insert_with(|| {
-                    budget.register(id, read as u64, tokio::time::Instant::from_std(started))
-                });
-                tokio::select! {
-                    biased;
-                    frame = body.frame() => frame,
-                    () = registration.reader.told_to_give_way() => {
-                        return ReadBody::partial(BytesMut::new(), BodyState::OverBudget);
-                    }
-                    () = stalls.stalled(read) => {
-                        return ReadBody::partial(BytesMut::new(), BodyState::Stalled);
-                    }
-                }
-            }
-        };
-        let Some(frame) = frame else { break };
-        let frame = match frame {
-            Ok(frame) => frame,
-            Err(error) => {
-                if let Some(first) = first.take() {
-                    buffer.extend_from_slice(&first);
-                }
-                let state = if is_malformed_body(&error) {
-                    BodyState::Malformed
-                } else {
-                    BodyState::Interrupted
-                };
-                return ReadBody::partial(buffer, state);
-            }
-        };
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        if (read + data.len()) as u64 > limits.max {
-            drain_in_background(body);
-            let size = (read + data.len()) as u64;
-            return ReadBody::partial(BytesMut::new(), BodyState::TooLarge { size });
-        }
-        read += data.len();
-        // What this body will hold once the frame is kept: the frame itself, or the
-        // buffer it is copied into (reserved for the declared length at once).
-        let holds = if first.is_none() && buffer.is_empty() {
-            data.len()
-        } else {
-            let wanted = declared.map_or(0, |size| size as usize).max(read);
-            buffer.capacity().max(wanted)
-        };
-        let more = holds.saturating_sub(charge.bytes());
-        if !budget.try_charge(&mut charge, more) {
-            let registration = registration.get_or_insert_with(|| {
-                budget.register(id, read as u64, tokio::time::Instant::from_std(started))
-            });
-            if budget
-                .charge(&mut charge, more, &registration.reader)
-                .await
-                .is_err()
-            {
-                return ReadBody::partial(BytesMut::new(), BodyState::OverBudget);
-            }
-        }
-        if let Some(registration) = &registration {
-            registration.reader.received(data.len() as u64);
-        }
-        if first.is_none() && buffer.is_empty() {
-            first = Some(data);
-            continue;
-        }
-        if let Some(first) = first.take() {
-            buffer.reserve(holds);
-            buffer.extend_from_slice(&first);
-        }
-        buffer.extend_from_slice(&data);
-    }
-    let (bytes, held) = match first {
-        Some(whole) if keeps_first && whole.len() >= limits.read_buffer / 4 * 3 => {
-            let held = whole.len().max(limits.read_buffer);
-            (whole, held)
-        }
-        Some(whole) => (Bytes::copy_from_slice(&whole), 0),
-        None => (buffer.freeze(), 0),
+    let mut reader = BodyReader {
+        body,
+        budget: &receiver.budget,
+        id,
+        started,
+        registration: None,
+        stalls: Stalls::new(started, limits),
+        charge: Charge::default(),
     };
+    let mut kept = Kept::default();
+    loop {
+        let data = match reader.next_data(kept.read).await {
+            Ok(Some(data)) => data,
+            Ok(None) => break,
+            Err(BodyState::Malformed) => return kept.partial(BodyState::Malformed),
+            Err(BodyState::Interrupted) => return kept.partial(BodyState::Interrupted),
+            Err(state) => return ReadBody::partial(BytesMut::new(), state),
+        };
+        let size = kept.read + data.len();
+        if size as u64 > limits.max {
+            drain_in_background(reader.body);
+            return ReadBody::partial(BytesMut::new(), BodyState::TooLarge { size: size as u64 });
+        }
+        let holds = kept.holding_with(data.len(), declared);
+        if let Err(state) = reader.charge_up_to(holds, kept.read).await {
+            return ReadBody::partial(BytesMut::new(), state);
+        }
+        reader.received(data.len());
+        kept.push(data, holds);
+    }
+    let keeps_first = head.version != http::Version::HTTP_2;
+    let (bytes, held) = kept.finish(keeps_first.then_some(limits.read_buffer));
     ReadBody {
         bytes,
         state: BodyState::Complete,
         held,
-        charge,
+        charge: reader.charge,
+    }
+}
+
+/// A body as it is read: its frames, the deadlines on them, its charge, and (once it
+/// has had to wait) its place among the bodies that may be told to give way.
+struct BodyReader<'a> {
+    body: Incoming,
+    budget: &'a BodyBudget,
+    id: u64,
+    started: Instant,
+    registration: Option<Registration<'a>>,
+    stalls: Stalls,
+    charge: Charge,
+}
+
+impl BodyReader<'_> {
+    /// The next data frame, `None` at the end, or how the body ended instead.
+    async fn next_data(&mut self, read: usize) -> Result<Option<Bytes>, BodyState> {
+        loop {
+            let frame = match poll_once(&mut self.body) {
+                Poll::Ready(frame) => frame,
+                Poll::Pending => {
+                    let reader = Arc::clone(&self.registered(read).reader);
+                    tokio::select! {
+                        biased;
+                        frame = self.body.frame() => frame,
+                        () = reader.told_to_give_way() => return Err(BodyState::OverBudget),
+                        () = self.stalls.stalled(read) => return Err(BodyState::Stalled),
+                    }
+                }
+            };
+            match frame {
+                None => return Ok(None),
+                Some(Err(error)) if is_malformed_body(&error) => return Err(BodyState::Malformed),
+                Some(Err(_)) => return Err(BodyState::Interrupted),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Ok(Some(data));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Charges the budget so that it covers `holds` bytes, waiting (a little) for room.
+    async fn charge_up_to(&mut self, holds: usize, read: usize) -> Result<(), BodyState> {
+        let more = holds.saturating_sub(self.charge.bytes());
+        if self.budget.try_charge(&mut self.charge, more) {
+            return Ok(());
+        }
+        let reader = Arc::clone(&self.registered(read).reader);
+        self.budget
+            .charge(&mut self.charge, more, &reader)
+            .await
+            .map_err(|_| BodyState::OverBudget)
+    }
+
+    fn received(&self, bytes: usize) {
+        if let Some(registration) = &self.registration {
+            registration.reader.received(bytes as u64);
+        }
+    }
+
+    fn registered(&mut self, read: usize) -> &Registration<'_> {
+        let (budget, id, started) = (self.budget, self.id, self.started);
+        self.registration.get_or_insert_with(|| {
+            budget.register(id, read as u64, tokio::time::Instant::from_std(started))
+        })
+    }
+}
+
+/// What a body has brought so far: its first frame as it came, then a buffer.
+#[derive(Default)]
+struct Kept {
+    first: Option<Bytes>,
+    buffer: BytesMut,
+    read: usize,
+}
+
+impl Kept {
+    /// What the body will hold once a frame of `len` is kept: the frame itself, or the
+    /// buffer it is copied into (reserved for the declared length at once).
+    fn holding_with(&self, len: usize, declared: Option<u64>) -> usize {
+        if self.first.is_none() && self.buffer.is_empty() {
+            len
+        } else {
+            let wanted = declared
+                .map_or(0, |size| size as usize)
+                .max(self.read + len);
+            self.buffer.capacity().max(wanted)
+        }
+    }
+
+    fn push(&mut self, data: Bytes, holds: usize) {
+        self.read += data.len();
+        if self.first.is_none() && self.buffer.is_empty() {
+            self.first = Some(data);
+            return;
+        }
+        if let Some(first) = self.first.take() {
+            self.buffer.reserve(holds);
+            self.buffer.extend_from_slice(&first);
+        }
+        self.buffer.extend_from_slice(&data);
+    }
+
+    /// What was read before the body broke off.
+    fn partial(mut self, state: BodyState) -> ReadBody {
+        if let Some(first) = self.first.take() {
+            self.buffer.extend_from_slice(&first);
+        }
+        ReadBody::partial(self.buffer, state)
+    }
+
+    /// The whole body and what it holds (see [`read_body`]); `read_buffer` is the
+    /// size of hyper's HTTP/1 read buffer, when a first frame may be kept as read.
+    fn finish(self, read_buffer: Option<usize>) -> (Bytes, usize) {
+        match (self.first, read_buffer) {
+            (Some(whole), Some(size)) if whole.len() >= size / 4 * 3 => {
+                let held = whole.len().max(size);
+                (whole, held)
+            }
+            (Some(whole), _) => (Bytes::copy_from_slice(&whole), 0),
+            (None, _) => (self.buffer.freeze(), 0),
+        }
     }
 }
 
