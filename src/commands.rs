@@ -192,13 +192,8 @@ async fn replay_file(args: &ReplayArgs) -> Outcome {
             return Outcome::Usage;
         }
     };
-    // Each pair was checked when the flags were read; together they make one filter.
-    let filter = match hookscope::Filter::from_pairs(&args.filters) {
-        Ok(filter) => filter,
-        Err(error) => {
-            eprintln!("hookscope: error: --filter: {error}");
-            return Outcome::Usage;
-        }
+    let Some(filter) = filter_of(&args.filters) else {
+        return Outcome::Usage;
     };
     let client = send::client(args.timeout);
     if is_har(&mut reader) {
@@ -625,16 +620,20 @@ async fn replay_har(
     outcome
 }
 
+/// The `--filter` pairs as one filter (each was checked when the flags were read;
+/// together they can still disagree), or `None` after saying why.
+fn filter_of(pairs: &[String]) -> Option<hookscope::Filter> {
+    hookscope::Filter::from_pairs(pairs)
+        .map_err(|error| eprintln!("hookscope: error: --filter: {error}"))
+        .ok()
+}
+
 /// Writes a record as a HAR 1.2 file on stdout (the requests that pass the filters),
 /// one line read and one entry written at a time: memory does not grow with the file.
 fn export(args: &ExportArgs) -> Outcome {
     use std::io::{BufRead, Write};
-    let filter = match hookscope::Filter::from_pairs(&args.filters) {
-        Ok(filter) => filter,
-        Err(error) => {
-            eprintln!("hookscope: error: --filter: {error}");
-            return Outcome::Usage;
-        }
+    let Some(filter) = filter_of(&args.filters) else {
+        return Outcome::Usage;
     };
     let file = match std::fs::File::open(&args.file) {
         Ok(file) => std::io::BufReader::new(file),

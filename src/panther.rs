@@ -108,13 +108,9 @@ impl Source {
         }
     }
 
-    /// A realistic alert of this type, created at `now`.
-    pub fn example(example: Example, now: DateTime<Utc>) -> Source {
-        let context = |value: Value| match value {
-            Value::Object(map) => Some(map),
-            _ => None,
-        };
-        let rule = Source {
+    /// The rule alert the other examples are variations of.
+    fn rule_example(now: DateTime<Utc>) -> Source {
+        Source {
             analysis_id: "AWS.CloudTrail.ConsoleLoginWithoutMFA".into(),
             alert_type: "RULE".into(),
             created_at: now,
@@ -126,7 +122,7 @@ impl Source {
             tags: vec!["AWS".into(), "Identity & Access Management".into(), "Initial Access:Valid Accounts".into()],
             alert_id: Some("5d8a73b4c6ed20a5f8d0c9e1b2a34f67".into()),
             title: "AWS login without MFA for user [jane.doe] from 203.0.113.9".into(),
-            context: context(serde_json::json!({
+            context: alert_context(serde_json::json!({
                 "userIdentity": {"type": "IAMUser", "userName": "jane.doe", "accountId": "123456789012"},
                 "sourceIPAddress": "203.0.113.9",
                 "eventTime": "2026-11-27T08:12:30Z",
@@ -134,7 +130,12 @@ impl Source {
             })),
             is_test: false,
             is_resent: false,
-        };
+        }
+    }
+
+    /// A realistic alert of this type, created at `now`.
+    pub fn example(example: Example, now: DateTime<Utc>) -> Source {
+        let rule = Source::rule_example(now);
         match example {
             Example::Rule => rule,
             Example::RuleError => Source {
@@ -142,7 +143,7 @@ impl Source {
                 severity: "INFO".into(),
                 alert_id: Some("0c2f4e9d8b7a61534f2e1d0c9b8a7f6e".into()),
                 title: "KeyError: 'userIdentity'".into(),
-                context: context(serde_json::json!({
+                context: alert_context(serde_json::json!({
                     "error": "KeyError: 'userIdentity'",
                     "traceback": "File \"rule.py\", line 12, in rule\n    return event['userIdentity']['type'] == 'Root'",
                     "logType": "AWS.CloudTrail",
@@ -162,7 +163,7 @@ impl Source {
                 tags: vec!["Okta".into(), "Credential Access:Brute Force".into()],
                 alert_id: Some("9f1e2d3c4b5a69788796a5b4c3d2e1f0".into()),
                 title: "12 failed Okta logins for jane.doe@example.com in the last hour".into(),
-                context: context(serde_json::json!({
+                context: alert_context(serde_json::json!({
                     "query": "Okta.FailedLogins.Hourly",
                     "user": "jane.doe@example.com",
                     "failedLogins": 12,
@@ -176,7 +177,7 @@ impl Source {
                 alert_id: Some("1a2b3c4d5e6f70819203a4b5c6d7e8f9".into()),
                 title: "TypeError: '>' not supported between instances of 'NoneType' and 'int'"
                     .into(),
-                context: context(serde_json::json!({
+                context: alert_context(serde_json::json!({
                     "error": "TypeError: '>' not supported between instances of 'NoneType' and 'int'",
                     "query": "Okta.FailedLogins.Hourly",
                 })),
@@ -192,7 +193,7 @@ impl Source {
                 tags: vec!["AWS".into(), "Data Protection".into(), "CIS".into()],
                 alert_id: None,
                 title: "AWS S3 Bucket Public Read".into(),
-                context: context(serde_json::json!({
+                context: alert_context(serde_json::json!({
                     "resourceId": "arn:aws:s3:::acme-public-reports",
                     "resourceType": "AWS.S3.Bucket",
                     "region": "us-east-1",
@@ -211,7 +212,7 @@ impl Source {
                 tags: vec![],
                 alert_id: Some("e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9".into()),
                 title: "Log source [prod-cloudtrail] has not sent data for 60 minutes".into(),
-                context: context(serde_json::json!({
+                context: alert_context(serde_json::json!({
                     "sourceId": "4b0a0bf0-9c6e-4c1c-8d1a-2f3e4d5c6b7a",
                     "sourceLabel": "prod-cloudtrail",
                     "lastEventReceived": "2026-11-27T07:12:30Z",
@@ -427,6 +428,14 @@ fn go_string(out: &mut Vec<u8>, text: &str) {
         }
     }
     out.push(b'"');
+}
+
+/// An example's `alertContext`: the object given.
+fn alert_context(value: Value) -> Option<serde_json::Map<String, Value>> {
+    match value {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

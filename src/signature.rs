@@ -352,6 +352,54 @@ pub fn verify(
 /// list, for key rotation; a handful is what real senders send).
 pub const MAX_SIGNATURES: usize = 16;
 
+fn malformed(reason: String) -> Check {
+    Check::Malformed { reason }
+}
+
+/// A signature header's value as text, or why there is none to read.
+fn header_text<'h>(
+    headers: &'h HeaderMap,
+    name: &str,
+    expected: impl FnOnce() -> String,
+) -> Result<&'h str, Check> {
+    match headers.get(name) {
+        None => Err(Check::Missing {
+            expected: expected(),
+        }),
+        Some(value) => value
+            .to_str()
+            .map(str::trim)
+            .map_err(|_| malformed(format!("{name} is not text"))),
+    }
+}
+
+fn decode_hex(text: &str) -> Result<Vec<u8>, Check> {
+    hex::decode(text).map_err(|_| malformed(format!("{text:?} is not hex")))
+}
+
+fn decode_base64(text: &str) -> Result<Vec<u8>, Check> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|_| malformed(format!("{text:?} is not base64")))
+}
+
+fn parse_timestamp(text: &str) -> Result<i64, Check> {
+    text.parse::<i64>()
+        .map_err(|_| malformed(format!("the timestamp {text:?} is not a number of seconds")))
+}
+
+/// Refuses a header of more than [`MAX_SIGNATURES`] items, counted before anything
+/// is decoded or signed: the work must not grow with what a sender puts in one header.
+fn at_most(name: &str, items: usize) -> Result<(), Check> {
+    if items > MAX_SIGNATURES {
+        Err(malformed(format!(
+            "{name} holds {items} items, more than the {MAX_SIGNATURES} this check reads"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
 /// Whether a signature over (secret, what comes before the body, body) is among those given.
 type Matches<'a> = dyn Fn(&[u8], &str, &[u8]) -> bool + 'a;
 
@@ -453,46 +501,14 @@ impl Key {
     }
 
     fn read<'a>(&self, headers: &HeaderMap, body: &'a [u8]) -> Result<Signed<'a>, Check> {
-        let text = |name: &str| -> Result<&str, Check> {
-            match headers.get(name) {
-                None => Err(Check::Missing {
-                    expected: self.expected_headers(),
-                }),
-                Some(value) => value.to_str().map(str::trim).map_err(|_| Check::Malformed {
-                    reason: format!("{name} is not text"),
-                }),
-            }
-        };
-        let malformed = |reason: String| Check::Malformed { reason };
-        let hex =
-            |text: &str| hex::decode(text).map_err(|_| malformed(format!("{text:?} is not hex")));
-        let base64 = |text: &str| {
-            base64::engine::general_purpose::STANDARD
-                .decode(text)
-                .map_err(|_| malformed(format!("{text:?} is not base64")))
-        };
-        let timestamp = |text: &str| {
-            text.parse::<i64>().map_err(|_| {
-                malformed(format!("the timestamp {text:?} is not a number of seconds"))
-            })
-        };
+        let text = |name: &str| header_text(headers, name, || self.expected_headers());
         let signed = |before_body: String, signatures, timestamp| Signed {
             before_body,
             signatures,
             timestamp,
             body,
         };
-        // Counted before anything is decoded or signed: the work must not grow with
-        // what a sender puts in one header.
-        let at_most = |name: &str, items: usize| {
-            if items > MAX_SIGNATURES {
-                Err(malformed(format!(
-                    "{name} holds {items} items, more than the {MAX_SIGNATURES} this check reads"
-                )))
-            } else {
-                Ok(())
-            }
-        };
+        let (hex, base64, timestamp) = (decode_hex, decode_base64, parse_timestamp);
         match &self.scheme {
             Scheme::StandardWebhooks => {
                 let id = text("webhook-id")?;

@@ -236,24 +236,7 @@ fn render(
     out.extend_from_slice(b"\",\"body_encoding\":\"");
     out.extend_from_slice(body_encoding.as_bytes());
     out.extend_from_slice(b"\",\"verdict\":");
-    match &exchange.verdict {
-        Some(verdict) => {
-            out.extend_from_slice(if verdict.is_valid() {
-                b"{\"valid\":true,\"problems\":"
-            } else {
-                b"{\"valid\":false,\"problems\":"
-            });
-            problems(&mut out, &verdict.problems);
-            out.extend_from_slice(b",\"warnings\":");
-            problems(&mut out, &verdict.warnings);
-            if verdict.omitted > 0 {
-                out.extend_from_slice(b",\"omitted\":");
-                out.extend_from_slice(itoa::Buffer::new().format(verdict.omitted).as_bytes());
-            }
-            out.push(b'}');
-        }
-        None => out.extend_from_slice(b"null"),
-    }
+    verdict(&mut out, exchange.verdict.as_ref());
     out.extend_from_slice(b",\"schema\":");
     string(&mut out, exchange.schema.as_deref().unwrap_or("panther"));
     out.extend_from_slice(b",\"signature\":");
@@ -262,36 +245,7 @@ fn render(
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"attempt\":");
-    match &exchange.attempt {
-        Some(attempt) => {
-            out.extend_from_slice(b"{\"key\":");
-            string(&mut out, &attempt.key.value);
-            out.extend_from_slice(b",\"key_source\":\"");
-            out.extend_from_slice(match attempt.key.source {
-                KeySource::AlertId => b"alertId",
-                KeySource::Id => b"id",
-                KeySource::BodyHash => b"body",
-            });
-            out.extend_from_slice(b"\",\"number\":");
-            out.extend_from_slice(itoa::Buffer::new().format(attempt.number).as_bytes());
-            out.extend_from_slice(b",\"gap_ms\":");
-            match attempt.gap {
-                Some(gap) => milliseconds(&mut out, gap),
-                None => out.extend_from_slice(b"null"),
-            }
-            out.extend_from_slice(if attempt.key.resent {
-                b",\"resent\":true"
-            } else {
-                b",\"resent\":false"
-            });
-            out.extend_from_slice(if attempt.duplicate_upstream {
-                b",\"duplicate_upstream\":true}"
-            } else {
-                b",\"duplicate_upstream\":false}"
-            });
-        }
-        None => out.extend_from_slice(b"null"),
-    }
+    attempt(&mut out, exchange.attempt.as_ref());
     out.extend_from_slice(b",\"rejected\":");
     optional_string(&mut out, exchange.rejected.as_deref());
     out.extend_from_slice(b",\"status\":");
@@ -315,6 +269,62 @@ fn render(
     }
     out.extend_from_slice(b",\"body\":");
     Some(JsonLine::new(out, body))
+}
+
+/// The verdict object: validity, the problems and warnings kept, what was left out.
+fn verdict(out: &mut Vec<u8>, verdict: Option<&crate::alert::Verdict>) {
+    match verdict {
+        Some(verdict) => {
+            out.extend_from_slice(if verdict.is_valid() {
+                b"{\"valid\":true,\"problems\":"
+            } else {
+                b"{\"valid\":false,\"problems\":"
+            });
+            problems(out, &verdict.problems);
+            out.extend_from_slice(b",\"warnings\":");
+            problems(out, &verdict.warnings);
+            if verdict.omitted > 0 {
+                out.extend_from_slice(b",\"omitted\":");
+                out.extend_from_slice(itoa::Buffer::new().format(verdict.omitted).as_bytes());
+            }
+            out.push(b'}');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// The attempt object: the alert key and its source, the number, the gap, the marks.
+fn attempt(out: &mut Vec<u8>, attempt: Option<&super::Attempt>) {
+    match attempt {
+        Some(attempt) => {
+            out.extend_from_slice(b"{\"key\":");
+            string(out, &attempt.key.value);
+            out.extend_from_slice(b",\"key_source\":\"");
+            out.extend_from_slice(match attempt.key.source {
+                KeySource::AlertId => b"alertId",
+                KeySource::Id => b"id",
+                KeySource::BodyHash => b"body",
+            });
+            out.extend_from_slice(b"\",\"number\":");
+            out.extend_from_slice(itoa::Buffer::new().format(attempt.number).as_bytes());
+            out.extend_from_slice(b",\"gap_ms\":");
+            match attempt.gap {
+                Some(gap) => milliseconds(out, gap),
+                None => out.extend_from_slice(b"null"),
+            }
+            out.extend_from_slice(if attempt.key.resent {
+                b",\"resent\":true"
+            } else {
+                b",\"resent\":false"
+            });
+            out.extend_from_slice(if attempt.duplicate_upstream {
+                b",\"duplicate_upstream\":true}"
+            } else {
+                b",\"duplicate_upstream\":false}"
+            });
+        }
+        None => out.extend_from_slice(b"null"),
+    }
 }
 
 /// The forwarded leg (`--forward`); its body as text, like `response_body`.

@@ -122,6 +122,54 @@ const BINARY_PREVIEW: usize = 64;
 pub fn pretty_block(exchange: &Exchange, color: bool, inspector: Option<&str>) -> String {
     let palette = Palette { color };
     let mut out = String::with_capacity(exchange.body.len() * 2 + 512);
+    headline(&mut out, exchange, &palette);
+    if let Some((text, bad)) = upstream_text(exchange) {
+        let style = if bad {
+            Color::Red.bold()
+        } else {
+            Color::Blue.foreground()
+        };
+        let _ = writeln!(out, "  {}", palette.paint(&text, style));
+    }
+    if let Some(attempt) = exchange
+        .attempt
+        .as_ref()
+        .filter(|a| a.key.is_alert() || a.number > 1)
+    {
+        let _ = writeln!(
+            out,
+            "  {}",
+            palette.paint(&attempt_text(attempt), Color::Magenta.foreground())
+        );
+    }
+    if let Some(reason) = &exchange.rejected {
+        let _ = writeln!(
+            out,
+            "  {}",
+            palette.paint(
+                &format!("✘ rejected, {}", escape_line(reason)),
+                Color::Red.bold()
+            )
+        );
+    }
+    checks(&mut out, exchange, &palette);
+    for (name, value) in exchange.header_pairs() {
+        let line = format!("  {}: {}", escape_line(name), escape_line(&value));
+        let _ = writeln!(out, "{}", palette.paint(&line, Style::new().dim()));
+    }
+    let mut body = String::new();
+    write_body(&mut body, exchange, color);
+    fold_body(&mut out, &body, exchange.id, inspector, color);
+    if let Some(inspector) = inspector {
+        let link = format!("  ↗ {inspector}/#{}", exchange.id);
+        let _ = writeln!(out, "{}", palette.paint(&link, Style::new().dim()));
+    }
+    out.push('\n');
+    out
+}
+
+/// The first line: id, time, method, target, origin, size, answer, time taken.
+fn headline(out: &mut String, exchange: &Exchange, palette: &Palette) {
     let status = match exchange.reply.outcome {
         Outcome::Answered(code) => {
             let style = match code {
@@ -155,35 +203,10 @@ pub fn pretty_block(exchange: &Exchange, color: bool, inspector: Option<&str>) -
         status,
         exchange.reply.took.as_secs_f64() * 1000.0,
     );
-    if let Some((text, bad)) = upstream_text(exchange) {
-        let style = if bad {
-            Color::Red.bold()
-        } else {
-            Color::Blue.foreground()
-        };
-        let _ = writeln!(out, "  {}", palette.paint(&text, style));
-    }
-    if let Some(attempt) = exchange
-        .attempt
-        .as_ref()
-        .filter(|a| a.key.is_alert() || a.number > 1)
-    {
-        let _ = writeln!(
-            out,
-            "  {}",
-            palette.paint(&attempt_text(attempt), Color::Magenta.foreground())
-        );
-    }
-    if let Some(reason) = &exchange.rejected {
-        let _ = writeln!(
-            out,
-            "  {}",
-            palette.paint(
-                &format!("✘ rejected, {}", escape_line(reason)),
-                Color::Red.bold()
-            )
-        );
-    }
+}
+
+/// What the checks found: the verdict, the signature, then each problem and warning.
+fn checks(out: &mut String, exchange: &Exchange, palette: &Palette) {
     match &exchange.verdict {
         Some(verdict) if verdict.is_valid() => {
             let label = match exchange.schema.as_deref() {
@@ -235,19 +258,6 @@ pub fn pretty_block(exchange: &Exchange, color: bool, inspector: Option<&str>) -
             let _ = writeln!(out, "    {}", palette.paint(&more, Style::new().dim()));
         }
     }
-    for (name, value) in exchange.header_pairs() {
-        let line = format!("  {}: {}", escape_line(name), escape_line(&value));
-        let _ = writeln!(out, "{}", palette.paint(&line, Style::new().dim()));
-    }
-    let mut body = String::new();
-    write_body(&mut body, exchange, color);
-    fold_body(&mut out, &body, exchange.id, inspector, color);
-    if let Some(inspector) = inspector {
-        let link = format!("  ↗ {inspector}/#{}", exchange.id);
-        let _ = writeln!(out, "{}", palette.paint(&link, Style::new().dim()));
-    }
-    out.push('\n');
-    out
 }
 
 /// One line per exchange, for long sessions (`--format line`): time, id, method,
