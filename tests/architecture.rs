@@ -47,8 +47,34 @@ fn code(path: &Path) -> String {
         .join("\n")
 }
 
-/// Top-level module -> the top-level modules its code names as `crate::x`.
+/// The items lib.rs re-exports at the crate root, each with the top-level module it
+/// comes from (`Alert` -> `alert`), read from its `pub use module::{...};` lines.
+fn reexports() -> BTreeMap<String, String> {
+    let lib =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
+    let mut found = BTreeMap::new();
+    for statement in lib.split(';') {
+        let Some(rest) = statement.trim().strip_prefix("pub use ") else {
+            continue;
+        };
+        let Some((module, items)) = rest.split_once("::") else {
+            continue;
+        };
+        let items = items.trim().trim_start_matches('{').trim_end_matches('}');
+        for item in items.split(',') {
+            let item = item.trim().rsplit("::").next().unwrap_or_default();
+            if item.starts_with(|c: char| c.is_uppercase()) {
+                found.insert(item.to_owned(), module.trim().to_owned());
+            }
+        }
+    }
+    found
+}
+
+/// Top-level module -> the top-level modules its code names as `crate::x` (or as a
+/// re-exported `crate::Item`).
 fn dependencies() -> BTreeMap<String, BTreeSet<String>> {
+    let reexports = reexports();
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (module, path) in library_files() {
         let code = code(&path);
@@ -58,6 +84,12 @@ fn dependencies() -> BTreeMap<String, BTreeSet<String>> {
                 .chars()
                 .take_while(|c| c.is_alphanumeric() || *c == '_')
                 .collect();
+            // A capitalised name is an item lib.rs re-exports (`crate::Alert`): it
+            // belongs to the module it comes from.
+            let name = match reexports.get(&name) {
+                Some(home) => home.clone(),
+                None => name,
+            };
             if name != module && !name.is_empty() && name.chars().all(|c| !c.is_uppercase()) {
                 used.insert(name);
             }
@@ -172,4 +204,20 @@ fn only_output_prints_and_only_server_and_admin_hold_sockets() {
         sockets,
         BTreeSet::from(["admin".to_owned(), "server".to_owned()])
     );
+}
+
+#[test]
+fn server_tls_lives_in_server_and_the_reexports_are_seen() {
+    // The server's TLS (certificates, the acceptor) has one home; clients' trust is
+    // the outgoing side's (forward, send).
+    for needle in ["rustls::ServerConfig", "TlsAcceptor", "server_config("] {
+        let found = modules_containing(needle);
+        assert!(
+            found.iter().all(|module| module == "server"),
+            "{needle} in {found:?}: server TLS is set up in server only"
+        );
+    }
+    // `crate::Alert` in capture is a use of alert: the layer check sees it.
+    assert_eq!(reexports().get("Alert").map(String::as_str), Some("alert"));
+    assert!(dependencies()["capture"].contains("alert"));
 }
