@@ -6,31 +6,27 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{client, payload, post_json, Hookscope};
+use common::{alert_with, client, payload, post_json, Hookscope};
 
 /// An alert with its own alertId, as Panther would send it.
-fn alert(alert_id: &str, title: &str) -> String {
-    let mut alert: serde_json::Value =
-        serde_json::from_slice(&payload("valid/panther-docs-ipmonitoring.json")).unwrap();
-    alert["alertId"] = alert_id.into();
-    alert["title"] = title.into();
-    alert.to_string()
-}
-
-fn post(url: &str, body: &str) -> reqwest::Result<reqwest::blocking::Response> {
-    post_json(url, body)
-}
-
 #[test]
 fn a_retrying_sender_sees_the_script_in_order_for_each_interleaved_alert() {
     let hookscope = Hookscope::start(&["--script", "503*3,200", "--format", "json"]);
-    let alerts = [alert("alert-a", "A"), alert("alert-b", "B")];
+    let alerts = [
+        alert_with(&[("alertId", "alert-a"), ("title", "A")]),
+        alert_with(&[("alertId", "alert-b"), ("title", "B")]),
+    ];
     let mut seen: [Vec<u16>; 2] = [Vec::new(), Vec::new()];
     // Deliver both alerts in turns, each retried until acknowledged (like Panther).
     for _round in 0..10 {
         for (index, body) in alerts.iter().enumerate() {
             if seen[index].last() != Some(&200) {
-                seen[index].push(post(&hookscope.url("/"), body).unwrap().status().as_u16());
+                seen[index].push(
+                    post_json(&hookscope.url("/"), body)
+                        .unwrap()
+                        .status()
+                        .as_u16(),
+                );
             }
         }
     }
@@ -103,10 +99,10 @@ fn drop_and_reset_surface_as_connection_errors() {
     // An HTTP client sees an error, never a status.
     let hookscope = Hookscope::start(&["--script", "drop,reset,200", "--script-scope", "global"]);
     for _ in 0..2 {
-        let error = post(&hookscope.url("/"), "{}").unwrap_err();
+        let error = post_json(&hookscope.url("/"), "{}").unwrap_err();
         assert!(error.status().is_none() && error.is_request(), "{error:?}");
     }
-    assert_eq!(post(&hookscope.url("/"), "{}").unwrap().status(), 200);
+    assert_eq!(post_json(&hookscope.url("/"), "{}").unwrap().status(), 200);
 }
 
 #[test]
@@ -123,7 +119,10 @@ fn hang_times_the_client_out_while_others_are_served() {
     std::thread::sleep(Duration::from_millis(100));
     let started = Instant::now();
     for _ in 0..5 {
-        assert_eq!(post(&hookscope.url("/fine"), "{}").unwrap().status(), 200);
+        assert_eq!(
+            post_json(&hookscope.url("/fine"), "{}").unwrap().status(),
+            200
+        );
     }
     assert!(
         started.elapsed() < Duration::from_millis(500),
@@ -176,10 +175,13 @@ fn routes_pick_the_script_by_longest_prefix() {
         "quiet",
     ]);
     let status = |path: &str| {
-        post(&hookscope.url(path), &alert("same", "t"))
-            .unwrap()
-            .status()
-            .as_u16()
+        post_json(
+            &hookscope.url(path),
+            &alert_with(&[("alertId", "same"), ("title", "t")]),
+        )
+        .unwrap()
+        .status()
+        .as_u16()
     };
     assert_eq!(status("/ok"), 200);
     assert_eq!(status("/ok/nested"), 200);
@@ -189,10 +191,13 @@ fn routes_pick_the_script_by_longest_prefix() {
     // /flaky has its own sequence per alert: a fresh alert sees 500, 500, 200.
     let statuses: Vec<u16> = (0..3)
         .map(|_| {
-            post(&hookscope.url("/flaky"), &alert("flaky-one", "t"))
-                .unwrap()
-                .status()
-                .as_u16()
+            post_json(
+                &hookscope.url("/flaky"),
+                &alert_with(&[("alertId", "flaky-one"), ("title", "t")]),
+            )
+            .unwrap()
+            .status()
+            .as_u16()
         })
         .collect();
     assert_eq!(statuses, [500, 500, 200]);
@@ -210,7 +215,12 @@ fn statuses_with_seed(seed: &str) -> Vec<u16> {
         "quiet",
     ]);
     (0..60)
-        .map(|_| post(&hookscope.url("/"), "{}").unwrap().status().as_u16())
+        .map(|_| {
+            post_json(&hookscope.url("/"), "{}")
+                .unwrap()
+                .status()
+                .as_u16()
+        })
         .collect()
 }
 
@@ -230,7 +240,7 @@ fn fail_rate_with_a_seed_is_reproducible_across_runs() {
 #[test]
 fn strict_refuses_invalid_alerts_with_pointers_and_scripts_the_rest() {
     let hookscope = Hookscope::start(&["--strict", "--script", "201", "--format", "quiet"]);
-    let response = post(
+    let response = post_json(
         &hookscope.url("/"),
         &String::from_utf8(payload("invalid/tag-not-string.json")).unwrap(),
     )
@@ -241,12 +251,15 @@ fn strict_refuses_invalid_alerts_with_pointers_and_scripts_the_rest() {
     assert_eq!(body["problems"][0]["pointer"], "/tags/1");
     assert_eq!(body["problems"][0]["expected"], "a string");
     assert_eq!(body["problems"][0]["found"], "number 2");
-    let response = post(&hookscope.url("/"), "not json").unwrap();
+    let response = post_json(&hookscope.url("/"), "not json").unwrap();
     assert_eq!(response.status(), 400);
     assert_eq!(
-        post(&hookscope.url("/"), &alert("ok", "t"))
-            .unwrap()
-            .status(),
+        post_json(
+            &hookscope.url("/"),
+            &alert_with(&[("alertId", "ok"), ("title", "t")])
+        )
+        .unwrap()
+        .status(),
         201
     );
     // Not a POST: no verdict, so --strict does not apply.
@@ -259,21 +272,27 @@ fn strict_refuses_invalid_alerts_with_pointers_and_scripts_the_rest() {
 #[test]
 fn re_sent_alerts_start_a_new_count_and_the_summary_counts_deliveries() {
     let hookscope = Hookscope::start(&["--script", "500*2,200", "--format", "json"]);
-    let original = alert("b90c19e66e160e194a5b3b94ec27fb7c", "New Alert: x");
+    let original = alert_with(&[
+        ("alertId", "b90c19e66e160e194a5b3b94ec27fb7c"),
+        ("title", "New Alert: x"),
+    ]);
     let statuses: Vec<u16> = (0..3)
         .map(|_| {
-            post(&hookscope.url("/"), &original)
+            post_json(&hookscope.url("/"), &original)
                 .unwrap()
                 .status()
                 .as_u16()
         })
         .collect();
     assert_eq!(statuses, [500, 500, 200]);
-    let resent = alert(
-        "b90c19e66e160e194a5b3b94ec27fb7c",
-        "[Re-sent]: New Alert: x",
+    let resent = alert_with(&[
+        ("alertId", "b90c19e66e160e194a5b3b94ec27fb7c"),
+        ("title", "[Re-sent]: New Alert: x"),
+    ]);
+    assert_eq!(
+        post_json(&hookscope.url("/"), &resent).unwrap().status(),
+        500
     );
-    assert_eq!(post(&hookscope.url("/"), &resent).unwrap().status(), 500);
     let stopped = hookscope.stop();
     let last = stopped.json_lines().pop().unwrap();
     assert_eq!(last["attempt"]["number"], 1);
@@ -292,9 +311,12 @@ fn pretty_output_numbers_attempts() {
     let hookscope = Hookscope::start(&[
         "--script", "500,200", "--format", "pretty", "--color", "never",
     ]);
-    let body = alert("b90c19e66e160e194a5b3b94ec27fb7c", "t");
-    post(&hookscope.url("/"), &body).unwrap();
-    post(&hookscope.url("/"), &body).unwrap();
+    let body = alert_with(&[
+        ("alertId", "b90c19e66e160e194a5b3b94ec27fb7c"),
+        ("title", "t"),
+    ]);
+    post_json(&hookscope.url("/"), &body).unwrap();
+    post_json(&hookscope.url("/"), &body).unwrap();
     let stdout = hookscope.stop().stdout_text();
     // Ids are shown up to 32 characters (issue 19): a Panther alertId whole.
     assert!(
@@ -339,13 +361,16 @@ fn the_summary_and_api_stats_are_one_source_after_a_faulted_run() {
         "quiet",
     ]);
     for n in 0..6 {
-        let body = alert(&format!("alert-{n}"), "A");
+        let body = alert_with(&[("alertId", &format!("alert-{n}")), ("title", "A")]);
         for _ in 0..4 {
-            let _ = post(&hookscope.url("/"), &body);
+            let _ = post_json(&hookscope.url("/"), &body);
         }
     }
-    let _ = post(&hookscope.url("/flaky"), &alert("limited", "L"));
-    let _ = post(&hookscope.url("/"), "{not an alert");
+    let _ = post_json(
+        &hookscope.url("/flaky"),
+        &alert_with(&[("alertId", "limited"), ("title", "L")]),
+    );
+    let _ = post_json(&hookscope.url("/"), "{not an alert");
     let (status, api) = common::get_json(&hookscope.api("/api/stats"));
     assert_eq!(status, 200);
     let stats: hookscope::Stats = serde_json::from_value(api.clone()).unwrap();
@@ -376,15 +401,15 @@ fn answers_are_built_from_the_request_and_say_which_attempt_was_acknowledged() {
         "--format",
         "json",
     ]);
-    let body = alert("templated-1", "T");
-    let first = post(&hookscope.url("/alerts"), &body).unwrap();
+    let body = alert_with(&[("alertId", "templated-1"), ("title", "T")]);
+    let first = post_json(&hookscope.url("/alerts"), &body).unwrap();
     assert_eq!(first.status(), 503);
     assert_eq!(first.headers()["x-attempt"], "1");
     assert_eq!(
         first.json::<serde_json::Value>().unwrap(),
         serde_json::json!({"received": "templated-1", "attempt": 1, "path": "/alerts"})
     );
-    let second = post(&hookscope.url("/alerts"), &body).unwrap();
+    let second = post_json(&hookscope.url("/alerts"), &body).unwrap();
     assert_eq!(second.status(), 200);
     assert_eq!(second.headers()["content-type"], "application/json");
     let answer: serde_json::Value = second.json().unwrap();
@@ -393,8 +418,11 @@ fn answers_are_built_from_the_request_and_say_which_attempt_was_acknowledged() {
         "Panther keeps this: the second attempt was acknowledged"
     );
     // A value holding template syntax and quotes is data: the answer stays one JSON object.
-    let hostile = alert("{{ 7 * 7 }}\", \"injected\": \"yes", "H");
-    let answer: serde_json::Value = post(&hookscope.url("/alerts"), &hostile)
+    let hostile = alert_with(&[
+        ("alertId", "{{ 7 * 7 }}\", \"injected\": \"yes"),
+        ("title", "H"),
+    ]);
+    let answer: serde_json::Value = post_json(&hookscope.url("/alerts"), &hostile)
         .unwrap()
         .json()
         .unwrap();

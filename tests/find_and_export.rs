@@ -5,19 +5,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{client, get_json, post_json, run, Hookscope};
-
-fn alert(alert_id: &str, severity: &str, title: &str) -> String {
-    common::alert_with(&[
-        ("alertId", alert_id),
-        ("severity", severity),
-        ("title", title),
-    ])
-}
-
-fn post(url: &str, body: &str) -> u16 {
-    post_json(url, body).unwrap().status().as_u16()
-}
+use common::{alert_with, client, get_json, post_json, run, Hookscope};
 
 fn ids(url: &str) -> Vec<u64> {
     let (status, list) = get_json(url);
@@ -40,21 +28,35 @@ fn har_schema() -> String {
 fn the_server_finds_by_status_text_alert_severity_path_and_problems() {
     let hookscope = Hookscope::start(&["--route", "/flaky=503", "--format", "quiet"]);
     assert_eq!(
-        post(
+        post_json(
             &hookscope.url("/panther"),
-            &alert("a-1", "HIGH", "Disk full on db-1")
-        ),
+            &alert_with(&[
+                ("alertId", "a-1"),
+                ("severity", "HIGH"),
+                ("title", "Disk full on db-1")
+            ])
+        )
+        .unwrap()
+        .status(),
         200
     );
     assert_eq!(
-        post(
+        post_json(
             &hookscope.url("/flaky/x"),
-            &alert("a-2", "LOW", "Login from Paris")
-        ),
+            &alert_with(&[
+                ("alertId", "a-2"),
+                ("severity", "LOW"),
+                ("title", "Login from Paris")
+            ])
+        )
+        .unwrap()
+        .status(),
         503
     );
     assert_eq!(
-        post(&hookscope.url("/panther"), r#"{"not":"an alert"}"#),
+        post_json(&hookscope.url("/panther"), r#"{"not":"an alert"}"#)
+            .unwrap()
+            .status(),
         200
     );
     let api = |query: &str| ids(&hookscope.api(&format!("/api/requests?{query}")));
@@ -76,18 +78,26 @@ fn the_server_finds_by_status_text_alert_severity_path_and_problems() {
 #[test]
 fn finding_among_ten_thousand_kept_exchanges_stays_quick() {
     let hookscope = Hookscope::start(&["--keep", "10000", "--format", "quiet"]);
-    let body = alert("bulk", "INFO", "routine");
+    let body = alert_with(&[
+        ("alertId", "bulk"),
+        ("severity", "INFO"),
+        ("title", "routine"),
+    ]);
     std::thread::scope(|scope| {
         for worker in 0..8 {
             let (url, body) = (hookscope.url("/"), body.clone());
             scope.spawn(move || {
                 for n in 0..1250 {
                     let body = if worker == 3 && n == 700 {
-                        alert("needle", "CRITICAL", "the one to find")
+                        alert_with(&[
+                            ("alertId", "needle"),
+                            ("severity", "CRITICAL"),
+                            ("title", "the one to find"),
+                        ])
                     } else {
                         body.clone()
                     };
-                    post(&url, &body);
+                    post_json(&url, &body).unwrap().status();
                 }
             });
         }
@@ -116,9 +126,23 @@ fn the_filtered_set_exports_as_valid_har_and_replays_from_it() {
         "--format",
         "quiet",
     ]);
-    let body = alert("har-1", "MEDIUM", "exported");
-    assert_eq!(post(&hookscope.url("/alerts?x=1"), &body), 503);
-    assert_eq!(post(&hookscope.url("/alerts?x=1"), &body), 200);
+    let body = alert_with(&[
+        ("alertId", "har-1"),
+        ("severity", "MEDIUM"),
+        ("title", "exported"),
+    ]);
+    assert_eq!(
+        post_json(&hookscope.url("/alerts?x=1"), &body)
+            .unwrap()
+            .status(),
+        503
+    );
+    assert_eq!(
+        post_json(&hookscope.url("/alerts?x=1"), &body)
+            .unwrap()
+            .status(),
+        200
+    );
     let response = client()
         .get(hookscope.api("/api/export.har?status=5xx"))
         .send()
@@ -198,12 +222,27 @@ fn the_filtered_set_exports_as_valid_har_and_replays_from_it() {
 #[test]
 fn the_alerts_view_groups_attempts_into_deliveries_with_their_state() {
     let hookscope = Hookscope::start(&["--script", "503*2,200", "--format", "quiet"]);
-    let retried = alert("retried", "HIGH", "three attempts");
+    let retried = alert_with(&[
+        ("alertId", "retried"),
+        ("severity", "HIGH"),
+        ("title", "three attempts"),
+    ]);
     for _ in 0..3 {
-        post(&hookscope.url("/"), &retried);
+        post_json(&hookscope.url("/"), &retried).unwrap().status();
     }
-    post(&hookscope.url("/"), &alert("failing", "LOW", "one attempt"));
-    post(&hookscope.url("/"), r#"{"no": "alert"}"#);
+    post_json(
+        &hookscope.url("/"),
+        &alert_with(&[
+            ("alertId", "failing"),
+            ("severity", "LOW"),
+            ("title", "one attempt"),
+        ]),
+    )
+    .unwrap()
+    .status();
+    post_json(&hookscope.url("/"), r#"{"no": "alert"}"#)
+        .unwrap()
+        .status();
     let (status, deliveries) = get_json(&hookscope.api("/api/alerts"));
     assert_eq!(status, 200);
     let deliveries = deliveries.as_array().unwrap();
@@ -226,9 +265,24 @@ fn the_alerts_view_groups_attempts_into_deliveries_with_their_state() {
 #[test]
 fn edited_requests_are_checked_sent_and_marked_and_a_found_set_replays_in_order() {
     let hookscope = Hookscope::start(&["--route", "/down=503", "--format", "quiet"]);
-    post(&hookscope.url("/down"), &alert("d-1", "LOW", "first"));
-    post(&hookscope.url("/down"), &alert("d-2", "LOW", "second"));
-    post(&hookscope.url("/up"), &alert("u-1", "LOW", "fine"));
+    post_json(
+        &hookscope.url("/down"),
+        &alert_with(&[("alertId", "d-1"), ("severity", "LOW"), ("title", "first")]),
+    )
+    .unwrap()
+    .status();
+    post_json(
+        &hookscope.url("/down"),
+        &alert_with(&[("alertId", "d-2"), ("severity", "LOW"), ("title", "second")]),
+    )
+    .unwrap()
+    .status();
+    post_json(
+        &hookscope.url("/up"),
+        &alert_with(&[("alertId", "u-1"), ("severity", "LOW"), ("title", "fine")]),
+    )
+    .unwrap()
+    .status();
 
     let checked: serde_json::Value = client()
         .post(hookscope.api("/api/validate"))
@@ -248,7 +302,7 @@ fn edited_requests_are_checked_sent_and_marked_and_a_found_set_replays_in_order(
         "method": "POST",
         "url": hookscope.url("/up/edited"),
         "headers": [["content-type", "application/json"]],
-        "body": alert("edited", "HIGH", "changed by hand"),
+        "body": alert_with(&[("alertId", "edited"), ("severity", "HIGH"), ("title", "changed by hand")]),
         "from": 1,
     });
     let sent = client()

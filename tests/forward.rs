@@ -9,18 +9,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::app::{App, Reply};
-use common::{client, closed_port, get_json, post_json, run, Hookscope};
-
-fn alert(alert_id: &str) -> String {
-    common::alert_with(&[("alertId", alert_id)])
-}
-
-fn post(url: &str, body: &str) -> reqwest::Result<reqwest::blocking::Response> {
-    post_json(url, body)
-}
+use common::{alert, client, closed_port, get_json, post_json, run, Hookscope};
 
 fn status_of(url: &str, body: &str) -> u16 {
-    post(url, body).unwrap().status().as_u16()
+    post_json(url, body).unwrap().status().as_u16()
 }
 
 fn ok_app() -> App {
@@ -236,7 +228,7 @@ fn a_lost_acknowledgement_delivers_the_alert_twice_and_says_so() {
 
     let other = alert("dropped-ack");
     assert!(
-        post(&hookscope.url("/dropped"), &other).is_err(),
+        post_json(&hookscope.url("/dropped"), &other).is_err(),
         "the connection closed with no answer"
     );
     assert_eq!(status_of(&hookscope.url("/dropped"), &other), 200);
@@ -278,7 +270,7 @@ fn an_upstream_that_is_down_gets_502_with_the_reason_then_recovers() {
         "{warning}"
     );
 
-    let answer = post(&hookscope.url("/hook"), &alert("down")).unwrap();
+    let answer = post_json(&hookscope.url("/hook"), &alert("down")).unwrap();
     assert_eq!(answer.status(), 502);
     let reason = answer.text().unwrap();
     assert!(
@@ -290,7 +282,7 @@ fn an_upstream_that_is_down_gets_502_with_the_reason_then_recovers() {
     );
 
     let app = App::start_on(port, |_| Reply::new(200, "back"));
-    let answer = post(&hookscope.url("/hook"), &alert("down")).unwrap();
+    let answer = post_json(&hookscope.url("/hook"), &alert("down")).unwrap();
     assert_eq!(answer.status(), 200);
     assert_eq!(answer.text().unwrap(), "back");
     assert_eq!(app.wait_for(1)[0].target, "/app/hook");
@@ -315,7 +307,7 @@ fn a_slow_upstream_gets_504() {
         "--format",
         "json",
     ]);
-    let answer = post(&hookscope.url("/"), &alert("slow")).unwrap();
+    let answer = post_json(&hookscope.url("/"), &alert("slow")).unwrap();
     assert_eq!(answer.status(), 504);
     assert!(answer
         .text()
@@ -356,7 +348,7 @@ fn an_https_upstream_is_trusted_with_forward_cacert_and_speaks_http2() {
     assert_eq!(lines[0]["upstream"]["version"], "HTTP/2.0");
 
     let untrusted = Hookscope::start(&["--forward", &app_url, "--format", "quiet"]);
-    let answer = post(&untrusted.url("/"), &alert("tls")).unwrap();
+    let answer = post_json(&untrusted.url("/"), &alert("tls")).unwrap();
     assert_eq!(answer.status(), 502);
     let reason = answer.text().unwrap();
     assert!(reason.contains("certificate"), "{reason}");
@@ -388,7 +380,7 @@ fn a_big_answer_reaches_the_sender_whole_and_is_kept_in_part() {
         "--format",
         "json",
     ]);
-    let answer = post(&hookscope.url("/"), &alert("big")).unwrap();
+    let answer = post_json(&hookscope.url("/"), &alert("big")).unwrap();
     assert_eq!(answer.status(), 200);
     assert_eq!(answer.headers()["content-length"], "1000000");
     assert_eq!(answer.bytes().unwrap(), big, "passed on whole");
@@ -529,7 +521,7 @@ fn panthers_node_example_works_behind_hookscope() {
     let url = line.trim().rsplit(' ').next().unwrap().to_owned();
     assert!(url.starts_with("http://127.0.0.1:"), "{line}");
     let hookscope = Hookscope::start(&["--forward", &url, "--format", "json"]);
-    let answer = post(&hookscope.url("/"), &alert("node")).unwrap();
+    let answer = post_json(&hookscope.url("/"), &alert("node")).unwrap();
     assert_eq!(answer.status(), 200);
     assert_eq!(answer.text().unwrap(), "success");
     let lines = hookscope.stop().json_lines();

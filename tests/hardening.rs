@@ -10,14 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{assert_never_5xx, client, get_json, rss_kib, Hookscope, RawConnection};
+use common::{alert, assert_never_5xx, client, get_json, rss_kib, Hookscope, RawConnection};
 use serde_json::Value;
-
-fn alert(alert_id: &str) -> String {
-    format!(
-        r#"{{"id":"Hardening.Test","createdAt":"2026-11-22T10:00:00Z","severity":"INFO","type":"RULE","link":"https://panther.example/a","title":"t","name":"n","alertId":"{alert_id}","description":"d","runbook":"r","tags":[],"version":"v","alertContext":{{}}}}"#
-    )
-}
 
 fn temp_file(name: &str) -> std::path::PathBuf {
     let path =

@@ -7,19 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{client, get_json, get_text, payload, post_json, Hookscope};
+use common::{alert, client, get_json, get_text, post_json, Hookscope};
 use serde_json::{json, Value};
-
-fn alert(alert_id: &str) -> String {
-    let mut alert: Value =
-        serde_json::from_slice(&payload("valid/panther-docs-ipmonitoring.json")).unwrap();
-    alert["alertId"] = alert_id.into();
-    alert.to_string()
-}
-
-fn post(url: &str, body: &str) -> reqwest::blocking::Response {
-    post_json(url, body).unwrap()
-}
 
 fn send_json(method: reqwest::Method, url: &str, body: &str) -> (u16, Value) {
     let response = client()
@@ -38,8 +27,8 @@ fn send_json(method: reqwest::Method, url: &str, body: &str) -> (u16, Value) {
 #[test]
 fn the_history_api_lists_filters_shows_and_clears() {
     let hookscope = Hookscope::start(&["--format", "quiet"]);
-    post(&hookscope.url("/alerts"), &alert("one"));
-    post(&hookscope.url("/alerts"), r#"{"id": 5}"#);
+    post_json(&hookscope.url("/alerts"), &alert("one")).unwrap();
+    post_json(&hookscope.url("/alerts"), r#"{"id": 5}"#).unwrap();
     client()
         .get(hookscope.url("/health?deep=1"))
         .send()
@@ -112,7 +101,7 @@ fn the_history_api_lists_filters_shows_and_clears() {
 #[test]
 fn bad_api_input_gets_a_4xx_with_a_json_error() {
     let hookscope = Hookscope::start(&["--format", "quiet"]);
-    post(&hookscope.url("/"), "{}");
+    post_json(&hookscope.url("/"), "{}").unwrap();
     for (method, path, body, content_type, expected) in [
         ("GET", "/api/requests/999", "", "", 404),
         ("GET", "/api/requests/abc", "", "", 400),
@@ -245,7 +234,7 @@ fn events_arrive_within_100ms_of_the_exchange() {
     std::thread::sleep(Duration::from_millis(200));
     for n in 0..3 {
         let body = alert(&format!("live-{n}"));
-        post(&hookscope.url("/live"), &body);
+        post_json(&hookscope.url("/live"), &body).unwrap();
         let answered = Instant::now();
         let (arrived, data) = received
             .recv_timeout(Duration::from_secs(5))
@@ -264,7 +253,7 @@ fn events_arrive_within_100ms_of_the_exchange() {
 #[test]
 fn config_changes_take_effect_on_the_next_request() {
     let hookscope = Hookscope::start(&["--format", "quiet"]);
-    assert_eq!(post(&hookscope.url("/"), "{}").status(), 200);
+    assert_eq!(post_json(&hookscope.url("/"), "{}").unwrap().status(), 200);
 
     let (status, config) = send_json(
         reqwest::Method::PUT,
@@ -273,7 +262,7 @@ fn config_changes_take_effect_on_the_next_request() {
     );
     assert_eq!(status, 200);
     assert_eq!(config["status"], 503);
-    let response = post(&hookscope.url("/"), "{}");
+    let response = post_json(&hookscope.url("/"), "{}").unwrap();
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "1");
     assert_eq!(response.text().unwrap(), "down for tests");
@@ -286,16 +275,34 @@ fn config_changes_take_effect_on_the_next_request() {
     let (_, config) = get_json(&hookscope.api("/api/config"));
     assert_eq!(config["script"], "500,201");
     assert_eq!(config["strict"], true);
-    assert_eq!(post(&hookscope.url("/"), "not an alert").status(), 400);
-    assert_eq!(post(&hookscope.url("/"), &alert("cfg")).status(), 500);
-    assert_eq!(post(&hookscope.url("/"), &alert("cfg")).status(), 201);
+    assert_eq!(
+        post_json(&hookscope.url("/"), "not an alert")
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        post_json(&hookscope.url("/"), &alert("cfg"))
+            .unwrap()
+            .status(),
+        500
+    );
+    assert_eq!(
+        post_json(&hookscope.url("/"), &alert("cfg"))
+            .unwrap()
+            .status(),
+        201
+    );
 
     send_json(
         reqwest::Method::PUT,
         &hookscope.api("/api/config"),
         r#"{"script": null, "strict": false, "status": 200}"#,
     );
-    assert_eq!(post(&hookscope.url("/"), "whatever").status(), 200);
+    assert_eq!(
+        post_json(&hookscope.url("/"), "whatever").unwrap().status(),
+        200
+    );
 }
 
 #[test]
@@ -342,7 +349,7 @@ fn replay_sends_a_captured_request_to_a_second_hookscope() {
 fn the_store_keeps_its_bound_and_counts_what_it_dropped() {
     let hookscope = Hookscope::start(&["--keep", "10", "--format", "quiet"]);
     for n in 0..50 {
-        post(&hookscope.url("/"), &alert(&n.to_string()));
+        post_json(&hookscope.url("/"), &alert(&n.to_string())).unwrap();
     }
     let (_, list) = get_json(&hookscope.api("/api/requests?limit=1000"));
     let ids: Vec<u64> = list
@@ -363,7 +370,7 @@ fn big_bodies_are_pushed_out_of_the_history_by_its_byte_budget() {
     let hookscope = Hookscope::start(&["--keep-bytes", "100KiB", "--format", "quiet"]);
     let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(40_000));
     for _ in 0..8 {
-        assert_eq!(post(&hookscope.url("/"), &big).status(), 200);
+        assert_eq!(post_json(&hookscope.url("/"), &big).unwrap().status(), 200);
     }
     let (_, stats) = get_json(&hookscope.api("/api/stats"));
     assert_eq!(stats["requests"], 8);
@@ -447,8 +454,8 @@ fn replay_filtered(record: &std::path::Path, to: &str, filter: &str) -> std::pro
 fn record_then_replay_from_the_file() {
     let record = temp_file("replay.jsonl");
     let hookscope = Hookscope::start(&["--record", record.to_str().unwrap(), "--format", "quiet"]);
-    post(&hookscope.url("/a"), &alert("first"));
-    post(&hookscope.url("/b"), "not json \u{1b}[31m");
+    post_json(&hookscope.url("/a"), &alert("first")).unwrap();
+    post_json(&hookscope.url("/b"), "not json \u{1b}[31m").unwrap();
     client()
         .put(hookscope.url("/c"))
         .body(vec![0xffu8, 0x00, 0x9b])
@@ -601,7 +608,12 @@ fn requests_the_http_parser_refuses_are_captured_recorded_and_not_replayed() {
     assert!(answers[2].starts_with("HTTP/1.1 431"), "{answers:?}");
     // A connection that opens and closes without a byte is nothing to capture.
     drop(std::net::TcpStream::connect(("127.0.0.1", port)).unwrap());
-    assert_eq!(post(&hookscope.url("/ok"), &alert("after")).status(), 200);
+    assert_eq!(
+        post_json(&hookscope.url("/ok"), &alert("after"))
+            .unwrap()
+            .status(),
+        200
+    );
 
     let stats = common::stats_when(&hookscope, |stats| stats["requests"] == 4);
     assert_eq!(stats["requests"], 4, "{stats}");

@@ -19,6 +19,11 @@ pub fn payload(name: &str) -> Vec<u8> {
     std::fs::read(payload_path(name)).expect("test payload exists")
 }
 
+/// Panther's documented alert with this `alertId`: the alert most tests post.
+pub fn alert(alert_id: &str) -> String {
+    alert_with(&[("alertId", alert_id)])
+}
+
 /// Panther's documented alert (valid/panther-docs-ipmonitoring.json) with these
 /// top-level fields set to these strings, as a sender would post it.
 pub fn alert_with(fields: &[(&str, &str)]) -> String {
