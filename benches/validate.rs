@@ -2,7 +2,7 @@
 //! (`cargo bench --bench validate`; run `python3 bench/payloads.py target/bench` first,
 //! which bench/run.sh does).
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn payload(name: &str) -> Vec<u8> {
     let path = format!("{}/target/bench/{name}", env!("CARGO_MANIFEST_DIR"));

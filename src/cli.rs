@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use hookscope::output::{ColorChoice, FormatChoice, StdoutFull};
-use hookscope::panther::{Example, DEFAULT_APP_URL};
-use hookscope::values::{parse_duration, parse_header, parse_http_url, parse_size_usize};
 use hookscope::Config;
+use hookscope::output::{ColorChoice, FormatChoice, StdoutFull};
+use hookscope::panther::{DEFAULT_APP_URL, Example};
+use hookscope::values::{parse_duration, parse_header, parse_http_url, parse_size_usize};
 use http::{HeaderName, HeaderValue};
 
 /// A few common sessions, at the end of `hookscope listen --help`.

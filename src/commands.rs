@@ -11,8 +11,8 @@ use anyhow::Context as _;
 use hookscope::escape::escape_line;
 use hookscope::output::StdoutFull;
 use hookscope::send::{self, RecordedRequest};
-use hookscope::{output, panther, validate, RecordLine, ServerBuilder, Verdict};
-use tokio::signal::unix::{signal, Signal as UnixSignal, SignalKind};
+use hookscope::{RecordLine, ServerBuilder, Verdict, output, panther, validate};
+use tokio::signal::unix::{Signal as UnixSignal, SignalKind, signal};
 
 use http::HeaderMap;
 

@@ -23,8 +23,8 @@ use hyper::body::{Body, Frame, Incoming};
 use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use thiserror::Error;
 
 use crate::capture::UpstreamLeg;
@@ -198,7 +198,7 @@ impl Upstream {
         let uri = match leg.url.parse::<Uri>() {
             Ok(uri) => uri,
             Err(error) => {
-                return failed(leg, format!("cannot address the upstream: {error}"), false)
+                return failed(leg, format!("cannot address the upstream: {error}"), false);
             }
         };
         let mut outgoing = Request::new(Full::new(request.body.clone()));

@@ -79,20 +79,20 @@ mod shared;
 pub mod signature;
 pub mod values;
 
-pub use alert::{inspect, validate, Alert, AlertKey, Inspection, KeySource, Problem, Verdict};
+pub use alert::{Alert, AlertKey, Inspection, KeySource, Problem, Verdict, inspect, validate};
 pub use capture::{
-    compare, har, har_entry, json_line, record_line, Attempt, BodyState, Change, DeliveryCounts,
-    Exchange, Filter, JsonLine, Outcome, RecordError, RecordLine, RecordLineError, RecordedAttempt,
-    RecordedUpstream, Reply, Stats, UpstreamCounts, UpstreamLeg, WaitTimeout, DEFAULT_KEEP,
-    DEFAULT_KEEP_BYTES, HAR_END, HAR_START, UNREADABLE_METHOD,
+    Attempt, BodyState, Change, DEFAULT_KEEP, DEFAULT_KEEP_BYTES, DeliveryCounts, Exchange, Filter,
+    HAR_END, HAR_START, JsonLine, Outcome, RecordError, RecordLine, RecordLineError,
+    RecordedAttempt, RecordedUpstream, Reply, Stats, UNREADABLE_METHOD, UpstreamCounts,
+    UpstreamLeg, WaitTimeout, compare, har, har_entry, json_line, record_line,
 };
 pub use forward::{ForwardError, UpstreamOptions};
 pub use respond::{
     Behaviour, BehaviourError, Instead, Item, Route, Script, ScriptError, ScriptScope, Step,
 };
-pub use server::tls::{generate_cert, GeneratedCert, TlsError};
+pub use server::tls::{GeneratedCert, TlsError, generate_cert};
 pub use server::{
-    parse_header_size, Config, ConfigError, Handle, IntoSetting, Limits, Listener, Server,
-    ServerBuilder, ServerError, MIN_HEADER_SIZE,
+    Config, ConfigError, Handle, IntoSetting, Limits, Listener, MIN_HEADER_SIZE, Server,
+    ServerBuilder, ServerError, parse_header_size,
 };
 pub use shared::Subscription;

@@ -134,7 +134,7 @@ impl Compiled {
                     warnings: Vec::new(),
                     omitted: 0,
                     is_json: false,
-                }
+                };
             }
         };
         let mut errors = self.validator.iter_errors(&value);
@@ -302,10 +302,12 @@ mod tests {
                 ("/ref".to_owned(), "type: \"string\"".to_owned())
             ]
         );
-        assert!(schema
-            .check(br#"{"ref": "main", "commits": []}"#)
-            .unwrap()
-            .is_valid());
+        assert!(
+            schema
+                .check(br#"{"ref": "main", "commits": []}"#)
+                .unwrap()
+                .is_valid()
+        );
         let not_json = schema.check(b"ref=main").unwrap();
         assert!(!not_json.is_valid() && !not_json.is_json);
         let _ = std::fs::remove_file(path);

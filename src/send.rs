@@ -382,9 +382,11 @@ mod tests {
         };
         let mut rng = fastrand::Rng::with_seed(11);
         let delays: Vec<Duration> = (1..=200).map(|retry| real.delay(retry, &mut rng)).collect();
-        assert!(delays
-            .iter()
-            .all(|d| (30..300).contains(&d.as_secs()) && d.subsec_nanos() == 0));
+        assert!(
+            delays
+                .iter()
+                .all(|d| (30..300).contains(&d.as_secs()) && d.subsec_nanos() == 0)
+        );
         assert!(
             delays.iter().any(|d| d.as_secs() < 60) && delays.iter().any(|d| d.as_secs() > 270)
         );

@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::OwnedPermit;
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use crate::capture::{
-    json_line, record_line_and_sameness, Exchange, JsonLine, Recorder, Stats, Store,
+    Exchange, JsonLine, Recorder, Stats, Store, json_line, record_line_and_sameness,
 };
 use crate::respond::{Behaviour, BehaviourError};
 

@@ -114,8 +114,7 @@ pub struct Key {
 #[error("{0}")]
 pub struct KeyError(String);
 
-const SCHEMES: &str =
-    "standard-webhooks, github, stripe, slack, shopify, or hmac-sha256/HEADER[/hex|base64[/PREFIX]]";
+const SCHEMES: &str = "standard-webhooks, github, stripe, slack, shopify, or hmac-sha256/HEADER[/hex|base64[/PREFIX]]";
 
 impl FromStr for Key {
     type Err = KeyError;
@@ -139,14 +138,13 @@ impl FromStr for Key {
         let key = match scheme {
             Scheme::StandardWebhooks => {
                 let encoded = secret.strip_prefix("whsec_").unwrap_or(&secret);
-                let decoded = base64::engine::general_purpose::STANDARD
+                base64::engine::general_purpose::STANDARD
                     .decode(encoded.trim())
                     .map_err(|error| {
                         KeyError(format!(
                             "a standard-webhooks secret is whsec_ followed by base64: {error}"
                         ))
-                    })?;
-                decoded
+                    })?
             }
             _ => secret.as_bytes().to_vec(),
         };
@@ -206,7 +204,7 @@ fn parse_scheme(text: &str) -> Result<Scheme, KeyError> {
                 Some(other) => {
                     return Err(KeyError(format!(
                         "expected hex or base64 after the header, got {other:?}"
-                    )))
+                    )));
                 }
             };
             Scheme::Generic {
@@ -218,7 +216,7 @@ fn parse_scheme(text: &str) -> Result<Scheme, KeyError> {
         other => {
             return Err(KeyError(format!(
                 "unknown scheme {other:?}: expected {SCHEMES}"
-            )))
+            )));
         }
     };
     Ok(scheme)

@@ -37,10 +37,14 @@ pub enum ValueError {
         reason: &'static str,
     },
     /// A required header with an empty value, which is usually an unset variable.
-    #[error("the value required for {0} is empty (an unset variable?); to require an empty value on purpose, write '{0}: \"\"'")]
+    #[error(
+        "the value required for {0} is empty (an unset variable?); to require an empty value on purpose, write '{0}: \"\"'"
+    )]
     EmptyRequiredValue(String),
     /// A header that frames the answer, which hookscope writes itself.
-    #[error("{0} cannot be set on answers: hookscope writes the framing of each answer itself (a wrong {0} would cut or hang it)")]
+    #[error(
+        "{0} cannot be set on answers: hookscope writes the framing of each answer itself (a wrong {0} would cut or hang it)"
+    )]
     FramingHeader(String),
     /// Not an http(s) URL.
     #[error("expected an http:// or https:// URL such as http://localhost:8081/, got {0:?}")]

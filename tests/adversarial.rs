@@ -7,12 +7,12 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{alert_with, client, get_json, peak_rss_kib, Hookscope, RawConnection};
+use common::{Hookscope, RawConnection, alert_with, client, get_json, peak_rss_kib};
 
 /// How long the well-behaved sender may wait for any answer.
 const ANSWERED_WITHIN: Duration = Duration::from_secs(2);
@@ -141,8 +141,7 @@ fn with_slow_route() -> Hookscope {
     ])
 }
 
-const MIB_HEAD: &str =
-    "POST /stall HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n";
+const MIB_HEAD: &str = "POST /stall HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n";
 
 #[test]
 fn bodies_that_never_arrive_do_not_park_the_budget_and_end_with_408() {

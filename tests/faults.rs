@@ -6,7 +6,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{alert_with, client, payload, post_json, Hookscope};
+use common::{Hookscope, alert_with, client, payload, post_json};
 
 /// An alert with its own alertId, as Panther would send it.
 #[test]

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{alert_with, client, get_json, post_json, run, Hookscope};
+use common::{Hookscope, alert_with, client, get_json, post_json, run};
 
 fn ids(url: &str) -> Vec<u64> {
     let (status, list) = get_json(url);
@@ -147,10 +147,12 @@ fn the_filtered_set_exports_as_valid_har_and_replays_from_it() {
         .get(hookscope.api("/api/export.har?status=5xx"))
         .send()
         .unwrap();
-    assert!(response.headers()["content-disposition"]
-        .to_str()
-        .unwrap()
-        .contains("hookscope.har"));
+    assert!(
+        response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("hookscope.har")
+    );
     let document: serde_json::Value = response.json().unwrap();
     let entries = document["log"]["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "only the filtered one");
@@ -292,11 +294,13 @@ fn edited_requests_are_checked_sent_and_marked_and_a_found_set_replays_in_order(
         .json()
         .unwrap();
     assert_eq!(checked["valid"], false);
-    assert!(checked["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|p| p["pointer"] == "/title"));
+    assert!(
+        checked["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["pointer"] == "/title")
+    );
 
     let edited = serde_json::json!({
         "method": "POST",

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{client, get_json, payload, run, Hookscope};
+use common::{Hookscope, client, get_json, payload, run};
 use serde_json::Value;
 
 fn stderr(output: &std::process::Output) -> String {
@@ -150,9 +150,11 @@ fn validate_json_prints_one_object_per_input_even_unreadable_ones() {
     assert_eq!(objects.len(), 2);
     assert_eq!(objects[0]["valid"], true);
     assert_eq!(objects[1]["input"], "/no/such/alert.json");
-    assert!(objects[1]["error"]
-        .as_str()
-        .is_some_and(|error| error.contains("/no/such/alert.json")));
+    assert!(
+        objects[1]["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("/no/such/alert.json"))
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::app::{App, Reply};
-use common::{alert, client, closed_port, get_json, post_json, run, Hookscope};
+use common::{Hookscope, alert, client, closed_port, get_json, post_json, run};
 
 fn status_of(url: &str, body: &str) -> u16 {
     post_json(url, body).unwrap().status().as_u16()
@@ -309,10 +309,12 @@ fn a_slow_upstream_gets_504() {
     ]);
     let answer = post_json(&hookscope.url("/"), &alert("slow")).unwrap();
     assert_eq!(answer.status(), 504);
-    assert!(answer
-        .text()
-        .unwrap()
-        .contains("no answer within 300ms (--forward-timeout)"));
+    assert!(
+        answer
+            .text()
+            .unwrap()
+            .contains("no answer within 300ms (--forward-timeout)")
+    );
     let (_, stats) = get_json(&hookscope.api("/api/stats"));
     assert_eq!(stats["upstream"]["by_status"]["timeout"], 1);
     let lines = hookscope.stop().json_lines();

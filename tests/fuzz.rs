@@ -6,7 +6,7 @@
 mod common;
 
 use common::{
-    assert_never_5xx, assert_terminal_safe, client, is_json_text, payload, Hookscope, Rng,
+    Hookscope, Rng, assert_never_5xx, assert_terminal_safe, client, is_json_text, payload,
 };
 
 fn seed() -> u64 {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{alert, assert_never_5xx, client, get_json, rss_kib, Hookscope, RawConnection};
+use common::{Hookscope, RawConnection, alert, assert_never_5xx, client, get_json, rss_kib};
 use serde_json::Value;
 
 fn temp_file(name: &str) -> std::path::PathBuf {
@@ -38,7 +38,7 @@ fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                return false
+                return false;
             }
             Err(_) => return true,
         }
@@ -233,7 +233,10 @@ fn an_http2_rapid_reset_flood_does_not_stop_other_clients() {
     flooding.store(false, Ordering::Relaxed);
     let (connections, streams) = flood.join().unwrap();
     assert!(streams > 100, "the flood hardly ran: {streams} streams");
-    assert!(slowest < Duration::from_secs(1), "slowest answer took {slowest:?} under the flood ({connections} connections, {streams} reset streams)");
+    assert!(
+        slowest < Duration::from_secs(1),
+        "slowest answer took {slowest:?} under the flood ({connections} connections, {streams} reset streams)"
+    );
     let stats = stats(&hookscope);
     assert_eq!(stats["by_path"]["/real"], 20, "{stats}");
 }
@@ -900,7 +903,9 @@ fn a_malformed_chunked_body_gets_400_and_is_recorded_as_such() {
     }
     let lines = hookscope.stop().json_lines();
     assert_eq!(lines.len(), 2);
-    assert!(lines
-        .iter()
-        .all(|line| line["body_state"] == "malformed" && line["status"] == 400));
+    assert!(
+        lines
+            .iter()
+            .all(|line| line["body_state"] == "malformed" && line["status"] == 400)
+    );
 }

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{alert, client, get_json, get_text, post_json, Hookscope};
-use serde_json::{json, Value};
+use common::{Hookscope, alert, client, get_json, get_text, post_json};
+use serde_json::{Value, json};
 
 fn send_json(method: reqwest::Method, url: &str, body: &str) -> (u16, Value) {
     let response = client()
@@ -394,10 +394,12 @@ fn the_inspector_page_is_served_self_contained_on_the_admin_port_only() {
     let page = client().get(hookscope.api("/")).send().unwrap();
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
-    assert!(page.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .contains("default-src 'self'"));
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'self'")
+    );
     let html = page.text().unwrap();
     assert!(html.contains("EventSource('/api/events')"));
     for external in ["src=\"http", "href=\"http", "url(http", "import "] {
@@ -625,10 +627,12 @@ fn requests_the_http_parser_refuses_are_captured_recorded_and_not_replayed() {
         &json!({"to": hookscope.url("/")}).to_string(),
     );
     assert_eq!(status, 409);
-    assert!(refusal["error"]
-        .as_str()
-        .unwrap()
-        .contains("nothing to replay"));
+    assert!(
+        refusal["error"]
+            .as_str()
+            .unwrap()
+            .contains("nothing to replay")
+    );
 
     let stopped = hookscope.stop();
     let lines = stopped.json_lines();

@@ -65,9 +65,11 @@ async fn a_retrying_sender_makes_three_attempts_in_order() {
         .map(|x| (x.attempt.as_ref().unwrap().number, x.reply.outcome.status()))
         .collect();
     assert_eq!(attempts, [(1, Some(500)), (2, Some(500)), (3, Some(200))]);
-    assert!(received
-        .iter()
-        .all(|x| x.alert().unwrap().alert_id.as_deref() == Some("retry-me")));
+    assert!(
+        received
+            .iter()
+            .all(|x| x.alert().unwrap().alert_id.as_deref() == Some("retry-me"))
+    );
     assert_eq!(sink.stats().deliveries.delivered_after_retries, 1);
 }
 

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{assert_terminal_safe, client, payload, Hookscope};
+use common::{Hookscope, assert_terminal_safe, client, payload};
 
 #[test]
 fn acknowledges_like_panthers_example_by_default() {
@@ -360,10 +360,12 @@ fn control_characters_never_reach_stdout_raw_in_json_output() {
     let c1 = lines.iter().find(|l| l["path"] == "/c1").unwrap();
     assert_eq!(c1["headers"]["x-evil"], "a\u{9b}31mred \u{202e}txt");
     let text = lines.iter().find(|l| l["path"] == "/text").unwrap();
-    assert!(text["body"]
-        .as_str()
-        .unwrap()
-        .starts_with("\x1b]8;;http://evil.example"));
+    assert!(
+        text["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("\x1b]8;;http://evil.example")
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::app::{App, Reply};
-use common::{run, Hookscope};
+use common::{Hookscope, run};
 
 const CREATED_AT: &str = "2026-11-27T08:12:30.12Z";
 const APP_URL: &str = "https://acme.runpanther.net";

@@ -9,9 +9,9 @@ use common::is_json_text;
 
 use hookscope::alert::parse_aws_datetime;
 use hookscope::values::{parse_duration, parse_size};
-use hookscope::{validate, Script, Step};
+use hookscope::{Script, Step, validate};
 use proptest::prelude::*;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 // ---------------------------------------------------------------- validator
 
@@ -212,11 +212,7 @@ fn reference_aws_datetime(text: &str) -> Option<(i64, u32)> {
                 return None;
             }
             let total = hours * 3600 + minutes * 60 + seconds;
-            if *sign == b'-' {
-                -total
-            } else {
-                total
-            }
+            if *sign == b'-' { -total } else { total }
         }
         _ => return None,
     };

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use common::{client, Hookscope};
+use common::{Hookscope, client};
 
 /// A receiver that reads a request and answers 200 with a 10 GB body it streams
 /// for as long as the client reads. Returns its base URL.

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{client, get_json, payload, payload_path, run, Hookscope};
+use common::{Hookscope, client, get_json, payload, payload_path, run};
 
 fn fixture(path: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{client, get_json, run, Hookscope};
+use common::{Hookscope, client, get_json, run};
 
 const SCHEMES: [&str; 6] = [
     "standard-webhooks:whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
@@ -62,10 +62,12 @@ fn wrong_expired_missing_and_malformed_signatures_are_told_apart_and_refused() {
     // No signature at all, and one that cannot be read.
     let missing = client().post(&url).body("{}").send().unwrap();
     assert_eq!(missing.status(), 401);
-    assert!(missing
-        .text()
-        .unwrap()
-        .contains("signature missing (stripe: no stripe-signature header)"));
+    assert!(
+        missing
+            .text()
+            .unwrap()
+            .contains("signature missing (stripe: no stripe-signature header)")
+    );
     let malformed = client()
         .post(&url)
         .header("stripe-signature", "t=12,v1=not-hex")

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{payload_path, run, Hookscope};
+use common::{Hookscope, payload_path, run};
 
 fn repo_file(path: &str) -> String {
     format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::app::{App, Reply};
-use common::{closed_port, payload, Hookscope};
+use common::{Hookscope, closed_port, payload};
 
 /// nginx in the foreground, one process, everything under a temporary directory.
 struct Nginx {

@@ -173,21 +173,31 @@ mod tests {
     #[test]
     fn bad_values_are_refused_with_a_reason() {
         assert!(patch(r#"{"status": 99}"#).unwrap_err().contains("status"));
-        assert!(patch(r#"{"script": "503*x"}"#)
-            .unwrap_err()
-            .contains("at position 5"));
-        assert!(patch(r#"{"fail_rate": 2}"#)
-            .unwrap_err()
-            .contains("fail_rate"));
-        assert!(patch(r#"{"headers": ["nope"]}"#)
-            .unwrap_err()
-            .contains("Name: value"));
+        assert!(
+            patch(r#"{"script": "503*x"}"#)
+                .unwrap_err()
+                .contains("at position 5")
+        );
+        assert!(
+            patch(r#"{"fail_rate": 2}"#)
+                .unwrap_err()
+                .contains("fail_rate")
+        );
+        assert!(
+            patch(r#"{"headers": ["nope"]}"#)
+                .unwrap_err()
+                .contains("Name: value")
+        );
         assert!(patch(r#"{"delay": "soon"}"#).unwrap_err().contains("delay"));
-        assert!(patch(r#"{"script": "503,forward"}"#)
-            .unwrap_err()
-            .contains("needs --forward"));
-        assert!(patch(r#"{"colour": "red"}"#)
-            .unwrap_err()
-            .contains("unknown field"));
+        assert!(
+            patch(r#"{"script": "503,forward"}"#)
+                .unwrap_err()
+                .contains("needs --forward")
+        );
+        assert!(
+            patch(r#"{"colour": "red"}"#)
+                .unwrap_err()
+                .contains("unknown field")
+        );
     }
 }

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -19,7 +20,6 @@ use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use http_body_util::BodyExt;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
@@ -28,7 +28,7 @@ use tokio_stream::wrappers::ReceiverStream;
 pub use config::{ConfigPatch, ConfigView};
 
 use crate::capture::{
-    compare, har_entry, record_line, Exchange, Filter, RecordLine, HAR_END, HAR_START,
+    Exchange, Filter, HAR_END, HAR_START, RecordLine, compare, har_entry, record_line,
 };
 use crate::send::{self, RecordedRequest};
 use crate::shared::Shared;
@@ -663,7 +663,7 @@ async fn replay_target(admin: &Admin, to: &str) -> Result<reqwest::Url, ApiError
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 format!("`to` must be an http(s) URL, got {to:?}"),
-            ))
+            ));
         }
     };
     if targets_this_api(&to, admin.own).await {

@@ -142,11 +142,7 @@ pub fn parse_aws_datetime(text: &str) -> Result<DateTime<FixedOffset>, DateTimeE
                 ));
             }
             let total = (hours * 3600 + minutes * 60 + seconds) as i32;
-            if sign == b'-' {
-                -total
-            } else {
-                total
-            }
+            if sign == b'-' { -total } else { total }
         }
         _ => return Err(s.shape("an offset: 'Z', '±hh:mm' or '±hh:mm:ss'")),
     };

@@ -14,7 +14,7 @@ use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-pub use datetime::{parse_aws_datetime, DateTimeError};
+pub use datetime::{DateTimeError, parse_aws_datetime};
 pub use schema::JSON_SCHEMA;
 
 /// Severities Panther assigns, lowest first.
@@ -787,9 +787,11 @@ mod content_type_tests {
         assert!(content_type_warning(Some("Application/JSON; charset=utf-8")).is_none());
         let form = content_type_warning(Some("application/x-www-form-urlencoded")).unwrap();
         assert!(form.to_string().contains("x-www-form-urlencoded"), "{form}");
-        assert!(content_type_warning(None)
-            .unwrap()
-            .found
-            .contains("no Content-Type"));
+        assert!(
+            content_type_warning(None)
+                .unwrap()
+                .found
+                .contains("no Content-Type")
+        );
     }
 }

@@ -221,9 +221,11 @@ fn deep_nesting_is_scanned_without_recursion() {
     let verdict = validate(body.as_bytes());
     assert!(verdict.is_valid(), "{:?}", verdict.problems);
     let cut = &body[..body.len() - 10];
-    assert!(validate(cut.as_bytes()).problems[0]
-        .found
-        .starts_with("JSON cut short"));
+    assert!(
+        validate(cut.as_bytes()).problems[0]
+            .found
+            .starts_with("JSON cut short")
+    );
     assert_eq!(only_problem(&deep).found, "a JSON array");
 }
 

@@ -3,7 +3,7 @@
 //! lines, so that `hookscope export RECORD --har` and the inspector's export are
 //! the same code. (Reading a HAR file back, for a replay, is `send`'s.)
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::RecordLine;
 

@@ -18,9 +18,9 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 
-use super::{BodyState, Exchange, UpstreamLeg, UNREADABLE_METHOD};
+use super::{BodyState, Exchange, UNREADABLE_METHOD, UpstreamLeg};
 use crate::alert::{KeySource, Problem};
-use crate::escape::{is_unsafe, SafeFormatter};
+use crate::escape::{SafeFormatter, is_unsafe};
 
 /// One rendered JSON line (without its newline), in three pieces: everything up to
 /// `"body":`, the body's JSON text, and the closing brace. A body that is valid,

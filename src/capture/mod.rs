@@ -12,19 +12,19 @@ mod line;
 mod record;
 mod store;
 
-pub use compare::{compare, Change};
+pub use compare::{Change, compare};
 pub use deliveries::{Attempt, Deliveries, DeliveryCounts};
-pub use exchange::{BodyState, Exchange, Outcome, Reply, UpstreamLeg, UNREADABLE_METHOD};
+pub use exchange::{BodyState, Exchange, Outcome, Reply, UNREADABLE_METHOD, UpstreamLeg};
 pub use filter::Filter;
-pub use har::{har, har_entry, HAR_END, HAR_START};
+pub use har::{HAR_END, HAR_START, har, har_entry};
 pub(crate) use line::record_line_and_sameness;
 pub use line::{
-    json_line, record_line, JsonLine, RecordLine, RecordLineError, RecordedAttempt,
-    RecordedUpstream,
+    JsonLine, RecordLine, RecordLineError, RecordedAttempt, RecordedUpstream, json_line,
+    record_line,
 };
 pub(crate) use record::write_lines;
 pub use record::{RecordError, Recorder};
-pub use store::{Stats, Store, UpstreamCounts, WaitTimeout, DEFAULT_KEEP, DEFAULT_KEEP_BYTES};
+pub use store::{DEFAULT_KEEP, DEFAULT_KEEP_BYTES, Stats, Store, UpstreamCounts, WaitTimeout};
 
 /// Adds one to a count, allocating its key only the first time it is seen.
 fn bump(counts: &mut std::collections::BTreeMap<String, u64>, key: &str) {

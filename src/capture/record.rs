@@ -22,7 +22,7 @@ use bytes::Bytes;
 
 use super::JsonLine;
 use thiserror::Error;
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 /// Most lines written in one batch.
 const MAX_BATCH: usize = 512;
@@ -132,7 +132,7 @@ impl Recorder {
                     _ => {
                         return Err(RecordError::Behind {
                             path: self.path.clone(),
-                        })
+                        });
                     }
                 }
             }
@@ -417,9 +417,10 @@ mod tests {
         }
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 200);
-        assert!(text
-            .lines()
-            .all(|line| serde_json::from_str::<serde_json::Value>(line).is_ok()));
+        assert!(
+            text.lines()
+                .all(|line| serde_json::from_str::<serde_json::Value>(line).is_ok())
+        );
     }
 
     /// Takes at most a few bytes per call, like a pipe that is nearly full.
@@ -459,8 +460,10 @@ mod tests {
         let error = Recorder::open(Path::new("/no/such/dir/record.jsonl"))
             .err()
             .unwrap();
-        assert!(error
-            .to_string()
-            .starts_with("cannot open the --record file /no/such/dir/record.jsonl:"));
+        assert!(
+            error
+                .to_string()
+                .starts_with("cannot open the --record file /no/such/dir/record.jsonl:")
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
-use super::{bump, DeliveryCounts, Exchange};
+use super::{DeliveryCounts, Exchange, bump};
 
 /// Default number of exchanges kept.
 pub const DEFAULT_KEEP: usize = 1000;

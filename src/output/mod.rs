@@ -10,7 +10,7 @@ use clap::ValueEnum;
 
 use crate::capture::Stats;
 pub use terminal::{
-    compact_line, pretty_block, spawn_printer, Printer, BACKLOG as PRINTER_BACKLOG,
+    BACKLOG as PRINTER_BACKLOG, Printer, compact_line, pretty_block, spawn_printer,
 };
 
 /// How exchanges are reported on stdout.

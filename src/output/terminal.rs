@@ -6,9 +6,9 @@ use std::io::{self, Write};
 use std::thread::JoinHandle;
 
 use super::Format;
-use crate::capture::{write_lines, Attempt, BodyState, Exchange, Outcome};
-use crate::escape::{escape_block, escape_line, SafeFormatter};
-use crate::shared::{line_of, Subscription};
+use crate::capture::{Attempt, BodyState, Exchange, Outcome, write_lines};
+use crate::escape::{SafeFormatter, escape_block, escape_line};
+use crate::shared::{Subscription, line_of};
 use colored_json::{Color, ColoredFormatter, Paint, PrettyFormatter, Style, Styler};
 
 /// Pause after each batch written (see `spawn_printer`). 1 ms rather than 5: on a

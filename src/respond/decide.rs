@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
-use super::script::{route_for, Instead, Script, Step};
+use super::script::{Instead, Script, Step, route_for};
 use super::{Behaviour, ScriptScope};
 use crate::alert::Verdict;
 

@@ -12,9 +12,9 @@ use bytes::Bytes;
 use clap::{Args, Parser, ValueEnum};
 use http::{HeaderName, HeaderValue, StatusCode};
 
-pub use auth::{authorize, mask, Unauthorized};
-pub use decide::{decide, Action, RequestFacts, ScriptState};
-pub use script::{route_for, Instead, Item, Route, Script, ScriptError, Step};
+pub use auth::{Unauthorized, authorize, mask};
+pub use decide::{Action, RequestFacts, ScriptState, decide};
+pub use script::{Instead, Item, Route, Script, ScriptError, Step, route_for};
 pub use template::{AnswerTemplates, RequestContext, TemplateError};
 
 use crate::values::{

@@ -399,16 +399,19 @@ mod tests {
 
     #[test]
     fn bad_routes_say_why() {
-        assert!("/x"
-            .parse::<Route>()
-            .unwrap_err()
-            .message
-            .contains("PATH=SCRIPT"));
-        assert!("x=200"
-            .parse::<Route>()
-            .unwrap_err()
-            .message
-            .contains("start with '/'"));
+        assert!(
+            "/x".parse::<Route>()
+                .unwrap_err()
+                .message
+                .contains("PATH=SCRIPT")
+        );
+        assert!(
+            "x=200"
+                .parse::<Route>()
+                .unwrap_err()
+                .message
+                .contains("start with '/'")
+        );
         assert_eq!("/x=200*z".parse::<Route>().unwrap_err().position, 8);
     }
 }

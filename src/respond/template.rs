@@ -323,10 +323,12 @@ mod tests {
         );
         let value: serde_json::Value = serde_json::from_str(&out).expect("still one JSON object");
         assert_eq!(value.as_object().unwrap().len(), 1);
-        assert!(value["received"]
-            .as_str()
-            .unwrap()
-            .starts_with("{{ 7 * 7 }}"));
+        assert!(
+            value["received"]
+                .as_str()
+                .unwrap()
+                .starts_with("{{ 7 * 7 }}")
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use thiserror::Error;
 use super::limits::MIN_HEADER_SIZE;
 use crate::capture::DEFAULT_KEEP;
 use crate::respond::{Behaviour, ScriptError};
-use crate::values::{parse_duration, parse_size, parse_size_usize, ValueError};
+use crate::values::{ValueError, parse_duration, parse_size, parse_size_usize};
 
 /// Every setting of a receiver.
 #[derive(Debug, Clone, Args)]
@@ -203,7 +203,9 @@ pub enum ConfigError {
     #[error(transparent)]
     Behaviour(#[from] crate::respond::BehaviourError),
     /// `--forward` points at this very listener: every request would come back to it.
-    #[error("--forward {url} is this listener's own address ({addr}): every request would be sent back to hookscope, forever")]
+    #[error(
+        "--forward {url} is this listener's own address ({addr}): every request would be sent back to hookscope, forever"
+    )]
     ForwardLoop {
         /// The forward URL.
         url: String,

@@ -15,7 +15,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 
-use super::{budget, limits, service, Limits, MIN_HEADER_SIZE};
+use super::{Limits, MIN_HEADER_SIZE, budget, limits, service};
 use crate::capture::{Deliveries, Exchange};
 use crate::respond::ScriptState;
 use crate::shared::Shared;

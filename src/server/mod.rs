@@ -7,7 +7,7 @@ mod limits;
 mod service;
 pub mod tls;
 
-pub use config::{parse_header_size, Config, ConfigError, Limits};
+pub use config::{Config, ConfigError, Limits, parse_header_size};
 pub use limits::MIN_HEADER_SIZE;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -26,7 +26,7 @@ use crate::capture::{Exchange, RecordError, Recorder, Stats, Store, WaitTimeout}
 use crate::respond::{Behaviour, Route, Script, ScriptScope};
 use crate::shared::{Shared, Shutdown, Subscription};
 use crate::values;
-use engine::{accept_loop, Receiver, Stopping};
+use engine::{Receiver, Stopping, accept_loop};
 
 /// Why a server could not start.
 #[derive(Debug, Error)]

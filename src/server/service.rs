@@ -14,13 +14,13 @@ use hyper::body::Incoming;
 
 use super::budget::{BodyBudget, Charge, Registration};
 use super::engine::Receiver;
-use crate::alert::{content_type_warning, inspect, AlertKey, Inspection};
+use crate::alert::{AlertKey, Inspection, content_type_warning, inspect};
 use crate::capture::{BodyState, Exchange, Outcome, Reply};
 use crate::forward::{Outgoing, StreamedRest};
 use crate::respond::{
-    authorize, decide, mask, route_for, Action, Behaviour, RequestContext, RequestFacts,
+    Action, Behaviour, RequestContext, RequestFacts, authorize, decide, mask, route_for,
 };
-use crate::schemas::{schema_for, Schema};
+use crate::schemas::{Schema, schema_for};
 
 /// The body of an answer: whole, or an upstream's that was longer than what is
 /// kept, streamed on (`--forward`).
