@@ -883,15 +883,42 @@ fn a_stalled_stdout_holds_a_bounded_number_of_bytes() {
     assert!(stopped.status.success());
 }
 
-/// The largest resident memory of any child this test process has waited for, in MiB.
-fn children_peak_mib() -> u64 {
-    // SAFETY: getrusage fills the struct it is given.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
-        usage
+/// Runs `hookscope ARGS`, returning its output and its peak resident memory in MiB,
+/// read from its own `/proc/PID/status` (VmHWM) every 2 ms while it runs. (`wait4`'s
+/// usage would not do: a spawned child's maximum starts from its parent's, and the
+/// tests run as threads of one large process.)
+fn run_measured(args: &[&str]) -> (std::process::Output, u64) {
+    use std::process::{Command, Stdio};
+    let child = Command::new(common::BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let watching = Arc::new(AtomicBool::new(true));
+    let watcher = {
+        let watching = Arc::clone(&watching);
+        thread::spawn(move || {
+            let mut peak_kib = 0u64;
+            while watching.load(Ordering::Relaxed) {
+                let Ok(text) = std::fs::read_to_string(&status) else {
+                    break;
+                };
+                let hwm = text
+                    .lines()
+                    .find_map(|line| line.strip_prefix("VmHWM:"))
+                    .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok());
+                peak_kib = peak_kib.max(hwm.unwrap_or(0));
+                thread::sleep(Duration::from_millis(2));
+            }
+            peak_kib
+        })
     };
-    u64::try_from(usage.ru_maxrss).unwrap_or(0) / 1024
+    let output = child.wait_with_output().unwrap();
+    watching.store(false, Ordering::Relaxed);
+    (output, watcher.join().unwrap() / 1024)
 }
 
 #[test]
@@ -914,31 +941,26 @@ fn export_and_har_replay_hold_about_one_entry_not_the_file_many_times() {
     }
     std::fs::write(&record, big).unwrap();
 
-    let exported = common::run(&["export", record.to_str().unwrap(), "--har"], b"");
+    let (exported, export_peak) = run_measured(&["export", record.to_str().unwrap(), "--har"]);
     assert!(
         exported.status.success(),
         "{}",
         String::from_utf8_lossy(&exported.stderr)
     );
-    let export_peak = children_peak_mib();
     let document: serde_json::Value = serde_json::from_slice(&exported.stdout).unwrap();
     assert_eq!(document["log"]["entries"].as_array().unwrap().len(), 40);
     std::fs::write(&har, &exported.stdout).unwrap();
     drop(document);
 
     let closed = format!("http://127.0.0.1:{}", common::closed_port());
-    let replayed = common::run(
-        &[
-            "replay",
-            har.to_str().unwrap(),
-            "--to",
-            &closed,
-            "--timeout",
-            "1s",
-        ],
-        b"",
-    );
-    let replay_peak = children_peak_mib();
+    let (replayed, replay_peak) = run_measured(&[
+        "replay",
+        har.to_str().unwrap(),
+        "--to",
+        &closed,
+        "--timeout",
+        "1s",
+    ]);
     let stderr = String::from_utf8_lossy(&replayed.stderr);
     assert!(stderr.contains("replayed 40 request(s)"), "{stderr}");
     let _ = std::fs::remove_file(&record);
