@@ -12,9 +12,25 @@ use super::script::{Instead, Script, Step, route_for};
 use super::{Behaviour, ScriptScope};
 use crate::alert::Verdict;
 
-/// What to do with one request.
+/// What to do with one request: answer it here, or forward it first.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
+    /// Answer here, as the answer says.
+    Answer(Answer),
+    /// After `delay`, send the request on to `--forward`; the sender gets the
+    /// upstream's answer, or `instead` whatever the upstream said. What the sender is
+    /// told instead is an [`Answer`]: a forward cannot hold another forward.
+    Forward {
+        /// Wait before forwarding.
+        delay: Duration,
+        /// What the sender gets instead of the upstream's answer (a lost acknowledgement).
+        instead: Option<Answer>,
+    },
+}
+
+/// An answer hookscope gives itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
     /// Answer with this status, headers and body, after waiting `delay`.
     Respond {
         /// Status to send.
@@ -38,14 +54,6 @@ pub enum Action {
     },
     /// Never answer.
     Hang,
-    /// After `delay`, send the request on to `--forward`; the sender gets the
-    /// upstream's answer, or `instead` whatever the upstream said.
-    Forward {
-        /// Wait before forwarding.
-        delay: Duration,
-        /// What the sender gets instead of the upstream's answer (a lost acknowledgement).
-        instead: Option<Box<Action>>,
-    },
 }
 
 /// The facts about a request that the decision depends on.
@@ -85,12 +93,12 @@ pub fn decide(
             http::header::ALLOW,
             HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"),
         );
-        return Action::Respond {
+        return Action::Answer(Answer::Respond {
             status: StatusCode::METHOD_NOT_ALLOWED,
             headers,
             body: Bytes::from_static(b"hookscope is not a proxy: CONNECT is not served"),
             delay: Duration::ZERO,
-        };
+        });
     }
     let refuse_signature = behaviour.require_signature || behaviour.strict;
     if let Some(signature) = request
@@ -102,21 +110,26 @@ pub fn decide(
             CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
-        return Action::Respond {
+        return Action::Answer(Answer::Respond {
             status: StatusCode::UNAUTHORIZED,
             headers,
             body: Bytes::from(format!("{}\n", signature.describe())),
             delay: behaviour.delay,
-        };
+        });
     }
     if behaviour.strict && *request.method == Method::POST {
         if let Some(verdict) = request.verdict.filter(|verdict| !verdict.is_valid()) {
-            return problems_answer(behaviour, verdict);
+            return Action::Answer(problems_answer(behaviour, verdict));
         }
     }
     // Drawn for every request, so that a seed replays the same choices.
     if behaviour.fail_rate > 0.0 && rng.f64() < behaviour.fail_rate {
-        return status_answer(behaviour, behaviour.fail_status, behaviour.delay, request);
+        return Action::Answer(status_answer(
+            behaviour,
+            behaviour.fail_status,
+            behaviour.delay,
+            request,
+        ));
     }
     let (route, script): (Option<usize>, Option<&Script>) =
         match route_for(&behaviour.routes, request.path) {
@@ -130,7 +143,12 @@ pub fn decide(
                 instead: None,
             };
         }
-        return status_answer(behaviour, behaviour.status, behaviour.delay, request);
+        return Action::Answer(status_answer(
+            behaviour,
+            behaviour.status,
+            behaviour.delay,
+            request,
+        ));
     };
     let position = match behaviour.scope {
         ScriptScope::PerAlert => u64::from(request.attempt.saturating_sub(1)),
@@ -143,26 +161,26 @@ pub fn decide(
     let (step, item_delay) = script.step_at(position);
     let delay = item_delay.unwrap_or(behaviour.delay);
     match step {
-        Step::Status(status) => status_answer(behaviour, status, delay, request),
-        Step::Drop => Action::Drop { delay },
-        Step::Reset => Action::Reset { delay },
-        Step::Hang => Action::Hang,
+        Step::Status(status) => Action::Answer(status_answer(behaviour, status, delay, request)),
+        Step::Drop => Action::Answer(Answer::Drop { delay }),
+        Step::Reset => Action::Answer(Answer::Reset { delay }),
+        Step::Hang => Action::Answer(Answer::Hang),
         Step::Forward { instead } => Action::Forward {
             delay,
-            instead: instead.map(|instead| Box::new(told(behaviour, instead, request))),
+            instead: instead.map(|instead| told(behaviour, instead, request)),
         },
     }
 }
 
 /// What the sender is told after a forward whose answer is lost: at once, since
 /// the step's delay was spent before forwarding.
-fn told(behaviour: &Behaviour, instead: Instead, request: &RequestFacts<'_>) -> Action {
+fn told(behaviour: &Behaviour, instead: Instead, request: &RequestFacts<'_>) -> Answer {
     let delay = Duration::ZERO;
     match instead {
         Instead::Status(status) => status_answer(behaviour, status, delay, request),
-        Instead::Drop => Action::Drop { delay },
-        Instead::Reset => Action::Reset { delay },
-        Instead::Hang => Action::Hang,
+        Instead::Drop => Answer::Drop { delay },
+        Instead::Reset => Answer::Reset { delay },
+        Instead::Hang => Answer::Hang,
     }
 }
 
@@ -174,7 +192,7 @@ fn status_answer(
     status: StatusCode,
     delay: Duration,
     request: &RequestFacts<'_>,
-) -> Action {
+) -> Answer {
     let templates = behaviour.templates.as_ref().zip(request.context);
     let body = match templates {
         Some((templates, context)) if templates.has_body() => templates.render_body(context),
@@ -189,7 +207,7 @@ fn status_answer(
     if is_json && !headers.contains_key(CONTENT_TYPE) {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
-    Action::Respond {
+    Answer::Respond {
         status,
         headers,
         body,
@@ -197,11 +215,11 @@ fn status_answer(
     }
 }
 
-fn problems_answer(behaviour: &Behaviour, verdict: &Verdict) -> Action {
+fn problems_answer(behaviour: &Behaviour, verdict: &Verdict) -> Answer {
     let body = serde_json::json!({ "problems": verdict.problems });
     let mut headers = behaviour.header_map();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    Action::Respond {
+    Answer::Respond {
         status: StatusCode::BAD_REQUEST,
         headers,
         body: Bytes::from(body.to_string()),
@@ -235,15 +253,21 @@ mod tests {
 
     fn status_of(action: Action) -> String {
         match action {
-            Action::Respond { status, .. } => status.as_u16().to_string(),
-            Action::Drop { .. } => "drop".into(),
-            Action::Reset { .. } => "reset".into(),
-            Action::Hang => "hang".into(),
+            Action::Answer(answer) => answer_of(answer),
             Action::Forward { instead: None, .. } => "forward".into(),
             Action::Forward {
                 instead: Some(instead),
                 ..
-            } => format!("forward>{}", status_of(*instead)),
+            } => format!("forward>{}", answer_of(instead)),
+        }
+    }
+
+    fn answer_of(answer: Answer) -> String {
+        match answer {
+            Answer::Respond { status, .. } => status.as_u16().to_string(),
+            Answer::Drop { .. } => "drop".into(),
+            Answer::Reset { .. } => "reset".into(),
+            Answer::Hang => "hang".into(),
         }
     }
 
@@ -286,12 +310,12 @@ mod tests {
             &mut ScriptState::default(),
             &mut fastrand::Rng::with_seed(0),
         );
-        let Action::Respond {
+        let Action::Answer(Answer::Respond {
             status,
             body,
             delay,
             ..
-        } = action
+        }) = action
         else {
             panic!("expected an answer")
         };
@@ -355,7 +379,7 @@ mod tests {
         };
         let mut state = ScriptState::default();
         let mut rng = fastrand::Rng::with_seed(1);
-        let Action::Respond { body, delay, .. } =
+        let Action::Answer(Answer::Respond { body, delay, .. }) =
             decide(&b, &facts("/", 1, None), &mut state, &mut rng)
         else {
             panic!()
@@ -364,7 +388,7 @@ mod tests {
             (body, delay),
             (Bytes::from("Service Unavailable"), Duration::from_millis(5))
         );
-        let Action::Respond { body, delay, .. } =
+        let Action::Answer(Answer::Respond { body, delay, .. }) =
             decide(&b, &facts("/", 2, None), &mut state, &mut rng)
         else {
             panic!()
@@ -407,12 +431,12 @@ mod tests {
         let verdict = validate(br#"{"id": 5}"#);
         let mut state = ScriptState::default();
         let mut rng = fastrand::Rng::with_seed(1);
-        let Action::Respond {
+        let Action::Answer(Answer::Respond {
             status,
             body,
             headers,
             ..
-        } = decide(&b, &facts("/", 1, Some(&verdict)), &mut state, &mut rng)
+        }) = decide(&b, &facts("/", 1, Some(&verdict)), &mut state, &mut rng)
         else {
             panic!()
         };

@@ -18,7 +18,7 @@ use crate::alert::{AlertKey, Inspection, content_type_warning, inspect};
 use crate::capture::{BodyState, Exchange, Outcome, Reply};
 use crate::forward::{Outgoing, StreamedRest};
 use crate::respond::{
-    Action, Behaviour, RequestContext, RequestFacts, authorize, decide, mask, route_for,
+    Action, Answer, Behaviour, RequestContext, RequestFacts, authorize, decide, mask, route_for,
 };
 use crate::schemas::{Schema, schema_for};
 
@@ -368,9 +368,9 @@ fn refusal(receiver: &Receiver, request: &Opened) -> Option<Refusal> {
 /// orders attempt numbers, script positions and random draws.
 fn decide_once(receiver: &Receiver, pending: &mut Pending, request: &Opened) -> Action {
     let Some(exchange) = pending.exchange.as_mut() else {
-        return Action::Drop {
+        return Action::Answer(Answer::Drop {
             delay: Duration::ZERO,
-        };
+        });
     };
     let behaviour = &request.behaviour;
     let path = request.uri.path();
@@ -410,13 +410,14 @@ fn decide_once(receiver: &Receiver, pending: &mut Pending, request: &Opened) -> 
     );
     // A forwarded answer acknowledges when it comes back (see `forward`).
     let told = match &action {
-        Action::Forward {
-            instead: Some(instead),
+        Action::Answer(answer)
+        | Action::Forward {
+            instead: Some(answer),
             ..
-        } => instead,
-        other => other,
+        } => Some(answer),
+        Action::Forward { instead: None, .. } => None,
     };
-    if matches!(told, Action::Respond { status, .. } if status.is_success()) {
+    if matches!(told, Some(Answer::Respond { status, .. }) if status.is_success()) {
         decisions.deliveries.acknowledge(&mut attempt);
     }
     drop(context);
@@ -433,7 +434,7 @@ async fn carry_out(
     action: Action,
 ) -> Result<Response<ReplyBody>, NoAnswer> {
     let behaviour = &request.behaviour;
-    let action = match action {
+    let answer = match action {
         Action::Forward { delay, instead } => {
             wait(delay).await;
             let passes_on = instead.is_none();
@@ -445,7 +446,7 @@ async fn carry_out(
                 passes_on,
             );
             match (forwarded.await, instead) {
-                (_, Some(instead)) => *instead,
+                (_, Some(instead)) => instead,
                 (Passed::On(answer), None) => {
                     let status = answer.status();
                     let body = pending
@@ -455,7 +456,7 @@ async fn carry_out(
                         .map_or_else(Bytes::new, |leg| leg.body.clone());
                     return Ok(answer_with(&mut pending, status, body, |_, _| answer).await);
                 }
-                (Passed::Failed { status, reason }, None) => Action::Respond {
+                (Passed::Failed { status, reason }, None) => Answer::Respond {
                     status,
                     headers: behaviour.header_map(),
                     body: reason,
@@ -463,20 +464,20 @@ async fn carry_out(
                 },
             }
         }
-        other => other,
+        Action::Answer(answer) => answer,
     };
-    answer(receiver, connection, pending, action).await
+    carry_out_answer(receiver, connection, pending, answer).await
 }
 
 /// Answers as a step says: a status, a dropped or reset connection, or a hang.
-async fn answer(
+async fn carry_out_answer(
     receiver: &Receiver,
     connection: Connection,
     mut pending: Pending,
-    action: Action,
+    answer: Answer,
 ) -> Result<Response<ReplyBody>, NoAnswer> {
-    match action {
-        Action::Respond {
+    match answer {
+        Answer::Respond {
             status,
             headers,
             body,
@@ -489,26 +490,18 @@ async fn answer(
             .await;
             Ok(response)
         }
-        // Carried out by `carry_out`; what a forward tells the sender instead is never a
-        // forward (`decide` builds it from a plain step), so this answers rather than panics.
-        Action::Forward { .. } => {
-            let text =
-                Bytes::from_static(b"hookscope: a forward step cannot answer another forward\n");
-            pending.finish(Outcome::Answered(500), text.clone());
-            Ok(whole(plain(StatusCode::INTERNAL_SERVER_ERROR, text)))
-        }
-        Action::Drop { delay } => {
+        Answer::Drop { delay } => {
             wait(delay).await;
             pending.finish(Outcome::Dropped, Bytes::new());
             Err(NoAnswer)
         }
-        Action::Reset { delay } => {
+        Answer::Reset { delay } => {
             wait(delay).await;
             arm_reset(connection.socket);
             pending.finish(Outcome::Reset, Bytes::new());
             Err(NoAnswer)
         }
-        Action::Hang => {
+        Answer::Hang => {
             pending.if_dropped = Outcome::Hung;
             receiver.shared.shutdown().begun().await;
             pending.finish(Outcome::Hung, Bytes::new());
