@@ -1,6 +1,7 @@
 //! The command line: clap definitions only. `listen`'s flags are the library's
 //! [`Config`] itself; every malformed flag is refused by clap at start-up (exit 2).
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -386,6 +387,17 @@ impl SendArgs {
             (None, false) => hookscope::send::Verify::SystemRoots,
         }
     }
+}
+
+/// The command line with `help examples` read as `examples`: clap's `help SUBCOMMAND`
+/// would print the subcommand's usage, and the cookbook is what someone asking for
+/// help with examples wants.
+pub fn with_help_topics(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    if args.len() == 3 && args[1] == "help" && args[2] == "examples" {
+        args.remove(1);
+    }
+    args
 }
 
 /// One `--filter FIELD=VALUE`, checked at start-up as the whole filter will be.

@@ -46,12 +46,29 @@ impl Outcome {
 #[error("{0}")]
 pub struct UsageError(String);
 
+/// Makes a command that only prints end as Unix tools do when its reader goes away
+/// (`hookscope examples | head`): killed by SIGPIPE, silently, instead of a panic in
+/// `println!`. Not for the commands that talk to the network, where a peer that
+/// goes away must be an error on that socket, not the end of the process.
+fn end_quietly_on_a_closed_pipe() {
+    // SAFETY: restores the default action of one signal before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Runs the chosen command.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    match cli
+    let command = cli
         .command
-        .unwrap_or_else(|| Command::Listen(Box::new(cli.listen)))
-    {
+        .unwrap_or_else(|| Command::Listen(Box::new(cli.listen)));
+    if matches!(
+        command,
+        Command::Examples | Command::Schema | Command::Validate(_) | Command::Export(_)
+    ) {
+        end_quietly_on_a_closed_pipe();
+    }
+    match command {
         Command::Listen(args) => runtime()?.block_on(listen(*args)),
         Command::Replay(args) => Ok(runtime()?.block_on(replay_file(&args))),
         Command::Validate(args) => Ok(validate_inputs(&args.inputs, args.format, &args.schema)),

@@ -20,7 +20,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     // clap refuses a malformed flag itself, naming it, with exit code 2.
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_from(cli::with_help_topics(std::env::args_os()));
     diagnostics::install();
     match commands::run(cli) {
         Ok(outcome) => outcome.exit_code(),

@@ -462,3 +462,40 @@ fn on_a_terminal_send_counts_down_to_the_next_attempt() {
         "the countdown is cleared: {terminal:?}"
     );
 }
+
+#[test]
+fn help_examples_prints_the_cookbook_and_help_says_what_each_format_does() {
+    let cookbook = common::run(&["examples"], b"");
+    let asked = common::run(&["help", "examples"], b"");
+    assert!(asked.status.success());
+    assert_eq!(asked.stdout, cookbook.stdout);
+    assert!(String::from_utf8_lossy(&asked.stdout).contains("hookscope --require-header"));
+
+    let help =
+        String::from_utf8_lossy(&common::run(&["listen", "--help"], b"").stdout).into_owned();
+    assert!(!help.contains("[`"), "rustdoc link text in --help: {help}");
+    for said in [
+        "readable block",
+        "for jq and scripts",
+        "One short line",
+        "Nothing per exchange",
+    ] {
+        assert!(help.contains(said), "--help does not say {said:?}");
+    }
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_a_printing_command_without_a_panic() {
+    for args in [&["examples"][..], &["schema"][..]] {
+        let mut child = std::process::Command::new(common::BIN)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

@@ -32,13 +32,15 @@ pub enum FormatChoice {
     /// Pretty on a terminal, JSON otherwise.
     #[default]
     Auto,
-    /// Always [`Format::Pretty`].
+    /// A readable block per exchange: the request line, the checks, the headers, and the
+    /// body pretty-printed in colour (at most 200 lines), with a link to the inspector.
     Pretty,
-    /// Always [`Format::Json`].
+    /// One JSON object per exchange per line (the record's format), for jq and scripts.
     Json,
-    /// Always [`Format::Line`].
+    /// One short line per exchange: time, id, method, path, answer, verdict, attempt,
+    /// alert, size and time taken.
     Line,
-    /// Always [`Format::Quiet`].
+    /// Nothing per exchange; the summary still prints when hookscope stops.
     Quiet,
 }
 
