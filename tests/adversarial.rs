@@ -1022,3 +1022,24 @@ fn http2_bodies_held_by_answers_that_wait_stay_charged_to_the_budget() {
     let peak_mib = peak_rss_kib(hookscope.pid()) / 1024;
     assert!(peak_mib < 150, "peak RSS {peak_mib} MiB");
 }
+
+#[test]
+fn half_sent_bodies_that_stall_give_way_to_a_sender_that_is_sending() {
+    let hookscope = Hookscope::start(&["--format", "quiet"]);
+    // 20 bodies that declare 1 MiB (reserved as soon as a second piece arrives), send
+    // 600 KiB and stall: more than the 16 MiB budget, held until they time out.
+    let port = hookscope.port;
+    let attackers: Vec<_> = (0..20)
+        .map(|_| {
+            thread::spawn(move || {
+                let mut stream = stalled(port, MIB_HEAD);
+                for _ in 0..6 {
+                    let _ = stream.write_all(&[b' '; 100 * 1024]);
+                }
+                stream
+            })
+        })
+        .collect();
+    let _attackers: Vec<TcpStream> = attackers.into_iter().map(|a| a.join().unwrap()).collect();
+    Bystander::run_for(&hookscope.url("/"), Duration::from_secs(3), &[200]);
+}

@@ -24,7 +24,10 @@ pub(crate) const WAIT_FOR_ROOM: Duration = Duration::from_millis(500);
 
 /// A body being read for less than this is never told to give way: every body is
 /// slow in its first moments.
-const GRACE: Duration = Duration::from_millis(500);
+const GRACE: Duration = Duration::from_millis(250);
+
+/// How often a body waiting for room asks again for the slowest to give way.
+const ASK_AGAIN_EVERY: Duration = Duration::from_millis(50);
 
 /// The budget, and the bodies being read that may be told to give way.
 pub(crate) struct BodyBudget {
@@ -49,8 +52,10 @@ impl Reader {
         self.give_way.notified().await;
     }
 
+    /// Notes bytes read; every byte read was charged, so the body now holds budget.
     pub(crate) fn received(&self, bytes: u64) {
         self.received.fetch_add(bytes, Ordering::Relaxed);
+        self.holds_budget.store(true, Ordering::Relaxed);
     }
 }
 
@@ -122,7 +127,7 @@ impl BodyBudget {
         let reader = Arc::new(Reader {
             began,
             received: AtomicU64::new(received),
-            holds_budget: AtomicBool::new(false),
+            holds_budget: AtomicBool::new(received > 0),
             told: AtomicBool::new(false),
             give_way: Notify::new(),
         });
@@ -164,14 +169,23 @@ impl BodyBudget {
             return Ok(());
         }
         let wanted = u32::try_from(bytes).map_err(|_| NoRoom)?;
-        self.tell_slowest_to_give_way(Some(reader), true);
+        let deadline = Instant::now() + WAIT_FOR_ROOM;
         let waiting = Arc::clone(&self.permits).acquire_many_owned(wanted);
-        match tokio::time::timeout(WAIT_FOR_ROOM, waiting).await {
-            Ok(Ok(permit)) => {
-                charge.add(permit);
-                Ok(())
+        tokio::pin!(waiting);
+        // Asks again while it waits: a body too young to be told at first may become
+        // the slowest one old enough before the deadline.
+        loop {
+            self.tell_slowest_to_give_way(Some(reader), true);
+            let next_ask = (Instant::now() + ASK_AGAIN_EVERY).min(deadline);
+            match tokio::time::timeout_at(next_ask, &mut waiting).await {
+                Ok(Ok(permit)) => {
+                    charge.add(permit);
+                    return Ok(());
+                }
+                Ok(Err(_)) => return Err(NoRoom),
+                Err(_) if next_ask >= deadline => return Err(NoRoom),
+                Err(_) => {}
             }
-            _ => Err(NoRoom),
         }
     }
 
