@@ -356,15 +356,20 @@ pub(crate) async fn reaches(url: &reqwest::Url, listener: SocketAddr) -> Option<
     addresses.find(|address| address_reaches(address.ip(), listener.ip()))
 }
 
-/// Whether connecting to `target` reaches a listener bound to `listener` (same port).
-fn address_reaches(target: std::net::IpAddr, listener: std::net::IpAddr) -> bool {
+/// The address a connection to `ip` reaches: this machine's loopback for the
+/// unspecified address (`0.0.0.0`, `::`), `ip` itself otherwise.
+pub(crate) fn connected_to(ip: std::net::IpAddr) -> std::net::IpAddr {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-    let target = match target.to_canonical() {
-        // Connecting to the unspecified address connects to this machine's loopback.
+    match ip {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
-    };
+    }
+}
+
+/// Whether connecting to `target` reaches a listener bound to `listener` (same port).
+fn address_reaches(target: std::net::IpAddr, listener: std::net::IpAddr) -> bool {
+    let target = connected_to(target.to_canonical());
     let listener = listener.to_canonical();
     if listener.is_unspecified() {
         // Bound to every interface: reached by loopback and by any address of this

@@ -896,21 +896,17 @@ fn run_measured(args: &[&str]) -> (std::process::Output, u64) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let status = format!("/proc/{}/status", child.id());
+    let pid = child.id();
     let watching = Arc::new(AtomicBool::new(true));
     let watcher = {
         let watching = Arc::clone(&watching);
         thread::spawn(move || {
             let mut peak_kib = 0u64;
             while watching.load(Ordering::Relaxed) {
-                let Ok(text) = std::fs::read_to_string(&status) else {
+                let Some(hwm) = common::try_status_kib(pid, "VmHWM:") else {
                     break;
                 };
-                let hwm = text
-                    .lines()
-                    .find_map(|line| line.strip_prefix("VmHWM:"))
-                    .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok());
-                peak_kib = peak_kib.max(hwm.unwrap_or(0));
+                peak_kib = peak_kib.max(hwm);
                 thread::sleep(Duration::from_millis(2));
             }
             peak_kib

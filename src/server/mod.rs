@@ -760,11 +760,7 @@ async fn refuse_a_loop(url: &reqwest::Url, local: SocketAddr) -> Result<(), Conf
 /// URLs it offers (Copy as curl, the editor's Send) on it, never on the Host a
 /// sender wrote.
 fn webhook_url(scheme: &str, local: SocketAddr) -> String {
-    let ip = match local.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
+    let ip = crate::forward::connected_to(local.ip());
     format!("{scheme}://{}", SocketAddr::new(ip, local.port()))
 }
 
