@@ -113,7 +113,7 @@ pub enum Command {
 pub struct SendArgs {
     /// The receiver's URL (http or https).
     #[arg(long, value_name = "URL", value_parser = parse_http_url)]
-    pub to: reqwest::Url,
+    pub to: hookscope::outgoing::Url,
 
     /// The alert to send; `-` or nothing reads standard input. It is re-encoded as Panther
     /// writes alerts (key order, HTML escaping) unless --raw is given.
@@ -138,15 +138,15 @@ pub struct SendArgs {
 
     /// Panther's app URL, which the links of --test and --example point into.
     #[arg(long, default_value = DEFAULT_APP_URL, value_parser = parse_http_url, value_name = "URL")]
-    pub panther_url: reqwest::Url,
+    pub panther_url: hookscope::outgoing::Url,
 
     /// Send the file's bytes exactly as they are, not re-encoded as Panther writes alerts.
     #[arg(long, conflicts_with_all = ["test", "example", "resend"])]
     pub raw: bool,
 
     /// The User-Agent header; Panther's sender is Go's HTTP client.
-    #[arg(long, default_value = "Go-http-client/1.1", value_name = "TEXT")]
-    pub user_agent: String,
+    #[arg(long, default_value = "Go-http-client/1.1", value_parser = parse_header_value, value_name = "TEXT")]
+    pub user_agent: HeaderValue,
 
     /// When retries come: Panther's real schedule (a random 30-300 s wait, for at most 30
     /// minutes; see --time-scale), or exponential (--backoff, doubled each time) for quick runs.
@@ -180,6 +180,11 @@ pub struct SendArgs {
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub retries: u32,
 
+    /// Retry every failure, as Panther does: by default an untrusted certificate or a host
+    /// name that does not resolve stops at once, since no retry will change it.
+    #[arg(long)]
+    pub retry_all_errors: bool,
+
     /// With --schedule exponential: wait before the first retry, doubled for each next one
     /// (capped at 60s, ±20% jitter); 0 for none.
     #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
@@ -206,7 +211,7 @@ pub struct SendArgs {
     pub json: bool,
 
     /// Most of a response body read; the rest is not read, and the status says it was cut.
-    #[arg(long, default_value = "1MiB", value_parser = parse_size_usize, value_name = "SIZE")]
+    #[arg(long, default_value = hookscope::outgoing::DEFAULT_MAX_RESPONSE_BODY_TEXT, value_parser = parse_size_usize, value_name = "SIZE")]
     pub max_response_body: usize,
 }
 
@@ -254,7 +259,7 @@ pub struct ReplayArgs {
     /// Where to send: a base URL (the recorded path is appended) or a full URL. Without it,
     /// each request goes where it was forwarded to (a record made with `listen --forward`).
     #[arg(long, value_name = "URL", value_parser = parse_http_url)]
-    pub to: Option<reqwest::Url>,
+    pub to: Option<hookscope::outgoing::Url>,
 
     /// Only requests that match, as FIELD=VALUE, in the inspector's and the API's filter
     /// language: id, since, status (503, 5xx, dropped), verdict, method, path (a prefix by
@@ -272,7 +277,7 @@ pub struct ReplayArgs {
     pub headers: Vec<(HeaderName, HeaderValue)>,
 
     /// Most of each response body read; the rest is not read, and the line says it was cut.
-    #[arg(long, default_value = "1MiB", value_parser = parse_size_usize, value_name = "SIZE")]
+    #[arg(long, default_value = hookscope::outgoing::DEFAULT_MAX_RESPONSE_BODY_TEXT, value_parser = parse_size_usize, value_name = "SIZE")]
     pub max_response_body: usize,
 
     /// Longest record line read; longer ones are skipped (exit 1). A line holds its body up to
@@ -352,6 +357,11 @@ fn parse_sign_timestamp(text: &str) -> Result<i64, String> {
 }
 
 /// A time scale: a positive, finite factor.
+fn parse_header_value(text: &str) -> Result<HeaderValue, String> {
+    HeaderValue::from_str(text)
+        .map_err(|_| format!("{text:?} has characters a header cannot carry"))
+}
+
 fn parse_time_scale(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(scale) if scale.is_finite() && scale > 0.0 => Ok(scale),
@@ -376,15 +386,16 @@ impl SendArgs {
         hookscope::send::RetryPolicy {
             retries: self.retries,
             schedule,
+            retry_all_errors: self.retry_all_errors,
         }
     }
 
     /// How HTTPS targets are verified.
-    pub fn verify(&self) -> hookscope::send::Verify {
+    pub fn trust(&self) -> hookscope::outgoing::Trust {
         match (&self.cacert, self.insecure) {
-            (Some(path), _) => hookscope::send::Verify::CaCert(path.clone()),
-            (None, true) => hookscope::send::Verify::Insecure,
-            (None, false) => hookscope::send::Verify::SystemRoots,
+            (Some(path), _) => hookscope::outgoing::Trust::CaCert(path.clone()),
+            (None, true) => hookscope::outgoing::Trust::Insecure,
+            (None, false) => hookscope::outgoing::Trust::SystemRoots,
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use hookscope::escape::escape_line;
+use hookscope::outgoing::{Trust, Url};
 use hookscope::output::StdoutFull;
 use hookscope::send::{self, RecordedRequest};
 use hookscope::{RecordLine, ServerBuilder, Verdict, output, panther, validate};
@@ -196,6 +197,13 @@ impl Signals {
     }
 }
 
+/// The sender for `send` and `replay`, or `None` when its CA file cannot be used (said).
+fn sender(trust: &Trust, timeout: Duration) -> Option<send::Sender> {
+    send::Sender::new(trust, timeout)
+        .map_err(|error| eprintln!("hookscope: error: {error}"))
+        .ok()
+}
+
 /// Re-sends the recorded requests that pass every filter, one after another,
 /// printing what each got back. Unfinished lines are skipped with a warning.
 /// Exit 0 when every one got an HTTP answer, 1 when some did not, 2 when the file
@@ -212,7 +220,9 @@ async fn replay_file(args: &ReplayArgs) -> Outcome {
     let Some(filter) = filter_of(&args.filters) else {
         return Outcome::Usage;
     };
-    let client = send::client(args.timeout);
+    let Some(client) = sender(&Trust::SystemRoots, args.timeout) else {
+        return Outcome::Usage;
+    };
     if is_har(&mut reader) {
         return replay_har(args, reader, &client).await;
     }
@@ -271,7 +281,7 @@ async fn replay_file(args: &ReplayArgs) -> Outcome {
             }
         };
         let forwarded_to = parsed.upstream.as_ref().map(|leg| leg.url.as_str());
-        let to = match (&args.to, forwarded_to.map(reqwest::Url::parse)) {
+        let to = match (&args.to, forwarded_to.map(Url::parse)) {
             (Some(to), _) => to.clone(),
             (None, Some(Ok(url))) => url,
             (None, _) => {
@@ -474,16 +484,12 @@ async fn send(args: &SendArgs) -> Outcome {
         Ok(body) => body,
         Err(outcome) => return outcome,
     };
-    let verify = args.verify();
-    if verify == send::Verify::Insecure {
+    let trust = args.trust();
+    if trust == Trust::Insecure {
         tracing::warn!("--insecure: the server's certificate is not verified");
     }
-    let client = match send::sender_client(args.timeout, &verify, &args.user_agent) {
-        Ok(client) => client,
-        Err(error) => {
-            eprintln!("hookscope: error: {error}");
-            return Outcome::Usage;
-        }
+    let Some(sender) = sender(&trust, args.timeout) else {
+        return Outcome::Usage;
     };
     let mut rng = match args.seed {
         Some(seed) => fastrand::Rng::with_seed(seed),
@@ -492,13 +498,13 @@ async fn send(args: &SendArgs) -> Outcome {
     let policy = args.retry_policy();
     let delivery = send::Delivery {
         url: args.to.clone(),
+        user_agent: args.user_agent.clone(),
         body: body.into(),
         headers: HeaderMap::from_iter(args.headers.iter().cloned()),
         max_response_body: args.max_response_body,
         signers: args.sign.clone(),
         sign_timestamp: args.sign_timestamp,
     };
-    let mut hinted = false;
     let stderr_is_terminal = std::io::stderr().is_terminal();
     // The countdown on the terminal, stopped and cleared before the attempt's line (its
     // own last wake-up would race the attempt).
@@ -510,17 +516,6 @@ async fn send(args: &SendArgs) -> Outcome {
                 eprint!("\r\x1b[K");
             }
             eprintln!("hookscope: {}", attempt_line(attempt));
-            let untrusted = attempt
-                .error
-                .as_deref()
-                .is_some_and(send::is_untrusted_certificate);
-            if untrusted && !hinted {
-                hinted = true;
-                eprintln!(
-                    "hookscope: hint: the receiver's certificate is not trusted, and retrying will not change that: \
-                     give its CA with --cacert (for a `hookscope cert` pair, --cacert DIR/cert.pem), or skip the check with --insecure"
-                );
-            }
         }
         send::Progress::Waiting { next, of, delay } if stderr_is_terminal => {
             counting = Some(tokio::spawn(countdown(next, of, delay)));
@@ -530,7 +525,19 @@ async fn send(args: &SendArgs) -> Outcome {
             humantime::format_duration(Duration::from_millis(delay.as_millis() as u64))
         ),
     };
-    let status = send::deliver(&client, &delivery, policy, &mut rng, &mut report).await;
+    let status = send::deliver(&sender, &delivery, policy, &mut rng, &mut report).await;
+    if let Some(unfixable) = status.stopped {
+        let fix = match unfixable {
+            send::Unfixable::UntrustedCertificate => {
+                "give its CA with --cacert (for a `hookscope cert` pair, --cacert DIR/cert.pem), or skip the check with --insecure"
+            }
+            send::Unfixable::UnknownHost => "check the host name in --to",
+        };
+        eprintln!(
+            "hookscope: hint: {unfixable}, and retrying will not change that, so no retry was made: {fix}. \
+             (Panther would retry it all the same; --retry-all-errors does too.)"
+        );
+    }
     print_delivery(&status, args.json);
     if status.delivered {
         Outcome::Success
@@ -576,7 +583,7 @@ const MAX_HAR: u64 = 256 * 1024 * 1024;
 async fn replay_har(
     args: &ReplayArgs,
     reader: std::io::BufReader<std::fs::File>,
-    client: &reqwest::Client,
+    client: &send::Sender,
 ) -> Outcome {
     let file = args.file.display();
     let Some(to) = &args.to else {

@@ -2,33 +2,30 @@
 //! receiver (the upstream) as it arrived, and the upstream's answer comes back to
 //! be captured and, unless a script step says otherwise, passed to the sender.
 //!
-//! The client is hyper's own (hyper-util, with rustls through hyper-rustls) rather
-//! than reqwest, which `send` uses: a proxy must send the headers it got and no
-//! others (reqwest adds `Accept: */*` to a request without one), and it must hand
-//! the upstream's body on as a stream.
+//! This module owns forwarding: its settings (the flags of the "Forwarding"
+//! heading), its start-up checks (a loop back to this listener, an upstream not up
+//! yet), where a request goes (the forward URL's path is a prefix), what is sent
+//! (hop-by-hop headers out, `X-Forwarded-*` in, one hop mark) and the upstream
+//! leg as captured. The client itself is the outgoing side's ([`crate::outgoing`]).
+//! Whether a request is forwarded is the behaviour's decision (`respond`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use clap::Args;
-use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full};
+use http::header::{CONTENT_LENGTH, EXPECT, HOST};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::Full;
 use hyper::body::{Body, Frame, Incoming};
-use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use thiserror::Error;
 
 use crate::capture::UpstreamLeg;
-use crate::values::{error_with_causes, parse_duration};
+use crate::outgoing::{self, ReadError, Trust, TrustError, Url, read_capped};
+use crate::values::parse_duration;
 
 /// How hookscope reaches the upstream: flags of `hookscope listen`.
 #[derive(Debug, Clone, Args)]
@@ -67,28 +64,42 @@ impl Default for UpstreamOptions {
     }
 }
 
-/// Why the upstream client cannot be set up.
+impl UpstreamOptions {
+    /// Whom an https upstream is trusted as.
+    pub fn trust(&self) -> Trust {
+        match (&self.forward_cacert, self.forward_insecure) {
+            (Some(path), _) => Trust::CaCert(path.clone()),
+            (None, true) => Trust::Insecure,
+            (None, false) => Trust::SystemRoots,
+        }
+    }
+}
+
+/// Why forwarding cannot start.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ForwardError {
     /// The CA certificate file cannot be used.
-    #[error("cannot use --forward-cacert {path}: {reason}")]
-    CaCert {
-        /// The file.
-        path: String,
-        /// What is wrong.
-        reason: String,
+    #[error("--forward-cacert: {0}")]
+    CaCert(#[from] TrustError),
+    /// The forward URL points at this very listener: every request would come back to it.
+    #[error(
+        "--forward {url} is this listener's own address ({addr}): every request would be sent back to hookscope, forever"
+    )]
+    Loop {
+        /// The forward URL.
+        url: String,
+        /// The listening address it resolves to.
+        addr: SocketAddr,
     },
 }
 
 /// The headers a forward writes (from the ones received, if any).
 const FORWARDED: [&str; 3] = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
 
-type Client = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
 /// The client that forwards requests (connections are kept and reused; HTTP/2 when
 /// an https upstream offers it).
 pub(crate) struct Upstream {
-    client: Client,
+    client: outgoing::Client,
     /// This instance's mark on what it forwards (see [`HOP_HEADER`]).
     hop: HeaderValue,
     timeout: Duration,
@@ -145,22 +156,30 @@ pub(crate) enum RestError {
 }
 
 impl Upstream {
-    /// A client with the TLS settings of `options`, capturing at most `keep` bytes of each answer.
-    pub(crate) fn new(options: &UpstreamOptions, keep: u64) -> Result<Upstream, ForwardError> {
-        let tls = client_tls(options)?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(options.forward_timeout));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
-        let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(50))
-            .build(connector);
+    /// Forwarding to `url` for a listener on `listener`, with the settings of
+    /// `options`, capturing at most `keep` bytes of each answer. Refuses a URL that
+    /// comes back to the listener; warns (without refusing) when nothing answers
+    /// there yet, since the user's app may start after hookscope.
+    pub(crate) async fn start(
+        url: &Url,
+        options: &UpstreamOptions,
+        keep: u64,
+        listener: SocketAddr,
+    ) -> Result<Upstream, ForwardError> {
+        if let Some(addr) = reaches(url, listener).await {
+            return Err(ForwardError::Loop {
+                url: url.to_string(),
+                addr,
+            });
+        }
+        let upstream = Upstream::new(options, keep)?;
+        tokio::spawn(warn_if_unreachable(url.clone()));
+        Ok(upstream)
+    }
+
+    /// A client with the settings of `options`, capturing at most `keep` bytes of each answer.
+    fn new(options: &UpstreamOptions, keep: u64) -> Result<Upstream, ForwardError> {
+        let client = outgoing::Client::new(&options.trust(), options.forward_timeout)?;
         let hop = HeaderValue::from_str(&format!("{:016x}", fastrand::u64(..)))
             .unwrap_or(HeaderValue::from_static("hookscope"));
         Ok(Upstream {
@@ -173,7 +192,7 @@ impl Upstream {
 
     /// Sends the request to `base` (its path a prefix) and reads the answer's head
     /// and up to `keep` bytes of its body, all within `--forward-timeout`.
-    pub(crate) async fn send(&self, base: &reqwest::Url, request: Outgoing<'_>) -> Forwarded {
+    pub(crate) async fn send(&self, base: &Url, request: Outgoing<'_>) -> Forwarded {
         let started = Instant::now();
         let deadline = tokio::time::Instant::from_std(started + self.timeout);
         let url = target(base, request.path, request.query);
@@ -206,47 +225,30 @@ impl Upstream {
         *outgoing.headers_mut() = forwarded_headers(&request);
         outgoing.headers_mut().append(HOP_HEADER, self.hop.clone());
         *outgoing.uri_mut() = uri;
-        let answer = match tokio::time::timeout_at(deadline, self.client.request(outgoing)).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(error)) => return failed(leg, describe(&error, base), false),
-            Err(_) => return failed(leg, self.too_slow("answer"), true),
+        let answer = match self.client.send(outgoing, deadline).await {
+            Ok(answer) => answer,
+            Err(outgoing::Failure::TimedOut) => return failed(leg, self.too_slow("answer"), true),
+            Err(failure) => return failed(leg, failure.describe(base, "--forward-timeout"), false),
         };
         leg.first_byte = Some(started.elapsed());
         let (head, mut body) = answer.into_parts();
         leg.status = Some(head.status.as_u16());
         leg.version = Some(version_text(head.version));
-        leg.headers = without_hop_by_hop(head.headers);
-        // The body, up to what is kept, within what is left of the timeout (one
-        // timer for the whole read, not one per frame).
-        let mut kept = BytesMut::new();
-        let read = tokio::time::timeout_at(deadline, async {
-            while let Some(frame) = body.frame().await {
-                let Ok(mut data) = frame?.into_data() else {
-                    continue; // trailers are not passed on
-                };
-                let room = self.keep - kept.len();
-                if data.len() > room {
-                    kept.extend_from_slice(&data.split_to(room));
-                    return Ok(Some(data));
-                }
-                kept.extend_from_slice(&data);
+        leg.headers = outgoing::without_hop_by_hop(head.headers);
+        let beyond = match read_capped(&mut body, self.keep, deadline).await {
+            Ok(capped) => {
+                leg.body = capped.kept;
+                capped.beyond
             }
-            Ok::<_, hyper::Error>(None)
-        })
-        .await;
-        let beyond = match read {
-            Ok(Ok(beyond)) => beyond,
-            Ok(Err(error)) => {
-                leg.body = kept.freeze();
-                let error = format!("its answer's body broke off: {}", error_with_causes(&error));
-                return failed(leg, error, false);
+            Err(ReadError::Broken { kept, cause }) => {
+                leg.body = kept;
+                return failed(leg, format!("its answer's body broke off: {cause}"), false);
             }
-            Err(_) => {
-                leg.body = kept.freeze();
+            Err(ReadError::TimedOut { kept }) => {
+                leg.body = kept;
                 return failed(leg, self.too_slow("answer's body"), true);
             }
         };
-        leg.body = kept.freeze();
         leg.took = started.elapsed();
         let rest = beyond.map(|beyond| {
             leg.truncated = true;
@@ -305,7 +307,7 @@ impl Body for StreamedRest {
 /// written: `--forward http://127.0.0.1:3000/webhooks/panther` sends it to
 /// `/webhooks/panther`, not `/webhooks/panther/` (which Flask answers 404 and
 /// FastAPI 307). Any other path goes below the prefix; the query follows.
-pub(crate) fn target(base: &reqwest::Url, path: &str, query: Option<&str>) -> String {
+pub(crate) fn target(base: &Url, path: &str, query: Option<&str>) -> String {
     let origin = base.origin().ascii_serialization();
     let path = if path.starts_with('/') { path } else { "/" };
     let full = if path == "/" {
@@ -343,7 +345,7 @@ impl Upstream {
 /// The address of a listener bound to `listener` that connecting to `url` reaches,
 /// if it does: `0.0.0.0` and `::` reach this machine, an IPv4-mapped IPv6 address is
 /// its IPv4 one, and a listener on every interface is reached through any of them.
-pub(crate) async fn reaches(url: &reqwest::Url, listener: SocketAddr) -> Option<SocketAddr> {
+pub(crate) async fn reaches(url: &Url, listener: SocketAddr) -> Option<SocketAddr> {
     let port = url.port_or_known_default()?;
     if port != listener.port() {
         return None;
@@ -387,11 +389,11 @@ fn address_reaches(target: std::net::IpAddr, listener: std::net::IpAddr) -> bool
 fn forwarded_headers(request: &Outgoing<'_>) -> HeaderMap {
     let original = request.headers;
     let mut headers = HeaderMap::with_capacity(original.len() + 3);
-    let listed = listed_in_connection(original);
+    let listed = outgoing::listed_in_connection(original);
     for (name, value) in original {
         // The body was read whole already: an `Expect: 100-continue` would make the
         // upstream wait for a go-ahead that is not needed.
-        let skipped = crate::values::HOP_BY_HOP.contains(&name.as_str())
+        let skipped = outgoing::is_hop_by_hop(name.as_str())
             || name == HOST
             || name == CONTENT_LENGTH
             || name == EXPECT
@@ -427,50 +429,6 @@ fn forwarded_headers(request: &Outgoing<'_>) -> HeaderMap {
     headers
 }
 
-/// An answer's headers without the hop-by-hop ones.
-fn without_hop_by_hop(mut headers: HeaderMap) -> HeaderMap {
-    let listed = listed_in_connection(&headers);
-    for name in crate::values::HOP_BY_HOP.iter().copied() {
-        headers.remove(name);
-    }
-    for name in listed {
-        headers.remove(name);
-    }
-    headers
-}
-
-/// Header names a `Connection` header lists (they are hop-by-hop too).
-fn listed_in_connection(headers: &HeaderMap) -> Vec<HeaderName> {
-    headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect()
-}
-
-/// hyper-util's errors say "client error (Connect)" and keep the cause a user
-/// needs (refused, unknown host, untrusted certificate) at the bottom of the chain.
-fn describe(error: &hyper_util::client::legacy::Error, base: &reqwest::Url) -> String {
-    let mut innermost: &dyn std::error::Error = error;
-    while let Some(cause) = innermost.source() {
-        innermost = cause;
-    }
-    let upstream = match (base.host_str(), base.port_or_known_default()) {
-        (Some(host), Some(port)) => format!("{host}:{port}"),
-        _ => base.to_string(),
-    };
-    if error.is_connect() {
-        format!("cannot connect to {upstream}: {innermost}")
-    } else {
-        format!(
-            "the request to {upstream} failed: {}",
-            error_with_causes(error)
-        )
-    }
-}
-
 fn version_text(version: http::Version) -> &'static str {
     match version {
         http::Version::HTTP_10 => "HTTP/1.0",
@@ -479,107 +437,32 @@ fn version_text(version: http::Version) -> &'static str {
     }
 }
 
-/// The TLS settings for an https upstream: the system's roots, one CA file
-/// (`--forward-cacert`), or no verification (`--forward-insecure`).
-fn client_tls(options: &UpstreamOptions) -> Result<rustls::ClientConfig, ForwardError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cacert_error = |path: &PathBuf, reason: String| ForwardError::CaCert {
-        path: path.display().to_string(),
-        reason,
+/// Says so when the upstream does not accept connections at start-up: it may come
+/// up later, so this is a warning, and requests get 502 until it does.
+async fn warn_if_unreachable(url: Url) {
+    const WITHIN: Duration = Duration::from_secs(2);
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        return;
     };
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .map_err(|error| ForwardError::CaCert {
-            path: String::new(),
-            reason: error.to_string(),
-        })?;
-    let config = if options.forward_insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-            .with_no_client_auth()
-    } else if let Some(path) = &options.forward_cacert {
-        let pem = std::fs::read(path).map_err(|error| cacert_error(path, error.to_string()))?;
-        let mut roots = rustls::RootCertStore::empty();
-        for certificate in CertificateDer::pem_slice_iter(&pem) {
-            let certificate = certificate.map_err(|error| cacert_error(path, error.to_string()))?;
-            roots
-                .add(certificate)
-                .map_err(|error| cacert_error(path, error.to_string()))?;
-        }
-        if roots.is_empty() {
-            return Err(cacert_error(
-                path,
-                "no -----BEGIN CERTIFICATE----- block".into(),
-            ));
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
-    } else {
-        // With no usable system roots, https upstreams fail with a clear
-        // certificate error; http ones still work.
-        match builder.clone().with_native_roots() {
-            Ok(builder) => builder.with_no_client_auth(),
-            Err(_) => builder
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth(),
-        }
-    };
-    Ok(config)
-}
-
-/// `--forward-insecure`: any certificate is accepted (signatures are still checked,
-/// so that the handshake itself is sound).
-#[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let refused =
+        match tokio::time::timeout(WITHIN, tokio::net::TcpStream::connect((host, port))).await {
+            Ok(Ok(_)) => return,
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => format!(
+                "no connection within {}",
+                humantime::format_duration(WITHIN)
+            ),
+        };
+    tracing::warn!(
+        "--forward {url} is not reachable yet ({refused}); requests get 502 until it is"
+    );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderName;
 
     fn outgoing(headers: &HeaderMap) -> Outgoing<'_> {
         Outgoing {
@@ -602,15 +485,15 @@ mod tests {
 
     #[test]
     fn the_forward_path_is_a_prefix_and_the_query_follows() {
-        let base: reqwest::Url = "http://127.0.0.1:3000/app/".parse().unwrap();
+        let base: Url = "http://127.0.0.1:3000/app/".parse().unwrap();
         assert_eq!(
             target(&base, "/hook", Some("a=1&b")),
             "http://127.0.0.1:3000/app/hook?a=1&b"
         );
-        let root: reqwest::Url = "https://example.test".parse().unwrap();
+        let root: Url = "https://example.test".parse().unwrap();
         assert_eq!(target(&root, "/", None), "https://example.test/");
         assert_eq!(target(&root, "*", None), "https://example.test/");
-        let panther: reqwest::Url = "http://127.0.0.1:3000/webhooks/panther".parse().unwrap();
+        let panther: Url = "http://127.0.0.1:3000/webhooks/panther".parse().unwrap();
         assert_eq!(
             target(&panther, "/", None),
             "http://127.0.0.1:3000/webhooks/panther"
@@ -664,7 +547,7 @@ mod tests {
         headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         headers.insert("content-length", HeaderValue::from_static("2"));
         headers.insert("x-app", HeaderValue::from_static("kept"));
-        let kept = without_hop_by_hop(headers);
+        let kept = outgoing::without_hop_by_hop(headers);
         let mut names: Vec<&str> = kept.keys().map(HeaderName::as_str).collect();
         names.sort_unstable();
         assert_eq!(names, ["content-length", "x-app"]);

@@ -68,6 +68,7 @@ mod capture;
 #[doc(hidden)]
 pub mod escape;
 mod forward;
+pub mod outgoing;
 #[doc(hidden)]
 pub mod output;
 pub mod panther;

@@ -4,8 +4,14 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http::header::{ACCEPT, ACCEPT_ENCODING, CONTENT_TYPE, HOST, USER_AGENT};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
+use http_body_util::Full;
 use serde::Serialize;
 use thiserror::Error;
+
+use crate::outgoing::{self, FailureKind, ReadError, Trust, TrustError, Url};
+pub use crate::outgoing::{DEFAULT_MAX_RESPONSE_BODY, DEFAULT_MAX_RESPONSE_BODY_TEXT};
 
 pub use crate::capture::RecordLineError;
 use crate::capture::{Exchange, RecordLine};
@@ -98,7 +104,7 @@ impl RecordedRequest {
         let url = request
             .url
             .ok_or_else(|| format!("entry {number}: no request.url"))?;
-        let url = reqwest::Url::parse(&url)
+        let url = Url::parse(&url)
             .map_err(|error| format!("entry {number}: request.url {url:?}: {error}"))?;
         let headers = request
             .headers
@@ -158,7 +164,7 @@ impl RecordedRequest {
 
     /// Where the replay goes: `to` itself when it names a path, otherwise the
     /// original path (and query) on `to`'s host.
-    pub fn target(&self, to: &reqwest::Url) -> reqwest::Url {
+    pub fn target(&self, to: &Url) -> Url {
         let mut url = to.clone();
         if url.path() == "/" || url.path().is_empty() {
             url.set_path(&self.path);
@@ -191,28 +197,6 @@ pub struct Replayed {
 /// refuse to be driven by one.
 pub const REPLAY_MARK: &str = "x-hookscope-replay";
 
-/// Default most bytes of a response body read: a receiver's answer is a short
-/// text, and one that streams gigabytes must not be held in memory.
-pub const DEFAULT_MAX_RESPONSE_BODY: usize = 1024 * 1024;
-
-/// Reads at most `max` bytes of a response body. Past that the rest is not read
-/// (dropping the response closes the connection), and `true` says it was cut.
-async fn read_capped(
-    mut response: reqwest::Response,
-    max: usize,
-) -> Result<(Bytes, bool), reqwest::Error> {
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = max - body.len();
-        if chunk.len() > room {
-            body.extend_from_slice(&chunk[..room]);
-            return Ok((body.freeze(), true));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok((body.freeze(), false))
-}
-
 /// A replay that got no HTTP answer.
 #[derive(Debug, Error)]
 #[error("replay to {url} failed: {reason}")]
@@ -223,21 +207,84 @@ pub struct ReplayError {
     pub reason: String,
 }
 
-/// The HTTP client used for replays: it adds no header of its own (no gzip).
-pub fn client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .no_gzip()
-        .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
+/// How requests go out: the one client, and how long each whole exchange (the
+/// answer's head and the body read) may take.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    client: outgoing::Client,
+    timeout: Duration,
 }
 
-/// Sends a recorded request again: same method, path, headers (minus hop-by-hop ones) and body.
+impl Sender {
+    /// A sender trusting `trust`, giving each exchange `timeout`.
+    pub fn new(trust: &Trust, timeout: Duration) -> Result<Sender, TrustError> {
+        Ok(Sender {
+            client: outgoing::Client::new(trust, timeout)?,
+            timeout,
+        })
+    }
+
+    /// Sends `request` to `url` and reads at most `max` bytes of the answer's body.
+    async fn exchange(
+        &self,
+        request: Request<Full<Bytes>>,
+        max: usize,
+    ) -> Result<Answer, outgoing::Failure> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let answer = self.client.send(request, deadline).await?;
+        let (head, mut body) = answer.into_parts();
+        let (body, truncated, broken) = match outgoing::read_capped(&mut body, max, deadline).await
+        {
+            Ok(capped) => (capped.kept, capped.beyond.is_some(), None),
+            Err(ReadError::TimedOut { kept }) => (
+                kept,
+                false,
+                Some("the answer's body did not arrive in time (--timeout)".to_owned()),
+            ),
+            Err(ReadError::Broken { kept, cause }) => (
+                kept,
+                false,
+                Some(format!("the answer's body could not be read: {cause}")),
+            ),
+        };
+        Ok(Answer {
+            status: head.status,
+            headers: head.headers,
+            body,
+            truncated,
+            broken,
+        })
+    }
+}
+
+/// An answer, its body read up to the cap.
+struct Answer {
+    status: http::StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+    truncated: bool,
+    /// Why the body stopped before its end or the cap, if it did.
+    broken: Option<String>,
+}
+
+/// A request to `url`: its method, `Host` for the URL, and the given body.
+fn request_to(url: &Url, method: Method, body: Bytes) -> Result<Request<Full<Bytes>>, String> {
+    let uri: http::Uri = url
+        .as_str()
+        .parse()
+        .map_err(|error| format!("cannot address {url}: {error}"))?;
+    let mut request = Request::new(Full::new(body));
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    Ok(request)
+}
+
+/// Sends a recorded request again: same method, path, headers (minus hop-by-hop
+/// ones) and body, and no header of the client's own but `Host` and the framing.
 pub async fn replay(
-    client: &reqwest::Client,
+    sender: &Sender,
     request: &RecordedRequest,
-    to: &reqwest::Url,
+    to: &Url,
     max_response_body: usize,
 ) -> Result<Replayed, ReplayError> {
     let url = request.target(to);
@@ -245,57 +292,49 @@ pub async fn replay(
         url: url.to_string(),
         reason,
     };
-    let method = reqwest::Method::from_bytes(request.method.as_bytes())
+    let method = Method::from_bytes(request.method.as_bytes())
         .map_err(|_| failed(format!("bad method {:?}", request.method)))?;
-    let mut builder = client.request(method, url.clone());
+    let mut outgoing = request_to(&url, method, request.body.clone()).map_err(failed)?;
+    let headers = outgoing.headers_mut();
     for (name, value) in &request.headers {
         // The client writes the framing and the host of where the replay goes.
-        let name_lower = name.to_ascii_lowercase();
-        let written_here = matches!(name_lower.as_str(), "host" | "content-length");
-        if !written_here && !crate::values::HOP_BY_HOP.contains(&name_lower.as_str()) {
-            builder = builder.header(name, value);
+        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+            return Err(failed(format!("bad header name {name:?}")));
+        };
+        let written_here = name == HOST || name == http::header::CONTENT_LENGTH;
+        if written_here || outgoing::is_hop_by_hop(name.as_str()) {
+            continue;
         }
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| failed(format!("bad value for header {name}")))?;
+        headers.append(name, value);
     }
+    headers.insert(REPLAY_MARK, HeaderValue::from(request.id));
     let started = Instant::now();
-    let response = builder
-        .header(REPLAY_MARK, request.id)
-        .body(request.body.clone())
-        .send()
+    let answer = sender
+        .exchange(outgoing, max_response_body)
         .await
-        .map_err(|error| failed(error_chain(&error)))?;
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.to_string(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let (body, truncated) = read_capped(response, max_response_body)
-        .await
-        .map_err(|error| failed(error_chain(&error)))?;
+        .map_err(|failure| failed(failure.describe(&url, "--timeout")))?;
+    if let Some(broken) = answer.broken {
+        return Err(failed(broken));
+    }
     Ok(Replayed {
         url: url.to_string(),
-        status,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-        truncated,
+        status: answer.status.as_u16(),
+        headers: answer
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: String::from_utf8_lossy(&answer.body).into_owned(),
+        truncated: answer.truncated,
         took_ms: started.elapsed().as_secs_f64() * 1000.0,
     })
-}
-
-/// An error and its causes on one line ("error sending request: connection refused").
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    // reqwest wraps the cause a user needs in layers of its own ("error sending
-    // request for url (…): client error (Connect): tcp connect error: …"): say
-    // what happened in hookscope's words, with the innermost cause.
-    if let Some(error) = error.downcast_ref::<reqwest::Error>() {
-        return describe_request_error(error);
-    }
-    crate::values::error_with_causes(error)
 }
 
 #[cfg(test)]
@@ -379,6 +418,7 @@ mod tests {
         let real = RetryPolicy {
             retries: 10,
             schedule: Schedule::Panther { time_scale: 1.0 },
+            retry_all_errors: true,
         };
         let mut rng = fastrand::Rng::with_seed(11);
         let delays: Vec<Duration> = (1..=200).map(|retry| real.delay(retry, &mut rng)).collect();
@@ -420,12 +460,12 @@ mod tests {
             headers: vec![],
             body: Bytes::new(),
         };
-        let base: reqwest::Url = "http://127.0.0.1:9000".parse().unwrap();
+        let base: Url = "http://127.0.0.1:9000".parse().unwrap();
         assert_eq!(
             request.target(&base).as_str(),
             "http://127.0.0.1:9000/alerts?a=b"
         );
-        let full: reqwest::Url = "http://127.0.0.1:9000/hook".parse().unwrap();
+        let full: Url = "http://127.0.0.1:9000/hook".parse().unwrap();
         assert_eq!(
             request.target(&full).as_str(),
             "http://127.0.0.1:9000/hook?a=b"
@@ -466,6 +506,9 @@ pub struct RetryPolicy {
     pub retries: u32,
     /// When each retry comes.
     pub schedule: Schedule,
+    /// Retry failures no retry can fix (an untrusted certificate, a host name that
+    /// does not resolve) too, as Panther does.
+    pub retry_all_errors: bool,
 }
 
 impl Default for RetryPolicy {
@@ -476,6 +519,7 @@ impl Default for RetryPolicy {
                 backoff: Duration::from_secs(1),
                 max_backoff: Duration::from_secs(60),
             },
+            retry_all_errors: false,
         }
     }
 }
@@ -544,43 +588,17 @@ pub enum Progress<'a> {
     },
 }
 
-fn describe_request_error(error: &reqwest::Error) -> String {
-    let mut innermost: &dyn std::error::Error = error;
-    while let Some(cause) = innermost.source() {
-        innermost = cause;
-    }
-    let cause = innermost.to_string();
-    let target = error
-        .url()
-        .and_then(|url| {
-            Some(format!(
-                "{}:{}",
-                url.host_str()?,
-                url.port_or_known_default()?
-            ))
-        })
-        .unwrap_or_else(|| "the receiver".into());
-    if error.is_timeout() {
-        format!("no answer from {target} in time (--timeout)")
-    } else if error.is_connect() {
-        format!("cannot connect to {target}: {cause}")
-    } else if error.is_body() || error.is_decode() {
-        format!("the answer's body could not be read: {cause}")
-    } else {
-        format!("request to {target} failed: {cause}")
-    }
-}
-
-/// Whether an error (as [`error_chain`] writes it) says the receiver's certificate
-/// is not trusted: retrying will not help, a flag will.
-pub fn is_untrusted_certificate(error: &str) -> bool {
-    [
-        "UnknownIssuer",
-        "invalid peer certificate",
-        "certificate verify failed",
-    ]
-    .iter()
-    .any(|sign| error.contains(sign))
+/// A failure that retrying will not change, so that `send` stops at once (Panther
+/// retries it all the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Error)]
+#[serde(rename_all = "snake_case")]
+pub enum Unfixable {
+    /// The receiver's certificate is not trusted.
+    #[error("the receiver's certificate is not trusted")]
+    UntrustedCertificate,
+    /// The receiver's host name does not resolve.
+    #[error("the receiver's host name does not resolve")]
+    UnknownHost,
 }
 
 /// The message Panther keeps for an answer (outputs/post.go): the body of a 2XX,
@@ -606,79 +624,22 @@ pub struct DeliveryStatus {
     pub message: String,
     /// Retrying stopped at the schedule's time limit (Panther: 30 minutes), not its count.
     pub gave_up: bool,
+    /// Why retrying stopped before the schedule did: a failure no retry can fix
+    /// (an untrusted certificate, an unknown host), unless `retry_all_errors`.
+    pub stopped: Option<Unfixable>,
     /// The body of the last response received, if any (at most the cap).
     pub response_body: Option<String>,
     /// Whether that body was longer than the cap (the rest was not read).
     pub response_body_truncated: bool,
 }
 
-/// Why a sender could not be set up.
-#[derive(Debug, Error)]
-pub enum SendError {
-    /// The CA file cannot be used.
-    #[error("cannot use CA certificate {path}: {reason}")]
-    CaCert {
-        /// The file.
-        path: std::path::PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The HTTP client could not be built.
-    #[error("cannot set up the HTTP client: {0}")]
-    Client(String),
-}
-
-/// How HTTPS servers are verified.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verify {
-    /// Against the operating system's roots.
-    SystemRoots,
-    /// Against this CA certificate (PEM) only, as `curl --cacert` does.
-    CaCert(std::path::PathBuf),
-    /// Not at all.
-    Insecure,
-}
-
-/// The HTTP client `hookscope send` uses.
-pub fn sender_client(
-    timeout: Duration,
-    verify: &Verify,
-    user_agent: &str,
-) -> Result<reqwest::Client, SendError> {
-    // Go's client asks for gzip and undoes it; so does this one (reqwest's gzip).
-    let mut builder = reqwest::Client::builder()
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .gzip(true)
-        .user_agent(user_agent);
-    match verify {
-        Verify::SystemRoots => {}
-        Verify::CaCert(path) => {
-            let pem = std::fs::read(path).map_err(|error| SendError::CaCert {
-                path: path.clone(),
-                reason: error.to_string(),
-            })?;
-            let certificate =
-                reqwest::Certificate::from_pem(&pem).map_err(|error| SendError::CaCert {
-                    path: path.clone(),
-                    reason: error_chain(&error),
-                })?;
-            builder = builder
-                .tls_built_in_root_certs(false)
-                .add_root_certificate(certificate);
-        }
-        Verify::Insecure => builder = builder.danger_accept_invalid_certs(true),
-    }
-    builder
-        .build()
-        .map_err(|error| SendError::Client(error_chain(&error)))
-}
-
 /// Where and what [`deliver`] sends.
 #[derive(Debug, Clone)]
 pub struct Delivery {
     /// The receiver.
-    pub url: reqwest::Url,
+    pub url: Url,
+    /// The `User-Agent` of every attempt (Panther's Go client: `Go-http-client/1.1`).
+    pub user_agent: HeaderValue,
     /// The alert, as sent.
     pub body: Bytes,
     /// Extra headers on every attempt.
@@ -696,29 +657,22 @@ pub struct Delivery {
 /// other status is retried up to `policy.retries` more times; `progress` hears of
 /// each attempt as it ends and of each wait.
 pub async fn deliver(
-    client: &reqwest::Client,
+    sender: &Sender,
     delivery: &Delivery,
     policy: RetryPolicy,
     rng: &mut fastrand::Rng,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> DeliveryStatus {
-    let Delivery {
-        url,
-        body,
-        headers,
-        max_response_body,
-        signers,
-        sign_timestamp,
-    } = delivery;
     // One id for every attempt of the delivery, as Standard Webhooks asks (it is the
     // receiver's idempotency key); the timestamp is the attempt's own.
     let message_id = format!("msg_{:016x}{:016x}", rng.u64(..), rng.u64(..));
     let mut status = DeliveryStatus {
-        url: url.to_string(),
+        url: delivery.url.to_string(),
         attempts: Vec::new(),
         delivered: false,
         message: String::new(),
         gave_up: false,
+        stopped: None,
         response_body: None,
         response_body_truncated: false,
     };
@@ -740,64 +694,91 @@ pub async fn deliver(
             });
             tokio::time::sleep(delay).await;
         }
-        let at = chrono::Utc::now();
-        let started = Instant::now();
-        let mut headers = headers.clone();
-        for key in signers {
-            let timestamp = sign_timestamp.unwrap_or_else(|| at.timestamp());
-            for (name, value) in key.sign(body, timestamp, &message_id) {
-                headers.insert(name, value);
-            }
-        }
-        // Go's client writes Accept-Encoding: gzip and undoes it (so does this client).
-        let sent = client
-            .post(url.clone())
-            .header(http::header::ACCEPT, "application/json")
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .headers(headers)
-            .body(body.clone())
-            .send()
-            .await;
-        let mut report = AttemptReport {
-            number,
-            at,
-            status: None,
-            error: None,
-            message: String::new(),
-            took_ms: 0.0,
-        };
-        match sent {
-            Ok(response) => {
-                let code = response.status();
-                report.status = Some(code.as_u16());
-                let body = match read_capped(response, *max_response_body).await {
-                    Ok((bytes, truncated)) => {
-                        let body = String::from_utf8_lossy(&bytes).into_owned();
-                        status.response_body = Some(body.clone());
-                        status.response_body_truncated = truncated;
-                        body
-                    }
-                    Err(error) => {
-                        report.error = Some(error_chain(&error));
-                        String::new()
-                    }
-                };
-                report.message = panther_message(code, &body);
-                status.delivered = code.is_success();
-            }
-            Err(error) => {
-                let error = error_chain(&error);
-                report.message = format!("network error: Post \"{url}\": {error}");
-                report.error = Some(error);
-            }
-        }
+        let (report, kind) = attempt(sender, delivery, number, &message_id, &mut status).await;
         status.message = report.message.clone();
-        report.took_ms = started.elapsed().as_secs_f64() * 1000.0;
         progress(Progress::Attempted(&report));
         status.attempts.push(report);
         if status.delivered {
             break;
         }
+        let unfixable = match kind {
+            Some(FailureKind::UntrustedCertificate) => Some(Unfixable::UntrustedCertificate),
+            Some(FailureKind::UnknownHost) => Some(Unfixable::UnknownHost),
+            _ => None,
+        };
+        if unfixable.is_some() && !policy.retry_all_errors {
+            status.stopped = unfixable;
+            break;
+        }
     }
     status
+}
+
+/// One attempt: its report, and what kind of failure it was when no answer came.
+async fn attempt(
+    sender: &Sender,
+    delivery: &Delivery,
+    number: u32,
+    message_id: &str,
+    status: &mut DeliveryStatus,
+) -> (AttemptReport, Option<FailureKind>) {
+    let at = chrono::Utc::now();
+    let started = Instant::now();
+    let mut report = AttemptReport {
+        number,
+        at,
+        status: None,
+        error: None,
+        message: String::new(),
+        took_ms: 0.0,
+    };
+    let url = &delivery.url;
+    let mut request = match request_to(url, Method::POST, delivery.body.clone()) {
+        Ok(request) => request,
+        Err(error) => {
+            report.message = format!("network error: Post \"{url}\": {error}");
+            report.error = Some(error);
+            return (report, Some(FailureKind::Network));
+        }
+    };
+    let headers = request.headers_mut();
+    // Go's client: its User-Agent, then Panther's two headers; it asks for gzip and
+    // undoes it.
+    headers.insert(USER_AGENT, delivery.user_agent.clone());
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    for (name, value) in &delivery.headers {
+        headers.insert(name, value.clone());
+    }
+    for key in &delivery.signers {
+        let timestamp = delivery.sign_timestamp.unwrap_or_else(|| at.timestamp());
+        for (name, value) in key.sign(&delivery.body, timestamp, message_id) {
+            headers.insert(name, value);
+        }
+    }
+    if !headers.contains_key(ACCEPT_ENCODING) {
+        headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    let mut kind = None;
+    match sender.exchange(request, delivery.max_response_body).await {
+        Ok(answer) => {
+            report.status = Some(answer.status.as_u16());
+            let (body, truncated) =
+                outgoing::gunzip_capped(&answer.headers, answer.body, delivery.max_response_body);
+            let body = String::from_utf8_lossy(&body).into_owned();
+            report.error = answer.broken;
+            report.message = panther_message(answer.status, &body);
+            status.response_body = Some(body);
+            status.response_body_truncated = truncated || answer.truncated;
+            status.delivered = answer.status.is_success();
+        }
+        Err(failure) => {
+            let error = failure.describe(url, "--timeout");
+            report.message = format!("network error: Post \"{url}\": {error}");
+            report.error = Some(error);
+            kind = Some(failure.kind());
+        }
+    }
+    report.took_ms = started.elapsed().as_secs_f64() * 1000.0;
+    (report, kind)
 }

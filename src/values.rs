@@ -125,27 +125,12 @@ pub fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), ValueError>
 
 /// Parses the URL of a receiver: http or https, with a host (`localhost:8081` alone
 /// would parse as a URL of scheme `localhost`).
-pub fn parse_http_url(text: &str) -> Result<reqwest::Url, ValueError> {
-    match reqwest::Url::parse(text.trim()) {
+pub fn parse_http_url(text: &str) -> Result<url::Url, ValueError> {
+    match url::Url::parse(text.trim()) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(url),
         _ => Err(ValueError::Url(text.into())),
     }
 }
-
-/// Headers that belong to one connection, not to the message (RFC 9110 section 7.6.1,
-/// and `Proxy-Connection`, which old clients still send): neither a forward nor a replay
-/// passes them on. The one list `forward` and `send` share.
-pub const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
 
 /// Headers that frame the message or the connection, which hookscope writes
 /// itself: an answer header among them would contradict the answer on the wire

@@ -137,14 +137,15 @@ fn the_library_modules_form_no_cycle() {
         ("signature", vec![]),
         ("schemas", vec!["alert"]),
         ("capture", vec!["alert", "escape", "signature"]),
-        ("send", vec!["capture", "values"]),
-        ("forward", vec!["capture", "values"]),
+        ("outgoing", vec!["values"]),
+        ("send", vec!["capture", "outgoing", "values"]),
+        ("forward", vec!["capture", "outgoing", "values"]),
         ("shared", vec!["capture", "respond"]),
         ("output", vec!["capture", "escape", "shared"]),
         (
             "admin",
             vec![
-                "alert", "capture", "forward", "respond", "send", "shared", "values",
+                "alert", "capture", "forward", "outgoing", "respond", "send", "shared", "values",
             ],
         ),
         (
@@ -154,6 +155,7 @@ fn the_library_modules_form_no_cycle() {
                 "alert",
                 "capture",
                 "forward",
+                "outgoing",
                 "respond",
                 "schemas",
                 "shared",
@@ -207,7 +209,7 @@ fn only_output_prints_and_only_server_and_admin_hold_sockets() {
 }
 
 #[test]
-fn server_tls_lives_in_server_and_the_reexports_are_seen() {
+fn server_tls_and_the_outgoing_client_each_have_one_home() {
     // The server's TLS (certificates, the acceptor) has one home; clients' trust is
     // the outgoing side's (forward, send).
     for needle in ["rustls::ServerConfig", "TlsAcceptor", "server_config("] {
@@ -215,6 +217,21 @@ fn server_tls_lives_in_server_and_the_reexports_are_seen() {
         assert!(
             found.iter().all(|module| module == "server"),
             "{needle} in {found:?}: server TLS is set up in server only"
+        );
+    }
+    // Clients' trust, the HTTP client and the hop-by-hop list have one home too: the
+    // outgoing side, which forward, send, replay and the inspector's send share.
+    for needle in [
+        "rustls::ClientConfig",
+        "hyper_util::client",
+        "HOP_BY_HOP: [",
+        "fn read_capped",
+    ] {
+        let found = modules_containing(needle);
+        assert_eq!(
+            found,
+            BTreeSet::from(["outgoing".to_owned()]),
+            "{needle}: the outgoing side is its one home"
         );
     }
     // `crate::Alert` in capture is a use of alert: the layer check sees it.

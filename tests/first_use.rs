@@ -55,14 +55,14 @@ fn send_reports_each_attempt_as_it_ends_and_the_wait_before_the_next() {
 }
 
 #[test]
-fn an_untrusted_certificate_is_explained_once_with_the_fix() {
+fn an_untrusted_certificate_stops_at_once_with_the_fix_unless_asked_to_retry() {
     let root = env!("CARGO_MANIFEST_DIR");
     let cert = format!("{root}/certs/cert.pem");
     let key = format!("{root}/certs/key.pem");
     let sink = Hookscope::start(&["--tls-cert", &cert, "--tls-key", &key, "--format", "quiet"]);
     let url = sink.url.replace("127.0.0.1", "localhost");
-    let output = run(
-        &[
+    let send = |extra: &[&str]| {
+        let mut args = vec![
             "send",
             "--to",
             &url,
@@ -71,18 +71,59 @@ fn an_untrusted_certificate_is_explained_once_with_the_fix() {
             "2",
             "--backoff",
             "0",
-        ],
-        b"",
-    );
+        ];
+        args.extend_from_slice(extra);
+        run(&args, b"")
+    };
+    let output = send(&[]);
     assert_eq!(output.status.code(), Some(1));
     let message = stderr(&output);
     assert_eq!(message.matches("hookscope: hint:").count(), 1, "{message}");
     assert!(message.contains("--cacert") && message.contains("--insecure"));
+    assert!(message.contains("--retry-all-errors"), "{message}");
+    assert_eq!(
+        message.matches("hookscope: attempt  ").count(),
+        1,
+        "retrying cannot fix a certificate: {message}"
+    );
+    // As Panther does: every attempt is made.
+    let output = send(&["--retry-all-errors"]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
     assert_eq!(
         message.matches("hookscope: attempt  ").count(),
         3,
         "{message}"
     );
+}
+
+#[test]
+fn a_host_name_that_does_not_resolve_is_not_retried() {
+    let output = run(
+        &[
+            "send",
+            "--to",
+            "http://no-such-host.invalid/",
+            "--test",
+            "--retries",
+            "3",
+            "--backoff",
+            "0",
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert_eq!(
+        message.matches("hookscope: attempt  ").count(),
+        1,
+        "{message}"
+    );
+    assert!(
+        message.contains("cannot resolve no-such-host.invalid:80"),
+        "{message}"
+    );
+    assert!(message.contains("check the host name in --to"), "{message}");
 }
 
 #[test]

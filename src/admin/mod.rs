@@ -70,7 +70,7 @@ struct Admin {
     /// Built on the first replay: loading the system's root certificates takes
     /// milliseconds of the runtime's only thread, which a receiver that never
     /// replays should not spend at start.
-    replay_client: Arc<OnceLock<reqwest::Client>>,
+    replay_client: Arc<OnceLock<Option<send::Sender>>>,
 }
 
 /// A refused API call: answered with this status and `{"error": message}`.
@@ -81,6 +81,15 @@ struct ApiError {
 }
 
 impl ApiError {
+    /// The client for replays could not be set up (no TLS protocol version in common
+    /// with the crypto provider: not expected, but not a 500 either).
+    fn no_client() -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the HTTP client for replays cannot be set up".to_owned(),
+        )
+    }
+
     fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
@@ -569,7 +578,11 @@ async fn replay_matching(
     }
     let client = admin
         .replay_client
-        .get_or_init(|| send::client(REPLAY_TIMEOUT));
+        .get_or_init(|| {
+            send::Sender::new(&crate::outgoing::Trust::SystemRoots, REPLAY_TIMEOUT).ok()
+        })
+        .as_ref()
+        .ok_or_else(ApiError::no_client)?;
     let mut results = Vec::with_capacity(exchanges.len());
     for exchange in exchanges {
         let request = RecordedRequest::from(&*exchange);
@@ -656,8 +669,8 @@ async fn replay(State(admin): State<Admin>, Path(id): Path<String>, request: Req
 }
 
 /// A replay target: an http(s) URL that is not this admin API.
-async fn replay_target(admin: &Admin, to: &str) -> Result<reqwest::Url, ApiError> {
-    let to = match reqwest::Url::parse(to) {
+async fn replay_target(admin: &Admin, to: &str) -> Result<crate::outgoing::Url, ApiError> {
+    let to = match crate::outgoing::Url::parse(to) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => url,
         _ => {
             return Err(ApiError::new(
@@ -676,10 +689,14 @@ async fn replay_target(admin: &Admin, to: &str) -> Result<reqwest::Url, ApiError
 }
 
 /// Sends one request (marked as a replay of its id) and answers with what came back.
-async fn send_one(admin: &Admin, request: &RecordedRequest, to: &reqwest::Url) -> Answer {
+async fn send_one(admin: &Admin, request: &RecordedRequest, to: &crate::outgoing::Url) -> Answer {
     let client = admin
         .replay_client
-        .get_or_init(|| send::client(REPLAY_TIMEOUT));
+        .get_or_init(|| {
+            send::Sender::new(&crate::outgoing::Trust::SystemRoots, REPLAY_TIMEOUT).ok()
+        })
+        .as_ref()
+        .ok_or_else(ApiError::no_client)?;
     match send::replay(client, request, to, send::DEFAULT_MAX_RESPONSE_BODY).await {
         Ok(replayed) => Ok(json(
             StatusCode::OK,
@@ -705,7 +722,7 @@ fn default_replay_target(shared: &Shared, exchange: &Exchange) -> Option<String>
     ))
 }
 
-async fn targets_this_api(to: &reqwest::Url, own: SocketAddr) -> bool {
+async fn targets_this_api(to: &crate::outgoing::Url, own: SocketAddr) -> bool {
     crate::forward::reaches(to, own).await.is_some()
 }
 

@@ -472,7 +472,7 @@ mod tests {
 
     #[test]
     fn forwarding_is_the_default_step_and_faults_decide_before_it() {
-        let upstream: reqwest::Url = "http://127.0.0.1:3000".parse().unwrap();
+        let upstream: url::Url = "http://127.0.0.1:3000".parse().unwrap();
         let forwarding = |script: Option<&str>| Behaviour {
             forward: Some(upstream.clone()),
             ..behaviour(script)

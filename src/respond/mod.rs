@@ -77,7 +77,7 @@ pub struct Behaviour {
     /// prefix) and pass its answer back. Faults still decide first: the script step
     /// `forward` is the default, and 'forward>503' forwards but tells the sender 503.
     #[arg(help_heading = "Forwarding", long, value_parser = parse_http_url, value_name = "URL")]
-    pub forward: Option<reqwest::Url>,
+    pub forward: Option<url::Url>,
 
     /// Check each request's signature: SCHEME:SECRET with SCHEME one of standard-webhooks, github,
     /// stripe, slack, shopify, hmac-sha256/HEADER[/hex|base64[/PREFIX]], and SECRET the secret,

@@ -202,17 +202,7 @@ pub enum ConfigError {
     /// forward URL, a template that does not parse.
     #[error(transparent)]
     Behaviour(#[from] crate::respond::BehaviourError),
-    /// `--forward` points at this very listener: every request would come back to it.
-    #[error(
-        "--forward {url} is this listener's own address ({addr}): every request would be sent back to hookscope, forever"
-    )]
-    ForwardLoop {
-        /// The forward URL.
-        url: String,
-        /// The listening address it resolves to.
-        addr: SocketAddr,
-    },
-    /// The upstream client cannot be set up (`--forward-cacert`).
+    /// Forwarding cannot start (`--forward-cacert`, a loop back to this listener).
     #[error(transparent)]
     Forward(#[from] crate::forward::ForwardError),
 }

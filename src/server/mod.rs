@@ -23,6 +23,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::capture::{Exchange, RecordError, Recorder, Stats, Store, WaitTimeout};
+use crate::forward::Upstream;
 use crate::respond::{Behaviour, Route, Script, ScriptScope};
 use crate::shared::{Shared, Shutdown, Subscription};
 use crate::values;
@@ -162,14 +163,14 @@ impl IntoSetting<Script> for &str {
     }
 }
 
-impl IntoSetting<reqwest::Url> for &str {
-    fn into_setting(self) -> Result<reqwest::Url, ConfigError> {
+impl IntoSetting<crate::outgoing::Url> for &str {
+    fn into_setting(self) -> Result<crate::outgoing::Url, ConfigError> {
         Ok(values::parse_http_url(self)?)
     }
 }
 
-impl IntoSetting<reqwest::Url> for String {
-    fn into_setting(self) -> Result<reqwest::Url, ConfigError> {
+impl IntoSetting<crate::outgoing::Url> for String {
+    fn into_setting(self) -> Result<crate::outgoing::Url, ConfigError> {
         Ok(values::parse_http_url(&self)?)
     }
 }
@@ -388,7 +389,7 @@ impl ServerBuilder {
     /// assert_eq!(app.stats().requests, 1);
     /// # Ok(()) }
     /// ```
-    pub fn forward(self, url: impl IntoSetting<reqwest::Url>) -> Self {
+    pub fn forward(self, url: impl IntoSetting<crate::outgoing::Url>) -> Self {
         self.set(url.into_setting(), |config, url| {
             config.behaviour.forward = Some(url)
         })
@@ -671,13 +672,6 @@ impl ServerBuilder {
             (None, Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
             _ => None,
         };
-        let upstream = match config.behaviour.forward {
-            Some(_) => Some(
-                crate::forward::Upstream::new(&config.upstream, config.limits.max_body)
-                    .map_err(ConfigError::from)?,
-            ),
-            None => None,
-        };
         let recorder = config.record.as_deref().map(Recorder::open).transpose()?;
         let bind = |addr: SocketAddr, purpose: Listener| async move {
             let error = |source| ServerError::Bind {
@@ -690,10 +684,14 @@ impl ServerBuilder {
             Ok::<_, ServerError>((listener, local))
         };
         let (listener, local_addr) = bind(config.listen_addr(), Listener::Webhook).await?;
-        if let Some(url) = &config.behaviour.forward {
-            refuse_a_loop(url, local_addr).await?;
-            tokio::spawn(warn_if_unreachable(url.clone()));
-        }
+        let upstream = match &config.behaviour.forward {
+            Some(url) => Some(
+                Upstream::start(url, &config.upstream, config.limits.max_body, local_addr)
+                    .await
+                    .map_err(ConfigError::from)?,
+            ),
+            None => None,
+        };
         let admin = match config.admin_addr() {
             Some(addr) => Some(bind(addr, Listener::Admin).await?),
             None => None,
@@ -745,45 +743,12 @@ impl ServerBuilder {
     }
 }
 
-/// Refuses a forward URL that reaches this very listener (by any of its names).
-async fn refuse_a_loop(url: &reqwest::Url, local: SocketAddr) -> Result<(), ConfigError> {
-    match crate::forward::reaches(url, local).await {
-        Some(addr) => Err(ConfigError::ForwardLoop {
-            url: url.to_string(),
-            addr,
-        }),
-        None => Ok(()),
-    }
-}
-
 /// Where this machine reaches the webhook listener: the inspector builds the
 /// URLs it offers (Copy as curl, the editor's Send) on it, never on the Host a
 /// sender wrote.
 fn webhook_url(scheme: &str, local: SocketAddr) -> String {
     let ip = crate::forward::connected_to(local.ip());
     format!("{scheme}://{}", SocketAddr::new(ip, local.port()))
-}
-
-/// Says so when the upstream does not accept connections at start-up: it may come
-/// up later, so this is a warning, and requests get 502 until it does.
-async fn warn_if_unreachable(url: reqwest::Url) {
-    const WITHIN: Duration = Duration::from_secs(2);
-    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
-        return;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let refused =
-        match tokio::time::timeout(WITHIN, tokio::net::TcpStream::connect((host, port))).await {
-            Ok(Ok(_)) => return,
-            Ok(Err(error)) => error.to_string(),
-            Err(_) => format!(
-                "no connection within {}",
-                humantime::format_duration(WITHIN)
-            ),
-        };
-    tracing::warn!(
-        "--forward {url} is not reachable yet ({refused}); requests get 502 until it is"
-    );
 }
 
 /// A running receiver. Dropping it stops the server.
