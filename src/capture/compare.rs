@@ -129,11 +129,7 @@ mod tests {
     use super::*;
 
     fn exchange(body: &str, header: &str) -> Exchange {
-        let mut exchange =
-            Exchange::unreadable_head(1, "127.0.0.1:1".parse().unwrap(), 200, String::new());
-        exchange.method = http::Method::POST;
-        exchange.path = "/".into();
-        exchange.body = bytes::Bytes::from(body.to_owned());
+        let mut exchange = Exchange::posted(1, "/", 200, body.as_bytes());
         exchange
             .headers
             .insert("x-attempt", http::HeaderValue::from_str(header).unwrap());

@@ -209,6 +209,23 @@ impl Exchange {
         }
     }
 
+    /// A POST of `body` to `path` from 127.0.0.1:1, answered `status`: the one
+    /// exchange the unit tests build (each then sets what it is about).
+    #[cfg(test)]
+    pub(crate) fn posted(id: u64, path: &str, status: u16, body: &[u8]) -> Exchange {
+        let mut exchange = Exchange::unreadable_head(
+            id,
+            SocketAddr::from(([127, 0, 0, 1], 1)),
+            status,
+            String::new(),
+        );
+        exchange.method = http::Method::POST;
+        exchange.path = path.into();
+        exchange.rejected = None;
+        exchange.body = Bytes::copy_from_slice(body);
+        exchange
+    }
+
     /// Whether this is a request whose head could not be read ([`Exchange::unreadable_head`]).
     pub fn is_unreadable_head(&self) -> bool {
         self.method.as_str() == UNREADABLE_METHOD

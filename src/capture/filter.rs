@@ -322,21 +322,10 @@ fn contains_text(exchange: &Exchange, needle: &Needle) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::Reply;
 
     fn exchange(id: u64, path: &str, status: u16, body: &str) -> Exchange {
-        let mut exchange =
-            Exchange::unreadable_head(id, "127.0.0.1:1".parse().unwrap(), status, String::new());
-        exchange.method = http::Method::POST;
-        exchange.path = path.into();
-        exchange.rejected = None;
-        exchange.body = bytes::Bytes::from(body.to_owned());
+        let mut exchange = Exchange::posted(id, path, status, body.as_bytes());
         exchange.verdict = Some(crate::alert::validate(body.as_bytes()));
-        exchange.reply = Reply {
-            outcome: Outcome::Answered(status),
-            body: bytes::Bytes::new(),
-            took: std::time::Duration::ZERO,
-        };
         exchange
             .headers
             .insert("x-trace", http::HeaderValue::from_static("Trace-ABC"));

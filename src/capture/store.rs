@@ -331,34 +331,9 @@ fn count(stats: &mut Stats, exchange: &Exchange) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::{BodyState, Outcome, Reply};
-    use std::time::Duration;
 
     fn exchange(id: u64, path: &str) -> Arc<Exchange> {
-        Arc::new(Exchange {
-            id,
-            received_at: chrono::Utc::now(),
-            peer: "127.0.0.1:1".parse().unwrap(),
-            method: http::Method::POST,
-            path: path.into(),
-            query: None,
-            version: "HTTP/1.1",
-            headers: http::HeaderMap::new(),
-            body: bytes::Bytes::new(),
-            body_state: BodyState::Complete,
-            body_held: 0,
-            verdict: None,
-            schema: None,
-            signature: None,
-            attempt: None,
-            rejected: None,
-            reply: Reply {
-                outcome: Outcome::Answered(200),
-                body: bytes::Bytes::new(),
-                took: Duration::ZERO,
-            },
-            upstream: None,
-        })
+        Arc::new(Exchange::posted(id, path, 200, b""))
     }
 
     #[test]

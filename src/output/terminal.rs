@@ -533,12 +533,7 @@ mod tests {
     use bytes::Bytes;
 
     fn exchange(body: &[u8]) -> Exchange {
-        let mut exchange =
-            Exchange::unreadable_head(7, "127.0.0.1:1".parse().unwrap(), 200, String::new());
-        exchange.method = http::Method::POST;
-        exchange.path = "/alerts".into();
-        exchange.rejected = None;
-        exchange.body = Bytes::copy_from_slice(body);
+        let mut exchange = Exchange::posted(7, "/alerts", 200, body);
         exchange.reply = Reply {
             outcome: Outcome::Answered(503),
             body: Bytes::new(),
