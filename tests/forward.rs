@@ -41,6 +41,27 @@ fn a_post_to_the_root_goes_to_the_forward_url_itself_not_below_it() {
 }
 
 #[test]
+fn the_terminal_names_where_a_request_went_and_what_the_app_said() {
+    let app = App::start(|_| Reply::new(404, r#"{"detail":"Not Found"}"#));
+    let forward_url = format!("{}/webhooks/panther", app.url());
+    for format in ["pretty", "line"] {
+        let hookscope = Hookscope::start(&["--forward", &forward_url, "--format", format]);
+        assert_eq!(status_of(&hookscope.url("/"), &alert("where")), 404);
+        let shown = hookscope.stop().stdout_text();
+        assert!(
+            shown.contains(&format!("→ {forward_url} 404 Not Found")),
+            "{format}: {shown}"
+        );
+        if format == "pretty" {
+            assert!(
+                shown.contains(r#"404 Not Found in "#) && shown.contains(r#": {"detail":"Not Found"}"#),
+                "the app's reason: {shown}"
+            );
+        }
+    }
+}
+
+#[test]
 fn the_app_gets_each_request_as_sent_and_the_sender_gets_the_apps_answer() {
     let app = App::start(|_| {
         Reply::new(202, "taken")

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::thread::JoinHandle;
 
 use super::Format;
-use crate::capture::{Attempt, BodyState, Exchange, Outcome, write_lines};
+use crate::capture::{Attempt, BodyState, Exchange, Outcome, UpstreamLeg, write_lines};
 use crate::escape::{SafeFormatter, escape_block, escape_line};
 use crate::shared::{Subscription, line_of};
 use colored_json::{Color, ColoredFormatter, Paint, PrettyFormatter, Style, Styler};
@@ -295,7 +295,12 @@ pub fn compact_line(exchange: &Exchange, color: bool) -> String {
         );
     }
     if let Some(leg) = &exchange.upstream {
-        let _ = write!(line, " upstream {}", leg.label());
+        let _ = write!(
+            line,
+            " → {} {}",
+            escape_line(&leg.url),
+            upstream_answer(leg)
+        );
         if exchange
             .attempt
             .as_ref()
@@ -326,20 +331,54 @@ fn origin_text(exchange: &Exchange) -> String {
     }
 }
 
-/// The forwarded leg in one line, and whether it went wrong: "→ upstream 200 in
-/// 3.1 ms", what the sender was told instead, a duplicate, or why it failed.
+/// What the upstream answered, in a line: "404 Not Found", "timeout", "error".
+fn upstream_answer(leg: &UpstreamLeg) -> String {
+    match (leg.status, &leg.error) {
+        (Some(status), None) => {
+            let reason = http::StatusCode::from_u16(status)
+                .ok()
+                .and_then(|status| status.canonical_reason());
+            match reason {
+                Some(reason) => format!("{status} {reason}"),
+                None => status.to_string(),
+            }
+        }
+        _ => leg.label(),
+    }
+}
+
+/// Most characters of an upstream's refusal shown beside its status.
+const UPSTREAM_BODY_CHARS: usize = 120;
+
+/// The forwarded leg in one line, and whether it went wrong: where it went and
+/// what the app said ("→ http://127.0.0.1:3000/webhooks/panther 404 Not Found in
+/// 3.1 ms: {"detail":"Not Found"}"), what the sender was told instead, a
+/// duplicate, or why it failed.
 fn upstream_text(exchange: &Exchange) -> Option<(String, bool)> {
     let leg = exchange.upstream.as_ref()?;
+    let url = escape_line(&leg.url);
     let mut text = match (leg.status, &leg.error) {
-        (Some(status), None) => format!(
-            "→ upstream {status} in {:.1} ms",
-            leg.took.as_secs_f64() * 1000.0
-        ),
+        (Some(status), None) => {
+            let mut text = format!(
+                "→ {url} {} in {:.1} ms",
+                upstream_answer(leg),
+                leg.took.as_secs_f64() * 1000.0
+            );
+            // A refusal's reason is in its body (a framework's 404 or 422 says why).
+            let said = String::from_utf8_lossy(&leg.body);
+            let said = said.trim();
+            if !(200..300).contains(&status) && !said.is_empty() {
+                let cut: String = said.chars().take(UPSTREAM_BODY_CHARS).collect();
+                let more = if cut.len() < said.len() { "…" } else { "" };
+                text.push_str(&format!(": {}{more}", escape_line(&cut)));
+            }
+            text
+        }
         (status, Some(error)) => {
             let status = status.map(|s| format!(" {s}")).unwrap_or_default();
-            format!("→ upstream{status} failed: {}", escape_line(error))
+            format!("→ {url}{status} failed: {}", escape_line(error))
         }
-        (None, None) => "→ upstream: no answer".to_owned(),
+        (None, None) => format!("→ {url}: no answer"),
     };
     if leg.truncated {
         text.push_str(&format!(
