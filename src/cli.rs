@@ -210,6 +210,10 @@ pub struct SendArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Colour the attempts and the outcome: auto is on a terminal unless NO_COLOR is set.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
     /// Most of a response body read; the rest is not read, and the status says it was cut.
     #[arg(long, default_value = hookscope::outgoing::DEFAULT_MAX_RESPONSE_BODY_TEXT, value_parser = parse_size_usize, value_name = "SIZE")]
     pub max_response_body: usize,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use hookscope::escape::escape_line;
 use hookscope::outgoing::{Trust, Url};
-use hookscope::output::StdoutFull;
+use hookscope::output::{ColorChoice, StdoutFull, Tone, painted};
 use hookscope::send::{self, RecordedRequest};
 use hookscope::{RecordLine, ServerBuilder, Verdict, output, panther, validate};
 use tokio::signal::unix::{Signal as UnixSignal, SignalKind, signal};
@@ -386,7 +386,7 @@ fn print_replay(request: &RecordedRequest, result: &Result<send::Replayed, send:
 }
 
 /// Prints a delivery status the way Panther's Alert Details page keeps it.
-fn print_delivery(status: &send::DeliveryStatus, as_json: bool) {
+fn print_delivery(status: &send::DeliveryStatus, as_json: bool, looks: SendLooks) {
     if as_json {
         println!(
             "{}",
@@ -397,13 +397,26 @@ fn print_delivery(status: &send::DeliveryStatus, as_json: bool) {
     let count = status.attempts.len();
     let plural = if count == 1 { "" } else { "s" };
     let outcome = if status.delivered {
-        format!("delivered after {count} attempt{plural}")
+        painted(
+            &format!("delivered after {count} attempt{plural}"),
+            Tone::Good,
+            looks.stdout_color,
+        )
     } else {
-        format!("FAILED after {count} attempt{plural}")
+        painted(
+            &format!("FAILED after {count} attempt{plural}"),
+            Tone::Bad,
+            looks.stdout_color,
+        )
     };
-    println!("delivery to {}: {outcome}", escape_line(&status.url));
-    for attempt in &status.attempts {
-        println!("  {}", attempt_line(attempt));
+    if looks.attempts_shown {
+        // They are on the screen already, one line each, as they ended.
+        println!("delivery to {}: {outcome} (above)", escape_line(&status.url));
+    } else {
+        println!("delivery to {}: {outcome}", escape_line(&status.url));
+        for attempt in &status.attempts {
+            println!("  {}", attempt_line(attempt, looks.stdout_color));
+        }
     }
     if status.gave_up {
         println!("retrying stopped at the schedule's time limit (Panther retries for 30 minutes)");
@@ -506,6 +519,7 @@ async fn send(args: &SendArgs) -> Outcome {
         sign_timestamp: args.sign_timestamp,
     };
     let stderr_is_terminal = std::io::stderr().is_terminal();
+    let looks = SendLooks::new(args.color);
     // The countdown on the terminal, stopped and cleared before the attempt's line (its
     // own last wake-up would race the attempt).
     let mut counting: Option<tokio::task::JoinHandle<()>> = None;
@@ -515,7 +529,7 @@ async fn send(args: &SendArgs) -> Outcome {
                 countdown.abort();
                 eprint!("\r\x1b[K");
             }
-            eprintln!("hookscope: {}", attempt_line(attempt));
+            eprintln!("hookscope: {}", attempt_line(attempt, looks.stderr_color));
         }
         send::Progress::Waiting { next, of, delay } if stderr_is_terminal => {
             counting = Some(tokio::spawn(countdown(next, of, delay)));
@@ -538,7 +552,7 @@ async fn send(args: &SendArgs) -> Outcome {
              (Panther would retry it all the same; --retry-all-errors does too.)"
         );
     }
-    print_delivery(&status, args.json);
+    print_delivery(&status, args.json, looks);
     if status.delivered {
         Outcome::Success
     } else {
@@ -725,7 +739,29 @@ fn export(args: &ExportArgs) -> Outcome {
 }
 
 /// One attempt of a delivery, on one line: number, time, status or error, duration.
-fn attempt_line(attempt: &send::AttemptReport) -> String {
+/// How `send` prints: the colour of each stream, and whether the attempts, printed
+/// live on stderr, are on the same terminal as the final status.
+#[derive(Debug, Clone, Copy)]
+struct SendLooks {
+    stderr_color: bool,
+    stdout_color: bool,
+    attempts_shown: bool,
+}
+
+impl SendLooks {
+    fn new(color: ColorChoice) -> SendLooks {
+        let no_color = std::env::var("NO_COLOR").ok();
+        let stderr_terminal = std::io::stderr().is_terminal();
+        let stdout_terminal = std::io::stdout().is_terminal();
+        SendLooks {
+            stderr_color: color.resolve(stderr_terminal, no_color.as_deref()),
+            stdout_color: color.resolve(stdout_terminal, no_color.as_deref()),
+            attempts_shown: stderr_terminal && stdout_terminal,
+        }
+    }
+}
+
+fn attempt_line(attempt: &send::AttemptReport, color: bool) -> String {
     let result = match (&attempt.status, &attempt.error) {
         (Some(code), None) if !(200..300).contains(code) => {
             format!("{code}  {}", attempt.message.trim_end())
@@ -735,13 +771,17 @@ fn attempt_line(attempt: &send::AttemptReport) -> String {
         (None, Some(error)) => format!("error: {error}"),
         (None, None) => "no answer".into(),
     };
+    let delivered = attempt
+        .status
+        .is_some_and(|code| (200..300).contains(&code));
+    let tone = if delivered { Tone::Good } else { Tone::Bad };
     format!(
         "attempt {:>2}  {}  {}  ({:.1} ms)",
         attempt.number,
         attempt
             .at
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        escape_line(&result),
+        painted(&escape_line(&result), tone, color),
         attempt.took_ms
     )
 }

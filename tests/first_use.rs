@@ -55,6 +55,44 @@ fn send_reports_each_attempt_as_it_ends_and_the_wait_before_the_next() {
 }
 
 #[test]
+fn send_colours_each_attempt_and_lists_it_once_on_a_terminal() {
+    let sink = Hookscope::start(&["--script", "503,200", "--format", "quiet"]);
+    let send = ["send", "--to", &sink.url, "--test", "--backoff", "10ms"];
+    let mut coloured = send.to_vec();
+    coloured.extend(["--color", "always"]);
+    let output = run(&coloured, b"");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let message = stderr(&output);
+    let line = |number: &str| {
+        message
+            .lines()
+            .find(|line| line.contains(&format!("attempt  {number}")))
+            .unwrap_or_else(|| panic!("no attempt {number}: {message}"))
+            .to_owned()
+    };
+    assert!(line("1").contains("\u{1b}[1;31m503"), "{:?}", line("1"));
+    assert!(line("2").contains("\u{1b}[32m200"), "{:?}", line("2"));
+    let status = String::from_utf8_lossy(&output.stdout);
+    assert!(status.contains("\u{1b}[32mdelivered after 2 attempts"), "{status:?}");
+
+    // On a terminal (stdout and stderr the same screen, as `script` gives), each
+    // attempt is listed once: live as it ends, not again in the delivery status.
+    let command = format!(
+        "{} {} --color never",
+        env!("CARGO_BIN_EXE_hookscope"),
+        send.join(" ")
+    );
+    let output = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("script (util-linux) runs");
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(screen.matches("attempt  1").count(), 1, "{screen}");
+    assert_eq!(screen.matches("attempt  2").count(), 1, "{screen}");
+    assert!(screen.contains("delivered after 2 attempts (above)"), "{screen}");
+}
+
+#[test]
 fn an_untrusted_certificate_stops_at_once_with_the_fix_unless_asked_to_retry() {
     let root = env!("CARGO_MANIFEST_DIR");
     let cert = format!("{root}/certs/cert.pem");

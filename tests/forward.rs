@@ -275,6 +275,30 @@ fn a_lost_acknowledgement_delivers_the_alert_twice_and_says_so() {
 }
 
 #[test]
+fn a_lost_acknowledgement_is_shown_in_a_colour_readable_on_black() {
+    let app = ok_app();
+    let hookscope = Hookscope::start(&[
+        "--forward",
+        &app.url(),
+        "--script",
+        "forward>503,forward",
+        "--format",
+        "pretty",
+        "--color",
+        "always",
+    ]);
+    assert_eq!(status_of(&hookscope.url("/"), &alert("colour")), 503);
+    let shown = hookscope.stop().stdout_text();
+    let line = shown
+        .lines()
+        .find(|line| line.contains("a lost acknowledgement"))
+        .unwrap_or_else(|| panic!("no lost-acknowledgement line: {shown}"));
+    // Yellow, bold (SGR 1 and 33), never the dark blue (SGR 34) that black hides.
+    assert!(line.contains("\u{1b}[1;33m"), "{line:?}");
+    assert!(!shown.contains("\u{1b}[34m"), "{shown:?}");
+}
+
+#[test]
 fn an_upstream_that_is_down_gets_502_with_the_reason_then_recovers() {
     let port = closed_port();
     let mut hookscope = Hookscope::start(&[

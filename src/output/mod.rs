@@ -92,6 +92,29 @@ impl ColorChoice {
     }
 }
 
+/// How a line of `send` reads at a glance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// Delivered, a 2XX.
+    Good,
+    /// Failed.
+    Bad,
+}
+
+/// `text` in the colour of `tone` when `color` is on (bright colours, readable on
+/// black and on white).
+pub fn painted(text: &str, tone: Tone, color: bool) -> String {
+    use colored_json::{Color, Paint};
+    if !color {
+        return text.to_owned();
+    }
+    let style = match tone {
+        Tone::Good => Color::Green.foreground(),
+        Tone::Bad => Color::Red.bold(),
+    };
+    text.paint(style).to_string()
+}
+
 /// Whether stdout is a terminal.
 pub fn stdout_is_terminal() -> bool {
     std::io::stdout().is_terminal()

@@ -123,12 +123,7 @@ pub fn pretty_block(exchange: &Exchange, color: bool, inspector: Option<&str>) -
     let palette = Palette { color };
     let mut out = String::with_capacity(exchange.body.len() * 2 + 512);
     headline(&mut out, exchange, &palette);
-    if let Some((text, bad)) = upstream_text(exchange) {
-        let style = if bad {
-            Color::Red.bold()
-        } else {
-            Color::Blue.foreground()
-        };
+    if let Some((text, style)) = upstream_text(exchange) {
         let _ = writeln!(out, "  {}", palette.paint(&text, style));
     }
     if let Some(attempt) = exchange
@@ -354,7 +349,7 @@ const UPSTREAM_BODY_CHARS: usize = 120;
 /// what the app said ("→ http://127.0.0.1:3000/webhooks/panther 404 Not Found in
 /// 3.1 ms: {"detail":"Not Found"}"), what the sender was told instead, a
 /// duplicate, or why it failed.
-fn upstream_text(exchange: &Exchange) -> Option<(String, bool)> {
+fn upstream_text(exchange: &Exchange) -> Option<(String, Style)> {
     let leg = exchange.upstream.as_ref()?;
     let url = escape_line(&leg.url);
     let mut text = match (leg.status, &leg.error) {
@@ -388,8 +383,9 @@ fn upstream_text(exchange: &Exchange) -> Option<(String, bool)> {
     }
     let told = exchange.reply.outcome;
     let passed_on = leg.error.is_none() && leg.status == told.status();
+    let lost_acknowledgement = !passed_on && leg.error.is_none() && leg.acknowledged();
     if !passed_on && leg.error.is_none() {
-        let acknowledged = if leg.acknowledged() {
+        let acknowledged = if lost_acknowledgement {
             ": a lost acknowledgement"
         } else {
             ""
@@ -406,7 +402,15 @@ fn upstream_text(exchange: &Exchange) -> Option<(String, bool)> {
     if duplicate {
         text.push_str(" · DUPLICATE: the upstream had already acknowledged this alert");
     }
-    Some((text, leg.error.is_some() || duplicate))
+    // Bright colours: the terminal's dark blue is hard to read on black.
+    let style = if leg.error.is_some() || duplicate {
+        Color::Red.bold()
+    } else if lost_acknowledgement {
+        Color::Yellow.bold()
+    } else {
+        Color::Cyan.foreground()
+    };
+    Some((text, style))
 }
 
 /// The body as rendered, cut to [`MAX_BODY_LINES`] lines of [`MAX_LINE_CHARS`]
