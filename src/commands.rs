@@ -457,6 +457,14 @@ fn alert_to_send(args: &SendArgs) -> Result<Vec<u8>, Outcome> {
         let app_url = args.panther_url.as_str();
         return Ok(panther::encode(&source.notification(app_url)));
     }
+    if args.file.is_none() && std::io::stdin().is_terminal() {
+        // Nothing piped in: waiting for typing would look like a hang.
+        eprintln!(
+            "hookscope: error: no alert to send: give a FILE, --test or --example TYPE, \
+             pipe one in, or give - to type it here"
+        );
+        return Err(Outcome::Usage);
+    }
     let input = args.file.clone().unwrap_or_else(|| PathBuf::from("-"));
     let bytes = read_input(&input).map_err(|error| {
         eprintln!("hookscope: error: cannot read {}: {error}", input.display());
@@ -887,6 +895,9 @@ fn validate_inputs(
 
 fn read_input(input: &Path) -> std::io::Result<Vec<u8>> {
     if input == Path::new("-") {
+        if std::io::stdin().is_terminal() {
+            eprintln!("hookscope: reading the alert from standard input: paste it, then Ctrl-D");
+        }
         let mut bytes = Vec::new();
         std::io::stdin().read_to_end(&mut bytes)?;
         Ok(bytes)

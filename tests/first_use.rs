@@ -93,6 +93,27 @@ fn send_colours_each_attempt_and_lists_it_once_on_a_terminal() {
 }
 
 #[test]
+fn send_with_nothing_to_send_on_a_terminal_says_so_instead_of_waiting() {
+    let sink = Hookscope::start(&["--format", "quiet"]);
+    // `script` gives the command a terminal for stdin; it would wait for typing.
+    let command = format!("{} send --to {}", env!("CARGO_BIN_EXE_hookscope"), sink.url);
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    let status = common::wait_with_timeout(&mut child, Duration::from_secs(10));
+    let mut screen = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut screen).unwrap();
+    assert!(
+        screen.contains("no alert to send: give a FILE, --test or --example TYPE"),
+        "{screen}"
+    );
+    assert_eq!(status.code(), Some(2), "{screen}");
+}
+
+#[test]
 fn an_untrusted_certificate_stops_at_once_with_the_fix_unless_asked_to_retry() {
     let root = env!("CARGO_MANIFEST_DIR");
     let cert = format!("{root}/certs/cert.pem");
