@@ -377,6 +377,11 @@ fn print_replay(request: &RecordedRequest, result: &Result<send::Replayed, send:
                 ""
             }
         ),
+        Err(error) if !error.sent => println!(
+            "{} → not sent: {}",
+            escape_line(&what),
+            escape_line(&error.reason)
+        ),
         Err(error) => println!(
             "{} → no answer: {}",
             escape_line(&what),
@@ -411,7 +416,10 @@ fn print_delivery(status: &send::DeliveryStatus, as_json: bool, looks: SendLooks
     };
     if looks.attempts_shown {
         // They are on the screen already, one line each, as they ended.
-        println!("delivery to {}: {outcome} (above)", escape_line(&status.url));
+        println!(
+            "delivery to {}: {outcome} (above)",
+            escape_line(&status.url)
+        );
     } else {
         println!("delivery to {}: {outcome}", escape_line(&status.url));
         for attempt in &status.attempts {

@@ -205,6 +205,9 @@ pub struct ReplayError {
     pub url: String,
     /// What went wrong (connection refused, timeout...).
     pub reason: String,
+    /// Whether it went out at all: a request that cannot be sent as it is (a masked
+    /// secret, a bad method) is refused before anything is sent.
+    pub sent: bool,
 }
 
 /// How requests go out: the one client, and how long each whole exchange (the
@@ -288,25 +291,42 @@ pub async fn replay(
     max_response_body: usize,
 ) -> Result<Replayed, ReplayError> {
     let url = request.target(to);
-    let failed = |reason: String| ReplayError {
+    let refused = |reason: String| ReplayError {
         url: url.to_string(),
         reason,
+        sent: false,
+    };
+    let failed = |reason: String| ReplayError {
+        sent: true,
+        ..refused(reason)
     };
     let method = Method::from_bytes(request.method.as_bytes())
-        .map_err(|_| failed(format!("bad method {:?}", request.method)))?;
-    let mut outgoing = request_to(&url, method, request.body.clone()).map_err(failed)?;
+        .map_err(|_| refused(format!("bad method {:?}", request.method)))?;
+    if let Some((name, _)) = request
+        .headers
+        .iter()
+        .find(|(_, value)| crate::values::is_mask(value))
+    {
+        // The mask is what was kept instead of a --require-header secret: sent
+        // as the value, it would fail the receiver's check for a reason no one sees.
+        return Err(refused(format!(
+            "{name} was masked when it was captured (a --require-header secret), so it is not sent: \
+             give its value again (replay --header '{name}: VALUE', or edit it in the inspector)"
+        )));
+    }
+    let mut outgoing = request_to(&url, method, request.body.clone()).map_err(refused)?;
     let headers = outgoing.headers_mut();
     for (name, value) in &request.headers {
         // The client writes the framing and the host of where the replay goes.
         let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
-            return Err(failed(format!("bad header name {name:?}")));
+            return Err(refused(format!("bad header name {name:?}")));
         };
         let written_here = name == HOST || name == http::header::CONTENT_LENGTH;
         if written_here || outgoing::is_hop_by_hop(name.as_str()) {
             continue;
         }
         let value = HeaderValue::from_str(value)
-            .map_err(|_| failed(format!("bad value for header {name}")))?;
+            .map_err(|_| refused(format!("bad value for header {name}")))?;
         headers.append(name, value);
     }
     headers.insert(REPLAY_MARK, HeaderValue::from(request.id));

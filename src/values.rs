@@ -132,6 +132,22 @@ pub fn parse_http_url(text: &str) -> Result<url::Url, ValueError> {
     }
 }
 
+/// How a received secret header (`--require-header`) is shown and kept: never its
+/// text, only its length and whether it matched.
+pub fn mask(value: &[u8], matches: bool) -> String {
+    let verdict = if matches { "matches" } else { "does not match" };
+    format!("{MASK_START}{} bytes, {verdict}>", value.len())
+}
+
+/// How every [`mask`] starts.
+const MASK_START: &str = "<masked: ";
+
+/// Whether a kept header value is a [`mask`], not what was sent: a replay must
+/// not send it as the secret.
+pub fn is_mask(value: &str) -> bool {
+    value == "<masked>" || (value.starts_with(MASK_START) && value.ends_with('>'))
+}
+
 /// Headers that frame the message or the connection, which hookscope writes
 /// itself: an answer header among them would contradict the answer on the wire
 /// (`Content-Length: 0` with a body, `Transfer-Encoding: chunked` without chunks).

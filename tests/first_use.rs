@@ -73,7 +73,10 @@ fn send_colours_each_attempt_and_lists_it_once_on_a_terminal() {
     assert!(line("1").contains("\u{1b}[1;31m503"), "{:?}", line("1"));
     assert!(line("2").contains("\u{1b}[32m200"), "{:?}", line("2"));
     let status = String::from_utf8_lossy(&output.stdout);
-    assert!(status.contains("\u{1b}[32mdelivered after 2 attempts"), "{status:?}");
+    assert!(
+        status.contains("\u{1b}[32mdelivered after 2 attempts"),
+        "{status:?}"
+    );
 
     // On a terminal (stdout and stderr the same screen, as `script` gives), each
     // attempt is listed once: live as it ends, not again in the delivery status.
@@ -89,7 +92,10 @@ fn send_colours_each_attempt_and_lists_it_once_on_a_terminal() {
     let screen = String::from_utf8_lossy(&output.stdout);
     assert_eq!(screen.matches("attempt  1").count(), 1, "{screen}");
     assert_eq!(screen.matches("attempt  2").count(), 1, "{screen}");
-    assert!(screen.contains("delivered after 2 attempts (above)"), "{screen}");
+    assert!(
+        screen.contains("delivered after 2 attempts (above)"),
+        "{screen}"
+    );
 }
 
 #[test]

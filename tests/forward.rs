@@ -54,7 +54,8 @@ fn the_terminal_names_where_a_request_went_and_what_the_app_said() {
         );
         if format == "pretty" {
             assert!(
-                shown.contains(r#"404 Not Found in "#) && shown.contains(r#": {"detail":"Not Found"}"#),
+                shown.contains(r#"404 Not Found in "#)
+                    && shown.contains(r#": {"detail":"Not Found"}"#),
                 "the app's reason: {shown}"
             );
         }

@@ -691,15 +691,31 @@ fn a_masked_secret_is_given_again_to_replay() {
         .send()
         .unwrap();
     assert_eq!(answer.status(), 200);
-    source.stop();
     assert!(!std::fs::read_to_string(&record).unwrap().contains("s3cret"));
 
     let target = Hookscope::start(&[&secret[..], &["--format", "quiet"]].concat());
-    let replayed = |flags: &[&str]| {
-        let output = replay(&record, &target.url, flags);
-        assert_eq!(output.status.code(), Some(0));
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
-    assert!(replayed(&[]).contains("#1 POST /hook → 401"));
-    assert!(replayed(&["--header", "X-Token: s3cret"]).contains("#1 POST /hook → 200"));
+    // Without the secret, the mask is not sent as if it were the value: the request
+    // is not sent at all, and the user is told how to give it.
+    let output = replay(&record, &target.url, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        said.contains("#1 POST /hook → not sent: x-token was masked when it was captured")
+            && said.contains("--header 'x-token: VALUE'"),
+        "{said}"
+    );
+    let (_, stats) = get_json(&target.api("/api/stats"));
+    assert_eq!(stats["requests"], 0, "nothing reached the target");
+    let output = replay(&record, &target.url, &["--header", "X-Token: s3cret"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("#1 POST /hook → 200"));
+
+    // The inspector's replay of the captured exchange: refused with the reason, 422.
+    let answer = client()
+        .post(source.api("/api/requests/1/replay"))
+        .json(&serde_json::json!({"to": target.url}))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 422);
+    assert!(answer.text().unwrap().contains("x-token was masked"));
 }

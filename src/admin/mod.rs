@@ -576,13 +576,7 @@ async fn replay_matching(
             ),
         ));
     }
-    let client = admin
-        .replay_client
-        .get_or_init(|| {
-            send::Sender::new(&crate::outgoing::Trust::SystemRoots, REPLAY_TIMEOUT).ok()
-        })
-        .as_ref()
-        .ok_or_else(ApiError::no_client)?;
+    let client = replay_sender(&admin)?;
     let mut results = Vec::with_capacity(exchanges.len());
     for exchange in exchanges {
         let request = RecordedRequest::from(&*exchange);
@@ -688,19 +682,29 @@ async fn replay_target(admin: &Admin, to: &str) -> Result<crate::outgoing::Url, 
     Ok(to)
 }
 
-/// Sends one request (marked as a replay of its id) and answers with what came back.
-async fn send_one(admin: &Admin, request: &RecordedRequest, to: &crate::outgoing::Url) -> Answer {
-    let client = admin
+/// The client replays go out with, set up at the first replay.
+fn replay_sender(admin: &Admin) -> Result<&send::Sender, ApiError> {
+    admin
         .replay_client
         .get_or_init(|| {
             send::Sender::new(&crate::outgoing::Trust::SystemRoots, REPLAY_TIMEOUT).ok()
         })
         .as_ref()
-        .ok_or_else(ApiError::no_client)?;
+        .ok_or_else(ApiError::no_client)
+}
+
+/// Sends one request (marked as a replay of its id) and answers with what came back.
+async fn send_one(admin: &Admin, request: &RecordedRequest, to: &crate::outgoing::Url) -> Answer {
+    let client = replay_sender(admin)?;
     match send::replay(client, request, to, send::DEFAULT_MAX_RESPONSE_BODY).await {
         Ok(replayed) => Ok(json(
             StatusCode::OK,
             serde_json::to_vec(&replayed).unwrap_or_default(),
+        )),
+        // Refused before sending (a masked secret): the request must change, 422.
+        Err(failure) if !failure.sent => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            failure.reason,
         )),
         Err(failure) => Err(ApiError::new(StatusCode::BAD_GATEWAY, failure.to_string())),
     }

@@ -45,12 +45,7 @@ pub fn authorize(
     Ok(())
 }
 
-/// How a received secret header is shown: never its text, only its length and
-/// whether it matched.
-pub fn mask(value: &[u8], matches: bool) -> String {
-    let verdict = if matches { "matches" } else { "does not match" };
-    format!("<masked: {} bytes, {verdict}>", value.len())
-}
+pub use crate::values::mask;
 
 #[cfg(test)]
 mod tests {
