@@ -14,6 +14,12 @@ fi
 command -v node >/dev/null || { echo "bench/run.sh needs node for the node-example target" >&2; exit 2; }
 command -v taskset >/dev/null || { echo "bench/run.sh needs taskset (util-linux)" >&2; exit 2; }
 
-cargo build --release --bin hookscope --example baseline
+# The same-work ceilings are examples/baseline.rs, which needs the dev-dependencies:
+# built only when a ceiling is asked for (ONLY=hookscope,node-example needs none).
+if [ -z "${ONLY:-}" ] || echo "$ONLY" | grep -qE 'baseline|typed|print|record'; then
+  cargo build --release --bin hookscope --example baseline
+else
+  cargo build --release --bin hookscope
+fi
 python3 bench/payloads.py target/bench
 python3 bench/bench.py

@@ -226,8 +226,8 @@ pub struct ExportArgs {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 
-    /// Write HAR 1.2 (the one format for now; say it, so that scripts keep working when there are more).
-    #[arg(long, required = true)]
+    /// Write HAR 1.2: the one format, and the default (scripts may say it, for the day there are more).
+    #[arg(long)]
     pub har: bool,
 
     /// Only requests that match, as FIELD=VALUE, in the inspector's and the API's filter

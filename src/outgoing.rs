@@ -151,10 +151,10 @@ impl Failure {
         match self.kind() {
             FailureKind::UnknownHost => format!("cannot resolve {target}: {innermost}"),
             _ if error.is_connect() => format!("cannot connect to {target}: {innermost}"),
-            _ => format!(
-                "the request to {target} failed: {}",
-                error_with_causes(error)
-            ),
+            // hyper-util's own layer ("client error (SendRequest)") names its code, not
+            // what happened: the innermost cause does ("connection closed before
+            // message completed").
+            _ => format!("the request to {target} failed: {innermost}"),
         }
     }
 }

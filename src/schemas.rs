@@ -77,9 +77,22 @@ impl Schema {
             .with_retriever(SchemaFolder { folder })
             .build(&schema)
             .map_err(|error| {
+                // The place in the user's file (the instance the meta-schema checked),
+                // not the meta-schema's own path (`/properties/type/anyOf`).
+                // The meta-schema's own words ("not valid under any of the schemas
+                // listed in the 'anyOf' keyword") name its structure, not the user's.
+                let at = error.instance_path().to_string();
+                let keyword = at.rsplit('/').next().unwrap_or_default().to_owned();
+                let at = if at.is_empty() { "/".to_owned() } else { at };
+                let raw = serde_json::to_string(error.instance().as_ref()).unwrap_or_default();
+                let found = crate::alert::describe(&raw);
+                let what = if keyword.is_empty() {
+                    "a schema".to_owned()
+                } else {
+                    format!("{keyword:?}")
+                };
                 SchemaError(format!(
-                    "the schema {shown} is not a valid JSON Schema: {error} (at {})",
-                    error.schema_path()
+                    "the schema {shown} is not a valid JSON Schema: at {at}: {found} is not what JSON Schema allows for {what}"
                 ))
             })?;
         let name = path
@@ -141,18 +154,43 @@ impl Compiled {
         let problems = errors
             .by_ref()
             .take(crate::alert::MAX_PROBLEMS)
-            .map(|error| match error.kind() {
-                // As Panther's check says it: "expected key `x`, found nothing (missing)".
-                jsonschema::error::ValidationErrorKind::Required { property } => Problem {
-                    pointer: error.instance_path().to_string(),
-                    expected: format!("key {property} (required)"),
-                    found: "nothing (missing)".into(),
-                },
-                _ => Problem {
-                    pointer: error.instance_path().to_string(),
-                    expected: self.rule_at(&error.schema_path().to_string()),
-                    found: shorten(&error.to_string()),
-                },
+            .map(|error| {
+                use jsonschema::error::ValidationErrorKind as Kind;
+                let pointer = error.instance_path().to_string();
+                // The found value as Panther's check says it ("number 7"), whichever
+                // file or `$ref` the rule came from.
+                let found = || {
+                    let raw = serde_json::to_string(error.instance().as_ref()).unwrap_or_default();
+                    crate::alert::describe(&raw)
+                };
+                match error.kind() {
+                    // As Panther's check says it: "expected key `x`, found nothing (missing)".
+                    Kind::Required { property } => Problem {
+                        pointer,
+                        expected: format!("key {property} (required)"),
+                        found: "nothing (missing)".into(),
+                    },
+                    Kind::Type { kind } => Problem {
+                        pointer,
+                        expected: type_words(kind),
+                        found: found(),
+                    },
+                    Kind::Enum { options } => Problem {
+                        pointer,
+                        expected: shorten(&format!("one of {options}")),
+                        found: found(),
+                    },
+                    Kind::Constant { expected_value } => Problem {
+                        pointer,
+                        expected: shorten(&expected_value.to_string()),
+                        found: found(),
+                    },
+                    _ => Problem {
+                        pointer,
+                        expected: self.rule_at(&error.schema_path().to_string()),
+                        found: shorten(&error.to_string()),
+                    },
+                }
             })
             .collect();
         Verdict {
@@ -169,6 +207,26 @@ impl Compiled {
         match self.schema.pointer(schema_path) {
             Some(rule) => shorten(&format!("{keyword}: {rule}")),
             None => format!("the schema's {keyword:?} rule"),
+        }
+    }
+}
+
+/// A `type` rule in the words of Panther's check: "a string", "an integer or null".
+fn type_words(kind: &jsonschema::error::TypeKind) -> String {
+    use jsonschema::JsonType;
+    let word = |json_type: JsonType| match json_type {
+        JsonType::Null => "null",
+        JsonType::Boolean => "a boolean",
+        JsonType::Integer => "an integer",
+        JsonType::Number => "a number",
+        JsonType::String => "a string",
+        JsonType::Array => "an array",
+        JsonType::Object => "an object",
+    };
+    match kind {
+        jsonschema::error::TypeKind::Single(json_type) => word(*json_type).to_owned(),
+        jsonschema::error::TypeKind::Multiple(set) => {
+            set.iter().map(word).collect::<Vec<_>>().join(" or ")
         }
     }
 }
@@ -299,7 +357,7 @@ mod tests {
             problems,
             [
                 ("/commits".to_owned(), "maxItems: 2".to_owned()),
-                ("/ref".to_owned(), "type: \"string\"".to_owned())
+                ("/ref".to_owned(), "a string".to_owned())
             ]
         );
         assert!(

@@ -49,11 +49,45 @@ pub(crate) struct Reserved(
     )>,
 );
 
-/// Exchanges lossy subscribers missed, reported at most every [`MISSED_REPORT_EVERY`].
-struct Missed {
+/// Something counted that is said on stderr now and then, never once per event: a
+/// flood of them must not flood the terminal.
+struct ReportedCount {
     total: AtomicU64,
+    /// Counted since the last report, and when that was.
     unreported: Mutex<(u64, Option<Instant>)>,
+    every: Duration,
 }
+
+impl ReportedCount {
+    fn new(every: Duration) -> ReportedCount {
+        ReportedCount {
+            total: AtomicU64::new(0),
+            unreported: Mutex::new((0, None)),
+            every,
+        }
+    }
+
+    /// Counts `count` more; when a report is due, `report` says how many since the last.
+    fn add(&self, count: u64, report: impl FnOnce(u64)) {
+        self.total.fetch_add(count, Ordering::Relaxed);
+        let mut unreported = self
+            .unreported
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        unreported.0 += count;
+        if unreported.1.is_none_or(|last| last.elapsed() >= self.every) {
+            report(unreported.0);
+            *unreported = (0, Some(Instant::now()));
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+}
+
+/// How often failed TLS handshakes are said on stderr, at most.
+const TLS_REPORT_EVERY: Duration = Duration::from_secs(10);
 
 /// The state shared by everything that serves one receiver.
 pub(crate) struct Shared {
@@ -61,7 +95,11 @@ pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) recorder: Option<Recorder>,
     subscribers: Mutex<Vec<Subscriber>>,
-    missed: Missed,
+    /// Exchanges lossy subscribers missed.
+    missed: ReportedCount,
+    /// TLS handshakes that failed (a client that does not trust the certificate,
+    /// plain HTTP to an https listener): no exchange is captured for them.
+    tls_failures: ReportedCount,
     shutdown: Shutdown,
     /// Started with a forward URL (and so an upstream client): the URL may change.
     forwards: bool,
@@ -80,10 +118,8 @@ impl Shared {
             store,
             recorder,
             subscribers: Mutex::new(Vec::new()),
-            missed: Missed {
-                total: AtomicU64::new(0),
-                unreported: Mutex::new((0, None)),
-            },
+            missed: ReportedCount::new(MISSED_REPORT_EVERY),
+            tls_failures: ReportedCount::new(TLS_REPORT_EVERY),
             shutdown,
         }
     }
@@ -124,7 +160,8 @@ impl Shared {
                 .as_ref()
                 .and_then(|recorder| recorder.check().err())
                 .map(|error| error.to_string()),
-            not_delivered_to_subscribers: self.missed.total.load(Ordering::Relaxed),
+            not_delivered_to_subscribers: self.missed.total(),
+            tls_handshake_failures: self.tls_failures.total(),
             record_left_out: self.recorder.as_ref().map_or(0, Recorder::left_out),
             ..self.store.stats()
         }
@@ -249,23 +286,39 @@ impl Shared {
 
     /// Counts exchanges a subscriber could not take, and says so now and then.
     fn count_missed(&self, missed: u64) {
-        self.missed.total.fetch_add(missed, Ordering::Relaxed);
-        let mut unreported = self
-            .missed
-            .unreported
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        unreported.0 += missed;
-        let due = unreported
-            .1
-            .is_none_or(|last| last.elapsed() >= MISSED_REPORT_EVERY);
-        if due {
+        self.missed.add(missed, |unreported| {
             tracing::warn!(
-                "stdout fell behind, {} exchanges not printed (they are in the history and the record)",
-                unreported.0
+                "stdout fell behind, {unreported} exchanges not printed (they are in the history and the record)"
             );
-            *unreported = (0, Some(Instant::now()));
-        }
+        });
+    }
+
+    /// Counts a failed TLS handshake from `peer`, and says so now and then, with
+    /// what usually causes it.
+    pub(crate) fn count_tls_failure(&self, peer: std::net::SocketAddr, why: &str) {
+        self.tls_failures.add(1, |unreported| {
+            let hint = tls_failure_hint(why);
+            let more = match unreported {
+                0 | 1 => String::new(),
+                count => format!(" ({count} since the last such line)"),
+            };
+            // `why` is rustls's own description (an alert's name), not network text.
+            tracing::warn!("TLS handshake from {peer} failed: {why}{hint}{more}");
+        });
+    }
+}
+
+/// What usually makes a TLS handshake fail this way, in a user's words.
+fn tls_failure_hint(why: &str) -> &'static str {
+    if ["UnknownCA", "BadCertificate", "CertificateUnknown"]
+        .iter()
+        .any(|alert| why.contains(alert))
+    {
+        " (the client does not trust this certificate: give it the CA, e.g. curl --cacert cert.pem)"
+    } else if why.contains("corrupt message") || why.contains("InvalidContentType") {
+        " (not TLS: plain http:// to an https listener?)"
+    } else {
+        ""
     }
 }
 

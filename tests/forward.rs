@@ -340,6 +340,36 @@ fn an_upstream_that_is_down_gets_502_with_the_reason_then_recovers() {
 }
 
 #[test]
+fn an_upstream_that_hangs_up_gets_502_saying_what_happened() {
+    // An app that reads the request and closes the connection without answering.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // (hookscope's start-up check that the app is up is one of its connections.)
+    std::thread::spawn(move || {
+        for mut connection in listener.incoming().take(4).flatten() {
+            let mut head = [0u8; 4096];
+            let _ = connection.read(&mut head);
+        }
+    });
+    let hookscope = Hookscope::start(&[
+        "--forward",
+        &format!("http://127.0.0.1:{port}/hook"),
+        "--format",
+        "quiet",
+    ]);
+    let answer = post_json(&hookscope.url("/"), &alert("hang-up")).unwrap();
+    assert_eq!(answer.status(), 502);
+    let reason = answer.text().unwrap();
+    assert!(
+        reason.contains(&format!(
+            "the request to 127.0.0.1:{port} failed: connection closed"
+        )),
+        "{reason}"
+    );
+    assert!(!reason.contains("client error"), "{reason}");
+}
+
+#[test]
 fn a_slow_upstream_gets_504() {
     let app = App::start(|_| Reply {
         delay: Duration::from_secs(30),

@@ -293,6 +293,25 @@ fn config_changes_take_effect_on_the_next_request() {
             .status(),
         201
     );
+    // A status set while the script decides every answer would change nothing: it
+    // is refused, saying so, and the script stays.
+    let (status, refused) = send_json(
+        reqwest::Method::PUT,
+        &hookscope.api("/api/config"),
+        r#"{"status": 404}"#,
+    );
+    assert_eq!(status, 422);
+    let reason = refused["error"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("the script (500,201) decides every answer")
+            && reason.contains("\"script\": null"),
+        "{reason}"
+    );
+    let (_, config) = get_json(&hookscope.api("/api/config"));
+    assert_eq!(
+        (config["status"].as_u64(), config["script"].as_str()),
+        (Some(503), Some("500,201"))
+    );
 
     send_json(
         reqwest::Method::PUT,

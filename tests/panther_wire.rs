@@ -162,12 +162,12 @@ fn panthers_schedule_scaled_retries_eleven_times_within_the_scaled_limits() {
         "Panther's message: {stdout}"
     );
     let stopped = hookscope.stop();
+    // The README's own compressed example is not flagged as a sender that retries
+    // too soon: the gaps are stated, not judged.
     assert!(
         stopped.stderr.contains("retry gaps ")
-            && stopped
-                .stderr
-                .contains("(faster than Panther ever retries: it waits 30–300 s)"),
-        "the receiver compares the gaps with Panther's: {}",
+            && !stopped.stderr.contains("than Panther ever retries"),
+        "{}",
         stopped.stderr
     );
     let lines = stopped.json_lines();

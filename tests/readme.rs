@@ -1,4 +1,6 @@
-//! The README's "Use from Rust tests" example is the crate's doctest, word for word.
+//! The README's "Use from Rust tests" example is tests/readme_snippet.rs, word for
+//! word: pasted into a project's tests/, it is a test that runs (`cargo test` runs
+//! this copy).
 
 fn rust_block_after(text: &str, marker: &str) -> String {
     let start = text
@@ -15,19 +17,14 @@ fn rust_block_after(text: &str, marker: &str) -> String {
 }
 
 #[test]
-fn the_readme_example_is_the_doctest() {
+fn the_readme_example_is_a_test_that_runs() {
     let root = env!("CARGO_MANIFEST_DIR");
     let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
-    let lib = std::fs::read_to_string(format!("{root}/src/lib.rs")).unwrap();
-    let doc: String = lib
-        .lines()
-        .filter_map(|line| line.strip_prefix("//!"))
-        .map(|line| format!("{}\n", line.strip_prefix(' ').unwrap_or(line)))
-        .collect();
+    let snippet = std::fs::read_to_string(format!("{root}/tests/readme_snippet.rs")).unwrap();
     let from_readme = rust_block_after(&readme, "## Use from Rust tests");
-    let from_doc = rust_block_after(&doc, "# Use from Rust tests");
     assert!(from_readme.contains("Server::builder()"));
-    assert_eq!(from_readme, from_doc);
+    assert!(from_readme.contains("#[tokio::test]"), "a test, not a main");
+    assert_eq!(from_readme, snippet);
 }
 
 /// The long flags `hookscope ARGS --help` lists.
@@ -100,5 +97,24 @@ fn every_flag_in_help_is_in_the_readme_and_every_flag_there_exists() {
                 "hookscope {command} {flag} is not in the README"
             );
         }
+    }
+}
+
+#[test]
+fn every_curl_that_posts_an_alert_says_it_is_json() {
+    // `curl -d` sends a form content type, which hookscope warns about (Panther always
+    // sends application/json): the README's own examples must not trigger it.
+    let readme = include_str!("../README.md");
+    let posting: Vec<&str> = readme
+        .lines()
+        .filter(|line| line.contains("curl ") && line.contains(" -d "))
+        .collect();
+    assert!(!posting.is_empty());
+    for line in posting {
+        assert!(
+            line.to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{line}"
+        );
     }
 }

@@ -208,7 +208,7 @@ fn the_quick_start_lines_outside_blocks_run_too() {
     let hookscope = Hookscope::start(&["--format", "quiet"]);
     for quoted in [
         "`hookscope send --to http://127.0.0.1:8081 --test`",
-        "`curl -d @tests/payloads/valid/panther-docs-ipmonitoring.json localhost:8081`",
+        "`curl -H 'content-type: application/json' -d @tests/payloads/valid/panther-docs-ipmonitoring.json localhost:8081`",
     ] {
         assert!(
             readme.contains(quoted),

@@ -398,3 +398,46 @@ fn send_refuses_invalid_alerts_unless_asked() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("--to"), "{stderr}");
 }
+
+#[test]
+fn failed_tls_handshakes_are_counted_and_said_without_flooding_stderr() {
+    let mut hookscope = start_tls(&["--format", "quiet"]);
+    let url = hookscope.url.replace("127.0.0.1", "localhost");
+    let port = url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    // A client that does not trust the certificate, then plain HTTP to the https port,
+    // and a burst of the first.
+    assert!(reqwest::blocking::Client::new().get(&url).send().is_err());
+    let plain = common::send_raw(port.parse().unwrap(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(!String::from_utf8_lossy(&plain.unwrap_or_default()).contains("200"));
+    for _ in 0..20 {
+        assert!(reqwest::blocking::Client::new().get(&url).send().is_err());
+    }
+    let line = hookscope
+        .wait_for_stderr("TLS handshake from 127.0.0.1:")
+        .expect("a line about the failed handshake");
+    assert!(
+        line.contains("the client does not trust this certificate"),
+        "{line}"
+    );
+    let stats = common::stats_when(&hookscope, |stats| {
+        stats["tls_handshake_failures"].as_u64() == Some(22)
+    });
+    assert_eq!(stats["tls_handshake_failures"], 22);
+    assert_eq!(stats["requests"], 0, "no exchange is captured for them");
+    let stopped = hookscope.stop();
+    assert!(
+        stopped.stderr.matches("TLS handshake from").count() <= 2,
+        "at most one line every 10 s: {}",
+        stopped.stderr
+    );
+    assert!(
+        stopped.stderr.contains("TLS handshakes failed: 22"),
+        "{}",
+        stopped.stderr
+    );
+}

@@ -128,6 +128,18 @@ impl ConfigPatch {
         if let Some(strict) = self.strict {
             next.strict = strict;
         }
+        let new_status = self
+            .status
+            .filter(|status| *status != current.status.as_u16());
+        if let (Some(status), Some(script)) = (new_status, &next.script) {
+            // Accepted and echoed back, it would look set while changing nothing (the
+            // inspector's form sends the status unchanged with every save).
+            return Err(format!(
+                "status {status} would have no effect: the script ({}) decides every answer; \
+                 send \"script\": null with it to answer {status}, or change the script",
+                script.as_str()
+            ));
+        }
         Ok(next)
     }
 }
@@ -150,15 +162,13 @@ mod tests {
 
     #[test]
     fn only_given_fields_change() {
-        let behaviour = patch(
-            r#"{"status": 503, "script": "500*2,200", "routes": ["/ok=200"], "delay": "250ms"}"#,
-        )
-        .unwrap();
+        let behaviour =
+            patch(r#"{"status": 503, "routes": ["/ok=200"], "delay": "250ms"}"#).unwrap();
         assert_eq!(behaviour.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(behaviour.body, None);
         assert_eq!(behaviour.delay, std::time::Duration::from_millis(250));
         let view = ConfigView::from(&behaviour);
-        assert_eq!(view.script.as_deref(), Some("500*2,200"));
+        assert_eq!(view.script, None);
         assert_eq!(view.routes, ["/ok=200"]);
         assert_eq!(view.delay, "250ms");
     }
@@ -180,6 +190,10 @@ mod tests {
             (r#"{"delay": "soon"}"#, "delay"),
             (r#"{"script": "503,forward"}"#, "needs --forward"),
             (r#"{"colour": "red"}"#, "unknown field"),
+            (
+                r#"{"script": "500", "status": 503}"#,
+                "the script (500) decides",
+            ),
         ] {
             let error = patch(json).unwrap_err();
             assert!(error.contains(reason), "{json}: {error}");

@@ -722,8 +722,9 @@ fn kind_of(raw: &str) -> &'static str {
     }
 }
 
-/// A short rendering of a raw value for a problem's `found`.
-fn describe(raw: &str) -> String {
+/// A short rendering of a raw value for a problem's `found` (`number 7`, `null`,
+/// `an object (812 bytes)`): the words of every check, Panther's or a schema's.
+pub(crate) fn describe(raw: &str) -> String {
     const LIMIT: usize = 60;
     let kind = kind_of(raw);
     match kind {

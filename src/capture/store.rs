@@ -76,6 +76,9 @@ pub struct Stats {
     /// behind (acknowledged ones are never left out: they wait, or get 503).
     #[serde(default)]
     pub record_left_out: u64,
+    /// TLS handshakes that failed (no exchange is captured for them).
+    #[serde(default)]
+    pub tls_handshake_failures: u64,
 }
 
 /// Counts over the forwarded legs (`--forward`).

@@ -120,9 +120,6 @@ pub fn stdout_is_terminal() -> bool {
     std::io::stdout().is_terminal()
 }
 
-/// Panther waits at least 30 s before a retry (MinRetryDelay in deployments/core.yml).
-const PANTHER_SHORTEST_GAP_US: u64 = 30_000_000;
-
 /// The one line of counts printed at shutdown, from the same [`Stats`] that
 /// `/api/stats` serves.
 pub fn summary_line(stats: &Stats) -> String {
@@ -157,9 +154,6 @@ pub fn summary_line(stats: &Stats) -> String {
             seconds(shortest),
             seconds(longest)
         ));
-        if shortest < PANTHER_SHORTEST_GAP_US {
-            line.push_str(" (faster than Panther ever retries: it waits 30–300 s)");
-        }
     }
     let upstream = &stats.upstream;
     if upstream.forwarded > 0 {
@@ -176,6 +170,12 @@ pub fn summary_line(stats: &Stats) -> String {
         line.push_str(&format!(
             "; not printed (stdout fell behind): {}",
             stats.not_delivered_to_subscribers
+        ));
+    }
+    if stats.tls_handshake_failures > 0 {
+        line.push_str(&format!(
+            "; TLS handshakes failed: {}",
+            stats.tls_handshake_failures
         ));
     }
     if let Some(failure) = &stats.record_failure {

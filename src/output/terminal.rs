@@ -478,10 +478,6 @@ fn attempt_text(attempt: &Attempt) -> String {
             gap.as_secs_f64(),
             attempt.number - 1
         );
-        // A sender replayed or tested here may retry faster than Panther can.
-        if attempt.key.is_alert() && gap < std::time::Duration::from_secs(30) {
-            text.push_str(" (sooner than Panther ever retries: 30–300 s)");
-        }
     }
     if attempt.key.resent {
         text.push_str(" (re-sent from Panther)");

@@ -181,6 +181,31 @@ async fn wait_for_slot(
     }
 }
 
+/// The TLS handshake of a new connection; one that fails is counted and said, since
+/// no exchange is captured for it.
+async fn handshake(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    stream: tokio::net::TcpStream,
+    receiver: &Receiver,
+    peer: SocketAddr,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(error)) => {
+            receiver.shared.count_tls_failure(peer, &error.to_string());
+            None
+        }
+        Err(_) => {
+            let why = format!(
+                "no handshake within {} s (a client that connected and said nothing)",
+                TLS_HANDSHAKE_TIMEOUT.as_secs()
+            );
+            receiver.shared.count_tls_failure(peer, &why);
+            None
+        }
+    }
+}
+
 pub(super) async fn accept_loop(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -276,9 +301,7 @@ pub(super) async fn accept_loop(
                     }
                 }
                 Some(acceptor) => {
-                    let handshake =
-                        tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
-                    if let Ok(Ok(stream)) = handshake.await {
+                    if let Some(stream) = handshake(&acceptor, stream, &refusals, peer).await {
                         let io = limits::Watched::new(stream, watched);
                         let connection = http.serve_connection(TokioIo::new(io), service);
                         if let Err(error) = watcher.watch(connection.into_owned()).await {
