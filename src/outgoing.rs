@@ -321,9 +321,20 @@ pub fn is_hop_by_hop(name: &str) -> bool {
     HOP_BY_HOP.contains(&name)
 }
 
+/// The crypto provider of every TLS connection hookscope makes or accepts: ring's.
+///
+/// rustls 0.23.48 deprecates it for lacking post-quantum key exchange. The provider
+/// that has it, aws-lc-rs, needs CMake and a C toolchain and would lengthen the first
+/// build again, and a receiver on a developer's machine talking to Panther, a tunnel or
+/// a local app does not need it yet; so the choice is made, and allowed, once, here.
+#[allow(deprecated)]
+pub(crate) fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
 /// The TLS settings of the client: the system's roots, one CA file, or no verification.
 fn tls_config(trust: &Trust) -> Result<rustls::ClientConfig, TrustError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = crypto_provider();
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|error| TrustError {

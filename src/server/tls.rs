@@ -85,7 +85,7 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
         key: key.to_owned(),
         reason,
     };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = crate::outgoing::crypto_provider();
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|error| pair_error(error.to_string()))?
