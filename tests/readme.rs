@@ -124,7 +124,10 @@ fn the_quick_start_says_how_long_the_first_build_takes_and_how_to_install() {
     let readme = include_str!("../README.md");
     let quick_start = &readme[readme.find("## Quick start").unwrap()..];
     let quick_start = &quick_start[..quick_start[3..].find("\n## ").unwrap()];
-    assert!(quick_start.contains("cargo install --path ."), "{quick_start}");
+    assert!(
+        quick_start.contains("cargo install --path ."),
+        "{quick_start}"
+    );
     assert!(
         quick_start.contains(" s on a fresh clone on 2 cores"),
         "a measured figure: {quick_start}"
