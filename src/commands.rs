@@ -123,6 +123,18 @@ async fn listen(args: ListenArgs) -> anyhow::Result<Outcome> {
         output::spawn_printer(format, color, handle.admin_url(), exchanges)
     });
     eprintln!("hookscope: listening on {}", handle.url());
+    if let Some(stored) = handle.store_summary() {
+        let since = stored
+            .since
+            .as_deref()
+            .map(|since| format!(" since {since}"))
+            .unwrap_or_default();
+        eprintln!(
+            "hookscope: store: {} exchanges{since}, {}",
+            stored.exchanges,
+            bytesize::ByteSize::b(stored.bytes).display().iec()
+        );
+    }
     if let Some(url) = handle.admin_url() {
         eprintln!("hookscope: inspector on {url}");
         if admin_public {

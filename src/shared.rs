@@ -94,6 +94,8 @@ pub(crate) struct Shared {
     behaviour: RwLock<Arc<Behaviour>>,
     pub(crate) store: Store,
     pub(crate) recorder: Option<Recorder>,
+    /// `--store`: what was seen and decided, kept across restarts.
+    pub(crate) database: Option<crate::capture::Database>,
     subscribers: Mutex<Vec<Subscriber>>,
     /// Exchanges lossy subscribers missed.
     missed: ReportedCount,
@@ -109,7 +111,7 @@ impl Shared {
     pub(crate) fn new(
         behaviour: Behaviour,
         store: Store,
-        recorder: Option<Recorder>,
+        (recorder, database): (Option<Recorder>, Option<crate::capture::Database>),
         shutdown: Shutdown,
     ) -> Shared {
         Shared {
@@ -117,6 +119,7 @@ impl Shared {
             behaviour: RwLock::new(Arc::new(behaviour)),
             store,
             recorder,
+            database,
             subscribers: Mutex::new(Vec::new()),
             missed: ReportedCount::new(MISSED_REPORT_EVERY),
             tls_failures: ReportedCount::new(TLS_REPORT_EVERY),

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use super::database::StoredDelivery;
 use crate::alert::AlertKey;
 
 /// Sequences tracked at once; beyond it, finished sequences are forgotten first
@@ -186,6 +187,52 @@ impl Deliveries {
         if let Some(sequence) = self.sequence_of(attempt) {
             attempt.duplicate_upstream = sequence.upstream_acked;
             sequence.upstream_acked = true;
+        }
+    }
+
+    /// The state of `attempt`'s delivery as a store keeps it (`--store`), its time
+    /// in wall-clock microseconds (an `Instant` does not survive a restart).
+    pub fn stored(
+        &mut self,
+        attempt: &Attempt,
+        now: Instant,
+        wall_now_us: i64,
+    ) -> Option<StoredDelivery> {
+        let route = attempt.route.clone().unwrap_or_default();
+        let (resent, key) = (attempt.key.resent, attempt.key.value.clone());
+        let sequence = self.sequence_of(attempt)?;
+        let ago = i64::try_from(now.saturating_duration_since(sequence.last_at).as_micros())
+            .unwrap_or(i64::MAX);
+        Some(StoredDelivery {
+            route,
+            resent,
+            key,
+            attempts: sequence.attempts,
+            last_at_us: wall_now_us.saturating_sub(ago),
+            acked: sequence.acked,
+            upstream_acked: sequence.upstream_acked,
+        })
+    }
+
+    /// Deliveries as a store kept them: numbering goes on after a restart.
+    pub fn restore(&mut self, stored: Vec<StoredDelivery>, now: Instant, wall_now_us: i64) {
+        for delivery in stored.into_iter().take(MAX_TRACKED) {
+            let ago = u64::try_from(wall_now_us.saturating_sub(delivery.last_at_us)).unwrap_or(0);
+            let last_at = now.checked_sub(Duration::from_micros(ago)).unwrap_or(now);
+            let destination = if delivery.route.is_empty() {
+                &mut self.unrouted
+            } else {
+                self.routed.entry(delivery.route).or_default()
+            };
+            destination[usize::from(delivery.resent)].insert(
+                delivery.key,
+                Sequence {
+                    attempts: delivery.attempts,
+                    last_at,
+                    acked: delivery.acked,
+                    upstream_acked: delivery.upstream_acked,
+                },
+            );
         }
     }
 

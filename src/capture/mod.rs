@@ -4,6 +4,7 @@
 //! It depends on `alert` and `escape` only.
 
 mod compare;
+mod database;
 mod deliveries;
 mod exchange;
 mod filter;
@@ -13,6 +14,7 @@ mod record;
 mod store;
 
 pub use compare::{Change, compare};
+pub use database::{Database, StateChange, StoreError, StoreSummary, Stored};
 pub use deliveries::{Attempt, Deliveries, DeliveryCounts};
 pub use exchange::{BodyState, Exchange, Outcome, Reply, UNREADABLE_METHOD, UpstreamLeg};
 pub use filter::Filter;

@@ -79,6 +79,27 @@ pub struct ScriptState {
     global: HashMap<Option<usize>, u64>,
 }
 
+impl ScriptState {
+    /// The positions, by route index (`-1` for `--script`), as a store keeps them.
+    pub fn positions(&self) -> Vec<(i64, u64)> {
+        self.global
+            .iter()
+            .map(|(route, position)| {
+                let route = route.map_or(-1, |index| i64::try_from(index).unwrap_or(i64::MAX));
+                (route, *position)
+            })
+            .collect()
+    }
+
+    /// Positions as a store kept them: a global script goes on where it was.
+    pub fn restore(&mut self, positions: impl IntoIterator<Item = (i64, u64)>) {
+        for (route, position) in positions {
+            let route = usize::try_from(route).ok();
+            self.global.insert(route, position);
+        }
+    }
+}
+
 /// Chooses what to do with one request.
 pub fn decide(
     behaviour: &Behaviour,

@@ -99,6 +99,12 @@ pub struct Config {
     #[arg(help_heading = "History and record", long, value_name = "FILE")]
     pub record: Option<PathBuf>,
 
+    /// Keep every exchange and each alert's delivery state in an SQLite database at FILE
+    /// (created if new): a restart with the same file continues attempt numbers, script
+    /// positions and ids. Every answer is sent only once the store has it.
+    #[arg(help_heading = "History and record", long, value_name = "FILE")]
+    pub store: Option<PathBuf>,
+
     /// Address of the admin API and web inspector (never the webhook port, so never behind the tunnel).
     #[arg(
         help_heading = "Inspector and admin API",

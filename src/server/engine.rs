@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -54,12 +54,26 @@ impl Receiver {
         upstream: Option<crate::forward::Upstream>,
         (schema, schema_routes): (crate::schemas::Schema, Vec<crate::schemas::SchemaRoute>),
         limits: &Limits,
-        seed: Option<u64>,
+        (seed, stored): (Option<u64>, Option<crate::capture::Stored>),
     ) -> Receiver {
         let rng = match seed {
             Some(seed) => fastrand::Rng::with_seed(seed),
             None => fastrand::Rng::new(),
         };
+        // A store's state goes on: ids after its last, attempts and script positions
+        // where they were.
+        let mut deliveries = Deliveries::default();
+        let mut scripts = ScriptState::default();
+        let mut next_id = 1;
+        if let Some(stored) = stored {
+            deliveries.restore(
+                stored.deliveries,
+                Instant::now(),
+                chrono::Utc::now().timestamp_micros(),
+            );
+            scripts.restore(stored.script_positions);
+            next_id = stored.next_id;
+        }
         Receiver {
             shared,
             upstream,
@@ -72,11 +86,11 @@ impl Receiver {
                 total: limits.body_timeout,
             },
             budget: budget::BodyBudget::new(limits.inflight_budget()),
-            next_id: AtomicU64::new(1),
+            next_id: AtomicU64::new(next_id),
             decisions: Mutex::new(Decisions {
-                deliveries: Deliveries::default(),
+                deliveries,
                 clears: 0,
-                scripts: ScriptState::default(),
+                scripts,
                 rng,
             }),
         }

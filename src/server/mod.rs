@@ -45,6 +45,9 @@ pub enum ServerError {
     /// The record file cannot be used.
     #[error(transparent)]
     Record(#[from] RecordError),
+    /// The store cannot be used (not a hookscope store, newer, in use, unwritable).
+    #[error(transparent)]
+    Store(#[from] crate::capture::StoreError),
     /// The TLS certificate or key cannot be used.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
@@ -673,6 +676,13 @@ impl ServerBuilder {
             _ => None,
         };
         let recorder = config.record.as_deref().map(Recorder::open).transpose()?;
+        let (database, stored) = match config.store.as_deref() {
+            Some(path) => {
+                let (database, stored) = crate::capture::Database::open(path)?;
+                (Some(database), Some(stored))
+            }
+            None => (None, None),
+        };
         let bind = |addr: SocketAddr, purpose: Listener| async move {
             let error = |source| ServerError::Bind {
                 addr,
@@ -697,10 +707,11 @@ impl ServerBuilder {
             None => None,
         };
         let (begin_shutdown, shutdown) = Shutdown::new();
+        let store_summary = stored.as_ref().map(|stored| stored.summary.clone());
         let shared = Arc::new(Shared::new(
             config.behaviour,
             Store::bounded(config.keep, config.keep_bytes),
-            recorder,
+            (recorder, database),
             shutdown,
         ));
         let receiver = Arc::new(Receiver::new(
@@ -708,7 +719,7 @@ impl ServerBuilder {
             upstream,
             (config.schema, config.schema_routes),
             &config.limits,
-            config.seed,
+            (config.seed, stored),
         ));
         let admin_addr = admin.as_ref().map(|(_, addr)| *addr);
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -736,6 +747,7 @@ impl ServerBuilder {
             local_addr,
             scheme,
             admin_addr,
+            store_summary,
             shared,
             stop: Some(stop),
             task: Some(task),
@@ -757,12 +769,18 @@ pub struct Handle {
     local_addr: SocketAddr,
     scheme: &'static str,
     admin_addr: Option<SocketAddr>,
+    store_summary: Option<crate::capture::StoreSummary>,
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
 
 impl Handle {
+    /// What the `--store` held when the server started, if there is one.
+    pub fn store_summary(&self) -> Option<&crate::capture::StoreSummary> {
+        self.store_summary.as_ref()
+    }
+
     /// The address the server listens on (with the real port when 0 was asked for).
     ///
     /// ```

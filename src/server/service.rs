@@ -611,11 +611,18 @@ async fn answer_with(
     build: impl FnOnce(StatusCode, Bytes) -> Response<ReplyBody>,
 ) -> Response<ReplyBody> {
     pending.settle(Outcome::Answered(status.as_u16()), body.clone());
-    if status.is_success() {
+    // A 2XX ends a delivery: it is sent only once recorded. With a store, every
+    // answer is: what it decided (the attempt, the script's step) must survive a restart.
+    if status.is_success() || pending.receiver.shared.database.is_some() {
         if let Err(error) = pending.record().await {
             let text = Bytes::from(format!("hookscope cannot record this request: {error}\n"));
             pending.finish(Outcome::Answered(503), text.clone());
-            return whole(plain(StatusCode::SERVICE_UNAVAILABLE, text));
+            let mut refused = plain(StatusCode::SERVICE_UNAVAILABLE, text);
+            // The sender keeps the alert and tries again later, as it should.
+            refused
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return whole(refused);
         }
     }
     let response = build(status, body.clone());
@@ -695,30 +702,84 @@ impl Pending {
         self.line = None;
     }
 
-    /// Writes the settled exchange to the record file and waits until the OS has it.
-    async fn record(&mut self) -> Result<(), crate::capture::RecordError> {
-        let (Some(recorder), Some(exchange)) = (&self.receiver.shared.recorder, &self.exchange)
-        else {
+    /// Writes the settled exchange to the record file and the store, and waits
+    /// until the OS has the line and the store has committed it.
+    async fn record(&mut self) -> Result<(), String> {
+        let shared = &self.receiver.shared;
+        let Some(exchange) = &self.exchange else {
             return Ok(());
         };
+        if shared.recorder.is_none() && shared.database.is_none() {
+            return Ok(());
+        }
         let (line, same) = crate::capture::record_line_and_sameness(exchange);
         // Set before the wait: if the client goes away while the line is being
         // written, this request is dropped mid-await and must not be written twice.
         self.recorded = true;
         self.line = Some((line.clone(), same));
-        recorder.write(line).await
+        let change = shared
+            .database
+            .as_ref()
+            .map(|_| state_change(&self.receiver, exchange));
+        let received_at = exchange.received_at.to_rfc3339();
+        let id = exchange.id;
+        if let Some(recorder) = &shared.recorder {
+            recorder
+                .write(line.clone())
+                .await
+                .map_err(|error| error.to_string())?;
+        }
+        if let (Some(database), Some(change)) = (&shared.database, change) {
+            database
+                .write(id, received_at, line, change)
+                .await
+                .map_err(|error| error.to_string())?;
+        }
+        Ok(())
     }
 
     /// Settles and publishes (recording without waiting if not recorded yet).
     fn finish(&mut self, outcome: Outcome, body: Bytes) {
         self.settle(outcome, body);
         if let Some(exchange) = self.exchange.take() {
+            // Not stored while answering (a drop, a reset, a client gone): stored now,
+            // without waiting.
+            if let (Some(database), false) = (&self.receiver.shared.database, self.recorded) {
+                let (line, _) = crate::capture::record_line_and_sameness(&exchange);
+                let change = state_change(&self.receiver, &exchange);
+                database.write_detached(
+                    exchange.id,
+                    exchange.received_at.to_rfc3339(),
+                    line,
+                    change,
+                );
+            }
             let reserved = std::mem::take(&mut self.reserved);
             self.receiver
                 .shared
                 .publish(*exchange, self.recorded, self.line.take(), reserved);
         }
         self.charge = Charge::default();
+    }
+}
+
+/// What an exchange changed in the decision state, as the store keeps it: its
+/// delivery and the global script positions, read under the decisions' lock.
+pub(super) fn state_change(
+    receiver: &Receiver,
+    exchange: &Exchange,
+) -> crate::capture::StateChange {
+    let mut decisions = receiver.decisions();
+    let delivery = exchange.attempt.as_ref().and_then(|attempt| {
+        decisions.deliveries.stored(
+            attempt,
+            Instant::now(),
+            chrono::Utc::now().timestamp_micros(),
+        )
+    });
+    crate::capture::StateChange {
+        delivery,
+        script_positions: decisions.scripts.positions(),
     }
 }
 

@@ -1,0 +1,531 @@
+//! `--store FILE`: what hookscope saw and decided, in an embedded SQLite database,
+//! so that a restart in the middle of Panther's 30 minutes of retries goes on where
+//! it stopped: the next attempt of an alert is numbered after the last one stored,
+//! a global script resumes at its position, ids keep increasing.
+//!
+//! One writer thread owns the connection. It takes every job queued at once and
+//! writes them in one transaction (group commit, as the record writer does), then
+//! releases every request of that batch: an acknowledging answer waits for its
+//! commit, so an alert that got a 2XX is in the store even if hookscope is killed
+//! right after. WAL mode with `synchronous = NORMAL`: a commit survives a crash of
+//! hookscope, not a power cut, the same promise as `--record`. The connection holds
+//! an exclusive lock: a second hookscope on the same file is refused at start-up.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rusqlite::{Connection, OpenFlags, params};
+use thiserror::Error;
+use tokio::sync::oneshot;
+
+use super::JsonLine;
+
+/// `PRAGMA application_id` of a hookscope store ("hksc"): a SQLite file made by
+/// something else is refused rather than written into.
+const APPLICATION_ID: i64 = 0x686b_7363;
+
+/// The schema version this build writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Most jobs written in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// Most jobs waiting for the writer: beyond it, an answer waits for room.
+const MAX_QUEUED: usize = 4096;
+
+/// The schema, version by version: migration N brings a store from N-1 to N.
+const MIGRATIONS: [&str; 1] = ["
+    CREATE TABLE exchanges (
+        id INTEGER PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        line TEXT NOT NULL
+    );
+    CREATE TABLE deliveries (
+        route TEXT NOT NULL,
+        resent INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        last_at_us INTEGER NOT NULL,
+        acked INTEGER NOT NULL,
+        upstream_acked INTEGER NOT NULL,
+        PRIMARY KEY (route, resent, key)
+    );
+    CREATE TABLE script_positions (
+        route INTEGER NOT NULL PRIMARY KEY,
+        position INTEGER NOT NULL
+    );
+"];
+
+/// Why the store cannot be used.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum StoreError {
+    /// The file cannot be opened or created.
+    #[error("cannot open the --store {path}: {reason}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The file is not a hookscope store (another SQLite database, or not SQLite).
+    #[error(
+        "--store {path} is not a hookscope store ({reason}): give a new file name, or the store hookscope made"
+    )]
+    NotAStore {
+        /// The file.
+        path: PathBuf,
+        /// What was found.
+        reason: String,
+    },
+    /// The store was made by a newer hookscope.
+    #[error(
+        "--store {path} has schema version {found}, newer than this hookscope's ({supported}): use the hookscope that made it"
+    )]
+    Newer {
+        /// The file.
+        path: PathBuf,
+        /// Its version.
+        found: i64,
+        /// This build's.
+        supported: i64,
+    },
+    /// Another process has the store open.
+    #[error(
+        "--store {path} is in use by another process (another hookscope?): one hookscope per store file"
+    )]
+    InUse {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Writing failed (disk full, file deleted or read-only...): answers get 503.
+    #[error("the --store {path} cannot be written: {reason}")]
+    Failed {
+        /// The file.
+        path: PathBuf,
+        /// What SQLite said.
+        reason: String,
+    },
+}
+
+/// The state of an alert's delivery, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDelivery {
+    /// The route prefix (empty outside every route).
+    pub route: String,
+    /// A manual re-send (its own sequence).
+    pub resent: bool,
+    /// The alert key.
+    pub key: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// The last attempt's time, in unix microseconds.
+    pub last_at_us: i64,
+    /// Acknowledged.
+    pub acked: bool,
+    /// The upstream acknowledged an attempt.
+    pub upstream_acked: bool,
+}
+
+/// What a store held when it was opened, as start-up says it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreSummary {
+    /// Exchanges stored.
+    pub exchanges: u64,
+    /// When the first of them arrived (RFC 3339), if any.
+    pub since: Option<String>,
+    /// The file's size in bytes.
+    pub bytes: u64,
+}
+
+/// What a store holds at start-up.
+#[derive(Debug, Default)]
+pub struct Stored {
+    /// The next exchange id (one past the highest stored).
+    pub next_id: u64,
+    /// What start-up says of it.
+    pub summary: StoreSummary,
+    /// Every delivery's state.
+    pub deliveries: Vec<StoredDelivery>,
+    /// Global script positions, by route index (`-1` outside every route).
+    pub script_positions: HashMap<i64, u64>,
+}
+
+/// One write: an exchange's line, and the decision state it changed.
+struct Job {
+    id: u64,
+    received_at: String,
+    line: JsonLine,
+    delivery: Option<StoredDelivery>,
+    script_positions: Vec<(i64, u64)>,
+    done: Option<oneshot::Sender<bool>>,
+}
+
+/// The store's writer, as the request path sees it.
+pub struct Database {
+    path: PathBuf,
+    queue: std::sync::mpsc::SyncSender<Job>,
+    failed: Arc<AtomicBool>,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "Database({})", self.path.display())
+    }
+}
+
+/// What one exchange changed, to be stored with it.
+#[derive(Debug, Default)]
+pub struct StateChange {
+    /// The delivery the exchange was an attempt of.
+    pub delivery: Option<StoredDelivery>,
+    /// Global script positions after it.
+    pub script_positions: Vec<(i64, u64)>,
+}
+
+impl Database {
+    /// Opens (creating) the store, checks it is hookscope's and of a version this
+    /// build reads, brings an older one up to date, and reads what it holds.
+    pub fn open(path: &Path) -> Result<(Database, Stored), StoreError> {
+        let connection = connect(path)?;
+        let stored = read_stored(&connection, path)?;
+        let (queue, jobs) = std::sync::mpsc::sync_channel(MAX_QUEUED);
+        let failed = Arc::new(AtomicBool::new(false));
+        let failure = Arc::new(Mutex::new(None));
+        let writer = Writer {
+            connection,
+            path: path.to_owned(),
+            failed: Arc::clone(&failed),
+            failure: Arc::clone(&failure),
+        };
+        std::thread::Builder::new()
+            .name("hookscope-store".into())
+            .spawn(move || writer.run(&jobs))
+            .map_err(|error| StoreError::Open {
+                path: path.to_owned(),
+                reason: format!("cannot start its writer: {error}"),
+            })?;
+        Ok((
+            Database {
+                path: path.to_owned(),
+                queue,
+                failed,
+                failure,
+            },
+            stored,
+        ))
+    }
+
+    /// Stores one exchange and what it changed, and waits for the commit.
+    pub async fn write(
+        &self,
+        id: u64,
+        received_at: String,
+        line: JsonLine,
+        change: StateChange,
+    ) -> Result<(), StoreError> {
+        self.check()?;
+        let (done, committed) = oneshot::channel();
+        let job = Job {
+            id,
+            received_at,
+            line,
+            delivery: change.delivery,
+            script_positions: change.script_positions,
+            done: Some(done),
+        };
+        let queue = self.queue.clone();
+        // The queue is bounded: a writer that is behind makes answers wait, off the
+        // runtime's threads.
+        let sent = tokio::task::spawn_blocking(move || queue.send(job).is_ok())
+            .await
+            .unwrap_or(false);
+        if !sent || !committed.await.unwrap_or(false) {
+            return Err(self.failed_error());
+        }
+        Ok(())
+    }
+
+    /// Stores one exchange without waiting (one that acknowledged nothing); when the
+    /// writer is behind, it is left out.
+    pub fn write_detached(
+        &self,
+        id: u64,
+        received_at: String,
+        line: JsonLine,
+        change: StateChange,
+    ) {
+        if self.check().is_err() {
+            return;
+        }
+        let _ = self.queue.try_send(Job {
+            id,
+            received_at,
+            line,
+            delivery: change.delivery,
+            script_positions: change.script_positions,
+            done: None,
+        });
+    }
+
+    /// The failure, once writing has failed.
+    pub fn check(&self) -> Result<(), StoreError> {
+        if self.failed.load(Ordering::Acquire) {
+            Err(self.failed_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn failed_error(&self) -> StoreError {
+        let reason = self
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .unwrap_or_else(|| "its writer stopped".into());
+        StoreError::Failed {
+            path: self.path.clone(),
+            reason,
+        }
+    }
+}
+
+/// Opens the file, takes the exclusive lock, checks whose and which version it is,
+/// and migrates it.
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let open_error = |reason: String| StoreError::Open {
+        path: path.to_owned(),
+        reason,
+    };
+    if let Some(folder) = path
+        .parent()
+        .filter(|folder| !folder.as_os_str().is_empty())
+    {
+        if !folder.is_dir() {
+            return Err(open_error(format!(
+                "the folder {} does not exist",
+                folder.display()
+            )));
+        }
+    }
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|error| open_error(error.to_string()))?;
+    let not_a_store = |reason: String| StoreError::NotAStore {
+        path: path.to_owned(),
+        reason,
+    };
+    let sqlite_error = |error: rusqlite::Error| match &error {
+        rusqlite::Error::SqliteFailure(failure, _)
+            if failure.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            not_a_store("not an SQLite database".into())
+        }
+        rusqlite::Error::SqliteFailure(failure, _)
+            if matches!(
+                failure.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            StoreError::InUse {
+                path: path.to_owned(),
+            }
+        }
+        rusqlite::Error::SqliteFailure(failure, _)
+            if failure.code == rusqlite::ErrorCode::ReadOnly =>
+        {
+            open_error("the file is read-only".into())
+        }
+        _ => open_error(error.to_string()),
+    };
+    // Another process holding the lock is an answer, not something to wait for.
+    connection
+        .busy_timeout(std::time::Duration::ZERO)
+        .map_err(|error| open_error(error.to_string()))?;
+    // The exclusive lock is taken by the first write and kept: a second hookscope
+    // cannot open the store behind this one's back.
+    connection
+        .execute_batch(
+            "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+        )
+        .map_err(sqlite_error)?;
+    let application_id: i64 = connection
+        .query_row("PRAGMA application_id", [], |row| row.get(0))
+        .map_err(sqlite_error)?;
+    let version: i64 = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(sqlite_error)?;
+    let tables: i64 = connection
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+        .map_err(sqlite_error)?;
+    if application_id != APPLICATION_ID && (application_id != 0 || tables > 0) {
+        return Err(not_a_store(format!(
+            "an SQLite database of something else (application id {application_id:#x})"
+        )));
+    }
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Newer {
+            path: path.to_owned(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    let transaction = connection.unchecked_transaction().map_err(sqlite_error)?;
+    for migration in &MIGRATIONS[usize::try_from(version).unwrap_or(0)..] {
+        transaction.execute_batch(migration).map_err(sqlite_error)?;
+    }
+    transaction
+        .execute_batch(&format!(
+            "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+        ))
+        .map_err(sqlite_error)?;
+    transaction.commit().map_err(sqlite_error)?;
+    Ok(connection)
+}
+
+/// What the store holds.
+fn read_stored(connection: &Connection, path: &Path) -> Result<Stored, StoreError> {
+    let failed = |error: rusqlite::Error| StoreError::Open {
+        path: path.to_owned(),
+        reason: error.to_string(),
+    };
+    let (exchanges, highest, since): (i64, Option<i64>, Option<String>) = connection
+        .query_row(
+            "SELECT count(*), max(id), (SELECT received_at FROM exchanges ORDER BY id LIMIT 1) FROM exchanges",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .map_err(failed)?;
+    let mut statement = connection
+        .prepare(
+            "SELECT route, resent, key, attempts, last_at_us, acked, upstream_acked FROM deliveries",
+        )
+        .map_err(failed)?;
+    let deliveries = statement
+        .query_map([], |row| {
+            Ok(StoredDelivery {
+                route: row.get(0)?,
+                resent: row.get(1)?,
+                key: row.get(2)?,
+                attempts: row.get(3)?,
+                last_at_us: row.get(4)?,
+                acked: row.get(5)?,
+                upstream_acked: row.get(6)?,
+            })
+        })
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(failed)?;
+    let mut statement = connection
+        .prepare("SELECT route, position FROM script_positions")
+        .map_err(failed)?;
+    let script_positions = statement
+        .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(failed)?
+        .into_iter()
+        .map(|(route, position)| (route, u64::try_from(position).unwrap_or(0)))
+        .collect();
+    let bytes = std::fs::metadata(path).map_or(0, |metadata| metadata.len());
+    Ok(Stored {
+        next_id: u64::try_from(highest.unwrap_or(0)).unwrap_or(0) + 1,
+        summary: StoreSummary {
+            exchanges: u64::try_from(exchanges).unwrap_or(0),
+            since,
+            bytes,
+        },
+        deliveries,
+        script_positions,
+    })
+}
+
+struct Writer {
+    connection: Connection,
+    path: PathBuf,
+    failed: Arc<AtomicBool>,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl Writer {
+    fn run(mut self, jobs: &std::sync::mpsc::Receiver<Job>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while let Ok(first) = jobs.recv() {
+            batch.clear();
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            let written = !self.failed.load(Ordering::Acquire) && self.write(&batch);
+            for job in &mut batch {
+                if let Some(done) = job.done.take() {
+                    let _ = done.send(written);
+                }
+            }
+        }
+    }
+
+    /// Writes one batch in one transaction; on failure, says so once and stops storing.
+    fn write(&mut self, batch: &[Job]) -> bool {
+        match self.try_write(batch) {
+            Ok(()) => true,
+            Err(error) => {
+                let reason = error.to_string();
+                tracing::error!(
+                    "the --store {} cannot be written ({reason}): acknowledging answers get 503 from now on",
+                    self.path.display()
+                );
+                *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+                self.failed.store(true, Ordering::Release);
+                false
+            }
+        }
+    }
+
+    fn try_write(&mut self, batch: &[Job]) -> rusqlite::Result<()> {
+        let transaction = self.connection.transaction()?;
+        {
+            let mut exchange = transaction.prepare_cached(
+                "INSERT OR REPLACE INTO exchanges (id, received_at, line) VALUES (?1, ?2, ?3)",
+            )?;
+            let mut delivery = transaction.prepare_cached(
+                "INSERT OR REPLACE INTO deliveries (route, resent, key, attempts, last_at_us, acked, upstream_acked)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            let mut position = transaction.prepare_cached(
+                "INSERT OR REPLACE INTO script_positions (route, position) VALUES (?1, ?2)",
+            )?;
+            for job in batch {
+                let line = String::from_utf8_lossy(&job.line.to_vec()).into_owned();
+                exchange.execute(params![
+                    i64::try_from(job.id).unwrap_or(i64::MAX),
+                    job.received_at,
+                    line.trim_end(),
+                ])?;
+                if let Some(stored) = &job.delivery {
+                    delivery.execute(params![
+                        stored.route,
+                        stored.resent,
+                        stored.key,
+                        stored.attempts,
+                        stored.last_at_us,
+                        stored.acked,
+                        stored.upstream_acked,
+                    ])?;
+                }
+                for (route, at) in &job.script_positions {
+                    position.execute(params![route, i64::try_from(*at).unwrap_or(i64::MAX)])?;
+                }
+            }
+        }
+        transaction.commit()
+    }
+}

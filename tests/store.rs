@@ -1,0 +1,233 @@
+//! `listen --store FILE`: what hookscope saw and decided survives a restart, a
+//! SIGKILL included; files that are not a store, or not this build's, stop start-up.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{Hookscope, alert, post_json, run};
+
+fn store_path(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hookscope-store-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("hookscope.db")
+}
+
+fn start(store: &std::path::Path, extra: &[&str]) -> Hookscope {
+    let mut args = vec!["--store", store.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    if !extra.contains(&"--format") {
+        args.extend(["--format", "json"]);
+    }
+    Hookscope::start(&args)
+}
+
+fn kill_hard(hookscope: Hookscope) {
+    // SIGKILL: nothing is flushed on the way out.
+    unsafe { libc::kill(hookscope.pid() as i32, libc::SIGKILL) };
+    let _ = hookscope.stop();
+}
+
+#[test]
+fn a_restart_continues_attempt_numbers_script_positions_and_ids() {
+    let store = store_path("restart");
+    let script = ["--script", "503*2,200"];
+    let first = start(&store, &script);
+    let retried = alert("restart-me");
+    assert_eq!(post_json(&first.url("/"), &retried).unwrap().status(), 503);
+    kill_hard(first);
+
+    let second = start(&store, &script);
+    // Attempt 2 of the same alert gets the script's second step, then the third.
+    assert_eq!(post_json(&second.url("/"), &retried).unwrap().status(), 503);
+    assert_eq!(post_json(&second.url("/"), &retried).unwrap().status(), 200);
+    let stopped = second.stop();
+    assert!(
+        stopped.stderr.contains("store: 1 exchanges since "),
+        "{}",
+        stopped.stderr
+    );
+    let lines = stopped.json_lines();
+    let seen: Vec<(u64, u64)> = lines
+        .iter()
+        .map(|line| {
+            (
+                line["id"].as_u64().unwrap(),
+                line["attempt"]["number"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(seen, [(2, 2), (3, 3)], "ids and attempts go on");
+    assert!(
+        stopped.stderr.contains("delivered after retries: 1"),
+        "{}",
+        stopped.stderr
+    );
+}
+
+#[test]
+fn a_global_script_resumes_where_it_was() {
+    let store = store_path("global");
+    let script = ["--script", "500,502,200", "--script-scope", "global"];
+    let first = start(&store, &script);
+    assert_eq!(
+        post_json(&first.url("/"), &alert("a")).unwrap().status(),
+        500
+    );
+    kill_hard(first);
+    let second = start(&store, &script);
+    assert_eq!(
+        post_json(&second.url("/"), &alert("b")).unwrap().status(),
+        502
+    );
+    assert_eq!(
+        post_json(&second.url("/"), &alert("c")).unwrap().status(),
+        200
+    );
+}
+
+#[test]
+fn every_acknowledged_exchange_is_stored_when_hookscope_is_killed_under_load() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let store = store_path("sigkill");
+    let hookscope = start(&store, &["--format", "quiet"]);
+    let url = hookscope.url("/");
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let count = Arc::new(AtomicUsize::new(0));
+    let senders: Vec<_> = (0..4)
+        .map(|sender| {
+            let (url, acknowledged, count) =
+                (url.clone(), Arc::clone(&acknowledged), Arc::clone(&count));
+            std::thread::spawn(move || {
+                // Until hookscope is gone (bounded: at most 2,000 each).
+                for n in 0..2000 {
+                    let id = format!("load-{sender}-{n}");
+                    match post_json(&url, &alert(&id)) {
+                        Ok(answer) if answer.status() == 200 => {
+                            acknowledged.lock().unwrap().push(id);
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(_) => {}
+                        Err(_) => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    // Killed in the middle of the load, once a few hundred were acknowledged.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while count.load(Ordering::Relaxed) < 300 && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    kill_hard(hookscope);
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= 300, "{}", acknowledged.len());
+    let connection = rusqlite::Connection::open(&store).unwrap();
+    let mut statement = connection.prepare("SELECT line FROM exchanges").unwrap();
+    let stored: std::collections::HashSet<String> = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .unwrap()
+        .map(|line| {
+            let line: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+            line["body"]["alertId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| !stored.contains(*id))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+}
+
+#[test]
+fn files_that_are_not_this_builds_store_stop_start_up_naming_it() {
+    let dir = store_path("faults");
+    let dir = dir.parent().unwrap();
+    let listen = |store: &str| {
+        run(
+            &["listen", "--port", "0", "--no-admin", "--store", store],
+            b"",
+        )
+    };
+    let stderr =
+        |output: &std::process::Output| String::from_utf8_lossy(&output.stderr).into_owned();
+
+    let missing = dir.join("no/such/folder/hookscope.db");
+    let output = listen(missing.to_str().unwrap());
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("does not exist"),
+        "{}",
+        stderr(&output)
+    );
+
+    let text = dir.join("notes.txt");
+    std::fs::write(
+        &text,
+        "these are notes, not a database, and long enough to look like a header",
+    )
+    .unwrap();
+    let output = listen(text.to_str().unwrap());
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("is not a hookscope store (not an SQLite database)"),
+        "{}",
+        stderr(&output)
+    );
+
+    let other = dir.join("other.db");
+    {
+        let connection = rusqlite::Connection::open(&other).unwrap();
+        connection
+            .execute_batch("CREATE TABLE notes (text TEXT);")
+            .unwrap();
+    }
+    let output = listen(other.to_str().unwrap());
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("SQLite database of something else"),
+        "{}",
+        stderr(&output)
+    );
+
+    let newer = dir.join("newer.db");
+    {
+        let store = start(&newer, &["--format", "quiet"]);
+        store.stop();
+        let connection = rusqlite::Connection::open(&newer).unwrap();
+        connection
+            .execute_batch("PRAGMA user_version = 99;")
+            .unwrap();
+    }
+    let output = listen(newer.to_str().unwrap());
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("schema version 99, newer than this hookscope's"),
+        "{}",
+        stderr(&output)
+    );
+
+    let shared = dir.join("shared.db");
+    let first = start(&shared, &["--format", "quiet"]);
+    let output = listen(shared.to_str().unwrap());
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("is in use by another process"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        post_json(&first.url("/"), &alert("still"))
+            .unwrap()
+            .status(),
+        200
+    );
+}
