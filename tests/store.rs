@@ -231,3 +231,50 @@ fn files_that_are_not_this_builds_store_stop_start_up_naming_it() {
         200
     );
 }
+
+#[test]
+fn the_api_pages_and_searches_beyond_the_in_memory_window() {
+    let store = store_path("paging");
+    let first = start(&store, &["--keep", "5", "--format", "quiet"]);
+    for n in 1..=20 {
+        let body = common::alert_with(&[
+            ("alertId", &format!("page-{n}")),
+            ("title", &format!("title {n}")),
+        ]);
+        assert_eq!(post_json(&first.url("/"), &body).unwrap().status(), 200);
+    }
+    let ids = |url: &str| -> (Vec<u64>, Option<String>) {
+        let answer = common::client().get(url).send().unwrap();
+        assert_eq!(answer.status(), 200);
+        let next = answer
+            .headers()
+            .get("x-hookscope-next")
+            .map(|value| value.to_str().unwrap().to_owned());
+        let list: Vec<serde_json::Value> = answer.json().unwrap();
+        (
+            list.iter()
+                .map(|line| line["id"].as_u64().unwrap())
+                .collect(),
+            next,
+        )
+    };
+    // Everything, newest first, though the history keeps 5.
+    let (all, _) = ids(&first.api("/api/requests?limit=50"));
+    assert_eq!(all, (1..=20).rev().collect::<Vec<u64>>());
+    // Pages of 8 with the cursor.
+    let (page, next) = ids(&first.api("/api/requests?limit=8"));
+    assert_eq!(page, (13..=20).rev().collect::<Vec<u64>>());
+    let (page, next) = ids(&first.api(&format!("/api/requests?limit=8&before={}", next.unwrap())));
+    assert_eq!(page, (5..=12).rev().collect::<Vec<u64>>());
+    let (page, next) = ids(&first.api(&format!("/api/requests?limit=8&before={}", next.unwrap())));
+    assert_eq!(page, [4, 3, 2, 1]);
+    assert_eq!(next, None, "the last page");
+    // Found by text, far outside the window.
+    let (found, _) = ids(&first.api("/api/requests?q=title%203%22"));
+    assert_eq!(found, [3]);
+    kill_hard(first);
+    // After a restart, the history is there again.
+    let second = start(&store, &["--keep", "5", "--format", "quiet"]);
+    let (all, _) = ids(&second.api("/api/requests?limit=50"));
+    assert_eq!(all.len(), 20);
+}

@@ -256,24 +256,84 @@ async fn list(State(admin): State<Admin>, RawQuery(query): RawQuery) -> Answer {
     let limit = number("limit")?.unwrap_or(100) as usize;
     let filter = Filter::from_query(&query)
         .map_err(|reason| ApiError::new(StatusCode::BAD_REQUEST, reason))?;
-    let Searched { exchanges, partial } = search(&admin, filter, limit, |_| true).await?;
+    let Searched {
+        exchanges,
+        partial,
+        oldest_kept,
+    } = search(&admin, filter.clone(), limit, |_| true).await?;
+    let mut ids: Vec<u64> = exchanges.iter().map(|exchange| exchange.id).collect();
     let mut body = Vec::with_capacity(exchanges.len() * 1024 + 2);
     body.push(b'[');
-    for (index, exchange) in exchanges.iter().enumerate() {
-        if index > 0 {
-            body.push(b',');
-        }
+    for exchange in &exchanges {
         record_line(exchange).append_to(&mut body);
+        body.push(b',');
+    }
+    // With a store, the page goes on below the in-memory window, from the file.
+    let (stored, stored_partial) = if exchanges.len() < limit && !partial {
+        let below = oldest_kept
+            .unwrap_or(u64::MAX)
+            .min(filter.before.unwrap_or(u64::MAX));
+        search_store(&admin, filter, below, limit - exchanges.len()).await?
+    } else {
+        (Vec::new(), false)
+    };
+    for (id, line) in stored {
+        ids.push(id);
+        body.extend_from_slice(line.as_bytes());
+        body.push(b',');
+    }
+    if body.last() == Some(&b',') {
+        body.pop();
     }
     body.push(b']');
     let mut response = json(StatusCode::OK, body);
-    if partial {
+    // The cursor of the next page (`before=`), when this one is full.
+    if let (true, Some(last)) = (ids.len() >= limit, ids.last()) {
+        response
+            .headers_mut()
+            .insert(NEXT_HEADER, http::HeaderValue::from(*last));
+    }
+    if partial || stored_partial {
         response.headers_mut().insert(
             PARTIAL_HEADER,
             http::HeaderValue::from_static("the search stopped at its time budget"),
         );
     }
     Ok(response)
+}
+
+/// The `before` cursor of the next page of `/api/requests`, when a page is full.
+const NEXT_HEADER: http::HeaderName = http::HeaderName::from_static("x-hookscope-next");
+
+/// The stored exchanges below `below` that pass `filter`, newest first (none without
+/// a `--store`), on a blocking thread within the search budget.
+async fn search_store(
+    admin: &Admin,
+    filter: Filter,
+    below: u64,
+    limit: usize,
+) -> Result<(Vec<(u64, String)>, bool), ApiError> {
+    if admin.shared.database.is_none() || limit == 0 {
+        return Ok((Vec::new(), false));
+    }
+    let _turn = admin.heavy_turn().await?;
+    let shared = Arc::clone(&admin.shared);
+    let searched = tokio::task::spawn_blocking(move || {
+        shared
+            .database
+            .as_ref()
+            .map(|database| database.search(&filter, below, limit, SEARCH_BUDGET))
+    })
+    .await
+    .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the search stopped"))?;
+    match searched {
+        Some(Ok(found)) => Ok(found),
+        Some(Err(error)) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            error.to_string(),
+        )),
+        None => Ok((Vec::new(), false)),
+    }
 }
 
 /// Set on an answer whose search stopped at [`SEARCH_BUDGET`] before the oldest exchange.
@@ -310,6 +370,8 @@ impl Admin {
 struct Searched {
     exchanges: Vec<Arc<Exchange>>,
     partial: bool,
+    /// The oldest id the in-memory history held: a store goes on below it.
+    oldest_kept: Option<u64>,
 }
 
 /// The newest `limit` kept exchanges that pass `filter` and `also`, found on a
@@ -324,6 +386,7 @@ async fn search(
     let busy = || ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the search stopped");
     let _turn = admin.heavy_turn().await?;
     let snapshot = admin.shared.store.newest_first();
+    let oldest_kept = snapshot.last().map(|exchange| exchange.id);
     tokio::task::spawn_blocking(move || {
         let started = std::time::Instant::now();
         let mut found = Vec::new();
@@ -335,6 +398,7 @@ async fn search(
                 return Searched {
                     exchanges: found,
                     partial: true,
+                    oldest_kept,
                 };
             }
             if filter.matches(&exchange) && also(&exchange) {
@@ -344,6 +408,7 @@ async fn search(
         Searched {
             exchanges: found,
             partial: false,
+            oldest_kept,
         }
     })
     .await
@@ -368,6 +433,7 @@ async fn found(
     let Searched {
         mut exchanges,
         partial,
+        ..
     } = search(admin, filter, usize::MAX, also).await?;
     if partial {
         return Err(ApiError::new(

@@ -162,9 +162,13 @@ struct Job {
     done: Option<oneshot::Sender<bool>>,
 }
 
-/// The store's writer, as the request path sees it.
+/// The store's writer, as the request path sees it, and a reader for searches.
 pub struct Database {
     path: PathBuf,
+    /// The file, locked (`flock`) while this process has the store open.
+    _lock: std::fs::File,
+    /// For searches (WAL: readers do not wait for the writer).
+    reader: Mutex<Connection>,
     queue: std::sync::mpsc::SyncSender<Job>,
     failed: Arc<AtomicBool>,
     failure: Arc<Mutex<Option<String>>>,
@@ -189,8 +193,17 @@ impl Database {
     /// Opens (creating) the store, checks it is hookscope's and of a version this
     /// build reads, brings an older one up to date, and reads what it holds.
     pub fn open(path: &Path) -> Result<(Database, Stored), StoreError> {
+        let lock = lock(path)?;
         let connection = connect(path)?;
         let stored = read_stored(&connection, path)?;
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|error| StoreError::Open {
+            path: path.to_owned(),
+            reason: error.to_string(),
+        })?;
         let (queue, jobs) = std::sync::mpsc::sync_channel(MAX_QUEUED);
         let failed = Arc::new(AtomicBool::new(false));
         let failure = Arc::new(Mutex::new(None));
@@ -210,6 +223,8 @@ impl Database {
         Ok((
             Database {
                 path: path.to_owned(),
+                _lock: lock,
+                reader: Mutex::new(reader),
                 queue,
                 failed,
                 failure,
@@ -270,6 +285,50 @@ impl Database {
         });
     }
 
+    /// The stored record lines that pass `filter`, newest first, below `below` (an
+    /// exclusive id: the in-memory window's oldest, or a page's cursor), at most
+    /// `limit`, within `budget`; `true` when the budget ran out first. Runs on the
+    /// caller's thread (a blocking one: it reads the file).
+    pub fn search(
+        &self,
+        filter: &super::Filter,
+        below: u64,
+        limit: usize,
+        budget: std::time::Duration,
+    ) -> Result<(Vec<(u64, String)>, bool), StoreError> {
+        let started = std::time::Instant::now();
+        let reader = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let failed = |error: rusqlite::Error| StoreError::Failed {
+            path: self.path.clone(),
+            reason: error.to_string(),
+        };
+        let mut statement = reader
+            .prepare_cached("SELECT id, line FROM exchanges WHERE id < ?1 ORDER BY id DESC")
+            .map_err(failed)?;
+        let mut rows = statement
+            .query([i64::try_from(below).unwrap_or(i64::MAX)])
+            .map_err(failed)?;
+        let mut found = Vec::new();
+        let mut looked = 0usize;
+        while let Some(row) = rows.next().map_err(failed)? {
+            if found.len() >= limit {
+                break;
+            }
+            looked += 1;
+            if looked % 64 == 0 && started.elapsed() > budget {
+                return Ok((found, true));
+            }
+            let id: i64 = row.get(0).map_err(failed)?;
+            let line: String = row.get(1).map_err(failed)?;
+            let matches =
+                super::RecordLine::parse(&line).is_ok_and(|parsed| filter.matches_line(&parsed));
+            if matches {
+                found.push((u64::try_from(id).unwrap_or(0), line));
+            }
+        }
+        Ok((found, false))
+    }
+
     /// The failure, once writing has failed.
     pub fn check(&self) -> Result<(), StoreError> {
         if self.failed.load(Ordering::Acquire) {
@@ -293,24 +352,47 @@ impl Database {
     }
 }
 
-/// Opens the file, takes the exclusive lock, checks whose and which version it is,
-/// and migrates it.
-fn connect(path: &Path) -> Result<Connection, StoreError> {
-    let open_error = |reason: String| StoreError::Open {
-        path: path.to_owned(),
-        reason,
-    };
+/// Locks the store file for this process (`flock`, which SQLite's own POSIX locks
+/// leave alone): a second hookscope on the same file is refused, not interleaved.
+fn lock(path: &Path) -> Result<std::fs::File, StoreError> {
+    use std::os::fd::AsRawFd as _;
     if let Some(folder) = path
         .parent()
         .filter(|folder| !folder.as_os_str().is_empty())
     {
         if !folder.is_dir() {
-            return Err(open_error(format!(
-                "the folder {} does not exist",
-                folder.display()
-            )));
+            return Err(StoreError::Open {
+                path: path.to_owned(),
+                reason: format!("the folder {} does not exist", folder.display()),
+            });
         }
     }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|error| StoreError::Open {
+            path: path.to_owned(),
+            reason: error.to_string(),
+        })?;
+    // SAFETY: flock on a descriptor this function owns; it only takes an advisory lock.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if locked != 0 {
+        return Err(StoreError::InUse {
+            path: path.to_owned(),
+        });
+    }
+    Ok(file)
+}
+
+/// Opens the file, checks whose and which version it is, and migrates it.
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let open_error = |reason: String| StoreError::Open {
+        path: path.to_owned(),
+        reason,
+    };
     let connection = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -349,12 +431,8 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     connection
         .busy_timeout(std::time::Duration::ZERO)
         .map_err(|error| open_error(error.to_string()))?;
-    // The exclusive lock is taken by the first write and kept: a second hookscope
-    // cannot open the store behind this one's back.
     connection
-        .execute_batch(
-            "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
-        )
+        .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
         .map_err(sqlite_error)?;
     let application_id: i64 = connection
         .query_row("PRAGMA application_id", [], |row| row.get(0))

@@ -13,6 +13,8 @@ pub struct Filter {
     pub id: Option<u64>,
     /// Only ids after this one.
     pub since: u64,
+    /// Only ids before this one: the cursor of the next page, newest first.
+    pub before: Option<u64>,
     /// A status (`503`), a class (`5xx`), or an outcome (`dropped`, `reset`, `hung`, `client-gone`).
     pub status: Option<String>,
     /// `valid`, `invalid` or `none`.
@@ -104,6 +106,7 @@ impl Filter {
         };
         let id = number("id")?;
         let since = number("since")?.unwrap_or(0);
+        let before = number("before")?;
         let status = text("status");
         if let Some(status) = &status {
             let known = status.parse::<u16>().is_ok_and(|s| (100..600).contains(&s))
@@ -135,6 +138,7 @@ impl Filter {
         Ok(Filter {
             id,
             since,
+            before,
             status,
             verdict,
             method: text("method"),
@@ -168,6 +172,7 @@ impl Filter {
     pub fn matches_line(&self, line: &RecordLine<'_>) -> bool {
         self.id.is_none_or(|id| line.id == id)
             && line.id > self.since
+            && self.before.is_none_or(|before| line.id < before)
             && self
                 .status
                 .as_deref()
@@ -211,6 +216,7 @@ impl Filter {
     pub fn matches(&self, exchange: &Exchange) -> bool {
         self.id.is_none_or(|id| exchange.id == id)
             && exchange.id > self.since
+            && self.before.is_none_or(|before| exchange.id < before)
             && self
                 .status
                 .as_deref()
@@ -261,7 +267,8 @@ fn path_matches(prefix: &str, path: &str) -> bool {
 }
 
 /// The fields a filter reads, as flags and the API name them.
-const FIELDS: &str = "id, since, status, verdict, method, path, alert, severity, problems, q";
+const FIELDS: &str =
+    "id, since, before, status, verdict, method, path, alert, severity, problems, q";
 
 /// The `severity` of a JSON body, read without building a tree of the rest.
 fn severity_of(exchange: &Exchange) -> Option<String> {
