@@ -272,9 +272,42 @@ fn the_api_pages_and_searches_beyond_the_in_memory_window() {
     // Found by text, far outside the window.
     let (found, _) = ids(&first.api("/api/requests?q=title%203%22"));
     assert_eq!(found, [3]);
+    // One of them, as the inspector opens it.
+    let (status, one) = common::get_json(&first.api("/api/requests/3"));
+    assert_eq!((status, one["id"].as_u64()), (200, Some(3)));
+    assert_eq!(one["body"]["alertId"], "page-3");
+    assert_eq!(common::get_json(&first.api("/api/requests/99")).0, 404);
     kill_hard(first);
     // After a restart, the history is there again.
     let second = start(&store, &["--keep", "5", "--format", "quiet"]);
     let (all, _) = ids(&second.api("/api/requests?limit=50"));
     assert_eq!(all.len(), 20);
+}
+
+#[test]
+fn a_store_deleted_while_running_turns_answers_into_503_and_hookscope_goes_on() {
+    let store = store_path("deleted");
+    let hookscope = start(&store, &["--format", "quiet"]);
+    assert_eq!(
+        post_json(&hookscope.url("/"), &alert("before"))
+            .unwrap()
+            .status(),
+        200
+    );
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", store.display()));
+    }
+    let answer = post_json(&hookscope.url("/"), &alert("after")).unwrap();
+    assert_eq!(answer.status(), 503, "never a 2XX that is not stored");
+    assert_eq!(answer.headers()["retry-after"], "5");
+    let reason = answer.text().unwrap();
+    assert!(reason.contains("deleted or replaced"), "{reason}");
+    // Still serving: the admin API and further requests get answers.
+    assert_eq!(common::get_json(&hookscope.api("/api/stats")).0, 200);
+    assert_eq!(
+        post_json(&hookscope.url("/"), &alert("later"))
+            .unwrap()
+            .status(),
+        503
+    );
 }

@@ -229,8 +229,43 @@ fn find(shared: &Shared, id: &str) -> Result<Arc<Exchange>, ApiError> {
 }
 
 async fn one(State(admin): State<Admin>, Path(id): Path<String>) -> Answer {
-    let exchange = find(&admin.shared, &id)?;
-    Ok(json(StatusCode::OK, record_line(&exchange).to_vec()))
+    match find(&admin.shared, &id) {
+        Ok(exchange) => Ok(json(StatusCode::OK, record_line(&exchange).to_vec())),
+        // Beyond the in-memory window: the store's line, when there is one.
+        Err(missing) => match stored_line(&admin, &id).await? {
+            Some(line) => Ok(json(StatusCode::OK, line.into_bytes())),
+            None => Err(missing),
+        },
+    }
+}
+
+/// Exchange `id`'s stored record line (none without a `--store`), read on a blocking thread.
+async fn stored_line(admin: &Admin, id: &str) -> Result<Option<String>, ApiError> {
+    let Ok(id) = id.parse::<u64>() else {
+        return Ok(None);
+    };
+    if admin.shared.database.is_none() {
+        return Ok(None);
+    }
+    let shared = Arc::clone(&admin.shared);
+    let line = tokio::task::spawn_blocking(move || {
+        shared.database.as_ref().map(|database| database.get(id))
+    })
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the store could not be read",
+        )
+    })?;
+    match line {
+        Some(Ok(line)) => Ok(line),
+        Some(Err(error)) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            error.to_string(),
+        )),
+        None => Ok(None),
+    }
 }
 
 async fn clear(State(admin): State<Admin>) -> Response {

@@ -194,6 +194,7 @@ impl Database {
     /// build reads, brings an older one up to date, and reads what it holds.
     pub fn open(path: &Path) -> Result<(Database, Stored), StoreError> {
         let lock = lock(path)?;
+        let identity = file_identity(path);
         let connection = connect(path)?;
         let stored = read_stored(&connection, path)?;
         let reader = Connection::open_with_flags(
@@ -209,6 +210,7 @@ impl Database {
         let failure = Arc::new(Mutex::new(None));
         let writer = Writer {
             connection,
+            identity,
             path: path.to_owned(),
             failed: Arc::clone(&failed),
             failure: Arc::clone(&failure),
@@ -329,6 +331,25 @@ impl Database {
         Ok((found, false))
     }
 
+    /// The stored record line of exchange `id`, if there is one.
+    pub fn get(&self, id: u64) -> Result<Option<String>, StoreError> {
+        let reader = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let failed = |error: rusqlite::Error| StoreError::Failed {
+            path: self.path.clone(),
+            reason: error.to_string(),
+        };
+        let mut statement = reader
+            .prepare_cached("SELECT line FROM exchanges WHERE id = ?1")
+            .map_err(failed)?;
+        let mut rows = statement
+            .query([i64::try_from(id).unwrap_or(i64::MAX)])
+            .map_err(failed)?;
+        match rows.next().map_err(failed)? {
+            Some(row) => Ok(Some(row.get(0).map_err(failed)?)),
+            None => Ok(None),
+        }
+    }
+
     /// The failure, once writing has failed.
     pub fn check(&self) -> Result<(), StoreError> {
         if self.failed.load(Ordering::Acquire) {
@@ -385,6 +406,14 @@ fn lock(path: &Path) -> Result<std::fs::File, StoreError> {
         });
     }
     Ok(file)
+}
+
+/// The device and inode of the file at `path`, if there is one.
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path)
+        .ok()
+        .map(|metadata| (metadata.dev(), metadata.ino()))
 }
 
 /// Opens the file, checks whose and which version it is, and migrates it.
@@ -525,6 +554,8 @@ fn read_stored(connection: &Connection, path: &Path) -> Result<Stored, StoreErro
 
 struct Writer {
     connection: Connection,
+    /// The file's device and inode when it was opened.
+    identity: Option<(u64, u64)>,
     path: PathBuf,
     failed: Arc<AtomicBool>,
     failure: Arc<Mutex<Option<String>>>,
@@ -555,8 +586,7 @@ impl Writer {
     fn write(&mut self, batch: &[Job]) -> bool {
         match self.try_write(batch) {
             Ok(()) => true,
-            Err(error) => {
-                let reason = error.to_string();
+            Err(reason) => {
                 tracing::error!(
                     "the --store {} cannot be written ({reason}): acknowledging answers get 503 from now on",
                     self.path.display()
@@ -568,7 +598,16 @@ impl Writer {
         }
     }
 
-    fn try_write(&mut self, batch: &[Job]) -> rusqlite::Result<()> {
+    fn try_write(&mut self, batch: &[Job]) -> Result<(), String> {
+        // SQLite goes on writing to a file that was deleted or replaced, and all of it
+        // would be gone at the next start: a store that is no longer at its path fails.
+        if file_identity(&self.path) != self.identity {
+            return Err("the file was deleted or replaced while hookscope ran".into());
+        }
+        self.write_batch(batch).map_err(|error| error.to_string())
+    }
+
+    fn write_batch(&mut self, batch: &[Job]) -> rusqlite::Result<()> {
         let transaction = self.connection.transaction()?;
         {
             let mut exchange = transaction.prepare_cached(
