@@ -311,3 +311,72 @@ fn a_store_deleted_while_running_turns_answers_into_503_and_hookscope_goes_on() 
         503
     );
 }
+
+/// The ids `/api/requests` lists once `done` holds of them (within 10 s).
+fn listed_when(hookscope: &Hookscope, done: impl Fn(&[u64]) -> bool) -> Vec<u64> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, list) = common::get_json(&hookscope.api("/api/requests?limit=1000"));
+        let ids: Vec<u64> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|line| line["id"].as_u64().unwrap())
+            .collect();
+        if done(&ids) || std::time::Instant::now() > deadline {
+            return ids;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn retention_deletes_the_oldest_beyond_the_row_limit_and_the_age_limit() {
+    let store = store_path("retention");
+    let rows = start(
+        &store,
+        &["--keep", "1", "--store-max-rows", "10", "--format", "quiet"],
+    );
+    for n in 0..25 {
+        assert_eq!(
+            post_json(&rows.url("/"), &alert(&format!("r{n}")))
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    let kept = listed_when(&rows, |ids| ids.len() <= 10);
+    assert_eq!(kept, (16..=25).rev().collect::<Vec<u64>>());
+    drop(rows);
+
+    let store = store_path("age");
+    let aged = start(
+        &store,
+        &[
+            "--keep",
+            "1",
+            "--store-max-age",
+            "300ms",
+            "--format",
+            "quiet",
+        ],
+    );
+    for n in 0..5 {
+        assert_eq!(
+            post_json(&aged.url("/"), &alert(&format!("a{n}")))
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    // Only the in-memory window's one is left once the stored ones are old enough.
+    let kept = listed_when(&aged, |ids| ids.len() <= 1);
+    assert_eq!(kept, [5]);
+
+    let output = run(&["listen", "--store-max-rows", "5"], b"");
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a retention flag without --store"
+    );
+}

@@ -29,6 +29,19 @@ const APPLICATION_ID: i64 = 0x686b_7363;
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = 1;
 
+/// How often retention is enforced.
+const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What a store keeps (`--store-max-age`, `--store-max-rows`); nothing is deleted
+/// without a limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Exchanges (and deliveries) older than this go.
+    pub max_age: Option<std::time::Duration>,
+    /// Beyond this many exchanges, the oldest go.
+    pub max_rows: Option<u64>,
+}
+
 /// Most jobs written in one transaction.
 const MAX_BATCH: usize = 512;
 
@@ -192,7 +205,7 @@ pub struct StateChange {
 impl Database {
     /// Opens (creating) the store, checks it is hookscope's and of a version this
     /// build reads, brings an older one up to date, and reads what it holds.
-    pub fn open(path: &Path) -> Result<(Database, Stored), StoreError> {
+    pub fn open(path: &Path, retention: Retention) -> Result<(Database, Stored), StoreError> {
         let lock = lock(path)?;
         let identity = file_identity(path);
         let connection = connect(path)?;
@@ -210,6 +223,7 @@ impl Database {
         let failure = Arc::new(Mutex::new(None));
         let writer = Writer {
             connection,
+            retention,
             identity,
             path: path.to_owned(),
             failed: Arc::clone(&failed),
@@ -554,6 +568,7 @@ fn read_stored(connection: &Connection, path: &Path) -> Result<Stored, StoreErro
 
 struct Writer {
     connection: Connection,
+    retention: Retention,
     /// The file's device and inode when it was opened.
     identity: Option<(u64, u64)>,
     path: PathBuf,
@@ -564,7 +579,18 @@ struct Writer {
 impl Writer {
     fn run(mut self, jobs: &std::sync::mpsc::Receiver<Job>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        while let Ok(first) = jobs.recv() {
+        let mut trimmed = std::time::Instant::now();
+        loop {
+            // Retention runs beside the writes, and when there are none.
+            if trimmed.elapsed() >= TRIM_EVERY {
+                self.trim();
+                trimmed = std::time::Instant::now();
+            }
+            let first = match jobs.recv_timeout(TRIM_EVERY) {
+                Ok(first) => first,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+            };
             batch.clear();
             batch.push(first);
             while batch.len() < MAX_BATCH {
@@ -579,6 +605,43 @@ impl Writer {
                     let _ = done.send(written);
                 }
             }
+        }
+    }
+
+    /// Deletes what retention no longer keeps: exchanges older than the age limit,
+    /// the oldest beyond the row limit, deliveries untouched for the age limit. The
+    /// file keeps its size; SQLite reuses the freed pages.
+    fn trim(&mut self) {
+        if self.failed.load(Ordering::Acquire) {
+            return;
+        }
+        let Retention { max_age, max_rows } = self.retention;
+        let trimmed = || -> rusqlite::Result<()> {
+            if let Some(max_age) = max_age {
+                let cutoff = chrono::Utc::now()
+                    - chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::MAX);
+                self.connection.execute(
+                    "DELETE FROM exchanges WHERE received_at < ?1",
+                    [cutoff.to_rfc3339()],
+                )?;
+                self.connection.execute(
+                    "DELETE FROM deliveries WHERE last_at_us < ?1",
+                    [cutoff.timestamp_micros()],
+                )?;
+            }
+            if let Some(max_rows) = max_rows {
+                self.connection.execute(
+                    "DELETE FROM exchanges WHERE id <= (SELECT max(id) FROM exchanges) - ?1",
+                    [i64::try_from(max_rows).unwrap_or(i64::MAX)],
+                )?;
+            }
+            Ok(())
+        };
+        if let Err(error) = trimmed() {
+            tracing::warn!(
+                "the --store {} could not be trimmed: {error}",
+                self.path.display()
+            );
         }
     }
 

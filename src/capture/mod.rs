@@ -14,7 +14,7 @@ mod record;
 mod store;
 
 pub use compare::{Change, compare};
-pub use database::{Database, StateChange, StoreError, StoreSummary, Stored};
+pub use database::{Database, Retention, StateChange, StoreError, StoreSummary, Stored};
 pub use deliveries::{Attempt, Deliveries, DeliveryCounts};
 pub use exchange::{BodyState, Exchange, Outcome, Reply, UNREADABLE_METHOD, UpstreamLeg};
 pub use filter::Filter;

@@ -105,6 +105,20 @@ pub struct Config {
     #[arg(help_heading = "History and record", long, value_name = "FILE")]
     pub store: Option<PathBuf>,
 
+    /// With --store: exchanges (and alerts' delivery states) older than this are deleted, in
+    /// the background, e.g. 7d.
+    #[arg(help_heading = "History and record", long, requires = "store", value_parser = parse_duration, value_name = "DURATION")]
+    pub store_max_age: Option<Duration>,
+
+    /// With --store: beyond this many exchanges the oldest are deleted, in the background.
+    #[arg(
+        help_heading = "History and record",
+        long,
+        requires = "store",
+        value_name = "N"
+    )]
+    pub store_max_rows: Option<u64>,
+
     /// Address of the admin API and web inspector (never the webhook port, so never behind the tunnel).
     #[arg(
         help_heading = "Inspector and admin API",

@@ -678,7 +678,11 @@ impl ServerBuilder {
         let recorder = config.record.as_deref().map(Recorder::open).transpose()?;
         let (database, stored) = match config.store.as_deref() {
             Some(path) => {
-                let (database, stored) = crate::capture::Database::open(path)?;
+                let retention = crate::capture::Retention {
+                    max_age: config.store_max_age,
+                    max_rows: config.store_max_rows,
+                };
+                let (database, stored) = crate::capture::Database::open(path, retention)?;
                 (Some(database), Some(stored))
             }
             None => (None, None),
