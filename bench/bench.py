@@ -52,6 +52,9 @@ def targets(record_dir):
                                       "--format", "quiet"],
         "hookscope-json": lambda r: [HOOKSCOPE, "listen", "--port", "0", "--admin", "127.0.0.1:0",
                                      "--format", "json"],
+        # --store instead of --record: every exchange committed to SQLite before its answer.
+        "hookscope-store": lambda r: [HOOKSCOPE, "listen", "--port", "0", "--admin", "127.0.0.1:0",
+                                      "--format", "json", "--store", str(record_dir / f"store-{r}.db")],
     }
     # The same two modes of other builds, in the same rounds, so that a change is
     # measured against the code before it.
@@ -221,6 +224,8 @@ def run(workdir):
             finally:
                 server.stop()
                 (workdir / f"record-{round_number}.jsonl").unlink(missing_ok=True)
+                for suffix in ("", "-wal", "-shm"):
+                    (workdir / f"store-{round_number}.db{suffix}").unlink(missing_ok=True)
 
     def median(name, size, connections, field):
         return statistics.median(m[field] for m in results[(name, size, connections)])

@@ -103,6 +103,8 @@ pub enum Command {
     Cert(CertArgs),
     /// Write the exchanges of a --record file as a HAR 1.2 file (for browsers' DevTools) on stdout.
     Export(ExportArgs),
+    /// Open the inspector over a --store file, read-only, with no webhook listener.
+    Inspect(InspectArgs),
     /// Print a cookbook of common sessions (also `hookscope help examples`).
     #[command(after_help = COOKBOOK)]
     Examples,
@@ -235,6 +237,18 @@ pub struct ExportArgs {
     /// segments), alert, severity, problems=true, q (text). Repeatable: all must match.
     #[arg(long = "filter", value_name = "FIELD=VALUE", value_parser = filter_pair)]
     pub filters: Vec<String>,
+}
+
+/// Flags of `hookscope inspect`.
+#[derive(Debug, Clone, Args)]
+pub struct InspectArgs {
+    /// A store written by `listen --store` (it may be in use by a running hookscope).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Where the inspector listens (loopback only).
+    #[arg(long, default_value = "127.0.0.1:9081", value_name = "ADDR")]
+    pub admin: std::net::SocketAddr,
 }
 
 /// Flags of `hookscope cert`.

@@ -18,7 +18,8 @@ use tokio::signal::unix::{Signal as UnixSignal, SignalKind, signal};
 use http::HeaderMap;
 
 use crate::cli::{
-    CertArgs, Cli, Command, ExportArgs, ListenArgs, ReplayArgs, SendArgs, ValidateFormat,
+    CertArgs, Cli, Command, ExportArgs, InspectArgs, ListenArgs, ReplayArgs, SendArgs,
+    ValidateFormat,
 };
 
 /// How a command ended, which is its exit code.
@@ -76,6 +77,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Send(args) => Ok(runtime()?.block_on(send(&args))),
         Command::Cert(args) => write_cert(&args),
         Command::Export(args) => Ok(export(&args)),
+        Command::Inspect(args) => runtime()?.block_on(inspect(&args)),
         Command::Examples => {
             println!("{}", crate::cli::COOKBOOK);
             Ok(Outcome::Success)
@@ -160,6 +162,31 @@ async fn listen(args: ListenArgs) -> anyhow::Result<Outcome> {
             .ok();
     }
     eprintln!("hookscope: summary: {}", output::summary_line(&stats));
+    Ok(Outcome::Success)
+}
+
+/// Serves the inspector over a store until Ctrl-C or SIGTERM.
+async fn inspect(args: &InspectArgs) -> anyhow::Result<Outcome> {
+    let mut signals = Signals::install();
+    let inspector = match hookscope::Inspector::start(&args.file, args.admin).await {
+        Ok(inspector) => inspector,
+        Err(error) => return Err(UsageError(error.to_string()).into()),
+    };
+    let stored = inspector.summary();
+    let since = stored
+        .since
+        .as_deref()
+        .map(|since| format!(" since {since}"))
+        .unwrap_or_default();
+    eprintln!(
+        "hookscope: store {}: {} exchanges{since}, {} (read-only)",
+        args.file.display(),
+        stored.exchanges,
+        bytesize::ByteSize::b(stored.bytes).display().iec()
+    );
+    eprintln!("hookscope: inspector on {}", inspector.url());
+    while let Signal::Hangup = signals.next().await {}
+    inspector.stop().await;
     Ok(Outcome::Success)
 }
 

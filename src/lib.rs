@@ -93,7 +93,7 @@ pub use respond::{
 };
 pub use server::tls::{GeneratedCert, TlsError, generate_cert};
 pub use server::{
-    Config, ConfigError, Handle, IntoSetting, Limits, Listener, MIN_HEADER_SIZE, Server,
+    Config, ConfigError, Handle, Inspector, IntoSetting, Limits, Listener, MIN_HEADER_SIZE, Server,
     ServerBuilder, ServerError, parse_header_size,
 };
 pub use shared::Subscription;

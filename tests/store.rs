@@ -380,3 +380,67 @@ fn retention_deletes_the_oldest_beyond_the_row_limit_and_the_age_limit() {
         "a retention flag without --store"
     );
 }
+
+#[test]
+fn inspect_serves_a_store_read_only_without_a_webhook_listener() {
+    use std::io::BufRead as _;
+    let store = store_path("inspect");
+    let source = start(&store, &["--format", "quiet"]);
+    for n in 1..=3 {
+        assert_eq!(
+            post_json(&source.url("/"), &alert(&format!("i{n}")))
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    // Beside the running hookscope that writes it.
+    let mut inspector = std::process::Command::new(env!("CARGO_BIN_EXE_hookscope"))
+        .args(["inspect", store.to_str().unwrap(), "--admin", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(inspector.stderr.take().unwrap());
+    let mut said = Vec::new();
+    let mut url = None;
+    for line in stderr.lines().take(5) {
+        let line = line.unwrap();
+        if let Some(found) = line.split("inspector on ").nth(1) {
+            url = Some(found.trim().to_owned());
+            said.push(line);
+            break;
+        }
+        said.push(line);
+    }
+    let url = url.unwrap_or_else(|| panic!("no inspector line: {said:?}"));
+    assert!(
+        said[0].contains(": 3 exchanges since ") && said[0].contains("(read-only)"),
+        "{said:?}"
+    );
+    let (status, list) = common::get_json(&format!("{url}/api/requests"));
+    assert_eq!(status, 200);
+    let ids: Vec<u64> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [3, 2, 1]);
+    let page = common::get_text(&format!("{url}/"));
+    assert!(
+        page.contains("<html") || page.contains("<!doctype"),
+        "the inspector page"
+    );
+    unsafe { libc::kill(inspector.id() as i32, libc::SIGTERM) };
+    let status = common::wait_with_timeout(&mut inspector, std::time::Duration::from_secs(10));
+    assert!(status.success());
+
+    let output = run(&["inspect", "/no/such/store.db"], b"");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("there is no such file"));
+    let output = run(
+        &["inspect", store.to_str().unwrap(), "--admin", "0.0.0.0:0"],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(2), "loopback only");
+}

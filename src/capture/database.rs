@@ -178,11 +178,12 @@ struct Job {
 /// The store's writer, as the request path sees it, and a reader for searches.
 pub struct Database {
     path: PathBuf,
-    /// The file, locked (`flock`) while this process has the store open.
-    _lock: std::fs::File,
+    /// The file, locked (`flock`) while this process writes the store (none when
+    /// it only reads it: `hookscope inspect` beside a running hookscope).
+    _lock: Option<std::fs::File>,
     /// For searches (WAL: readers do not wait for the writer).
     reader: Mutex<Connection>,
-    queue: std::sync::mpsc::SyncSender<Job>,
+    queue: tokio::sync::mpsc::Sender<Job>,
     failed: Arc<AtomicBool>,
     failure: Arc<Mutex<Option<String>>>,
 }
@@ -218,12 +219,13 @@ impl Database {
             path: path.to_owned(),
             reason: error.to_string(),
         })?;
-        let (queue, jobs) = std::sync::mpsc::sync_channel(MAX_QUEUED);
+        let (queue, jobs) = tokio::sync::mpsc::channel(MAX_QUEUED);
         let failed = Arc::new(AtomicBool::new(false));
         let failure = Arc::new(Mutex::new(None));
         let writer = Writer {
             connection,
             retention,
+            wake: std::sync::OnceLock::new(),
             identity,
             path: path.to_owned(),
             failed: Arc::clone(&failed),
@@ -231,7 +233,7 @@ impl Database {
         };
         std::thread::Builder::new()
             .name("hookscope-store".into())
-            .spawn(move || writer.run(&jobs))
+            .spawn(move || writer.run(jobs))
             .map_err(|error| StoreError::Open {
                 path: path.to_owned(),
                 reason: format!("cannot start its writer: {error}"),
@@ -239,13 +241,67 @@ impl Database {
         Ok((
             Database {
                 path: path.to_owned(),
-                _lock: lock,
+                _lock: Some(lock),
                 reader: Mutex::new(reader),
                 queue,
                 failed,
                 failure,
             },
             stored,
+        ))
+    }
+
+    /// Opens a store to read only (`hookscope inspect`): nothing is written, and a
+    /// hookscope may be writing it at the same time.
+    pub fn open_read_only(path: &Path) -> Result<(Database, StoreSummary), StoreError> {
+        let open_error = |reason: String| StoreError::Open {
+            path: path.to_owned(),
+            reason,
+        };
+        if !path.is_file() {
+            return Err(open_error("there is no such file".into()));
+        }
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|error| open_error(error.to_string()))?;
+        let not_a_store = |reason: String| StoreError::NotAStore {
+            path: path.to_owned(),
+            reason,
+        };
+        let (application_id, version): (i64, i64) = reader
+            .query_row(
+                "SELECT (SELECT application_id FROM pragma_application_id), (SELECT user_version FROM pragma_user_version)",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .map_err(|error| not_a_store(error.to_string()))?;
+        if application_id != APPLICATION_ID {
+            return Err(not_a_store(format!("application id {application_id:#x}")));
+        }
+        if version != SCHEMA_VERSION {
+            return Err(StoreError::Newer {
+                path: path.to_owned(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        let stored = read_stored(&reader, path)?;
+        // No writer: a queue nobody reads, and a store that says why it refuses writes.
+        let (queue, _) = tokio::sync::mpsc::channel(1);
+        Ok((
+            Database {
+                path: path.to_owned(),
+                _lock: None,
+                reader: Mutex::new(reader),
+                queue,
+                failed: Arc::new(AtomicBool::new(true)),
+                failure: Arc::new(Mutex::new(Some(
+                    "opened read-only (hookscope inspect)".into(),
+                ))),
+            },
+            stored.summary,
         ))
     }
 
@@ -267,12 +323,8 @@ impl Database {
             script_positions: change.script_positions,
             done: Some(done),
         };
-        let queue = self.queue.clone();
-        // The queue is bounded: a writer that is behind makes answers wait, off the
-        // runtime's threads.
-        let sent = tokio::task::spawn_blocking(move || queue.send(job).is_ok())
-            .await
-            .unwrap_or(false);
+        // The queue is bounded: a writer that is behind makes answers wait.
+        let sent = self.queue.send(job).await.is_ok();
         if !sent || !committed.await.unwrap_or(false) {
             return Err(self.failed_error());
         }
@@ -569,6 +621,8 @@ fn read_stored(connection: &Connection, path: &Path) -> Result<Stored, StoreErro
 struct Writer {
     connection: Connection,
     retention: Retention,
+    /// A small runtime of the writer's own, for waiting on the queue with a timeout.
+    wake: std::sync::OnceLock<Option<tokio::runtime::Runtime>>,
     /// The file's device and inode when it was opened.
     identity: Option<(u64, u64)>,
     path: PathBuf,
@@ -577,7 +631,7 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, jobs: &std::sync::mpsc::Receiver<Job>) {
+    fn run(mut self, mut jobs: tokio::sync::mpsc::Receiver<Job>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         let mut trimmed = std::time::Instant::now();
         loop {
@@ -586,10 +640,17 @@ impl Writer {
                 self.trim();
                 trimmed = std::time::Instant::now();
             }
-            let first = match jobs.recv_timeout(TRIM_EVERY) {
+            let first = match jobs.try_recv() {
                 Ok(first) => first,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => return,
+                // Nothing queued: wait for the next job, or for the next trim.
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
+                    match self.wait_for_job(&mut jobs) {
+                        Some(Some(job)) => job,
+                        Some(None) => continue,
+                        None => return,
+                    }
+                }
             };
             batch.clear();
             batch.push(first);
@@ -605,6 +666,27 @@ impl Writer {
                     let _ = done.send(written);
                 }
             }
+        }
+    }
+
+    /// Waits for a job up to [`TRIM_EVERY`]: `Some(None)` when none came in time,
+    /// `None` when every sender is gone.
+    fn wait_for_job(&self, jobs: &mut tokio::sync::mpsc::Receiver<Job>) -> Option<Option<Job>> {
+        let waiting = self.wake.get_or_init(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .ok()
+        });
+        match waiting {
+            Some(runtime) => runtime.block_on(async {
+                match tokio::time::timeout(TRIM_EVERY, jobs.recv()).await {
+                    Ok(Some(job)) => Some(Some(job)),
+                    Ok(None) => None,
+                    Err(_) => Some(None),
+                }
+            }),
+            None => jobs.blocking_recv().map(Some),
         }
     }
 
@@ -684,7 +766,9 @@ impl Writer {
                 "INSERT OR REPLACE INTO script_positions (route, position) VALUES (?1, ?2)",
             )?;
             for job in batch {
-                let line = String::from_utf8_lossy(&job.line.to_vec()).into_owned();
+                // A line is JSON, so UTF-8; the lossy path is only a guard.
+                let line = String::from_utf8(job.line.to_vec())
+                    .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
                 exchange.execute(params![
                     i64::try_from(job.id).unwrap_or(i64::MAX),
                     job.received_at,

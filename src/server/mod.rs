@@ -767,6 +767,89 @@ fn webhook_url(scheme: &str, local: SocketAddr) -> String {
     format!("{scheme}://{}", SocketAddr::new(ip, local.port()))
 }
 
+/// The inspector alone over a store (`hookscope inspect FILE`): no webhook
+/// listener, nothing written. Dropping it stops the inspector.
+#[must_use = "dropping the inspector stops it at once"]
+pub struct Inspector {
+    admin_addr: SocketAddr,
+    summary: crate::capture::StoreSummary,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Inspector {
+    /// Opens the store read-only and serves the inspector and the admin API over it
+    /// on `admin` (loopback: the store holds every request ever received).
+    pub async fn start(
+        store: &std::path::Path,
+        admin: SocketAddr,
+    ) -> Result<Inspector, ServerError> {
+        if !admin.ip().is_loopback() {
+            return Err(ConfigError::AdminNotLoopback(admin).into());
+        }
+        let (database, summary) = crate::capture::Database::open_read_only(store)?;
+        let listener = TcpListener::bind(admin)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: admin,
+                listener: Listener::Admin,
+                source,
+            })?;
+        let admin_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: admin,
+            listener: Listener::Admin,
+            source,
+        })?;
+        let (stop, shutdown) = Shutdown::new();
+        let shared = Arc::new(Shared::new(
+            Behaviour::default(),
+            Store::bounded(
+                crate::capture::DEFAULT_KEEP,
+                crate::capture::DEFAULT_KEEP_BYTES,
+            ),
+            (None, Some(database)),
+            shutdown,
+        ));
+        // Copy as curl points where `hookscope listen` listens by default.
+        let webhook = webhook_url("http", SocketAddr::from(([127, 0, 0, 1], 8081)));
+        let task = tokio::spawn(crate::admin::serve(listener, shared, false, webhook));
+        Ok(Inspector {
+            admin_addr,
+            summary,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The inspector's URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.admin_addr)
+    }
+
+    /// What the store held when it was opened.
+    pub fn summary(&self) -> &crate::capture::StoreSummary {
+        &self.summary
+    }
+
+    /// Stops serving and waits until it has.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Inspector {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+    }
+}
+
 /// A running receiver. Dropping it stops the server.
 #[must_use = "dropping the handle stops the server at once"]
 pub struct Handle {
