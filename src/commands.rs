@@ -126,16 +126,7 @@ async fn listen(args: ListenArgs) -> anyhow::Result<Outcome> {
     });
     eprintln!("hookscope: listening on {}", handle.url());
     if let Some(stored) = handle.store_summary() {
-        let since = stored
-            .since
-            .as_deref()
-            .map(|since| format!(" since {since}"))
-            .unwrap_or_default();
-        eprintln!(
-            "hookscope: store: {} exchanges{since}, {}",
-            stored.exchanges,
-            bytesize::ByteSize::b(stored.bytes).display().iec()
-        );
+        eprintln!("hookscope: store: {stored}");
     }
     if let Some(url) = handle.admin_url() {
         eprintln!("hookscope: inspector on {url}");
@@ -172,17 +163,10 @@ async fn inspect(args: &InspectArgs) -> anyhow::Result<Outcome> {
         Ok(inspector) => inspector,
         Err(error) => return Err(UsageError(error.to_string()).into()),
     };
-    let stored = inspector.summary();
-    let since = stored
-        .since
-        .as_deref()
-        .map(|since| format!(" since {since}"))
-        .unwrap_or_default();
     eprintln!(
-        "hookscope: store {}: {} exchanges{since}, {} (read-only)",
+        "hookscope: store {}: {} (read-only)",
         args.file.display(),
-        stored.exchanges,
-        bytesize::ByteSize::b(stored.bytes).display().iec()
+        inspector.summary()
     );
     eprintln!("hookscope: inspector on {}", inspector.url());
     while let Signal::Hangup = signals.next().await {}

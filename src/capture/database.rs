@@ -152,6 +152,18 @@ pub struct StoreSummary {
     pub bytes: u64,
 }
 
+impl std::fmt::Display for StoreSummary {
+    /// `12345 exchanges since 2026-12-01T10:00:00+00:00, 48 MiB`.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{} exchanges", self.exchanges)?;
+        if let Some(since) = &self.since {
+            write!(formatter, " since {since}")?;
+        }
+        let size = bytesize::ByteSize::b(self.bytes);
+        write!(formatter, ", {}", size.display().iec())
+    }
+}
+
 /// What a store holds at start-up.
 #[derive(Debug, Default)]
 pub struct Stored {
