@@ -105,6 +105,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Open the inspector over a --store file, read-only, with no webhook listener.
     Inspect(InspectArgs),
+    /// Add the exchanges of a --record file to a --store file (renumbered after its last).
+    Import(ImportArgs),
     /// Print a cookbook of common sessions (also `hookscope help examples`).
     #[command(after_help = COOKBOOK)]
     Examples,
@@ -237,6 +239,22 @@ pub struct ExportArgs {
     /// segments), alert, severity, problems=true, q (text). Repeatable: all must match.
     #[arg(long = "filter", value_name = "FIELD=VALUE", value_parser = filter_pair)]
     pub filters: Vec<String>,
+}
+
+/// Flags of `hookscope import`.
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// A file written by `listen --record`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// The store to add them to (created if new); not one a running hookscope has open.
+    #[arg(long, value_name = "DB")]
+    pub store: PathBuf,
+
+    /// Longest record line read; longer ones are skipped (exit 1).
+    #[arg(long, default_value = "8MiB", value_parser = parse_size_usize, value_name = "SIZE")]
+    pub max_line: usize,
 }
 
 /// Flags of `hookscope inspect`.

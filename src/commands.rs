@@ -18,7 +18,7 @@ use tokio::signal::unix::{Signal as UnixSignal, SignalKind, signal};
 use http::HeaderMap;
 
 use crate::cli::{
-    CertArgs, Cli, Command, ExportArgs, InspectArgs, ListenArgs, ReplayArgs, SendArgs,
+    CertArgs, Cli, Command, ExportArgs, ImportArgs, InspectArgs, ListenArgs, ReplayArgs, SendArgs,
     ValidateFormat,
 };
 
@@ -78,6 +78,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Cert(args) => write_cert(&args),
         Command::Export(args) => Ok(export(&args)),
         Command::Inspect(args) => runtime()?.block_on(inspect(&args)),
+        Command::Import(args) => Ok(runtime()?.block_on(import(&args))),
         Command::Examples => {
             println!("{}", crate::cli::COOKBOOK);
             Ok(Outcome::Success)
@@ -154,6 +155,86 @@ async fn listen(args: ListenArgs) -> anyhow::Result<Outcome> {
     }
     eprintln!("hookscope: summary: {}", output::summary_line(&stats));
     Ok(Outcome::Success)
+}
+
+/// Adds a record file's exchanges to a store: exit 0 when every line was imported,
+/// 1 when some were skipped (each named), 2 when the file or the store cannot be used.
+async fn import(args: &ImportArgs) -> Outcome {
+    let file = args.file.display();
+    let mut reader = match std::fs::File::open(&args.file) {
+        Ok(opened) => std::io::BufReader::new(opened),
+        Err(error) => {
+            eprintln!("hookscope: error: cannot read {file}: {error}");
+            return Outcome::Usage;
+        }
+    };
+    if is_har(&mut reader) {
+        eprintln!(
+            "hookscope: error: {file} is a HAR file: import reads --record files (HAR import is not built yet)"
+        );
+        return Outcome::Usage;
+    }
+    let mut importer = match hookscope::Importer::open(&args.store) {
+        Ok(importer) => importer,
+        Err(error) => {
+            eprintln!("hookscope: error: {error}");
+            return Outcome::Usage;
+        }
+    };
+    let (mut skipped, mut ids) = (0u64, None::<(u64, u64)>);
+    let mut bytes = Vec::new();
+    for number in 1.. {
+        let line = match read_line_capped(&mut reader, &mut bytes, args.max_line) {
+            Ok(Some(Line::Whole)) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(Some(Line::TooLong)) => {
+                tracing::warn!("{file}:{number}: longer than --max-line, skipped");
+                skipped += 1;
+                continue;
+            }
+            Ok(None) => break,
+            Err(error) => {
+                eprintln!("hookscope: error: cannot read {file}: {error}");
+                return Outcome::Usage;
+            }
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        match importer.add(&line).await {
+            Ok(id) => ids = Some((ids.map_or(id, |(first, _)| first), id)),
+            Err(hookscope::ImportError::Store(error)) => {
+                eprintln!("hookscope: error: {error}");
+                return Outcome::Usage;
+            }
+            Err(error) => {
+                tracing::warn!("{file}:{number}: {error}, skipped");
+                skipped += 1;
+            }
+        }
+    }
+    let imported = match importer.finish().await {
+        Ok(imported) => imported,
+        Err(error) => {
+            eprintln!("hookscope: error: {error}");
+            return Outcome::Usage;
+        }
+    };
+    let ids = ids.map_or(String::new(), |(first, last)| {
+        format!(" as ids {first}–{last}")
+    });
+    let skipped_text = match skipped {
+        0 => String::new(),
+        count => format!("; {count} line(s) skipped (named above)"),
+    };
+    eprintln!(
+        "hookscope: imported {imported} exchange(s) from {file} into {}{ids}{skipped_text}",
+        args.store.display()
+    );
+    if skipped > 0 {
+        Outcome::Negative
+    } else {
+        Outcome::Success
+    }
 }
 
 /// Serves the inspector over a store until Ctrl-C or SIGTERM.

@@ -90,7 +90,7 @@ fn every_flag_in_help_is_in_the_readme_and_every_flag_there_exists() {
         );
     }
     // The smaller commands have no table: each of their flags is named in the README.
-    for command in ["cert", "replay", "validate", "export", "inspect"] {
+    for command in ["cert", "replay", "validate", "export", "inspect", "import"] {
         for flag in flags_in_help(&[command]) {
             assert!(
                 readme.contains(&flag),

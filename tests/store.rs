@@ -444,3 +444,80 @@ fn inspect_serves_a_store_read_only_without_a_webhook_listener() {
     );
     assert_eq!(output.status.code(), Some(2), "loopback only");
 }
+
+#[test]
+fn import_adds_a_record_renumbered_and_names_the_lines_it_skips() {
+    let dir = store_path("import");
+    let dir = dir.parent().unwrap();
+    let record = dir.join("alerts.jsonl");
+    let source = Hookscope::start(&["--record", record.to_str().unwrap(), "--format", "quiet"]);
+    for n in 1..=3 {
+        let body = alert(&format!("imported-{n}"));
+        assert_eq!(post_json(&source.url("/"), &body).unwrap().status(), 200);
+    }
+    source.stop();
+    let lines = std::fs::read_to_string(&record).unwrap();
+    let originals: Vec<&str> = lines.lines().collect();
+    assert_eq!(originals.len(), 3);
+    // A line that is not a record line in the middle, and a cut last line.
+    let damaged = format!(
+        "{}\nnot json\n{}\n{}\n{}",
+        originals[0],
+        originals[1],
+        originals[2],
+        &originals[2][..40]
+    );
+    std::fs::write(&record, damaged).unwrap();
+    let store = dir.join("imported.db");
+    let import = || {
+        run(
+            &[
+                "import",
+                record.to_str().unwrap(),
+                "--store",
+                store.to_str().unwrap(),
+            ],
+            b"",
+        )
+    };
+    let output = import();
+    let said = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert!(said.contains("alerts.jsonl:2: not a record line"), "{said}");
+    assert!(said.contains("alerts.jsonl:5: not a record line"), "{said}");
+    assert!(
+        said.contains("imported 3 exchange(s)") && said.contains("as ids 1–3"),
+        "{said}"
+    );
+    // Again: the same lines after the first ones, renumbered.
+    let said = String::from_utf8_lossy(&import().stderr).into_owned();
+    assert!(said.contains("as ids 4–6"), "{said}");
+    let connection = rusqlite::Connection::open(&store).unwrap();
+    let stored: Vec<(i64, String)> = connection
+        .prepare("SELECT id, line FROM exchanges ORDER BY id")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(stored.len(), 6);
+    // Byte for byte the record line, but for the id.
+    let original_id = |line: &str| {
+        serde_json::from_str::<serde_json::Value>(line).unwrap()["id"]
+            .as_u64()
+            .unwrap()
+    };
+    let expected = originals[1].replacen(
+        &format!("\"id\":{}", original_id(originals[1])),
+        "\"id\":5",
+        1,
+    );
+    assert_eq!(stored[4].1, expected);
+    drop(connection);
+    // A store a running hookscope has open is refused.
+    let running = start(&store, &["--format", "quiet"]);
+    let output = import();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("in use"));
+    drop(running);
+}

@@ -179,6 +179,8 @@ pub struct Stored {
 
 /// One write: an exchange's line, and the decision state it changed.
 struct Job {
+    /// Only waits for everything before it (a flush), writes nothing.
+    flush: bool,
     id: u64,
     received_at: String,
     line: JsonLine,
@@ -263,6 +265,45 @@ impl Database {
         ))
     }
 
+    /// Queues an exchange's record line as it is (an import), waiting for room in the
+    /// queue but not for the commit: [`Database::flush`] waits for that.
+    pub async fn import(
+        &self,
+        id: u64,
+        received_at: String,
+        line: String,
+    ) -> Result<(), StoreError> {
+        self.check()?;
+        let job = Job {
+            flush: false,
+            id,
+            received_at,
+            line: JsonLine::of_text(line),
+            delivery: None,
+            script_positions: Vec::new(),
+            done: None,
+        };
+        self.queue.send(job).await.map_err(|_| self.failed_error())
+    }
+
+    /// Waits until everything queued so far is committed (or writing failed).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let (done, committed) = oneshot::channel();
+        let job = Job {
+            flush: true,
+            id: 0,
+            received_at: String::new(),
+            line: JsonLine::default(),
+            delivery: None,
+            script_positions: Vec::new(),
+            done: Some(done),
+        };
+        if self.queue.send(job).await.is_err() || !committed.await.unwrap_or(false) {
+            return Err(self.failed_error());
+        }
+        Ok(())
+    }
+
     /// Opens a store to read only (`hookscope inspect`): nothing is written, and a
     /// hookscope may be writing it at the same time.
     pub fn open_read_only(path: &Path) -> Result<(Database, StoreSummary), StoreError> {
@@ -328,6 +369,7 @@ impl Database {
         self.check()?;
         let (done, committed) = oneshot::channel();
         let job = Job {
+            flush: false,
             id,
             received_at,
             line,
@@ -356,6 +398,7 @@ impl Database {
             return;
         }
         let _ = self.queue.try_send(Job {
+            flush: false,
             id,
             received_at,
             line,
@@ -448,6 +491,66 @@ impl Database {
             path: self.path.clone(),
             reason,
         }
+    }
+}
+
+/// `hookscope import FILE --store DB`: record lines (from `--record`) added to a
+/// store, each renumbered after the store's last id (a record appended over several
+/// runs repeats ids), every other byte of the line kept.
+pub struct Importer {
+    database: Database,
+    next_id: u64,
+    imported: u64,
+}
+
+/// Why one line was not imported.
+#[derive(Debug, Error)]
+pub enum ImportError {
+    /// Not a record line.
+    #[error("not a record line: {0}")]
+    Line(#[from] super::RecordLineError),
+    /// The store refused it.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Importer {
+    /// Opens (creating) the store to import into; one hookscope per store, so a
+    /// running `listen --store` on it refuses this.
+    pub fn open(store: &Path) -> Result<Importer, StoreError> {
+        let (database, stored) = Database::open(store, Retention::default())?;
+        Ok(Importer {
+            database,
+            next_id: stored.next_id,
+            imported: 0,
+        })
+    }
+
+    /// Checks one line and queues it under the next id, which it returns.
+    pub async fn add(&mut self, line: &str) -> Result<u64, ImportError> {
+        #[derive(serde::Deserialize)]
+        struct Arrived {
+            received_at: Option<String>,
+        }
+        let line = line.trim_end();
+        super::RecordLine::parse(line)?;
+        let received_at = serde_json::from_str::<Arrived>(line)
+            .ok()
+            .and_then(|arrived| arrived.received_at)
+            .unwrap_or_default();
+        let id = self.next_id;
+        let renumbered =
+            super::with_id(line, id).ok_or(super::RecordLineError::Malformed("no id".into()))?;
+        self.database.import(id, received_at, renumbered).await?;
+        self.next_id += 1;
+        self.imported += 1;
+        Ok(id)
+    }
+
+    /// Waits until every line added is committed; says how many there were.
+    pub async fn finish(self) -> Result<u64, StoreError> {
+        self.database.flush().await?;
+        Ok(self.imported)
     }
 }
 
@@ -777,7 +880,7 @@ impl Writer {
             let mut position = transaction.prepare_cached(
                 "INSERT OR REPLACE INTO script_positions (route, position) VALUES (?1, ?2)",
             )?;
-            for job in batch {
+            for job in batch.iter().filter(|job| !job.flush) {
                 // A line is JSON, so UTF-8; the lossy path is only a guard.
                 let line = String::from_utf8(job.line.to_vec())
                     .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());

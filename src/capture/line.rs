@@ -39,9 +39,8 @@ impl JsonLine {
         }
     }
 
-    /// A line given whole (for tests).
-    #[cfg(test)]
-    pub(crate) fn of_text(text: impl Into<String>) -> JsonLine {
+    /// A line given whole (an imported record line; tests).
+    pub fn of_text(text: impl Into<String>) -> JsonLine {
         JsonLine {
             parts: [Bytes::from(text.into()), Bytes::new(), Bytes::new()],
         }
@@ -82,6 +81,47 @@ impl JsonLine {
 /// including the ones inside the body, is terminal-safe.
 pub fn json_line(exchange: &Exchange) -> JsonLine {
     line(exchange, false).0
+}
+
+/// The record line `line` with its top-level `id` set to `id`, every other byte as
+/// it was (an import renumbers lines; reparsing and writing them again would not
+/// keep them byte for byte). `None` when the line has no top-level `id`.
+pub fn with_id(line: &str, id: u64) -> Option<String> {
+    let bytes = line.as_bytes();
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let mut at = 0;
+    while at < bytes.len() {
+        let byte = bytes[at];
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            at += 1;
+            continue;
+        }
+        match byte {
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'"' if depth == 1 && bytes[at..].starts_with(b"\"id\":") => {
+                let start = at + 5;
+                let length = bytes[start..]
+                    .iter()
+                    .take_while(|byte| byte.is_ascii_digit())
+                    .count();
+                if length == 0 {
+                    return None;
+                }
+                return Some(format!("{}{id}{}", &line[..start], &line[start + length..]));
+            }
+            b'"' => in_string = true,
+            _ => {}
+        }
+        at += 1;
+    }
+    None
 }
 
 /// Like [`json_line`], plus `raw_body`, the exact text received, whenever `body`
@@ -686,6 +726,20 @@ impl<'a> RecordLine<'a> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_imported_line_gets_its_new_id_and_keeps_every_other_byte() {
+        assert_eq!(
+            with_id(r#"{"id":7,"path":"/","body":{"id":3}}"#, 12).as_deref(),
+            Some(r#"{"id":12,"path":"/","body":{"id":3}}"#)
+        );
+        // raw_body comes first when there is one, and may hold "id": itself.
+        assert_eq!(
+            with_id(r#"{"raw_body":"{\"id\":1} \\","id":41,"x":1}"#, 5).as_deref(),
+            Some(r#"{"raw_body":"{\"id\":1} \\","id":5,"x":1}"#)
+        );
+        assert_eq!(with_id(r#"{"path":"/"}"#, 1), None);
+    }
     use super::*;
 
     /// The reference for [`headers`]: a header's values as one text, repeated values joined with ", " (borrowed

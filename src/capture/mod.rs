@@ -14,7 +14,9 @@ mod record;
 mod store;
 
 pub use compare::{Change, compare};
-pub use database::{Database, Retention, StateChange, StoreError, StoreSummary, Stored};
+pub use database::{
+    Database, ImportError, Importer, Retention, StateChange, StoreError, StoreSummary, Stored,
+};
 pub use deliveries::{Attempt, Deliveries, DeliveryCounts};
 pub use exchange::{BodyState, Exchange, Outcome, Reply, UNREADABLE_METHOD, UpstreamLeg};
 pub use filter::Filter;
@@ -22,7 +24,7 @@ pub use har::{HAR_END, HAR_START, har, har_entry};
 pub(crate) use line::record_line_and_sameness;
 pub use line::{
     JsonLine, RecordLine, RecordLineError, RecordedAttempt, RecordedUpstream, json_line,
-    record_line,
+    record_line, with_id,
 };
 pub(crate) use record::write_lines;
 pub use record::{RecordError, Recorder};
