@@ -277,6 +277,33 @@ fn the_api_pages_and_searches_beyond_the_in_memory_window() {
     assert_eq!((status, one["id"].as_u64()), (200, Some(3)));
     assert_eq!(one["body"]["alertId"], "page-3");
     assert_eq!(common::get_json(&first.api("/api/requests/99")).0, 404);
+    // The HAR export holds them all, oldest first.
+    let (status, har) = common::get_json(&first.api("/api/export.har"));
+    assert_eq!(status, 200);
+    let entries = har["log"]["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 20);
+    let text = |n: usize| {
+        entries[n]["request"]["postData"]["text"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(text(0).contains("page-1\""), "{}", text(0));
+    assert!(text(19).contains("page-20\""), "{}", text(19));
+    let (_, narrowed) = common::get_json(&first.api("/api/export.har?q=title%207%22"));
+    assert_eq!(narrowed["log"]["entries"].as_array().unwrap().len(), 1);
+    // Replayed from the store, to another hookscope.
+    let target = Hookscope::start(&["--format", "json", "--status", "202"]);
+    let answer = common::client()
+        .post(first.api("/api/requests/2/replay"))
+        .json(&serde_json::json!({"to": target.url}))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let replayed: serde_json::Value = answer.json().unwrap();
+    assert_eq!(replayed["status"], 202);
+    let arrived = target.stop().json_lines();
+    assert_eq!(arrived[0]["body"]["alertId"], "page-2");
     kill_hard(first);
     // After a restart, the history is there again.
     let second = start(&store, &["--keep", "5", "--format", "quiet"]);

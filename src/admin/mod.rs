@@ -465,10 +465,22 @@ async fn found(
 ) -> Result<Vec<Arc<Exchange>>, ApiError> {
     let filter = Filter::from_query(&parameters(query))
         .map_err(|reason| ApiError::new(StatusCode::BAD_REQUEST, reason))?;
+    found_with(admin, filter, also)
+        .await
+        .map(|(exchanges, _)| exchanges)
+}
+
+/// [`found`] with the filter read, and the oldest id the history held (a store
+/// goes on below it).
+async fn found_with(
+    admin: &Admin,
+    filter: Filter,
+    also: fn(&Exchange) -> bool,
+) -> Result<(Vec<Arc<Exchange>>, Option<u64>), ApiError> {
     let Searched {
         mut exchanges,
         partial,
-        ..
+        oldest_kept,
     } = search(admin, filter, usize::MAX, also).await?;
     if partial {
         return Err(ApiError::new(
@@ -477,13 +489,16 @@ async fn found(
         ));
     }
     exchanges.reverse();
-    Ok(exchanges)
+    Ok((exchanges, oldest_kept))
 }
 
 /// The kept exchanges that pass the filter (the find bar's, `/api/requests`'s), oldest
 /// first, as a HAR 1.2 file.
 async fn export_har(State(admin): State<Admin>, RawQuery(query): RawQuery) -> Answer {
-    let exchanges = found(&admin, query, |_| true).await?;
+    let filter = Filter::from_query(&parameters(query))
+        .map_err(|reason| ApiError::new(StatusCode::BAD_REQUEST, reason))?;
+    let (exchanges, oldest_kept) = found_with(&admin, filter.clone(), |_| true).await?;
+    let shared = Arc::clone(&admin.shared);
     // Written one entry at a time into a short queue: an export costs a few entries
     // of memory, not the whole document (and its copies) at once.
     let (pieces, body) = mpsc::channel::<Result<Vec<u8>, Infallible>>(4);
@@ -493,6 +508,25 @@ async fn export_har(State(admin): State<Admin>, RawQuery(query): RawQuery) -> An
             return;
         }
         let mut first = true;
+        let mut send_entry = |entry: &serde_json::Value| {
+            let mut piece = if first { Vec::new() } else { b",".to_vec() };
+            first = false;
+            serde_json::to_writer(&mut piece, entry).is_ok() && send(piece)
+        };
+        // With a store, what it holds below the history's window comes first.
+        if let Some(database) = &shared.database {
+            let below = oldest_kept
+                .unwrap_or(u64::MAX)
+                .min(filter.before.unwrap_or(u64::MAX));
+            let mut going = true;
+            let read = database.each_ascending(&filter, below, |line| {
+                going = har_entry(line).is_none_or(|entry| send_entry(&entry));
+                going
+            });
+            if read.is_err() || !going {
+                return;
+            }
+        }
         for exchange in exchanges {
             let line = record_line(&exchange).to_vec();
             let Some(entry) = std::str::from_utf8(&line)
@@ -502,12 +536,11 @@ async fn export_har(State(admin): State<Admin>, RawQuery(query): RawQuery) -> An
             else {
                 continue;
             };
-            let mut piece = if first { Vec::new() } else { b",".to_vec() };
-            first = false;
-            if serde_json::to_writer(&mut piece, &entry).is_err() || !send(piece) {
+            if !send_entry(&entry) {
                 return;
             }
         }
+        drop(send_entry);
         send(HAR_END.as_bytes().to_vec());
     });
     let mut response = axum::body::Body::from_stream(ReceiverStream::new(body)).into_response();
@@ -741,17 +774,32 @@ struct ReplayBody {
 }
 
 async fn replay(State(admin): State<Admin>, Path(id): Path<String>, request: Request) -> Answer {
-    let exchange = find(&admin.shared, &id)?;
     let ReplayBody { to } = read_json(request).await?;
-    if exchange.is_unreadable_head() {
-        return Err(ApiError::new(
+    let nothing = || {
+        ApiError::new(
             StatusCode::CONFLICT,
             "this request's head could not be read when it arrived: nothing to replay",
-        ));
-    }
+        )
+    };
+    // From the history, or from the store beyond it.
+    let (request, forwarded_to) = match find(&admin.shared, &id) {
+        Ok(exchange) if exchange.is_unreadable_head() => return Err(nothing()),
+        Ok(exchange) => (
+            RecordedRequest::from(&*exchange),
+            default_replay_target(&admin.shared, &exchange),
+        ),
+        Err(missing) => {
+            let line = stored_line(&admin, &id).await?.ok_or(missing)?;
+            let parsed = RecordLine::parse(&line)
+                .map_err(|error| ApiError::new(StatusCode::CONFLICT, error.to_string()))?;
+            let request = RecordedRequest::try_from(&parsed).map_err(|_| nothing())?;
+            let forwarded_to = parsed.upstream.as_ref().map(|leg| leg.url.clone());
+            (request, forwarded_to)
+        }
+    };
     let to = match to.filter(|to| !to.trim().is_empty()) {
         Some(to) => to,
-        None => default_replay_target(&admin.shared, &exchange).ok_or_else(|| {
+        None => forwarded_to.ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "give `to`, the URL to send it to (there is no --forward to send it to by default)",
@@ -759,7 +807,6 @@ async fn replay(State(admin): State<Admin>, Path(id): Path<String>, request: Req
         })?,
     };
     let to = replay_target(&admin, &to).await?;
-    let request = RecordedRequest::from(&*exchange);
     send_one(&admin, &request, &to).await
 }
 

@@ -452,6 +452,42 @@ impl Database {
         Ok((found, false))
     }
 
+    /// Hands `visit` each stored record line below `below` that passes `filter`,
+    /// oldest first, until it says stop; on a connection of its own, so a long export
+    /// does not hold up searches. Runs on the caller's (blocking) thread.
+    pub fn each_ascending(
+        &self,
+        filter: &super::Filter,
+        below: u64,
+        mut visit: impl FnMut(&super::RecordLine<'_>) -> bool,
+    ) -> Result<(), StoreError> {
+        let failed = |error: rusqlite::Error| StoreError::Failed {
+            path: self.path.clone(),
+            reason: error.to_string(),
+        };
+        let reader = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(failed)?;
+        let mut statement = reader
+            .prepare("SELECT line FROM exchanges WHERE id < ?1 ORDER BY id")
+            .map_err(failed)?;
+        let mut rows = statement
+            .query([i64::try_from(below).unwrap_or(i64::MAX)])
+            .map_err(failed)?;
+        while let Some(row) = rows.next().map_err(failed)? {
+            let line: String = row.get(0).map_err(failed)?;
+            let Ok(parsed) = super::RecordLine::parse(&line) else {
+                continue;
+            };
+            if filter.matches_line(&parsed) && !visit(&parsed) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// The stored record line of exchange `id`, if there is one.
     pub fn get(&self, id: u64) -> Result<Option<String>, StoreError> {
         let reader = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
