@@ -540,7 +540,6 @@ async fn export_har(State(admin): State<Admin>, RawQuery(query): RawQuery) -> An
                 return;
             }
         }
-        drop(send_entry);
         send(HAR_END.as_bytes().to_vec());
     });
     let mut response = axum::body::Body::from_stream(ReceiverStream::new(body)).into_response();
