@@ -122,6 +122,7 @@ impl Failure {
             if let Some(rustls::Error::InvalidCertificate(_)) = tls_error(error) {
                 return FailureKind::UntrustedCertificate;
             }
+            // hyper-util's connect error type is private: its message is the one sign.
             if error.to_string().starts_with("dns error") {
                 return FailureKind::UnknownHost;
             }
