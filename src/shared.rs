@@ -165,6 +165,10 @@ impl Shared {
                 .map(|error| error.to_string()),
             not_delivered_to_subscribers: self.missed.total(),
             tls_handshake_failures: self.tls_failures.total(),
+            store_left_out: self
+                .database
+                .as_ref()
+                .map_or(0, crate::capture::Database::left_out),
             record_left_out: self.recorder.as_ref().map_or(0, Recorder::left_out),
             ..self.store.stats()
         }

@@ -200,6 +200,8 @@ pub struct Database {
     queue: tokio::sync::mpsc::Sender<Job>,
     failed: Arc<AtomicBool>,
     failure: Arc<Mutex<Option<String>>>,
+    /// Exchanges not waited for that were left out because the writer was behind.
+    left_out: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Database {
@@ -260,6 +262,7 @@ impl Database {
                 queue,
                 failed,
                 failure,
+                left_out: std::sync::atomic::AtomicU64::new(0),
             },
             stored,
         ))
@@ -353,6 +356,7 @@ impl Database {
                 failure: Arc::new(Mutex::new(Some(
                     "opened read-only (hookscope inspect)".into(),
                 ))),
+                left_out: std::sync::atomic::AtomicU64::new(0),
             },
             stored.summary,
         ))
@@ -397,7 +401,7 @@ impl Database {
         if self.check().is_err() {
             return;
         }
-        let _ = self.queue.try_send(Job {
+        let sent = self.queue.try_send(Job {
             flush: false,
             id,
             received_at,
@@ -406,6 +410,12 @@ impl Database {
             script_positions: change.script_positions,
             done: None,
         });
+        if sent.is_err() && self.left_out.fetch_add(1, Ordering::Relaxed) == 0 {
+            tracing::warn!(
+                "the --store {} is not keeping up: exchanges that acknowledged nothing are left out while it is behind",
+                self.path.display()
+            );
+        }
     }
 
     /// The stored record lines that pass `filter`, newest first, below `below` (an
@@ -505,6 +515,11 @@ impl Database {
             Some(row) => Ok(Some(row.get(0).map_err(failed)?)),
             None => Ok(None),
         }
+    }
+
+    /// Exchanges that acknowledged nothing, left out because the writer was behind.
+    pub fn left_out(&self) -> u64 {
+        self.left_out.load(Ordering::Relaxed)
     }
 
     /// The failure, once writing has failed.
@@ -805,6 +820,9 @@ impl Writer {
             };
             batch.clear();
             batch.push(first);
+            // Let the requests that are ready queue theirs too, so that one commit
+            // carries a batch rather than a single exchange (as the record's writer does).
+            std::thread::yield_now();
             while batch.len() < MAX_BATCH {
                 match jobs.try_recv() {
                     Ok(job) => batch.push(job),

@@ -79,6 +79,10 @@ pub struct Stats {
     /// TLS handshakes that failed (no exchange is captured for them).
     #[serde(default)]
     pub tls_handshake_failures: u64,
+    /// Exchanges that acknowledged nothing, left out of `--store` while its writer was
+    /// behind (acknowledged ones are never left out: they wait, or get 503).
+    #[serde(default)]
+    pub store_left_out: u64,
 }
 
 /// Counts over the forwarded legs (`--forward`).
