@@ -184,12 +184,42 @@ def memory_run(workdir):
     return samples
 
 
+def store_memory_run(workdir):
+    """hookscope --format json --store with --store-max-rows 100000, 1 KB alerts, until
+    MEMORY_REQUESTS: RSS at 100k and at the end, and the store file's size (flat once
+    retention deletes as fast as requests arrive, since SQLite reuses freed pages)."""
+    store = workdir / "memory.db"
+    server = Server([HOOKSCOPE, "listen", "--port", "0", "--admin", "127.0.0.1:0", "--format", "json",
+                     "--store", str(store), "--store-max-rows", "100000"], workdir / "memory.out")
+    samples = {}
+    total = 0
+    try:
+        while total < MEMORY_REQUESTS:
+            wrk(server.url, SIZES["1k"], 64, "2s")
+            total = server.stats()["requests"]
+            if "100k" not in samples and total >= 100_000:
+                samples["100k"] = (total, server.status("VmRSS"), store.stat().st_size)
+        samples["end"] = (total, server.status("VmRSS"), store.stat().st_size)
+        samples["peak"] = (total, server.status("VmHWM"), store.stat().st_size)
+    finally:
+        server.stop()
+    return samples
+
+
 def main():
     default_dir = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
     workdir = Path(tempfile.mkdtemp(prefix="hookscope-bench-", dir=os.environ.get("BENCH_DIR", default_dir)))
     print(f"record and stdout files in {workdir}", file=sys.stderr)
     try:
-        run(workdir)
+        if sys.argv[1:] == ["store-memory"]:
+            memory = store_memory_run(workdir)
+            mib = 1024 * 1024
+            print(f"memory (hookscope --format json --store --store-max-rows 100000, 1k alerts): "
+                  f"RSS {memory['100k'][1]:.1f} MiB and store {memory['100k'][2] / mib:.1f} MiB at "
+                  f"{memory['100k'][0]:,} requests; RSS {memory['end'][1]:.1f} MiB and store "
+                  f"{memory['end'][2] / mib:.1f} MiB at {memory['end'][0]:,}; peak RSS {memory['peak'][1]:.1f} MiB")
+        else:
+            run(workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
