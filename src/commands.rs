@@ -168,12 +168,7 @@ async fn import(args: &ImportArgs) -> Outcome {
             return Outcome::Usage;
         }
     };
-    if is_har(&mut reader) {
-        eprintln!(
-            "hookscope: error: {file} is a HAR file: import reads --record files (HAR import is not built yet)"
-        );
-        return Outcome::Usage;
-    }
+    let har = is_har(&mut reader);
     let mut importer = match hookscope::Importer::open(&args.store) {
         Ok(importer) => importer,
         Err(error) => {
@@ -181,6 +176,9 @@ async fn import(args: &ImportArgs) -> Outcome {
             return Outcome::Usage;
         }
     };
+    if har {
+        return import_har(args, reader, importer).await;
+    }
     let (mut skipped, mut ids) = (0u64, None::<(u64, u64)>);
     let mut bytes = Vec::new();
     for number in 1.. {
@@ -234,6 +232,68 @@ async fn import(args: &ImportArgs) -> Outcome {
         Outcome::Negative
     } else {
         Outcome::Success
+    }
+}
+
+/// Imports the entries of a HAR file: all of them, or none when one cannot be read
+/// (a HAR file is one document: a broken one is refused whole, exit 2).
+async fn import_har(
+    args: &ImportArgs,
+    reader: std::io::BufReader<std::fs::File>,
+    mut importer: hookscope::Importer,
+) -> Outcome {
+    let file = args.file.display();
+    let mut text = String::new();
+    if let Err(error) = reader.take(MAX_HAR + 1).read_to_string(&mut text) {
+        eprintln!("hookscope: error: cannot read {file}: {error}");
+        return Outcome::Usage;
+    }
+    if text.len() as u64 > MAX_HAR {
+        eprintln!("hookscope: error: {file} is larger than {MAX_HAR} bytes");
+        return Outcome::Usage;
+    }
+    let entries = match RecordedRequest::har_entries(&text) {
+        Ok(entries) => entries,
+        Err(error) => {
+            eprintln!("hookscope: error: {file}: {error}");
+            return Outcome::Usage;
+        }
+    };
+    let mut exchanges = Vec::with_capacity(entries.len());
+    for (index, entry) in entries.iter().enumerate() {
+        match RecordedRequest::har_exchange(index + 1, entry) {
+            Ok(exchange) => exchanges.push(exchange),
+            Err(error) => {
+                eprintln!("hookscope: error: {file}: {error}; nothing imported");
+                return Outcome::Usage;
+            }
+        }
+    }
+    let mut ids = None::<(u64, u64)>;
+    for exchange in exchanges {
+        match importer.add_exchange(exchange).await {
+            Ok(id) => ids = Some((ids.map_or(id, |(first, _)| first), id)),
+            Err(error) => {
+                eprintln!("hookscope: error: {error}");
+                return Outcome::Usage;
+            }
+        }
+    }
+    match importer.finish().await {
+        Ok(imported) => {
+            let ids = ids.map_or(String::new(), |(first, last)| {
+                format!(" as ids {first}–{last}")
+            });
+            eprintln!(
+                "hookscope: imported {imported} exchange(s) from {file} into {}{ids}",
+                args.store.display()
+            );
+            Outcome::Success
+        }
+        Err(error) => {
+            eprintln!("hookscope: error: {error}");
+            Outcome::Usage
+        }
     }
 }
 

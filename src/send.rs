@@ -127,6 +127,77 @@ impl RecordedRequest {
     }
 }
 
+impl RecordedRequest {
+    /// The exchange HAR entry `number` describes, for a store (`hookscope import`): the
+    /// request as it was sent, when (`startedDateTime`), and the answer's status and
+    /// text when the entry has them (status 0, a request with no answer, as dropped).
+    pub fn har_exchange(
+        number: usize,
+        entry: &serde_json::value::RawValue,
+    ) -> Result<Exchange, String> {
+        #[derive(serde::Deserialize)]
+        struct Timing {
+            #[serde(rename = "startedDateTime")]
+            started: Option<String>,
+            time: Option<f64>,
+            response: Option<Response>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Response {
+            status: Option<u16>,
+            content: Option<Content>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Content {
+            text: Option<String>,
+        }
+        let request = RecordedRequest::from_har_entry(number, entry)?;
+        let timing: Timing = serde_json::from_str(entry.get())
+            .map_err(|error| format!("entry {number}: {error}"))?;
+        let received_at = timing
+            .started
+            .as_deref()
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .map_or_else(chrono::Utc::now, |at| at.with_timezone(&chrono::Utc));
+        let mut exchange = Exchange::unreadable_head(
+            0,
+            std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+            0,
+            String::new(),
+        );
+        exchange.rejected = None;
+        exchange.received_at = received_at;
+        exchange.method = http::Method::from_bytes(request.method.as_bytes())
+            .map_err(|_| format!("entry {number}: bad method {:?}", request.method))?;
+        exchange.path = request.path;
+        exchange.query = request.query;
+        for (name, value) in &request.headers {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                http::HeaderValue::from_str(value),
+            ) {
+                exchange.headers.append(name, value);
+            }
+        }
+        exchange.body = request.body;
+        let response = timing.response;
+        exchange.reply = crate::capture::Reply {
+            outcome: match response.as_ref().and_then(|response| response.status) {
+                Some(0) | None => crate::capture::Outcome::Dropped,
+                Some(status) => crate::capture::Outcome::Answered(status),
+            },
+            body: Bytes::from(
+                response
+                    .and_then(|response| response.content)
+                    .and_then(|content| content.text)
+                    .unwrap_or_default(),
+            ),
+            took: Duration::from_secs_f64(timing.time.unwrap_or(0.0).max(0.0) / 1000.0),
+        };
+        Ok(exchange)
+    }
+}
+
 impl TryFrom<&RecordLine<'_>> for RecordedRequest {
     type Error = RecordLineError;
 

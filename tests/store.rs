@@ -548,3 +548,94 @@ fn import_adds_a_record_renumbered_and_names_the_lines_it_skips() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("in use"));
     drop(running);
 }
+
+#[test]
+fn import_reads_a_har_file_whole_or_not_at_all() {
+    let dir = store_path("import-har");
+    let dir = dir.parent().unwrap();
+    let source = Hookscope::start(&[
+        "--script",
+        "200,503,200",
+        "--script-scope",
+        "global",
+        "--format",
+        "quiet",
+    ]);
+    for n in 1..=3 {
+        post_json(&source.url("/hook"), &alert(&format!("har-{n}"))).unwrap();
+    }
+    let har = common::get_text(&source.api("/api/export.har"));
+    let file = dir.join("export.har");
+    std::fs::write(&file, &har).unwrap();
+    let store = dir.join("from-har.db");
+    let output = run(
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+        ],
+        b"",
+    );
+    let said = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("imported 3 exchange(s)") && said.contains("as ids 1–3"),
+        "{said}"
+    );
+    let connection = rusqlite::Connection::open(&store).unwrap();
+    let lines: Vec<serde_json::Value> = connection
+        .prepare("SELECT line FROM exchanges ORDER BY id")
+        .unwrap()
+        .query_map([], |row| row.get::<_, String>(0))
+        .unwrap()
+        .map(|line| serde_json::from_str(&line.unwrap()).unwrap())
+        .collect();
+    let seen: Vec<(String, u64, String)> = lines
+        .iter()
+        .map(|line| {
+            (
+                line["body"]["alertId"].as_str().unwrap().to_owned(),
+                line["status"].as_u64().unwrap(),
+                line["path"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("har-1".to_owned(), 200, "/hook".to_owned()),
+            ("har-2".to_owned(), 503, "/hook".to_owned()),
+            ("har-3".to_owned(), 200, "/hook".to_owned()),
+        ]
+    );
+    drop(connection);
+    // An entry without a request: nothing is imported.
+    let broken = dir.join("broken.har");
+    std::fs::write(
+        &broken,
+        r#"{"log":{"entries":[{"request":{"method":"POST","url":"http://x/a"}},{"response":{}}]}}"#,
+    )
+    .unwrap();
+    let empty = dir.join("untouched.db");
+    let output = run(
+        &[
+            "import",
+            broken.to_str().unwrap(),
+            "--store",
+            empty.to_str().unwrap(),
+        ],
+        b"",
+    );
+    let said = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("entry 2: no request") && said.contains("nothing imported"),
+        "{said}"
+    );
+    let connection = rusqlite::Connection::open(&empty).unwrap();
+    let count: i64 = connection
+        .query_row("SELECT count(*) FROM exchanges", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(count, 0);
+}

@@ -585,14 +585,37 @@ impl Importer {
         }
         let line = line.trim_end();
         super::RecordLine::parse(line)?;
+        // Written as live exchanges are, so that retention compares like with like.
         let received_at = serde_json::from_str::<Arrived>(line)
             .ok()
             .and_then(|arrived| arrived.received_at)
-            .unwrap_or_default();
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
+            .map_or_else(
+                || chrono::Utc::now().to_rfc3339(),
+                |at| at.to_utc().to_rfc3339(),
+            );
         let id = self.next_id;
         let renumbered =
             super::with_id(line, id).ok_or(super::RecordLineError::Malformed("no id".into()))?;
         self.database.import(id, received_at, renumbered).await?;
+        self.next_id += 1;
+        self.imported += 1;
+        Ok(id)
+    }
+
+    /// Queues an exchange (one read from a HAR file) under the next id, which it returns.
+    pub async fn add_exchange(
+        &mut self,
+        mut exchange: super::Exchange,
+    ) -> Result<u64, ImportError> {
+        let id = self.next_id;
+        exchange.id = id;
+        let line = super::record_line(&exchange).to_vec();
+        let line = String::from_utf8(line)
+            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
+        self.database
+            .import(id, exchange.received_at.to_rfc3339(), line)
+            .await?;
         self.next_id += 1;
         self.imported += 1;
         Ok(id)
