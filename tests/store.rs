@@ -292,6 +292,19 @@ fn the_api_pages_and_searches_beyond_the_in_memory_window() {
     assert!(text(19).contains("page-20\""), "{}", text(19));
     let (_, narrowed) = common::get_json(&first.api("/api/export.har?q=title%207%22"));
     assert_eq!(narrowed["log"]["entries"].as_array().unwrap().len(), 1);
+    // Compared: one from the store (#2), one from the history (#20).
+    let (status, compared) = common::get_json(&first.api("/api/compare/2/20"));
+    assert_eq!(status, 200);
+    let at: Vec<&str> = compared["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|change| change["at"].as_str().unwrap())
+        .collect();
+    assert!(
+        at.contains(&"/alertId") && at.contains(&"/title"),
+        "{compared}"
+    );
     // Replayed from the store, to another hookscope.
     let target = Hookscope::start(&["--format", "json", "--status", "202"]);
     let answer = common::client()

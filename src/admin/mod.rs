@@ -727,13 +727,26 @@ async fn replay_matching(
 
 /// What differs between two kept exchanges: request line, headers, the body by JSON pointer.
 async fn compare_two(State(admin): State<Admin>, Path((a, b)): Path<(String, String)>) -> Answer {
-    let (a, b) = (find(&admin.shared, &a)?, find(&admin.shared, &b)?);
+    let (a, b) = (comparable(&admin, &a).await?, comparable(&admin, &b).await?);
     let changes = compare(&a, &b);
     Ok(json(
         StatusCode::OK,
         serde_json::to_vec(&serde_json::json!({"a": a.id, "b": b.id, "changes": changes}))
             .unwrap_or_default(),
     ))
+}
+
+/// Exchange `id` from the history, or its request from the store beyond it.
+async fn comparable(admin: &Admin, id: &str) -> Result<Arc<Exchange>, ApiError> {
+    match find(&admin.shared, id) {
+        Ok(exchange) => Ok(exchange),
+        Err(missing) => {
+            let line = stored_line(admin, id).await?.ok_or(missing)?;
+            let parsed = RecordLine::parse(&line)
+                .map_err(|error| ApiError::new(StatusCode::CONFLICT, error.to_string()))?;
+            Ok(Arc::new(parsed.request_exchange()))
+        }
+    }
 }
 
 async fn stats(State(admin): State<Admin>) -> Response {
