@@ -42,6 +42,22 @@ fn a_restart_continues_attempt_numbers_script_positions_and_ids() {
     // Attempt 2 of the same alert gets the script's second step, then the third.
     assert_eq!(post_json(&second.url("/"), &retried).unwrap().status(), 503);
     assert_eq!(post_json(&second.url("/"), &retried).unwrap().status(), 200);
+    // The alerts view shows one delivery across the restart.
+    let (status, alerts) = common::get_json(&second.api("/api/alerts"));
+    assert_eq!(status, 200);
+    let deliveries = alerts.as_array().unwrap();
+    assert_eq!(deliveries.len(), 1, "{alerts}");
+    assert_eq!(
+        deliveries[0]["state"], "delivered after 3 attempts",
+        "{alerts}"
+    );
+    let numbers: Vec<u64> = deliveries[0]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|attempt| attempt["number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, [1, 2, 3]);
     let stopped = second.stop();
     assert!(
         stopped.stderr.contains("store: 1 exchanges since "),

@@ -557,46 +557,60 @@ async fn export_har(State(admin): State<Admin>, RawQuery(query): RawQuery) -> An
 /// re-sent or not, alert key), each with its attempts in order: the inspector's
 /// alerts view. Filters as `/api/requests`'s apply to the attempts.
 async fn alerts(State(admin): State<Admin>, RawQuery(query): RawQuery) -> Answer {
-    let exchanges = found(&admin, query, |exchange| {
+    let filter = Filter::from_query(&parameters(query))
+        .map_err(|reason| ApiError::new(StatusCode::BAD_REQUEST, reason))?;
+    let (exchanges, oldest_kept) = found_with(&admin, filter.clone(), |exchange| {
         exchange.attempt.as_ref().is_some_and(|a| a.key.is_alert())
     })
     .await?;
+    // With a store, the attempts before the history's window come first: a delivery
+    // that spans a restart is one delivery.
+    let mut rows = stored_attempts(&admin, filter, oldest_kept).await?;
+    rows.extend(
+        exchanges
+            .iter()
+            .filter_map(|exchange| AttemptRow::of_exchange(exchange)),
+    );
     let mut deliveries: Vec<(String, Vec<serde_json::Value>, serde_json::Value)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    for exchange in &exchanges {
-        let Some(attempt) = &exchange.attempt else {
-            continue;
-        };
+    for row in rows {
         // A new delivery of the same alert (after an acknowledgement) starts at attempt 1.
         let group = format!(
             "{}\u{0}{}\u{0}{}",
-            attempt.route.as_deref().unwrap_or(""),
-            attempt.key.resent,
-            attempt.key.value
+            row.route.as_deref().unwrap_or(""),
+            row.resent,
+            row.key
         );
-        if attempt.number == 1 || !index.contains_key(&group) {
+        if row.number == 1 || !index.contains_key(&group) {
             index.insert(group.clone(), deliveries.len());
             deliveries.push((
                 group.clone(),
                 Vec::new(),
                 serde_json::json!({
-                    "key": attempt.key.value,
-                    "route": attempt.route,
-                    "resent": attempt.key.resent,
+                    "key": row.key,
+                    "route": row.route,
+                    "resent": row.resent,
                 }),
             ));
         }
         let at = index[&group];
+        // A stored attempt says its status, not whether it acknowledged: the first 2XX
+        // of a delivery is its acknowledgement.
+        let acknowledged = row.acknowledged.unwrap_or_else(|| {
+            row.status
+                .is_some_and(|status| (200..300).contains(&status))
+                && !deliveries[at].1.iter().any(|a| a["acknowledged"] == true)
+        });
         deliveries[at].1.push(serde_json::json!({
-            "id": exchange.id,
-            "at": exchange.received_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            "number": attempt.number,
-            "gap_ms": attempt.gap.map(|gap| gap.as_secs_f64() * 1000.0),
-            "outcome": exchange.reply.outcome.label(),
-            "status": exchange.reply.outcome.status(),
-            "acknowledged": attempt.acknowledged,
-            "upstream": exchange.upstream.as_ref().map(|leg| leg.label()),
-            "duplicate_upstream": attempt.duplicate_upstream,
+            "id": row.id,
+            "at": row.at,
+            "number": row.number,
+            "gap_ms": row.gap_ms,
+            "outcome": row.outcome,
+            "status": row.status,
+            "acknowledged": acknowledged,
+            "upstream": row.upstream,
+            "duplicate_upstream": row.duplicate_upstream,
         }));
     }
     let list: Vec<serde_json::Value> = deliveries
@@ -623,6 +637,128 @@ async fn alerts(State(admin): State<Admin>, RawQuery(query): RawQuery) -> Answer
         serde_json::to_vec(&list).unwrap_or_default(),
     ))
 }
+
+/// One attempt of an alert's delivery, from the history or from the store.
+struct AttemptRow {
+    id: u64,
+    at: String,
+    key: String,
+    route: Option<String>,
+    resent: bool,
+    number: u32,
+    gap_ms: Option<f64>,
+    outcome: String,
+    status: Option<u16>,
+    /// Known for an exchange of the history; a stored one is read from its status.
+    acknowledged: Option<bool>,
+    upstream: Option<String>,
+    duplicate_upstream: bool,
+}
+
+impl AttemptRow {
+    fn of_exchange(exchange: &Exchange) -> Option<AttemptRow> {
+        let attempt = exchange.attempt.as_ref()?;
+        Some(AttemptRow {
+            id: exchange.id,
+            at: exchange
+                .received_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            key: attempt.key.value.clone(),
+            route: attempt.route.clone(),
+            resent: attempt.key.resent,
+            number: attempt.number,
+            gap_ms: attempt.gap.map(|gap| gap.as_secs_f64() * 1000.0),
+            outcome: exchange.reply.outcome.label(),
+            status: exchange.reply.outcome.status(),
+            acknowledged: Some(attempt.acknowledged),
+            upstream: exchange
+                .upstream
+                .as_ref()
+                .map(crate::capture::UpstreamLeg::label),
+            duplicate_upstream: attempt.duplicate_upstream,
+        })
+    }
+
+    /// A stored line's attempt; its route is the one its path takes now.
+    fn of_line(line: &RecordLine<'_>, routes: &[crate::respond::Route]) -> Option<AttemptRow> {
+        let attempt = line.attempt.as_ref().filter(|a| a.key_source != "body")?;
+        let route =
+            crate::respond::route_for(routes, &line.path).map(|(_, route)| route.prefix.clone());
+        let at = line
+            .received_at
+            .as_deref()
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .map(|at| {
+                at.to_utc()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            })
+            .unwrap_or_default();
+        Some(AttemptRow {
+            id: line.id,
+            at,
+            key: attempt.key.clone(),
+            route,
+            resent: attempt.resent,
+            number: attempt.number,
+            gap_ms: attempt.gap_ms,
+            outcome: line
+                .outcome
+                .clone()
+                .unwrap_or_else(|| line.status.map_or_else(String::new, |s| s.to_string())),
+            status: line.status,
+            acknowledged: None,
+            upstream: line
+                .upstream
+                .as_ref()
+                .map(crate::capture::RecordedUpstream::label),
+            duplicate_upstream: attempt.duplicate_upstream,
+        })
+    }
+}
+
+/// The stored alert attempts below the history's window, oldest first (none without a store).
+async fn stored_attempts(
+    admin: &Admin,
+    filter: Filter,
+    oldest_kept: Option<u64>,
+) -> Result<Vec<AttemptRow>, ApiError> {
+    if admin.shared.database.is_none() {
+        return Ok(Vec::new());
+    }
+    let _turn = admin.heavy_turn().await?;
+    let shared = Arc::clone(&admin.shared);
+    let below = oldest_kept
+        .unwrap_or(u64::MAX)
+        .min(filter.before.unwrap_or(u64::MAX));
+    let read = tokio::task::spawn_blocking(move || {
+        let routes = shared.behaviour().routes.clone();
+        let mut rows = Vec::new();
+        let read = shared.database.as_ref().map(|database| {
+            database.each_ascending(&filter, below, |line| {
+                rows.extend(AttemptRow::of_line(line, &routes));
+                rows.len() < MAX_STORED_ATTEMPTS
+            })
+        });
+        (rows, read)
+    })
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the store could not be read",
+        )
+    })?;
+    match read {
+        (rows, None | Some(Ok(()))) => Ok(rows),
+        (_, Some(Err(error))) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            error.to_string(),
+        )),
+    }
+}
+
+/// Most stored attempts the alerts view reads (narrow it with the filters beyond that).
+const MAX_STORED_ATTEMPTS: usize = 100_000;
 
 /// An edited request (the inspector's editor): method, URL, headers, body, and the
 /// exchange it was made from.

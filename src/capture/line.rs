@@ -613,6 +613,24 @@ pub struct RecordedUpstream {
     /// Why there was no usable answer, if there was none.
     #[serde(default)]
     pub error: Option<String>,
+    /// The upstream's status, when it answered.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// No answer within `--forward-timeout`.
+    #[serde(default)]
+    pub timed_out: bool,
+}
+
+impl RecordedUpstream {
+    /// What the upstream answered, in a word: its status, `timeout` or `error`
+    /// (as [`UpstreamLeg::label`](super::UpstreamLeg::label) says it).
+    pub fn label(&self) -> String {
+        match (self.status, &self.error) {
+            (Some(status), None) => status.to_string(),
+            (_, Some(_)) if self.timed_out => "timeout".into(),
+            _ => "error".into(),
+        }
+    }
 }
 
 /// How a record line writes the body.
@@ -659,14 +677,26 @@ fn count_items<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<usiz
     deserializer.deserialize_seq(Count)
 }
 
-/// The attempt a record line was, as far as filters read it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+/// The attempt a record line was, as far as filters and the alerts view read it.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct RecordedAttempt {
     /// The alert key.
     pub key: String,
     /// Where the key came from (`alertId`, `id`, or `body_hash`).
     #[serde(default)]
     pub key_source: String,
+    /// 1 for the first attempt.
+    #[serde(default)]
+    pub number: u32,
+    /// Milliseconds since the previous attempt.
+    #[serde(default)]
+    pub gap_ms: Option<f64>,
+    /// A manual re-send.
+    #[serde(default)]
+    pub resent: bool,
+    /// The upstream had acknowledged this delivery already.
+    #[serde(default)]
+    pub duplicate_upstream: bool,
 }
 
 /// Why a record line cannot be read back.
