@@ -668,3 +668,122 @@ fn import_reads_a_har_file_whole_or_not_at_all() {
         .unwrap();
     assert_eq!(count, 0);
 }
+
+/// A small tmpfs, unmounted on drop: a disk that fills up, or a read-only one.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    /// Mounts one (root only). Without the right to mount, the test says so and is not
+    /// run, except under CI=true, where that is a failure.
+    fn mount(name: &str, size: &str) -> Option<SmallDisk> {
+        let dir =
+            std::env::temp_dir().join(format!("hookscope-disk-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|status| status.success());
+        if !mounted {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true: mounting a tmpfs is needed for the full-disk test"
+            );
+            eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
+            return None;
+        }
+        Some(SmallDisk(dir))
+    }
+
+    fn read_only(&self) {
+        let remounted = std::process::Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(remounted.success());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn a_full_disk_turns_answers_into_503_and_nothing_acknowledged_is_lost() {
+    let Some(disk) = SmallDisk::mount("full", "1m") else {
+        return;
+    };
+    let store = disk.0.join("hookscope.db");
+    let hookscope = start(&store, &["--format", "quiet", "--max-body", "256KiB"]);
+    let padding = "x".repeat(60 * 1024);
+    let mut acknowledged = Vec::new();
+    let mut refused = None;
+    for n in 0..100 {
+        let id = format!("full-{n}");
+        let body = common::alert_with(&[("alertId", &id), ("description", &padding)]);
+        let answer = post_json(&hookscope.url("/"), &body).unwrap();
+        match answer.status().as_u16() {
+            200 => acknowledged.push(id),
+            503 => {
+                assert_eq!(answer.headers()["retry-after"], "5");
+                refused = Some(answer.text().unwrap());
+                break;
+            }
+            other => panic!("answered {other}"),
+        }
+    }
+    let refused = refused.expect("a 1 MiB disk fills up within 100 alerts of 60 KiB");
+    assert!(refused.contains("full"), "{refused}");
+    assert!(!acknowledged.is_empty());
+    assert_eq!(
+        common::get_json(&hookscope.api("/api/stats")).0,
+        200,
+        "still serving"
+    );
+    kill_hard(hookscope);
+    let connection = rusqlite::Connection::open(&store).unwrap();
+    let stored: Vec<String> = connection
+        .prepare("SELECT line FROM exchanges")
+        .unwrap()
+        .query_map([], |row| row.get::<_, String>(0))
+        .unwrap()
+        .map(|line| {
+            let line: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+            line["body"]["alertId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    for id in &acknowledged {
+        assert!(
+            stored.contains(id),
+            "{id} was acknowledged but is not stored"
+        );
+    }
+    drop(connection);
+
+    // The same store on a disk mounted read-only: refused at start-up, naming it.
+    disk.read_only();
+    let output = run(
+        &[
+            "listen",
+            "--port",
+            "0",
+            "--no-admin",
+            "--store",
+            store.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("Read-only file system") && said.contains("hookscope.db"),
+        "{said}"
+    );
+}
