@@ -715,8 +715,13 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     connection
         .busy_timeout(std::time::Duration::ZERO)
         .map_err(|error| open_error(error.to_string()))?;
+    // 64 KiB pages (for a new store; an existing one keeps its own): a 64 KB alert's
+    // line is one page rather than a chain of sixteen overflow pages. Measured against
+    // 4 KiB: 0.75 -> 0.85 of --record at 64 KB, 1 KB unchanged, p99 not worse.
     connection
-        .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+        .execute_batch(
+            "PRAGMA page_size = 65536; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+        )
         .map_err(sqlite_error)?;
     let application_id: i64 = connection
         .query_row("PRAGMA application_id", [], |row| row.get(0))
