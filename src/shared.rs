@@ -242,8 +242,8 @@ impl Shared {
         reserved: Reserved,
     ) {
         let line = match (&self.recorder, recorded, line) {
-            (Some(recorder), false, _) => {
-                let (line, same) = record_line_and_sameness(&exchange);
+            (Some(recorder), false, given) => {
+                let (line, same) = given.unwrap_or_else(|| record_line_and_sameness(&exchange));
                 recorder.write_detached(line.clone());
                 same.then_some(line)
             }

@@ -745,14 +745,16 @@ impl Pending {
             // Not stored while answering (a drop, a reset, a client gone): stored now,
             // without waiting.
             if let (Some(database), false) = (&self.receiver.shared.database, self.recorded) {
-                let (line, _) = crate::capture::record_line_and_sameness(&exchange);
+                let (line, same) = crate::capture::record_line_and_sameness(&exchange);
                 let change = state_change(&self.receiver, &exchange);
                 database.write_detached(
                     exchange.id,
                     exchange.received_at.to_rfc3339(),
-                    line,
+                    line.clone(),
                     change,
                 );
+                // The record (and stdout) take the same line: it is rendered once.
+                self.line = Some((line, same));
             }
             let reserved = std::mem::take(&mut self.reserved);
             self.receiver
