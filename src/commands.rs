@@ -243,15 +243,9 @@ async fn import_har(
     mut importer: hookscope::Importer,
 ) -> Outcome {
     let file = args.file.display();
-    let mut text = String::new();
-    if let Err(error) = reader.take(MAX_HAR + 1).read_to_string(&mut text) {
-        eprintln!("hookscope: error: cannot read {file}: {error}");
+    let Some(text) = read_har(reader, &args.file) else {
         return Outcome::Usage;
-    }
-    if text.len() as u64 > MAX_HAR {
-        eprintln!("hookscope: error: {file} is larger than {MAX_HAR} bytes");
-        return Outcome::Usage;
-    }
+    };
     let entries = match RecordedRequest::har_entries(&text) {
         Ok(entries) => entries,
         Err(error) => {
@@ -774,6 +768,31 @@ const MAX_HAR: u64 = 256 * 1024 * 1024;
 
 /// Replays the requests of a HAR file, in order (`--to` is needed: a HAR file says
 /// where requests went, not where to send them now).
+/// A HAR file's text, read whole (at most [`MAX_HAR`]), or `None` once said why not.
+fn read_har(reader: std::io::BufReader<std::fs::File>, path: &Path) -> Option<String> {
+    let file = path.display();
+    // Sized from the file at once: a Vec that doubles while reading peaks at three
+    // times the file.
+    let size = reader
+        .get_ref()
+        .metadata()
+        .map_or(0, |metadata| metadata.len().min(MAX_HAR + 1));
+    let mut text = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
+    if let Err(error) = reader.take(MAX_HAR + 1).read_to_end(&mut text) {
+        eprintln!("hookscope: error: cannot read {file}: {error}");
+        return None;
+    }
+    if text.len() as u64 > MAX_HAR {
+        eprintln!("hookscope: error: {file} is larger than {MAX_HAR} bytes; use a record instead");
+        return None;
+    }
+    let text = String::from_utf8(text).ok();
+    if text.is_none() {
+        eprintln!("hookscope: error: {file}: not a HAR file: it is not UTF-8 text");
+    }
+    text
+}
+
 async fn replay_har(
     args: &ReplayArgs,
     reader: std::io::BufReader<std::fs::File>,
@@ -784,26 +803,7 @@ async fn replay_har(
         eprintln!("hookscope: error: {file} is a HAR file: give --to, where to send its requests");
         return Outcome::Usage;
     };
-    // Sized from the file at once: a Vec that doubles while reading peaks at three
-    // times the file.
-    let size = reader
-        .get_ref()
-        .metadata()
-        .map_or(0, |metadata| metadata.len().min(MAX_HAR + 1));
-    let mut text = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
-    let read = reader.take(MAX_HAR + 1).read_to_end(&mut text);
-    if let Err(error) = read {
-        eprintln!("hookscope: error: cannot read {file}: {error}");
-        return Outcome::Usage;
-    }
-    if text.len() as u64 > MAX_HAR {
-        eprintln!(
-            "hookscope: error: {file} is larger than {MAX_HAR} bytes; replay a record instead"
-        );
-        return Outcome::Usage;
-    }
-    let Ok(text) = String::from_utf8(text) else {
-        eprintln!("hookscope: error: {file}: not a HAR file: it is not UTF-8 text");
+    let Some(text) = read_har(reader, &args.file) else {
         return Outcome::Usage;
     };
     let entries = match RecordedRequest::har_entries(&text) {

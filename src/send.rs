@@ -159,27 +159,19 @@ impl RecordedRequest {
             .as_deref()
             .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
             .map_or_else(chrono::Utc::now, |at| at.with_timezone(&chrono::Utc));
-        let mut exchange = Exchange::unreadable_head(
-            0,
-            std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
-            0,
-            String::new(),
-        );
-        exchange.rejected = None;
-        exchange.received_at = received_at;
-        exchange.method = http::Method::from_bytes(request.method.as_bytes())
+        let method = http::Method::from_bytes(request.method.as_bytes())
             .map_err(|_| format!("entry {number}: bad method {:?}", request.method))?;
-        exchange.path = request.path;
-        exchange.query = request.query;
-        for (name, value) in &request.headers {
-            if let (Ok(name), Ok(value)) = (
-                http::HeaderName::from_bytes(name.as_bytes()),
-                http::HeaderValue::from_str(value),
-            ) {
-                exchange.headers.append(name, value);
-            }
-        }
-        exchange.body = request.body;
+        let mut exchange = Exchange::of_request(
+            0,
+            (method, request.path, request.query),
+            request
+                .headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str())),
+            request.body,
+            0,
+        );
+        exchange.received_at = received_at;
         let response = timing.response;
         exchange.reply = crate::capture::Reply {
             outcome: match response.as_ref().and_then(|response| response.status) {

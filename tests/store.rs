@@ -23,6 +23,46 @@ fn start(store: &std::path::Path, extra: &[&str]) -> Hookscope {
     Hookscope::start(&args)
 }
 
+/// The record lines a store holds, by id, read as SQLite has them on disk.
+fn stored_lines(store: &std::path::Path) -> Vec<(i64, String)> {
+    let connection = rusqlite::Connection::open(store).unwrap();
+    let mut statement = connection
+        .prepare("SELECT id, line FROM exchanges ORDER BY id")
+        .unwrap();
+    statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// The alert ids of the exchanges a store holds.
+fn stored_alert_ids(store: &std::path::Path) -> Vec<String> {
+    stored_lines(store)
+        .iter()
+        .map(|(_, line)| {
+            let line: serde_json::Value = serde_json::from_str(line).unwrap();
+            line["body"]["alertId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// `hookscope import FILE --store STORE`.
+fn import(file: &std::path::Path, store: &std::path::Path) -> std::process::Output {
+    run(
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+        ],
+        b"",
+    )
+}
+
 fn kill_hard(hookscope: Hookscope) {
     // SIGKILL: nothing is flushed on the way out.
     unsafe { libc::kill(hookscope.pid() as i32, libc::SIGKILL) };
@@ -143,19 +183,7 @@ fn every_acknowledged_exchange_is_stored_when_hookscope_is_killed_under_load() {
     }
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(acknowledged.len() >= 300, "{}", acknowledged.len());
-    let connection = rusqlite::Connection::open(&store).unwrap();
-    let mut statement = connection.prepare("SELECT line FROM exchanges").unwrap();
-    let stored: std::collections::HashSet<String> = statement
-        .query_map([], |row| row.get::<_, String>(0))
-        .unwrap()
-        .map(|line| {
-            let line: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
-            line["body"]["alertId"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect();
+    let stored: std::collections::HashSet<String> = stored_alert_ids(&store).into_iter().collect();
     let lost: Vec<&String> = acknowledged
         .iter()
         .filter(|id| !stored.contains(*id))
@@ -525,18 +553,7 @@ fn import_adds_a_record_renumbered_and_names_the_lines_it_skips() {
     );
     std::fs::write(&record, damaged).unwrap();
     let store = dir.join("imported.db");
-    let import = || {
-        run(
-            &[
-                "import",
-                record.to_str().unwrap(),
-                "--store",
-                store.to_str().unwrap(),
-            ],
-            b"",
-        )
-    };
-    let output = import();
+    let output = import(&record, &store);
     let said = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(1), "{said}");
     assert!(said.contains("alerts.jsonl:2: not a record line"), "{said}");
@@ -546,16 +563,9 @@ fn import_adds_a_record_renumbered_and_names_the_lines_it_skips() {
         "{said}"
     );
     // Again: the same lines after the first ones, renumbered.
-    let said = String::from_utf8_lossy(&import().stderr).into_owned();
+    let said = String::from_utf8_lossy(&import(&record, &store).stderr).into_owned();
     assert!(said.contains("as ids 4–6"), "{said}");
-    let connection = rusqlite::Connection::open(&store).unwrap();
-    let stored: Vec<(i64, String)> = connection
-        .prepare("SELECT id, line FROM exchanges ORDER BY id")
-        .unwrap()
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let stored = stored_lines(&store);
     assert_eq!(stored.len(), 6);
     // Byte for byte the record line, but for the id.
     let original_id = |line: &str| {
@@ -569,10 +579,9 @@ fn import_adds_a_record_renumbered_and_names_the_lines_it_skips() {
         1,
     );
     assert_eq!(stored[4].1, expected);
-    drop(connection);
     // A store a running hookscope has open is refused.
     let running = start(&store, &["--format", "quiet"]);
-    let output = import();
+    let output = import(&record, &store);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("in use"));
     drop(running);
@@ -597,28 +606,16 @@ fn import_reads_a_har_file_whole_or_not_at_all() {
     let file = dir.join("export.har");
     std::fs::write(&file, &har).unwrap();
     let store = dir.join("from-har.db");
-    let output = run(
-        &[
-            "import",
-            file.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let output = import(&file, &store);
     let said = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(0), "{said}");
     assert!(
         said.contains("imported 3 exchange(s)") && said.contains("as ids 1–3"),
         "{said}"
     );
-    let connection = rusqlite::Connection::open(&store).unwrap();
-    let lines: Vec<serde_json::Value> = connection
-        .prepare("SELECT line FROM exchanges ORDER BY id")
-        .unwrap()
-        .query_map([], |row| row.get::<_, String>(0))
-        .unwrap()
-        .map(|line| serde_json::from_str(&line.unwrap()).unwrap())
+    let lines: Vec<serde_json::Value> = stored_lines(&store)
+        .iter()
+        .map(|(_, line)| serde_json::from_str(line).unwrap())
         .collect();
     let seen: Vec<(String, u64, String)> = lines
         .iter()
@@ -638,7 +635,6 @@ fn import_reads_a_har_file_whole_or_not_at_all() {
             ("har-3".to_owned(), 200, "/hook".to_owned()),
         ]
     );
-    drop(connection);
     // An entry without a request: nothing is imported.
     let broken = dir.join("broken.har");
     std::fs::write(
@@ -647,26 +643,14 @@ fn import_reads_a_har_file_whole_or_not_at_all() {
     )
     .unwrap();
     let empty = dir.join("untouched.db");
-    let output = run(
-        &[
-            "import",
-            broken.to_str().unwrap(),
-            "--store",
-            empty.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let output = import(&broken, &empty);
     let said = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(2), "{said}");
     assert!(
         said.contains("entry 2: no request") && said.contains("nothing imported"),
         "{said}"
     );
-    let connection = rusqlite::Connection::open(&empty).unwrap();
-    let count: i64 = connection
-        .query_row("SELECT count(*) FROM exchanges", [], |row| row.get(0))
-        .unwrap();
-    assert_eq!(count, 0);
+    assert!(stored_lines(&empty).is_empty());
 }
 
 /// A small tmpfs, unmounted on drop: a disk that fills up, or a read-only one.
@@ -741,27 +725,13 @@ fn a_full_disk_turns_answers_into_503_and_nothing_acknowledged_is_lost() {
         "still serving"
     );
     kill_hard(hookscope);
-    let connection = rusqlite::Connection::open(&store).unwrap();
-    let stored: Vec<String> = connection
-        .prepare("SELECT line FROM exchanges")
-        .unwrap()
-        .query_map([], |row| row.get::<_, String>(0))
-        .unwrap()
-        .map(|line| {
-            let line: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
-            line["body"]["alertId"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect();
+    let stored = stored_alert_ids(&store);
     for id in &acknowledged {
         assert!(
             stored.contains(id),
             "{id} was acknowledged but is not stored"
         );
     }
-    drop(connection);
 
     // The same store on a disk mounted read-only: refused at start-up, naming it.
     disk.read_only();

@@ -244,28 +244,9 @@ async fn stored_line(admin: &Admin, id: &str) -> Result<Option<String>, ApiError
     let Ok(id) = id.parse::<u64>() else {
         return Ok(None);
     };
-    if admin.shared.database.is_none() {
-        return Ok(None);
-    }
-    let shared = Arc::clone(&admin.shared);
-    let line = tokio::task::spawn_blocking(move || {
-        shared.database.as_ref().map(|database| database.get(id))
-    })
-    .await
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the store could not be read",
-        )
-    })?;
-    match line {
-        Some(Ok(line)) => Ok(line),
-        Some(Err(error)) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            error.to_string(),
-        )),
-        None => Ok(None),
-    }
+    Ok(read_store(admin, move |_, database| database.get(id))
+        .await?
+        .flatten())
 }
 
 async fn clear(State(admin): State<Admin>) -> Response {
@@ -305,9 +286,7 @@ async fn list(State(admin): State<Admin>, RawQuery(query): RawQuery) -> Answer {
     }
     // With a store, the page goes on below the in-memory window, from the file.
     let (stored, stored_partial) = if exchanges.len() < limit && !partial {
-        let below = oldest_kept
-            .unwrap_or(u64::MAX)
-            .min(filter.before.unwrap_or(u64::MAX));
+        let below = below_window(oldest_kept, &filter);
         search_store(&admin, filter, below, limit - exchanges.len()).await?
     } else {
         (Vec::new(), false)
@@ -348,27 +327,47 @@ async fn search_store(
     below: u64,
     limit: usize,
 ) -> Result<(Vec<(u64, String)>, bool), ApiError> {
-    if admin.shared.database.is_none() || limit == 0 {
+    if limit == 0 {
         return Ok((Vec::new(), false));
     }
     let _turn = admin.heavy_turn().await?;
+    let searched = read_store(admin, move |_, database| {
+        database.search(&filter, below, limit, SEARCH_BUDGET)
+    })
+    .await?;
+    Ok(searched.unwrap_or_default())
+}
+
+/// Runs `read` on the store, on a blocking thread (it reads the file); `None`
+/// without a `--store`.
+async fn read_store<T: Send + 'static>(
+    admin: &Admin,
+    read: impl FnOnce(&Shared, &crate::capture::Database) -> Result<T, crate::capture::StoreError>
+    + Send
+    + 'static,
+) -> Result<Option<T>, ApiError> {
+    if admin.shared.database.is_none() {
+        return Ok(None);
+    }
     let shared = Arc::clone(&admin.shared);
-    let searched = tokio::task::spawn_blocking(move || {
+    let unreadable = |reason: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, reason);
+    tokio::task::spawn_blocking(move || {
         shared
             .database
             .as_ref()
-            .map(|database| database.search(&filter, below, limit, SEARCH_BUDGET))
+            .map(|database| read(&shared, database))
     })
     .await
-    .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the search stopped"))?;
-    match searched {
-        Some(Ok(found)) => Ok(found),
-        Some(Err(error)) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            error.to_string(),
-        )),
-        None => Ok((Vec::new(), false)),
-    }
+    .map_err(|_| unreadable("the store could not be read".to_owned()))?
+    .transpose()
+    .map_err(|error| unreadable(error.to_string()))
+}
+
+/// Where a store goes on below the in-memory window (or a page's cursor).
+fn below_window(oldest_kept: Option<u64>, filter: &Filter) -> u64 {
+    oldest_kept
+        .unwrap_or(u64::MAX)
+        .min(filter.before.unwrap_or(u64::MAX))
 }
 
 /// Set on an answer whose search stopped at [`SEARCH_BUDGET`] before the oldest exchange.
@@ -515,9 +514,7 @@ async fn export_har(State(admin): State<Admin>, RawQuery(query): RawQuery) -> An
         };
         // With a store, what it holds below the history's window comes first.
         if let Some(database) = &shared.database {
-            let below = oldest_kept
-                .unwrap_or(u64::MAX)
-                .min(filter.before.unwrap_or(u64::MAX));
+            let below = below_window(oldest_kept, &filter);
             let mut going = true;
             let read = database.each_ascending(&filter, below, |line| {
                 going = har_entry(line).is_none_or(|entry| send_entry(&entry));
@@ -722,39 +719,19 @@ async fn stored_attempts(
     filter: Filter,
     oldest_kept: Option<u64>,
 ) -> Result<Vec<AttemptRow>, ApiError> {
-    if admin.shared.database.is_none() {
-        return Ok(Vec::new());
-    }
     let _turn = admin.heavy_turn().await?;
-    let shared = Arc::clone(&admin.shared);
-    let below = oldest_kept
-        .unwrap_or(u64::MAX)
-        .min(filter.before.unwrap_or(u64::MAX));
-    let read = tokio::task::spawn_blocking(move || {
+    let below = below_window(oldest_kept, &filter);
+    let rows = read_store(admin, move |shared, database| {
         let routes = shared.behaviour().routes.clone();
         let mut rows = Vec::new();
-        let read = shared.database.as_ref().map(|database| {
-            database.each_ascending(&filter, below, |line| {
-                rows.extend(AttemptRow::of_line(line, &routes));
-                rows.len() < MAX_STORED_ATTEMPTS
-            })
-        });
-        (rows, read)
+        database.each_ascending(&filter, below, |line| {
+            rows.extend(AttemptRow::of_line(line, &routes));
+            rows.len() < MAX_STORED_ATTEMPTS
+        })?;
+        Ok(rows)
     })
-    .await
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the store could not be read",
-        )
-    })?;
-    match read {
-        (rows, None | Some(Ok(()))) => Ok(rows),
-        (_, Some(Err(error))) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            error.to_string(),
-        )),
-    }
+    .await?;
+    Ok(rows.unwrap_or_default())
 }
 
 /// Most stored attempts the alerts view reads (narrow it with the filters beyond that).

@@ -431,10 +431,7 @@ impl Database {
     ) -> Result<(Vec<(u64, String)>, bool), StoreError> {
         let started = std::time::Instant::now();
         let reader = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
-        let failed = |error: rusqlite::Error| StoreError::Failed {
-            path: self.path.clone(),
-            reason: error.to_string(),
-        };
+        let failed = |error| self.read_failed(error);
         let mut statement = reader
             .prepare_cached("SELECT id, line FROM exchanges WHERE id < ?1 ORDER BY id DESC")
             .map_err(failed)?;
@@ -471,10 +468,7 @@ impl Database {
         below: u64,
         mut visit: impl FnMut(&super::RecordLine<'_>) -> bool,
     ) -> Result<(), StoreError> {
-        let failed = |error: rusqlite::Error| StoreError::Failed {
-            path: self.path.clone(),
-            reason: error.to_string(),
-        };
+        let failed = |error| self.read_failed(error);
         let reader = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -498,13 +492,18 @@ impl Database {
         Ok(())
     }
 
+    /// A read of the store that failed, naming the file.
+    fn read_failed(&self, error: rusqlite::Error) -> StoreError {
+        StoreError::Failed {
+            path: self.path.clone(),
+            reason: error.to_string(),
+        }
+    }
+
     /// The stored record line of exchange `id`, if there is one.
     pub fn get(&self, id: u64) -> Result<Option<String>, StoreError> {
         let reader = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
-        let failed = |error: rusqlite::Error| StoreError::Failed {
-            path: self.path.clone(),
-            reason: error.to_string(),
-        };
+        let failed = |error| self.read_failed(error);
         let mut statement = reader
             .prepare_cached("SELECT line FROM exchanges WHERE id = ?1")
             .map_err(failed)?;

@@ -209,20 +209,50 @@ impl Exchange {
         }
     }
 
+    /// A request known from elsewhere than the wire (a record line, a HAR entry),
+    /// answered `status`: its method, path, query, the headers that are valid, its
+    /// body; the peer is unknown (0.0.0.0:0).
+    pub fn of_request<'a>(
+        id: u64,
+        (method, path, query): (http::Method, String, Option<String>),
+        headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+        body: Bytes,
+        status: u16,
+    ) -> Exchange {
+        let mut exchange = Exchange::unreadable_head(
+            id,
+            SocketAddr::from(([0, 0, 0, 0], 0)),
+            status,
+            String::new(),
+        );
+        exchange.rejected = None;
+        exchange.method = method;
+        exchange.path = path;
+        exchange.query = query;
+        for (name, value) in headers {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                http::HeaderValue::from_str(value),
+            ) {
+                exchange.headers.append(name, value);
+            }
+        }
+        exchange.body = body;
+        exchange
+    }
+
     /// A POST of `body` to `path` from 127.0.0.1:1, answered `status`: the one
     /// exchange the unit tests build (each then sets what it is about).
     #[cfg(test)]
     pub(crate) fn posted(id: u64, path: &str, status: u16, body: &[u8]) -> Exchange {
-        let mut exchange = Exchange::unreadable_head(
+        let mut exchange = Exchange::of_request(
             id,
-            SocketAddr::from(([127, 0, 0, 1], 1)),
+            (http::Method::POST, path.into(), None),
+            [],
+            Bytes::copy_from_slice(body),
             status,
-            String::new(),
         );
-        exchange.method = http::Method::POST;
-        exchange.path = path.into();
-        exchange.rejected = None;
-        exchange.body = Bytes::copy_from_slice(body);
+        exchange.peer = SocketAddr::from(([127, 0, 0, 1], 1));
         exchange
     }
 

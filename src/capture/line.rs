@@ -739,26 +739,19 @@ impl<'a> RecordLine<'a> {
     /// The request this line records, as an exchange (method, path, query, headers,
     /// body, id), for what reads only those: `compare` of a stored exchange.
     pub fn request_exchange(&self) -> Exchange {
-        let mut exchange = Exchange::unreadable_head(
+        Exchange::of_request(
             self.id,
-            std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+            (
+                http::Method::from_bytes(self.method.as_bytes()).unwrap_or_default(),
+                self.path.clone(),
+                self.query.clone(),
+            ),
+            self.headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str())),
+            self.exact_body().unwrap_or_default(),
             self.status.unwrap_or(0),
-            String::new(),
-        );
-        exchange.rejected = None;
-        exchange.method = http::Method::from_bytes(self.method.as_bytes()).unwrap_or_default();
-        exchange.path = self.path.clone();
-        exchange.query = self.query.clone();
-        for (name, value) in &self.headers {
-            if let (Ok(name), Ok(value)) = (
-                http::HeaderName::from_bytes(name.as_bytes()),
-                http::HeaderValue::from_str(value),
-            ) {
-                exchange.headers.append(name, value);
-            }
-        }
-        exchange.body = self.exact_body().unwrap_or_default();
-        exchange
+        )
     }
 
     fn exact_body(&self) -> Result<Bytes, RecordLineError> {
