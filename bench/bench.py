@@ -64,6 +64,9 @@ def targets(record_dir):
             "--format", "json", "--record", str(record_dir / f"record-{r}.jsonl")]
         found[f"{label}-quiet"] = lambda r, binary=binary: [
             binary, "listen", "--port", "0", "--admin", "127.0.0.1:0", "--format", "quiet"]
+        found[f"{label}-store"] = lambda r, binary=binary, label=label: [
+            binary, "listen", "--port", "0", "--admin", "127.0.0.1:0",
+            "--format", "json", "--store", str(record_dir / f"store-{label}-{r}.db")]
     if ONLY:
         found = {name: command for name, command in found.items() if name in ONLY}
     return found
@@ -254,8 +257,9 @@ def run(workdir):
             finally:
                 server.stop()
                 (workdir / f"record-{round_number}.jsonl").unlink(missing_ok=True)
-                for suffix in ("", "-wal", "-shm"):
-                    (workdir / f"store-{round_number}.db{suffix}").unlink(missing_ok=True)
+                # The store, its WAL and whatever else it keeps beside it, of every build.
+                for stored in workdir.glob(f"store-*{round_number}.db*"):
+                    stored.unlink(missing_ok=True)
 
     def median(name, size, connections, field):
         return statistics.median(m[field] for m in results[(name, size, connections)])

@@ -23,17 +23,50 @@ fn start(store: &std::path::Path, extra: &[&str]) -> Hookscope {
     Hookscope::start(&args)
 }
 
-/// The record lines a store holds, by id, read as SQLite has them on disk.
+/// The record lines a store holds, by id, read as they are on disk: the database
+/// says which lines file and where (the line is there, followed by a newline), or
+/// holds the line itself (a store of version 1).
 fn stored_lines(store: &std::path::Path) -> Vec<(i64, String)> {
     let connection = rusqlite::Connection::open(store).unwrap();
     let mut statement = connection
-        .prepare("SELECT id, line FROM exchanges ORDER BY id")
+        .prepare("SELECT id, line, segment, start, length FROM exchanges ORDER BY id")
         .unwrap();
-    statement
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+    type Row = (i64, String, Option<u32>, Option<usize>, Option<usize>);
+    let rows: Vec<Row> = statement
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
+        })
         .unwrap()
         .map(Result::unwrap)
+        .collect();
+    rows.into_iter()
+        .map(|(id, line, segment, start, length)| {
+            let (Some(segment), Some(start), Some(length)) = (segment, start, length) else {
+                return (id, line);
+            };
+            let file = std::fs::read(lines_file(store, segment)).unwrap();
+            assert_eq!(
+                file[start + length],
+                b'\n',
+                "line {id} ends where the store says"
+            );
+            let line = String::from_utf8(file[start..start + length].to_vec()).unwrap();
+            (id, line)
+        })
         .collect()
+}
+
+/// The store's lines file number `segment`.
+fn lines_file(store: &std::path::Path, segment: u32) -> PathBuf {
+    let mut name = store.file_name().unwrap().to_owned();
+    name.push(format!("-lines-{segment:06}.jsonl"));
+    store.with_file_name(name)
 }
 
 /// The alert ids of the exchanges a store holds.
@@ -370,7 +403,18 @@ fn the_api_pages_and_searches_beyond_the_in_memory_window() {
 
 #[test]
 fn a_store_deleted_while_running_turns_answers_into_503_and_hookscope_goes_on() {
-    let store = store_path("deleted");
+    deleted_while_running("deleted", &["", "-wal", "-shm"]);
+}
+
+#[test]
+fn a_lines_file_deleted_while_running_turns_answers_into_503_too() {
+    deleted_while_running("lines-deleted", &["-lines-000001.jsonl"]);
+}
+
+/// Deletes the store's files ending in `suffixes` after a first alert, and checks
+/// that nothing is acknowledged afterwards while hookscope goes on answering.
+fn deleted_while_running(name: &str, suffixes: &[&str]) {
+    let store = store_path(name);
     let hookscope = start(&store, &["--format", "quiet"]);
     assert_eq!(
         post_json(&hookscope.url("/"), &alert("before"))
@@ -378,8 +422,13 @@ fn a_store_deleted_while_running_turns_answers_into_503_and_hookscope_goes_on() 
             .status(),
         200
     );
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", store.display()));
+    for suffix in suffixes {
+        std::fs::remove_file(format!("{}{suffix}", store.display())).unwrap_or_else(|error| {
+            assert!(
+                matches!(*suffix, "-wal" | "-shm"),
+                "{suffix} exists: {error}"
+            );
+        });
     }
     let answer = post_json(&hookscope.url("/"), &alert("after")).unwrap();
     assert_eq!(answer.status(), 503, "never a 2XX that is not stored");
@@ -463,6 +512,115 @@ fn retention_deletes_the_oldest_beyond_the_row_limit_and_the_age_limit() {
         Some(2),
         "a retention flag without --store"
     );
+}
+
+#[test]
+fn retention_deletes_lines_files_once_nothing_in_them_is_kept() {
+    let store = store_path("lines-retention");
+    let hookscope = start(
+        &store,
+        &["--keep", "1", "--store-max-rows", "10", "--format", "quiet"],
+    );
+    // A little over one lines file (64 MiB) of 64 KB alerts.
+    let padding = "x".repeat(64 * 1024);
+    let big = |n: usize| {
+        let mut alert: serde_json::Value =
+            serde_json::from_str(&alert(&format!("big{n}"))).unwrap();
+        alert["alertContext"]["padding"] = padding.clone().into();
+        alert.to_string()
+    };
+    let mut posted = 0;
+    while !lines_file(&store, 2).exists() || posted < 1030 {
+        assert_eq!(
+            post_json(&hookscope.url("/"), &big(posted))
+                .unwrap()
+                .status(),
+            200
+        );
+        posted += 1;
+        assert!(posted < 2000, "a second lines file begins after 64 MiB");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while lines_file(&store, 1).exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        !lines_file(&store, 1).exists(),
+        "the first file held only trimmed lines"
+    );
+    let kept = listed_when(&hookscope, |ids| ids.len() <= 10);
+    let newest = u64::try_from(posted).unwrap();
+    assert_eq!(kept, (newest - 9..=newest).rev().collect::<Vec<u64>>());
+    let on_disk = std::fs::metadata(lines_file(&store, 2)).unwrap().len();
+    assert!(
+        on_disk < 64 * 1024 * 1024,
+        "{on_disk} bytes in the second file"
+    );
+}
+
+#[test]
+fn a_version_1_store_is_brought_up_to_date_and_keeps_its_exchanges() {
+    // A line as this build writes it, put where version 1 kept it: in the row.
+    let made_now = store_path("version-1-source");
+    let hookscope = start(&made_now, &["--format", "quiet"]);
+    assert_eq!(
+        post_json(&hookscope.url("/"), &alert("old"))
+            .unwrap()
+            .status(),
+        200
+    );
+    drop(hookscope);
+    let (_, line) = stored_lines(&made_now).remove(0);
+    let store = store_path("version-1");
+    {
+        let connection = rusqlite::Connection::open(&store).unwrap();
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 CREATE TABLE exchanges (id INTEGER PRIMARY KEY, received_at TEXT NOT NULL, line TEXT NOT NULL);
+                 CREATE TABLE deliveries (route TEXT NOT NULL, resent INTEGER NOT NULL, key TEXT NOT NULL,
+                     attempts INTEGER NOT NULL, last_at_us INTEGER NOT NULL, acked INTEGER NOT NULL,
+                     upstream_acked INTEGER NOT NULL, PRIMARY KEY (route, resent, key));
+                 CREATE TABLE script_positions (route INTEGER NOT NULL PRIMARY KEY, position INTEGER NOT NULL);
+                 PRAGMA application_id = 1751872355; PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        connection
+            .execute(
+                "INSERT INTO exchanges VALUES (1, '2026-12-01T10:00:00+00:00', ?1)",
+                [&line],
+            )
+            .unwrap();
+        // Its first attempt was refused a moment ago.
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros();
+        connection
+            .execute(
+                "INSERT INTO deliveries VALUES ('', 0, 'old', 1, ?1, 0, 0)",
+                [i64::try_from(now_us).unwrap()],
+            )
+            .unwrap();
+    }
+    let hookscope = start(&store, &["--keep", "1", "--format", "quiet"]);
+    let again = post_json(&hookscope.url("/"), &alert("old")).unwrap();
+    assert_eq!(again.status(), 200);
+    // The delivery of version 1 goes on: the same alert is its second attempt.
+    let (_, newest) = common::get_json(&hookscope.api("/api/requests/2"));
+    assert_eq!(newest["attempt"]["number"], 2, "{newest}");
+    // The line kept in the row is read as it was, beyond the in-memory window.
+    assert_eq!(listed_when(&hookscope, |ids| ids.len() == 2), [2, 1]);
+    let (status, old) = common::get_json(&hookscope.api("/api/requests/1"));
+    assert_eq!(status, 200);
+    assert_eq!(old["body"]["alertId"], "old");
+    drop(hookscope);
+    let version: i64 = rusqlite::Connection::open(&store)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    assert_eq!(stored_alert_ids(&store), ["old", "old"]);
 }
 
 #[test]

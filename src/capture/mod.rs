@@ -11,6 +11,7 @@ mod filter;
 mod har;
 mod line;
 mod record;
+mod segments;
 mod store;
 
 pub use compare::{Change, compare};
