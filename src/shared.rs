@@ -158,18 +158,23 @@ impl Shared {
     /// The counts, as `/api/stats`, the handle and the shutdown summary show them.
     pub(crate) fn stats(&self) -> Stats {
         Stats {
-            record_failure: self
-                .recorder
-                .as_ref()
-                .and_then(|recorder| recorder.check().err())
-                .map(|error| error.to_string()),
+            record_failure: match (&self.recorder, &self.database) {
+                (Some(recorder), _) => recorder.check().err(),
+                (None, Some(database)) => database.record().and_then(|record| record.check().err()),
+                (None, None) => None,
+            }
+            .map(|error| error.to_string()),
             not_delivered_to_subscribers: self.missed.total(),
             tls_handshake_failures: self.tls_failures.total(),
             store_left_out: self
                 .database
                 .as_ref()
                 .map_or(0, crate::capture::Database::left_out),
-            record_left_out: self.recorder.as_ref().map_or(0, Recorder::left_out),
+            record_left_out: match (&self.recorder, &self.database) {
+                (Some(recorder), _) => recorder.left_out(),
+                (None, Some(database)) if database.record().is_some() => database.left_out(),
+                _ => 0,
+            },
             ..self.store.stats()
         }
     }
@@ -241,13 +246,24 @@ impl Shared {
         line: Option<(JsonLine, bool)>,
         reserved: Reserved,
     ) {
-        let line = match (&self.recorder, recorded, line) {
-            (Some(recorder), false, given) => {
+        let line = match (&self.recorder, &self.database, recorded, line) {
+            (Some(recorder), _, false, given) => {
                 let (line, same) = given.unwrap_or_else(|| record_line_and_sameness(&exchange));
                 recorder.write_detached(line.clone());
                 same.then_some(line)
             }
-            (_, _, Some((line, same))) => same.then_some(line),
+            // Captured before any decision (a head hyper refused): nothing else to keep.
+            (None, Some(database), false, given) => {
+                let (line, same) = given.unwrap_or_else(|| record_line_and_sameness(&exchange));
+                database.write_detached(
+                    exchange.id,
+                    exchange.received_at.to_rfc3339(),
+                    line.clone(),
+                    crate::capture::StateChange::default(),
+                );
+                same.then_some(line)
+            }
+            (_, _, _, Some((line, same))) => same.then_some(line),
             _ => None,
         };
         let exchange = Arc::new(exchange);

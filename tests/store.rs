@@ -624,6 +624,78 @@ fn a_version_1_store_is_brought_up_to_date_and_keeps_its_exchanges() {
 }
 
 #[test]
+fn with_record_and_store_one_writer_feeds_both_line_for_line() {
+    let store = store_path("with-record");
+    let record = store.with_file_name("record.jsonl");
+    let rotated = store.with_file_name("record.jsonl.1");
+    let mut hookscope = start(
+        &store,
+        &[
+            "--record",
+            record.to_str().unwrap(),
+            "--script",
+            "500,200",
+            "--script-scope",
+            "global",
+            "--format",
+            "quiet",
+        ],
+    );
+    let post = |hookscope: &Hookscope, id: &str| {
+        post_json(&hookscope.url("/"), &alert(id))
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let sighup = |hookscope: &mut Hookscope| {
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(hookscope.pid() as libc::pid_t, libc::SIGHUP) };
+        assert!(hookscope.wait_for_stderr("record file reopened").is_some());
+    };
+    assert_eq!(post(&hookscope, "a"), 500);
+    assert_eq!(post(&hookscope, "a"), 200);
+    assert_eq!(post(&hookscope, "b"), 200);
+    // A rotation, as logrotate does it.
+    std::fs::rename(&record, &rotated).unwrap();
+    sighup(&mut hookscope);
+    assert_eq!(post(&hookscope, "c"), 200);
+    // A record file that cannot be written any more: nothing is acknowledged.
+    std::fs::remove_file(&record).unwrap();
+    assert_eq!(post(&hookscope, "d"), 503);
+    sighup(&mut hookscope);
+    // A head hyper refuses is kept too, before the next acknowledged alert.
+    let refused =
+        common::send_raw_and_close(hookscope.port, b"POST / HTTP/1.1\r\nBad Header: x\r\n\r\n");
+    assert!(String::from_utf8_lossy(&refused.unwrap()).starts_with("HTTP/1.1 400"));
+    assert_eq!(post(&hookscope, "e"), 200);
+    kill_hard(hookscope);
+
+    let read = |path: &std::path::Path| -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let stored = stored_lines(&store);
+    let stored_ids: Vec<i64> = stored.iter().map(|(id, _)| *id).collect();
+    assert_eq!(
+        stored_ids,
+        [1, 2, 3, 4, 6, 7],
+        "all but the one not recorded"
+    );
+    let by_id = |id: i64| stored.iter().find(|(own, _)| *own == id).unwrap().1.clone();
+    assert_eq!(
+        read(&rotated),
+        [by_id(1), by_id(2), by_id(3)],
+        "byte for byte"
+    );
+    assert!(by_id(6).contains(r#""status":400"#), "{}", by_id(6));
+    assert_eq!(read(&record), [by_id(6), by_id(7)]);
+    let _ = std::fs::remove_file(rotated);
+}
+
+#[test]
 fn inspect_serves_a_store_read_only_without_a_webhook_listener() {
     use std::io::BufRead as _;
     let store = store_path("inspect");

@@ -21,7 +21,9 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 
 use super::JsonLine;
+use super::record::{RecordFile, RecordStatus, Room};
 use super::segments::{self, Appender, Place};
+use tokio::sync::OwnedSemaphorePermit;
 
 /// `PRAGMA application_id` of a hookscope store ("hksc"): a SQLite file made by
 /// something else is refused rather than written into.
@@ -131,6 +133,15 @@ pub enum StoreError {
         /// The file.
         path: PathBuf,
     },
+    /// The writer is so far behind that no room came in its queue in time.
+    #[error("the --store {path} is not keeping up: its writer is 32 MiB behind")]
+    Behind {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The record file this store's writer feeds cannot be written.
+    #[error("{0}")]
+    Record(String),
     /// Writing failed (disk full, file deleted or read-only...): answers get 503.
     #[error("the --store {path} cannot be written: {reason}")]
     Failed {
@@ -196,16 +207,62 @@ pub struct Stored {
     pub script_positions: HashMap<i64, u64>,
 }
 
-/// One write: an exchange's line, and the decision state it changed.
+/// One write: an exchange's line, and the decision state it changed; or an order
+/// for the writer, carried in the same queue so that it comes after everything
+/// queued before it.
 struct Job {
-    /// Only waits for everything before it (a flush), writes nothing.
-    flush: bool,
+    kind: JobKind,
     id: u64,
     received_at: String,
     line: JsonLine,
     delivery: Option<StoredDelivery>,
     script_positions: Vec<(i64, u64)>,
+    /// Its line's room in the queue, given back once written.
+    _room: Option<OwnedSemaphorePermit>,
     done: Option<oneshot::Sender<bool>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JobKind {
+    /// An exchange to store.
+    Exchange,
+    /// Only waits for everything before it, writes nothing.
+    Flush,
+    /// Opens the record file again (SIGHUP, after it was rotated).
+    ReopenRecord,
+}
+
+impl Job {
+    fn exchange(
+        (id, received_at, line): (u64, String, JsonLine),
+        change: StateChange,
+        room: Option<OwnedSemaphorePermit>,
+        done: Option<oneshot::Sender<bool>>,
+    ) -> Job {
+        Job {
+            kind: JobKind::Exchange,
+            id,
+            received_at,
+            line,
+            delivery: change.delivery,
+            script_positions: change.script_positions,
+            _room: room,
+            done,
+        }
+    }
+
+    fn order(kind: JobKind, done: oneshot::Sender<bool>) -> Job {
+        Job {
+            kind,
+            id: 0,
+            received_at: String::new(),
+            line: JsonLine::default(),
+            delivery: None,
+            script_positions: Vec::new(),
+            _room: None,
+            done: Some(done),
+        }
+    }
 }
 
 /// The store's writer, as the request path sees it, and a reader for searches.
@@ -217,6 +274,12 @@ pub struct Database {
     /// For searches (WAL: readers do not wait for the writer).
     reader: Mutex<Connection>,
     queue: tokio::sync::mpsc::Sender<Job>,
+    /// Bytes of lines queued: a store that stops taking writes must not turn a
+    /// flood of large alerts into memory (the queue's 4,096 jobs could be 4,096 lines
+    /// of `--max-body`).
+    room: Room,
+    /// `--record` beside `--store`: the same writer appends each line there too.
+    record: Option<RecordStatus>,
     failed: Arc<AtomicBool>,
     failure: Arc<Mutex<Option<String>>>,
     /// Exchanges not waited for that were left out because the writer was behind.
@@ -241,7 +304,12 @@ pub struct StateChange {
 impl Database {
     /// Opens (creating) the store, checks it is hookscope's and of a version this
     /// build reads, brings an older one up to date, and reads what it holds.
-    pub fn open(path: &Path, retention: Retention) -> Result<(Database, Stored), StoreError> {
+    /// With `record`, each line is appended to that record file too, before its commit.
+    pub fn open(
+        path: &Path,
+        retention: Retention,
+        record: Option<RecordFile>,
+    ) -> Result<(Database, Stored), StoreError> {
         let lock = lock(path)?;
         let identity = file_identity(path);
         let connection = connect(path)?;
@@ -258,9 +326,11 @@ impl Database {
         let (queue, jobs) = tokio::sync::mpsc::channel(MAX_QUEUED);
         let failed = Arc::new(AtomicBool::new(false));
         let failure = Arc::new(Mutex::new(None));
+        let record_status = record.as_ref().map(RecordFile::status);
         let writer = Writer {
             connection,
             appender,
+            record,
             wake: std::sync::OnceLock::new(),
             deliveries_trimmed: std::time::Instant::now()
                 .checked_sub(TRIM_DELIVERIES_EVERY)
@@ -284,6 +354,8 @@ impl Database {
                 _lock: Some(lock),
                 reader: Mutex::new(reader),
                 queue,
+                room: Room::new(),
+                record: record_status,
                 failed,
                 failure,
                 left_out: std::sync::atomic::AtomicU64::new(0),
@@ -301,30 +373,21 @@ impl Database {
         line: String,
     ) -> Result<(), StoreError> {
         self.check()?;
-        let job = Job {
-            flush: false,
-            id,
-            received_at,
-            line: JsonLine::of_text(line),
-            delivery: None,
-            script_positions: Vec::new(),
-            done: None,
-        };
+        let line = JsonLine::of_text(line);
+        let room = self.room_for(&line).await?;
+        let job = Job::exchange(
+            (id, received_at, line),
+            StateChange::default(),
+            Some(room),
+            None,
+        );
         self.queue.send(job).await.map_err(|_| self.failed_error())
     }
 
     /// Waits until everything queued so far is committed (or writing failed).
     pub async fn flush(&self) -> Result<(), StoreError> {
         let (done, committed) = oneshot::channel();
-        let job = Job {
-            flush: true,
-            id: 0,
-            received_at: String::new(),
-            line: JsonLine::default(),
-            delivery: None,
-            script_positions: Vec::new(),
-            done: Some(done),
-        };
+        let job = Job::order(JobKind::Flush, done);
         if self.queue.send(job).await.is_err() || !committed.await.unwrap_or(false) {
             return Err(self.failed_error());
         }
@@ -376,6 +439,8 @@ impl Database {
                 _lock: None,
                 reader: Mutex::new(reader),
                 queue,
+                room: Room::new(),
+                record: None,
                 failed: Arc::new(AtomicBool::new(true)),
                 failure: Arc::new(Mutex::new(Some(
                     "opened read-only (hookscope inspect)".into(),
@@ -395,22 +460,46 @@ impl Database {
         change: StateChange,
     ) -> Result<(), StoreError> {
         self.check()?;
-        let (done, committed) = oneshot::channel();
-        let job = Job {
-            flush: false,
-            id,
-            received_at,
-            line,
-            delivery: change.delivery,
-            script_positions: change.script_positions,
-            done: Some(done),
-        };
         // The queue is bounded: a writer that is behind makes answers wait.
+        let room = self.room_for(&line).await?;
+        let (done, committed) = oneshot::channel();
+        let job = Job::exchange((id, received_at, line), change, Some(room), Some(done));
         let sent = self.queue.send(job).await.is_ok();
         if !sent || !committed.await.unwrap_or(false) {
+            self.check()?;
             return Err(self.failed_error());
         }
         Ok(())
+    }
+
+    /// Room in the queue for `line`, waiting for it up to a bound.
+    async fn room_for(&self, line: &JsonLine) -> Result<OwnedSemaphorePermit, StoreError> {
+        self.room.wait_for(line).await.ok_or(StoreError::Behind {
+            path: self.path.clone(),
+        })
+    }
+
+    /// Opens the record file fed by this store's writer again at its path, after
+    /// everything queued before (SIGHUP); without one it does nothing.
+    pub async fn reopen_record(&self) -> Result<(), super::RecordError> {
+        let Some(record) = &self.record else {
+            return Ok(());
+        };
+        let (done, reopened) = oneshot::channel();
+        let job = Job::order(JobKind::ReopenRecord, done);
+        if self.queue.send(job).await.is_err() || !reopened.await.unwrap_or(false) {
+            record.check()?;
+            return Err(super::RecordError::Failed {
+                path: record.path().to_owned(),
+                reason: "the store's writer stopped".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The record file this store's writer feeds, if any.
+    pub(crate) fn record(&self) -> Option<&RecordStatus> {
+        self.record.as_ref()
     }
 
     /// Stores one exchange without waiting (one that acknowledged nothing); when the
@@ -425,16 +514,11 @@ impl Database {
         if self.check().is_err() {
             return;
         }
-        let sent = self.queue.try_send(Job {
-            flush: false,
-            id,
-            received_at,
-            line,
-            delivery: change.delivery,
-            script_positions: change.script_positions,
-            done: None,
+        let sent = self.room.try_take(&line).is_some_and(|room| {
+            let job = Job::exchange((id, received_at, line), change, Some(room), None);
+            self.queue.try_send(job).is_ok()
         });
-        if sent.is_err() && self.left_out.fetch_add(1, Ordering::Relaxed) == 0 {
+        if !sent && self.left_out.fetch_add(1, Ordering::Relaxed) == 0 {
             tracing::warn!(
                 "the --store {} is not keeping up: exchanges that acknowledged nothing are left out while it is behind",
                 self.path.display()
@@ -559,12 +643,14 @@ impl Database {
         self.left_out.load(Ordering::Relaxed)
     }
 
-    /// The failure, once writing has failed.
+    /// The failure, once writing the store (or the record file it feeds) has failed.
     pub fn check(&self) -> Result<(), StoreError> {
         if self.failed.load(Ordering::Acquire) {
-            Err(self.failed_error())
-        } else {
-            Ok(())
+            return Err(self.failed_error());
+        }
+        match self.record.as_ref().map(RecordStatus::check) {
+            Some(Err(error)) => Err(StoreError::Record(error.to_string())),
+            _ => Ok(()),
         }
     }
 
@@ -606,7 +692,7 @@ impl Importer {
     /// Opens (creating) the store to import into; one hookscope per store, so a
     /// running `listen --store` on it refuses this.
     pub fn open(store: &Path) -> Result<Importer, StoreError> {
-        let (database, stored) = Database::open(store, Retention::default())?;
+        let (database, stored) = Database::open(store, Retention::default(), None)?;
         Ok(Importer {
             database,
             next_id: stored.next_id,
@@ -873,6 +959,7 @@ fn read_stored(connection: &Connection, path: &Path) -> Result<Stored, StoreErro
 struct Writer {
     connection: Connection,
     appender: Appender,
+    record: Option<RecordFile>,
     /// A small runtime of the writer's own, for waiting on the queue with a timeout.
     wake: std::sync::OnceLock<Option<tokio::runtime::Runtime>>,
     /// When deliveries were last trimmed.
@@ -917,22 +1004,34 @@ impl Writer {
                     }
                 }
             };
-            batch.clear();
-            batch.push(first);
-            // Let the requests that are ready queue theirs too, so that one commit
-            // carries a batch rather than a single exchange (as the record's writer does).
-            std::thread::yield_now();
-            while batch.len() < MAX_BATCH {
+            let mut reopen = None;
+            if first.kind == JobKind::ReopenRecord {
+                reopen = Some(first);
+            } else {
+                batch.push(first);
+                // Let the requests that are ready queue theirs too, so that one commit
+                // carries a batch rather than a single exchange (as the record's writer does).
+                std::thread::yield_now();
+            }
+            while reopen.is_none() && batch.len() < MAX_BATCH {
                 match jobs.try_recv() {
+                    // What was queued before a reopening goes to the old file, the rest to the new.
+                    Ok(job) if job.kind == JobKind::ReopenRecord => reopen = Some(job),
                     Ok(job) => batch.push(job),
                     Err(_) => break,
                 }
             }
-            let written = !self.failed.load(Ordering::Acquire) && self.write(&batch);
-            for job in &mut batch {
-                if let Some(done) = job.done.take() {
+            let written = self.write(&batch);
+            for job in batch.drain(..) {
+                if let Some(done) = job.done {
                     let _ = done.send(written);
                 }
+            }
+            if let Some(Job {
+                done: Some(done), ..
+            }) = reopen
+            {
+                let _ = done.send(self.record.as_mut().is_some_and(RecordFile::reopen));
             }
         }
     }
@@ -1026,9 +1125,24 @@ impl Writer {
         Ok(more)
     }
 
-    /// Writes one batch in one transaction; on failure, says so once and stops storing.
+    /// Writes one batch: its lines to the record file (with `--record`), then to the
+    /// store in one transaction. When the store fails, says so once and stops
+    /// storing; a record file that fails answers `false` until it is reopened.
     fn write(&mut self, batch: &[Job]) -> bool {
-        match self.try_write(batch) {
+        let exchanges: Vec<&Job> = batch
+            .iter()
+            .filter(|job| job.kind == JobKind::Exchange)
+            .collect();
+        let lines: Vec<JsonLine> = exchanges.iter().map(|job| job.line.clone()).collect();
+        if let Some(record) = &mut self.record {
+            if !record.append(&lines) {
+                return false;
+            }
+        }
+        if self.failed.load(Ordering::Acquire) {
+            return false;
+        }
+        match self.try_write(&exchanges, &lines) {
             Ok(()) => true,
             Err(reason) => {
                 tracing::error!(
@@ -1042,7 +1156,7 @@ impl Writer {
         }
     }
 
-    fn try_write(&mut self, batch: &[Job]) -> Result<(), String> {
+    fn try_write(&mut self, exchanges: &[&Job], lines: &[JsonLine]) -> Result<(), String> {
         // SQLite goes on writing to a file that was deleted or replaced, and all of it
         // would be gone at the next start: a store that is no longer at its path fails.
         if file_identity(&self.path) != self.identity {
@@ -1054,17 +1168,13 @@ impl Writer {
                 segments::segment_path(&self.path, self.appender.segment()).display()
             ));
         }
-        self.write_batch(batch).map_err(|error| error.to_string())
+        self.write_batch(exchanges, lines)
+            .map_err(|error| error.to_string())
     }
 
-    fn write_batch(&mut self, batch: &[Job]) -> Result<(), WriteError> {
-        let lines: Vec<JsonLine> = batch
-            .iter()
-            .filter(|job| !job.flush)
-            .map(|job| job.line.clone())
-            .collect();
+    fn write_batch(&mut self, exchanges: &[&Job], lines: &[JsonLine]) -> Result<(), WriteError> {
         // The lines first: a line the database points to is always whole.
-        let places = self.appender.append(&lines)?;
+        let places = self.appender.append(lines)?;
         let transaction = self.connection.transaction()?;
         {
             let mut exchange = transaction.prepare_cached(
@@ -1078,7 +1188,7 @@ impl Writer {
             let mut position = transaction.prepare_cached(
                 "INSERT OR REPLACE INTO script_positions (route, position) VALUES (?1, ?2)",
             )?;
-            for (job, place) in batch.iter().filter(|job| !job.flush).zip(&places) {
+            for (job, place) in exchanges.iter().zip(&places) {
                 exchange.execute(params![
                     i64::try_from(job.id).unwrap_or(i64::MAX),
                     job.received_at,

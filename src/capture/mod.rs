@@ -28,7 +28,7 @@ pub use line::{
     record_line, with_id,
 };
 pub(crate) use record::write_lines;
-pub use record::{RecordError, Recorder};
+pub use record::{RecordError, RecordFile, Recorder};
 pub use store::{DEFAULT_KEEP, DEFAULT_KEEP_BYTES, Stats, Store, UpstreamCounts, WaitTimeout};
 
 /// Adds one to a count, allocating its key only the first time it is seen.

@@ -79,64 +79,35 @@ struct Job {
 pub struct Recorder {
     path: PathBuf,
     queue: mpsc::UnboundedSender<Job>,
-    /// Bytes of queued lines ([`MAX_QUEUED_BYTES`]).
-    room: Arc<Semaphore>,
+    room: Room,
     /// Lines of unacknowledged exchanges left out because the queue was full.
     left_out: AtomicU64,
-    failed: Arc<AtomicBool>,
-    failure: Arc<Mutex<Option<String>>>,
+    status: RecordStatus,
 }
 
 impl Recorder {
     /// Opens (creating or appending to) the record file and starts its writer task
     /// (so it must be called within a tokio runtime).
     pub fn open(path: &Path) -> Result<Recorder, RecordError> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|source| RecordError::Open {
-                path: path.to_owned(),
-                source,
-            })?;
+        let file = RecordFile::open(path)?;
         let (queue, jobs) = mpsc::unbounded_channel();
-        let failed = Arc::new(AtomicBool::new(false));
-        let failure = Arc::new(Mutex::new(None));
-        let writer = Writer {
-            file,
-            path: path.to_owned(),
-            failed: Arc::clone(&failed),
-            failure: Arc::clone(&failure),
-        };
-        tokio::spawn(writer.run(jobs));
+        let status = file.status();
+        tokio::spawn(Writer { file }.run(jobs));
         Ok(Recorder {
             path: path.to_owned(),
             queue,
-            room: Arc::new(Semaphore::new(MAX_QUEUED_BYTES)),
+            room: Room::new(),
             left_out: AtomicU64::new(0),
-            failed,
-            failure,
+            status,
         })
     }
 
     /// Appends one line and waits until the operating system has it.
     pub async fn write(&self, line: JsonLine) -> Result<(), RecordError> {
         self.check()?;
-        let wanted = Self::room_for(&line);
-        let room = match Arc::clone(&self.room).try_acquire_many_owned(wanted) {
-            Ok(room) => room,
-            Err(_) => {
-                let room = Arc::clone(&self.room).acquire_many_owned(wanted);
-                match tokio::time::timeout(WAIT_FOR_QUEUE, room).await {
-                    Ok(Ok(room)) => room,
-                    _ => {
-                        return Err(RecordError::Behind {
-                            path: self.path.clone(),
-                        });
-                    }
-                }
-            }
-        };
+        let room = self.room.wait_for(&line).await.ok_or(RecordError::Behind {
+            path: self.path.clone(),
+        })?;
         let (done, written) = oneshot::channel();
         let job = Job {
             line,
@@ -169,7 +140,7 @@ impl Recorder {
         if self.check().is_err() {
             return;
         }
-        let Ok(room) = Arc::clone(&self.room).try_acquire_many_owned(Self::room_for(&line)) else {
+        let Some(room) = self.room.try_take(&line) else {
             if self.left_out.fetch_add(1, Ordering::Relaxed) == 0 {
                 tracing::warn!(
                     "the record file {} is not keeping up: lines of requests that were not \
@@ -192,11 +163,6 @@ impl Recorder {
         self.left_out.load(Ordering::Relaxed)
     }
 
-    /// The room a line takes in the queue (a line longer than the whole queue takes all of it).
-    fn room_for(line: &JsonLine) -> u32 {
-        u32::try_from(line.len().clamp(1, MAX_QUEUED_BYTES)).unwrap_or(u32::MAX)
-    }
-
     /// Opens the path again (creating it) and writes there from now on, recording
     /// again if it had failed: what log tools do on SIGHUP after a rotation.
     pub async fn reopen(&self) -> Result<(), RecordError> {
@@ -215,32 +181,63 @@ impl Recorder {
 
     /// The failure, if writing has failed.
     pub fn check(&self) -> Result<(), RecordError> {
-        if self.failed.load(Ordering::Acquire) {
-            Err(self.failed_error())
-        } else {
-            Ok(())
-        }
+        self.status.check()
     }
 
     fn failed_error(&self) -> RecordError {
-        let reason = self
-            .failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .unwrap_or_else(|| "the writer stopped".into());
-        RecordError::Failed {
-            path: self.path.clone(),
-            reason,
-        }
+        failed_error(&self.path, &self.status.failure)
     }
 }
 
+/// Room in a writer's queue, in bytes of lines ([`MAX_QUEUED_BYTES`]): taken when
+/// a line is queued, given back once it is written.
+#[derive(Clone)]
+pub(crate) struct Room(Arc<Semaphore>);
+
+impl Room {
+    pub(crate) fn new() -> Room {
+        Room(Arc::new(Semaphore::new(MAX_QUEUED_BYTES)))
+    }
+
+    /// Room for `line`, waiting up to [`WAIT_FOR_QUEUE`] for it; `None` when the
+    /// writer is so far behind that none came in time.
+    pub(crate) async fn wait_for(&self, line: &JsonLine) -> Option<OwnedSemaphorePermit> {
+        if let Some(room) = self.try_take(line) {
+            return Some(room);
+        }
+        let room = Arc::clone(&self.0).acquire_many_owned(Self::needed(line));
+        tokio::time::timeout(WAIT_FOR_QUEUE, room).await.ok()?.ok()
+    }
+
+    /// Room for `line` if there is some now.
+    pub(crate) fn try_take(&self, line: &JsonLine) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.0)
+            .try_acquire_many_owned(Self::needed(line))
+            .ok()
+    }
+
+    /// The room a line takes (a line longer than the whole queue takes all of it).
+    fn needed(line: &JsonLine) -> u32 {
+        u32::try_from(line.len().clamp(1, MAX_QUEUED_BYTES)).unwrap_or(u32::MAX)
+    }
+}
+
+/// Why writing to `path` failed, as the failure was noted.
+fn failed_error(path: &Path, failure: &Mutex<Option<String>>) -> RecordError {
+    let reason = failure
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+        .unwrap_or_else(|| "the writer stopped".into());
+    RecordError::Failed {
+        path: path.to_owned(),
+        reason,
+    }
+}
+
+/// The record's own writer: a task on the runtime.
 struct Writer {
-    file: File,
-    path: PathBuf,
-    failed: Arc<AtomicBool>,
-    failure: Arc<Mutex<Option<String>>>,
+    file: RecordFile,
 }
 
 impl Writer {
@@ -258,12 +255,12 @@ impl Writer {
             while let Some(job) = next {
                 if job.reopen {
                     // What was queued before goes to the old file, the rest to the new.
-                    let written = !self.failed.load(Ordering::Acquire) && self.write(&batch);
+                    let written = self.file.append(&batch);
                     for done in waiting.drain(..) {
                         let _ = done.send(written);
                     }
                     batch.clear();
-                    let reopened = self.reopen();
+                    let reopened = self.file.reopen();
                     if let Some(done) = job.done {
                         let _ = done.send(reopened);
                     }
@@ -282,15 +279,59 @@ impl Writer {
                     None
                 };
             }
-            let written = !self.failed.load(Ordering::Acquire) && self.write(&batch);
+            let written = self.file.append(&batch);
             rooms.clear();
             for done in waiting.drain(..) {
                 let _ = done.send(written);
             }
         }
     }
+}
 
-    fn write(&mut self, lines: &[JsonLine]) -> bool {
+/// The record file as its writer holds it: the one place lines are appended to
+/// it, whichever writer feeds it (the record's own task, or the store's writer
+/// when both `--record` and `--store` are given: one batch, one wait).
+pub struct RecordFile {
+    file: File,
+    path: PathBuf,
+    failed: Arc<AtomicBool>,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl RecordFile {
+    /// Opens (creating or appending to) the record file.
+    pub fn open(path: &Path) -> Result<RecordFile, RecordError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| RecordError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(RecordFile {
+            file,
+            path: path.to_owned(),
+            failed: Arc::new(AtomicBool::new(false)),
+            failure: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    /// What the holders of a [`RecordStatus`] see of this file.
+    pub fn status(&self) -> RecordStatus {
+        RecordStatus {
+            path: self.path.clone(),
+            failed: Arc::clone(&self.failed),
+            failure: Arc::clone(&self.failure),
+        }
+    }
+
+    /// Appends `lines`, each followed by a newline; `false` once writing has failed
+    /// (until [`RecordFile::reopen`]).
+    pub fn append(&mut self, lines: &[JsonLine]) -> bool {
+        if self.failed.load(Ordering::Acquire) {
+            return false;
+        }
         if lines.is_empty() {
             return true;
         }
@@ -330,7 +371,8 @@ impl Writer {
         false
     }
 
-    fn reopen(&mut self) -> bool {
+    /// Opens the path again (creating it) and writes there from now on.
+    pub fn reopen(&mut self) -> bool {
         match OpenOptions::new()
             .create(true)
             .append(true)
@@ -343,6 +385,30 @@ impl Writer {
                 true
             }
             Err(error) => self.fail(format!("cannot open it again: {error}")),
+        }
+    }
+}
+
+/// Whether a record file fed by another writer has failed, and why.
+#[derive(Debug, Clone)]
+pub struct RecordStatus {
+    path: PathBuf,
+    failed: Arc<AtomicBool>,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl RecordStatus {
+    /// The record file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The failure, if writing has failed.
+    pub fn check(&self) -> Result<(), RecordError> {
+        if self.failed.load(Ordering::Acquire) {
+            Err(failed_error(&self.path, &self.failure))
+        } else {
+            Ok(())
         }
     }
 }

@@ -371,6 +371,10 @@ async fn wind_down(
     if let Some(recorder) = &receiver.shared.recorder {
         recorder.flush().await;
     }
+    if let Some(database) = &receiver.shared.database {
+        // What was stored without waiting (answers that acknowledged nothing).
+        let _ = database.flush().await;
+    }
     // Lets subscribers (the printer) finish even while an admin connection still
     // holds on to the shared state.
     receiver.shared.close_subscriptions();

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::capture::{Exchange, RecordError, Recorder, Stats, Store, WaitTimeout};
+use crate::capture::{Exchange, RecordError, RecordFile, Recorder, Stats, Store, WaitTimeout};
 use crate::forward::Upstream;
 use crate::respond::{Behaviour, Route, Script, ScriptScope};
 use crate::shared::{Shared, Shutdown, Subscription};
@@ -675,18 +675,7 @@ impl ServerBuilder {
             (None, Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
             _ => None,
         };
-        let recorder = config.record.as_deref().map(Recorder::open).transpose()?;
-        let (database, stored) = match config.store.as_deref() {
-            Some(path) => {
-                let retention = crate::capture::Retention {
-                    max_age: config.store_max_age,
-                    max_rows: config.store_max_rows,
-                };
-                let (database, stored) = crate::capture::Database::open(path, retention)?;
-                (Some(database), Some(stored))
-            }
-            None => (None, None),
-        };
+        let (recorder, database, stored) = open_persistence(&config)?;
         let bind = |addr: SocketAddr, purpose: Listener| async move {
             let error = |source| ServerError::Bind {
                 addr,
@@ -1052,9 +1041,10 @@ impl Handle {
     /// recording again if it had failed (the binary does this on SIGHUP, after a
     /// rotation). Without a record file it does nothing.
     pub async fn reopen_record(&self) -> Result<(), RecordError> {
-        match &self.shared.recorder {
-            Some(recorder) => recorder.reopen().await,
-            None => Ok(()),
+        match (&self.shared.recorder, &self.shared.database) {
+            (Some(recorder), _) => recorder.reopen().await,
+            (None, Some(database)) => database.reopen_record().await,
+            (None, None) => Ok(()),
         }
     }
 
@@ -1086,4 +1076,27 @@ impl Drop for Handle {
             let _ = stop.send(());
         }
     }
+}
+
+/// The record's own writer, or the store's (feeding the record too), and what the store held.
+type Persistence = (
+    Option<Recorder>,
+    Option<crate::capture::Database>,
+    Option<crate::capture::Stored>,
+);
+
+/// Opens what keeps exchanges: the record file, the store, or both behind one
+/// writer (with a store, its writer appends each line to the record too).
+fn open_persistence(config: &Config) -> Result<Persistence, ServerError> {
+    let Some(path) = config.store.as_deref() else {
+        let recorder = config.record.as_deref().map(Recorder::open).transpose()?;
+        return Ok((recorder, None, None));
+    };
+    let retention = crate::capture::Retention {
+        max_age: config.store_max_age,
+        max_rows: config.store_max_rows,
+    };
+    let record = config.record.as_deref().map(RecordFile::open).transpose()?;
+    let (database, stored) = crate::capture::Database::open(path, retention, record)?;
+    Ok((None, Some(database), Some(stored)))
 }

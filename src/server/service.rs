@@ -753,8 +753,9 @@ impl Pending {
                     line.clone(),
                     change,
                 );
-                // The record (and stdout) take the same line: it is rendered once.
+                // Stdout takes the same line: it is rendered once.
                 self.line = Some((line, same));
+                self.recorded = true;
             }
             let reserved = std::mem::take(&mut self.reserved);
             self.receiver
