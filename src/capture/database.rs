@@ -563,8 +563,8 @@ impl Database {
             let Some(line) = stored_line(row, 1, &mut lines).map_err(failed)? else {
                 continue;
             };
-            let matches =
-                super::RecordLine::parse(&line).is_ok_and(|parsed| filter.matches_line(&parsed));
+            let matches = filter.may_match_text(&line)
+                && super::RecordLine::parse(&line).is_ok_and(|parsed| filter.matches_line(&parsed));
             if matches {
                 found.push((u64::try_from(id).unwrap_or(0), line));
             }
@@ -597,7 +597,10 @@ impl Database {
             .query([i64::try_from(below).unwrap_or(i64::MAX)])
             .map_err(failed)?;
         while let Some(row) = rows.next().map_err(failed)? {
-            let Some(line) = stored_line(row, 0, &mut lines).map_err(failed)? else {
+            let Some(line) = stored_line(row, 0, &mut lines)
+                .map_err(failed)?
+                .filter(|line| filter.may_match_text(line))
+            else {
                 continue;
             };
             let Ok(parsed) = super::RecordLine::parse(&line) else {
