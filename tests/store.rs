@@ -505,6 +505,18 @@ fn retention_deletes_the_oldest_beyond_the_row_limit_and_the_age_limit() {
     // Only the in-memory window's one is left once the stored ones are old enough.
     let kept = listed_when(&aged, |ids| ids.len() <= 1);
     assert_eq!(kept, [5]);
+    // And the alerts' delivery states (walked a part at a time, within a minute).
+    let deliveries = || -> i64 {
+        rusqlite::Connection::open_with_flags(&store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap()
+            .query_row("SELECT count(*) FROM deliveries", [], |row| row.get(0))
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(70);
+    while deliveries() > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(deliveries(), 0);
 
     let output = run(&["listen", "--store-max-rows", "5"], b"");
     assert_eq!(
