@@ -189,9 +189,14 @@ def memory_run(workdir):
 
 def store_memory_run(workdir):
     """hookscope --format json --store with --store-max-rows 100000, 1 KB alerts, until
-    MEMORY_REQUESTS: RSS at 100k and at the end, and the store file's size (flat once
-    retention deletes as fast as requests arrive, since SQLite reuses freed pages)."""
+    MEMORY_REQUESTS: RSS at 100k and at the end, and the store's size on disk, the database
+    and its lines files (flat once retention deletes as fast as requests arrive: SQLite
+    reuses freed pages, and a lines file goes once nothing in it is kept)."""
     store = workdir / "memory.db"
+
+    def stored_bytes():
+        return sum(path.stat().st_size for path in workdir.glob("memory.db*"))
+
     server = Server([HOOKSCOPE, "listen", "--port", "0", "--admin", "127.0.0.1:0", "--format", "json",
                      "--store", str(store), "--store-max-rows", "100000"], workdir / "memory.out")
     samples = {}
@@ -201,9 +206,9 @@ def store_memory_run(workdir):
             wrk(server.url, SIZES["1k"], 64, "2s")
             total = server.stats()["requests"]
             if "100k" not in samples and total >= 100_000:
-                samples["100k"] = (total, server.status("VmRSS"), store.stat().st_size)
-        samples["end"] = (total, server.status("VmRSS"), store.stat().st_size)
-        samples["peak"] = (total, server.status("VmHWM"), store.stat().st_size)
+                samples["100k"] = (total, server.status("VmRSS"), stored_bytes())
+        samples["end"] = (total, server.status("VmRSS"), stored_bytes())
+        samples["peak"] = (total, server.status("VmHWM"), stored_bytes())
     finally:
         server.stop()
     return samples
