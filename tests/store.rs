@@ -23,43 +23,45 @@ fn start(store: &std::path::Path, extra: &[&str]) -> Hookscope {
     Hookscope::start(&args)
 }
 
-/// The record lines a store holds, by id, read as they are on disk: the database
-/// says which lines file and where (the line is there, followed by a newline), or
-/// holds the line itself (a store of version 1).
+/// The record lines a store holds, by id, read as they are on disk: a row per
+/// written batch says which lines file, where the batch starts and, packed (24
+/// bytes a line, little-endian), each line's id, offset and length.
 fn stored_lines(store: &std::path::Path) -> Vec<(i64, String)> {
     let connection = rusqlite::Connection::open(store).unwrap();
     let mut statement = connection
-        .prepare("SELECT id, line, segment, start, length FROM exchanges ORDER BY id")
+        .prepare("SELECT segment, start, entries FROM batches")
         .unwrap();
-    type Row = (i64, String, Option<u32>, Option<usize>, Option<usize>);
-    let rows: Vec<Row> = statement
-        .query_map([], |row| {
-            Ok((
-                row.get(0)?,
-                row.get(1)?,
-                row.get(2)?,
-                row.get(3)?,
-                row.get(4)?,
-            ))
-        })
+    let batches: Vec<(u32, usize, Vec<u8>)> = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    rows.into_iter()
-        .map(|(id, line, segment, start, length)| {
-            let (Some(segment), Some(start), Some(length)) = (segment, start, length) else {
-                return (id, line);
-            };
+    let number = |bytes: &[u8]| u64::from_le_bytes(bytes.try_into().unwrap());
+    let mut lines: Vec<(i64, String)> = batches
+        .into_iter()
+        .flat_map(|(segment, start, entries)| {
             let file = std::fs::read(lines_file(store, segment)).unwrap();
-            assert_eq!(
-                file[start + length],
-                b'\n',
-                "line {id} ends where the store says"
-            );
-            let line = String::from_utf8(file[start..start + length].to_vec()).unwrap();
-            (id, line)
+            entries
+                .chunks_exact(24)
+                .map(|entry| {
+                    let id = i64::try_from(number(&entry[..8])).unwrap();
+                    let at = start + usize::try_from(number(&entry[8..16])).unwrap();
+                    let length = usize::try_from(number(&entry[16..])).unwrap();
+                    assert_eq!(
+                        file[at + length],
+                        b'\n',
+                        "line {id} ends where the store says"
+                    );
+                    (
+                        id,
+                        String::from_utf8(file[at..at + length].to_vec()).unwrap(),
+                    )
+                })
+                .collect::<Vec<_>>()
         })
-        .collect()
+        .collect();
+    lines.sort();
+    lines
 }
 
 /// The store's lines file number `segment`.

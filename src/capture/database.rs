@@ -23,6 +23,7 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 
 use super::JsonLine;
+use super::batches::{self, Entry, Merge, Order};
 use super::record::{RecordFile, RecordStatus, Room};
 use super::segments::{self, Appender, Place};
 use tokio::sync::OwnedSemaphorePermit;
@@ -84,16 +85,23 @@ const MIGRATIONS: [&str; 2] = [
     );
 ",
     "
-    -- Version 2: a line is in a lines file beside the database (see segments.rs),
-    -- `line` is empty; the lines of version 1 stay where they are.
-    ALTER TABLE exchanges ADD COLUMN segment INTEGER;
-    ALTER TABLE exchanges ADD COLUMN start INTEGER;
-    ALTER TABLE exchanges ADD COLUMN length INTEGER;
+    -- Version 2: each line is in a lines file beside the database (segments.rs), and
+    -- indexed by one row per written batch (batches.rs). Version 1's lines, inside
+    -- `exchanges`, are moved there when the store is opened (move_inline_lines).
+    CREATE TABLE batches (
+        segment INTEGER NOT NULL,
+        start INTEGER NOT NULL,
+        length INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        min_id INTEGER NOT NULL,
+        max_id INTEGER NOT NULL,
+        oldest_at TEXT NOT NULL,
+        newest_at TEXT NOT NULL,
+        entries BLOB NOT NULL
+    );
+    CREATE INDEX batches_by_max_id ON batches (max_id);
 ",
 ];
-
-/// The columns that say where an exchange's line is, in the order [`stored_line`] reads them.
-const LINE_COLUMNS: &str = "line, segment, start, length";
 
 /// Why the store cannot be used.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -127,6 +135,16 @@ pub enum StoreError {
         found: i64,
         /// This build's.
         supported: i64,
+    },
+    /// A store of an earlier version, opened read-only (which cannot bring it up to date).
+    #[error(
+        "--store {path} has schema version {found}, made by an earlier hookscope: open it once with `hookscope listen --store` (or import into it) to bring it up to date"
+    )]
+    Older {
+        /// The file.
+        path: PathBuf,
+        /// Its version.
+        found: i64,
     },
     /// Another process has the store open.
     #[error(
@@ -315,7 +333,8 @@ impl Database {
     ) -> Result<(Database, Stored), StoreError> {
         let lock = lock(path)?;
         let identity = file_identity(path);
-        let connection = connect(path)?;
+        let mut connection = connect(path)?;
+        move_inline_lines(&mut connection, path)?;
         let stored = read_stored(&connection, path)?;
         let appender = open_lines(&connection, path)?;
         let reader = Connection::open_with_flags(
@@ -420,11 +439,17 @@ impl Database {
         if application_id != APPLICATION_ID {
             return Err(not_a_store(format!("application id {application_id:#x}")));
         }
-        if version != SCHEMA_VERSION {
+        if version > SCHEMA_VERSION {
             return Err(StoreError::Newer {
                 path: path.to_owned(),
                 found: version,
                 supported: SCHEMA_VERSION,
+            });
+        }
+        if version < SCHEMA_VERSION {
+            return Err(StoreError::Older {
+                path: path.to_owned(),
+                found: version,
             });
         }
         let stored = read_stored(&reader, path)?;
@@ -536,37 +561,24 @@ impl Database {
     ) -> Result<(Vec<(u64, String)>, bool), StoreError> {
         let started = std::time::Instant::now();
         let reader = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
-        let failed = |error| self.read_failed(error);
-        let mut statement = reader
-            .prepare_cached(&format!(
-                "SELECT id, {LINE_COLUMNS} FROM exchanges WHERE id < ?1 ORDER BY id DESC"
-            ))
-            .map_err(failed)?;
-        let mut lines = segments::Reader::new(&self.path);
-        let mut rows = statement
-            .query([i64::try_from(below).unwrap_or(i64::MAX)])
-            .map_err(failed)?;
         let mut found = Vec::new();
         let mut looked = 0usize;
-        while let Some(row) = rows.next().map_err(failed)? {
-            if found.len() >= limit {
-                break;
-            }
+        let mut partial = false;
+        each_line(&reader, &self.path, Order::Descending, below, |id, line| {
             looked += 1;
             if looked % 64 == 0 && started.elapsed() > budget {
-                return Ok((found, true));
+                partial = true;
+                return false;
             }
-            let id: i64 = row.get(0).map_err(failed)?;
-            let Some(line) = stored_line(row, 1, &mut lines).map_err(failed)? else {
-                continue;
-            };
-            let matches = filter.may_match_text(&line)
-                && super::RecordLine::parse(&line).is_ok_and(|parsed| filter.matches_line(&parsed));
+            let matches = filter.may_match_text(line)
+                && super::RecordLine::parse(line).is_ok_and(|parsed| filter.matches_line(&parsed));
             if matches {
-                found.push((u64::try_from(id).unwrap_or(0), line));
+                found.push((id, line.to_owned()));
             }
-        }
-        Ok((found, false))
+            found.len() < limit
+        })
+        .map_err(|error| self.read_failed(error))?;
+        Ok((found, partial))
     }
 
     /// Hands `visit` each stored record line below `below` that passes `filter`,
@@ -584,30 +596,16 @@ impl Database {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(failed)?;
-        let mut statement = reader
-            .prepare(&format!(
-                "SELECT {LINE_COLUMNS} FROM exchanges WHERE id < ?1 ORDER BY id"
-            ))
-            .map_err(failed)?;
-        let mut lines = segments::Reader::new(&self.path);
-        let mut rows = statement
-            .query([i64::try_from(below).unwrap_or(i64::MAX)])
-            .map_err(failed)?;
-        while let Some(row) = rows.next().map_err(failed)? {
-            let Some(line) = stored_line(row, 0, &mut lines)
-                .map_err(failed)?
-                .filter(|line| filter.may_match_text(line))
-            else {
-                continue;
-            };
-            let Ok(parsed) = super::RecordLine::parse(&line) else {
-                continue;
-            };
-            if filter.matches_line(&parsed) && !visit(&parsed) {
-                break;
+        each_line(&reader, &self.path, Order::Ascending, below, |_, line| {
+            if !filter.may_match_text(line) {
+                return true;
             }
-        }
-        Ok(())
+            match super::RecordLine::parse(line) {
+                Ok(parsed) if filter.matches_line(&parsed) => visit(&parsed),
+                _ => true,
+            }
+        })
+        .map_err(failed)
     }
 
     /// A read of the store that failed, naming the file.
@@ -622,20 +620,33 @@ impl Database {
     pub fn get(&self, id: u64) -> Result<Option<String>, StoreError> {
         let reader = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
         let failed = |error| self.read_failed(error);
+        // The batch that holds it has the least highest id at or above it, or one
+        // soon after (a batch may hold a slow request among later ones).
         let mut statement = reader
-            .prepare_cached(&format!(
-                "SELECT {LINE_COLUMNS} FROM exchanges WHERE id = ?1"
-            ))
+            .prepare_cached(
+                "SELECT segment, start, entries FROM batches
+                 WHERE max_id >= ?1 AND min_id <= ?1 ORDER BY max_id",
+            )
             .map_err(failed)?;
-        let mut rows = statement
-            .query([i64::try_from(id).unwrap_or(i64::MAX)])
-            .map_err(failed)?;
-        match rows.next().map_err(failed)? {
-            Some(row) => {
-                stored_line(row, 0, &mut segments::Reader::new(&self.path)).map_err(failed)
-            }
-            None => Ok(None),
+        let mut rows = statement.query([to_sql_id(id)]).map_err(failed)?;
+        while let Some(row) = rows.next().map_err(failed)? {
+            let entries: Vec<u8> = row.get(2).map_err(failed)?;
+            let Some(entry) = batches::unpack(&entries)
+                .into_iter()
+                .find(|entry| entry.id == id)
+            else {
+                continue;
+            };
+            let start: u64 = row.get(1).map_err(failed)?;
+            let place = Place {
+                segment: row.get(0).map_err(failed)?,
+                start: start + entry.offset,
+                length: entry.length,
+            };
+            let line = segments::Reader::new(&self.path).read(place).ok();
+            return Ok(line.and_then(|bytes| String::from_utf8(bytes).ok()));
         }
+        Ok(None)
     }
 
     /// Exchanges that acknowledged nothing, left out because the writer was behind.
@@ -883,8 +894,8 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
 fn open_lines(connection: &Connection, path: &Path) -> Result<Appender, StoreError> {
     let (segment, end): (Option<i64>, Option<i64>) = connection
         .query_row(
-            "SELECT segment, max(start + length + 1) FROM exchanges
-             WHERE segment = (SELECT max(segment) FROM exchanges)",
+            "SELECT segment, max(start + length) FROM batches
+             WHERE segment = (SELECT max(segment) FROM batches)",
             [],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
@@ -908,7 +919,7 @@ fn read_stored(connection: &Connection, path: &Path) -> Result<Stored, StoreErro
     };
     let (exchanges, highest, since): (i64, Option<i64>, Option<String>) = connection
         .query_row(
-            "SELECT count(*), max(id), (SELECT received_at FROM exchanges ORDER BY id LIMIT 1) FROM exchanges",
+            "SELECT coalesce(sum(count), 0), max(max_id), min(oldest_at) FROM batches",
             [],
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
@@ -1052,7 +1063,7 @@ impl Writer {
             Ok(false) => {
                 let oldest_kept: rusqlite::Result<Option<u32>> =
                     self.connection
-                        .query_row("SELECT min(segment) FROM exchanges", [], |row| row.get(0));
+                        .query_row("SELECT min(segment) FROM batches", [], |row| row.get(0));
                 if let Ok(oldest_kept) = oldest_kept {
                     self.appender
                         .delete_before(oldest_kept.unwrap_or(self.appender.segment()));
@@ -1080,8 +1091,8 @@ impl Writer {
             // every insert): an imported exchange, received long ago, goes once
             // what was stored before it has gone.
             let deleted = self.connection.execute(
-                "DELETE FROM exchanges WHERE id IN (SELECT id FROM
-                 (SELECT id, received_at FROM exchanges ORDER BY id LIMIT ?2) WHERE received_at < ?1)",
+                "DELETE FROM batches WHERE rowid IN (SELECT rowid FROM
+                 (SELECT rowid, newest_at FROM batches ORDER BY rowid LIMIT ?2) WHERE newest_at < ?1)",
                 params![cutoff.to_rfc3339(), TRIM_STEP],
             )?;
             more |= deleted > 0;
@@ -1110,9 +1121,9 @@ impl Writer {
         }
         if let Some(max_rows) = max_rows {
             let deleted = self.connection.execute(
-                "DELETE FROM exchanges WHERE id IN
-                 (SELECT id FROM exchanges WHERE id <= (SELECT max(id) FROM exchanges) - ?1
-                  ORDER BY id LIMIT ?2)",
+                "DELETE FROM batches WHERE rowid IN
+                 (SELECT rowid FROM batches WHERE max_id <= (SELECT max(max_id) FROM batches) - ?1
+                  ORDER BY max_id LIMIT ?2)",
                 params![i64::try_from(max_rows).unwrap_or(i64::MAX), TRIM_STEP],
             )?;
             more |= deleted >= TRIM_STEP;
@@ -1168,14 +1179,13 @@ impl Writer {
     }
 
     fn write_batch(&mut self, exchanges: &[&Job], lines: &[JsonLine]) -> Result<(), WriteError> {
-        // The lines first: a line the database points to is always whole.
-        let places = self.appender.append(lines)?;
+        let written: Vec<(u64, &str)> = exchanges
+            .iter()
+            .map(|job| (job.id, job.received_at.as_str()))
+            .collect();
         let transaction = self.connection.transaction()?;
+        add_batch(&transaction, &mut self.appender, &written, lines)?;
         {
-            let mut exchange = transaction.prepare_cached(
-                "INSERT OR REPLACE INTO exchanges (id, received_at, line, segment, start, length)
-                 VALUES (?1, ?2, '', ?3, ?4, ?5)",
-            )?;
             // Two requests of one alert may queue their states out of order: the
             // later attempt's state is kept, whichever commits last.
             let mut delivery = transaction.prepare_cached(
@@ -1189,14 +1199,7 @@ impl Writer {
             let mut position = transaction.prepare_cached(
                 "INSERT OR REPLACE INTO script_positions (route, position) VALUES (?1, ?2)",
             )?;
-            for (job, place) in exchanges.iter().zip(&places) {
-                exchange.execute(params![
-                    i64::try_from(job.id).unwrap_or(i64::MAX),
-                    job.received_at,
-                    place.segment,
-                    i64::try_from(place.start).unwrap_or(i64::MAX),
-                    i64::try_from(place.length).unwrap_or(i64::MAX),
-                ])?;
+            for job in exchanges {
                 for (route, at) in &job.script_positions {
                     position.execute(params![route, i64::try_from(*at).unwrap_or(i64::MAX)])?;
                 }
@@ -1245,21 +1248,164 @@ enum WriteError {
     Database(#[from] rusqlite::Error),
 }
 
-/// The line of a row read with [`LINE_COLUMNS`] from `first` on: in the row (a
-/// version 1 store) or in its lines file; `None` when that file is gone (retention
-/// deleted it since the row was read, or a person did).
-fn stored_line(
-    row: &rusqlite::Row<'_>,
-    first: usize,
-    lines: &mut segments::Reader<'_>,
-) -> rusqlite::Result<Option<String>> {
-    let Some(segment) = row.get::<_, Option<u32>>(first + 1)? else {
-        return Ok(Some(row.get(first)?));
+/// An id as SQLite keeps it.
+fn to_sql_id(id: u64) -> i64 {
+    i64::try_from(id).unwrap_or(i64::MAX)
+}
+
+/// Appends a batch's lines to the lines file and adds its row: `written` holds each
+/// line's id and arrival time, in the order of `lines`.
+fn add_batch(
+    connection: &Connection,
+    appender: &mut Appender,
+    written: &[(u64, &str)],
+    lines: &[JsonLine],
+) -> Result<(), WriteError> {
+    if written.is_empty() {
+        return Ok(());
+    }
+    // The lines first: a row points only to lines that are whole.
+    let places = appender.append(lines)?;
+    let (Some(first), Some(last)) = (places.first(), places.last()) else {
+        return Ok(());
     };
-    let place = Place {
-        segment,
-        start: row.get(first + 2)?,
-        length: row.get(first + 3)?,
+    let entries: Vec<Entry> = written
+        .iter()
+        .zip(&places)
+        .map(|((id, _), place)| Entry {
+            id: *id,
+            offset: place.start - first.start,
+            length: place.length,
+        })
+        .collect();
+    let ids = || written.iter().map(|(id, _)| *id);
+    let times = || written.iter().map(|(_, at)| *at);
+    connection
+        .prepare_cached(
+            "INSERT INTO batches (segment, start, length, count, min_id, max_id, oldest_at, newest_at, entries)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            first.segment,
+            to_sql_id(first.start),
+            to_sql_id(last.start + last.length + 1 - first.start),
+            to_sql_id(written.len() as u64),
+            to_sql_id(ids().min().unwrap_or(0)),
+            to_sql_id(ids().max().unwrap_or(0)),
+            times().min().unwrap_or_default(),
+            times().max().unwrap_or_default(),
+            batches::pack(&entries),
+        ])?;
+    Ok(())
+}
+
+/// Hands `visit` each stored line (with its id) below `below`, in id order, until
+/// it says stop; each batch's lines are read at once. A batch whose lines file is
+/// gone (retention deleted it since) is passed over.
+fn each_line(
+    connection: &Connection,
+    store: &Path,
+    order: Order,
+    below: u64,
+    mut visit: impl FnMut(u64, &str) -> bool,
+) -> rusqlite::Result<()> {
+    let query = match order {
+        Order::Descending => {
+            "SELECT segment, start, length, entries, max_id FROM batches
+             WHERE min_id < ?1 ORDER BY max_id DESC"
+        }
+        Order::Ascending => {
+            "SELECT segment, start, length, entries, min_id FROM batches
+             WHERE min_id < ?1 ORDER BY min_id"
+        }
     };
-    Ok(lines.read(place).ok())
+    let mut statement = connection.prepare_cached(query)?;
+    let mut rows = statement.query([to_sql_id(below)])?;
+    let mut files = segments::Reader::new(store);
+    let mut merge: Merge<std::rc::Rc<Vec<u8>>> = Merge::new(order);
+    let mut hand_over = |released: Vec<(Entry, std::rc::Rc<Vec<u8>>)>| {
+        released.into_iter().all(|(entry, bytes)| {
+            let line = usize::try_from(entry.offset)
+                .ok()
+                .zip(usize::try_from(entry.length).ok())
+                .and_then(|(offset, length)| bytes.get(offset..offset.checked_add(length)?))
+                .and_then(|line| std::str::from_utf8(line).ok());
+            line.is_none_or(|line| visit(entry.id, line))
+        })
+    };
+    while let Some(row) = rows.next()? {
+        let bound: u64 = row.get(4)?;
+        if !hand_over(merge.release_before(bound)) {
+            return Ok(());
+        }
+        let place = Place {
+            segment: row.get(0)?,
+            start: row.get(1)?,
+            length: row.get(2)?,
+        };
+        let entries: Vec<u8> = row.get(3)?;
+        let Ok(bytes) = files.read(place) else {
+            continue;
+        };
+        let below_cursor = batches::unpack(&entries)
+            .into_iter()
+            .filter(|entry| entry.id < below);
+        merge.add(below_cursor, &std::rc::Rc::new(bytes));
+    }
+    hand_over(merge.release_all());
+    Ok(())
+}
+
+/// Brings the lines of a version 1 store (inside the `exchanges` table) into lines
+/// files and batch rows, in one transaction, and drops the table. While that table
+/// exists no batch does, so any lines file found then is left from a move that did
+/// not finish: it is deleted first.
+fn move_inline_lines(connection: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let failed = |error: String| StoreError::Open {
+        path: path.to_owned(),
+        reason: format!("cannot bring it up to date: {error}"),
+    };
+    let mut moved = || -> Result<(), WriteError> {
+        let old: i64 = connection.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'exchanges'",
+            [],
+            |row| row.get(0),
+        )?;
+        if old == 0 {
+            return Ok(());
+        }
+        for segment in segments::existing(path) {
+            std::fs::remove_file(segments::segment_path(path, segment))?;
+        }
+        let mut appender = Appender::open(path, 1, 0)?;
+        let transaction = connection.transaction()?;
+        {
+            let mut statement =
+                transaction.prepare("SELECT id, received_at, line FROM exchanges ORDER BY id")?;
+            let mut rows = statement.query([])?;
+            let mut chunk: Vec<(u64, String, JsonLine)> = Vec::new();
+            loop {
+                let row = rows.next()?;
+                if let Some(row) = row {
+                    let line: String = row.get(2)?;
+                    chunk.push((row.get(0)?, row.get(1)?, JsonLine::of_text(line)));
+                }
+                if chunk.len() == MAX_BATCH || (row.is_none() && !chunk.is_empty()) {
+                    let written: Vec<(u64, &str)> =
+                        chunk.iter().map(|(id, at, _)| (*id, at.as_str())).collect();
+                    let lines: Vec<JsonLine> =
+                        chunk.iter().map(|(_, _, line)| line.clone()).collect();
+                    add_batch(&transaction, &mut appender, &written, &lines)?;
+                    chunk.clear();
+                }
+                if row.is_none() {
+                    break;
+                }
+            }
+        }
+        transaction.execute_batch("DROP TABLE exchanges")?;
+        transaction.commit()?;
+        Ok(())
+    };
+    moved().map_err(|error| failed(error.to_string()))
 }

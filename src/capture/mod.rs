@@ -3,6 +3,7 @@
 //! JSON line of an exchange, and the `--record` file it is appended to.
 //! It depends on `alert` and `escape` only.
 
+mod batches;
 mod compare;
 mod database;
 mod deliveries;

@@ -200,9 +200,9 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// The line at `place`, or why it cannot be read (its file deleted by retention
-    /// in the meantime, or by hand).
-    pub fn read(&mut self, place: Place) -> std::io::Result<String> {
+    /// The bytes at `place` (a batch's lines), or why they cannot be read (their
+    /// file deleted by retention in the meantime, or by hand).
+    pub fn read(&mut self, place: Place) -> std::io::Result<Vec<u8>> {
         let file = match self.open.entry(place.segment) {
             std::collections::hash_map::Entry::Occupied(open) => open.into_mut(),
             std::collections::hash_map::Entry::Vacant(vacant) => {
@@ -210,10 +210,10 @@ impl<'a> Reader<'a> {
             }
         };
         let length = usize::try_from(place.length)
-            .map_err(|_| std::io::Error::other("a line longer than memory"))?;
+            .map_err(|_| std::io::Error::other("a batch longer than memory"))?;
         let mut bytes = vec![0; length];
         file.read_exact_at(&mut bytes, place.start)?;
-        String::from_utf8(bytes).map_err(|error| std::io::Error::other(error.to_string()))
+        Ok(bytes)
     }
 }
 
@@ -239,8 +239,8 @@ mod tests {
         ];
         let places = appender.append(&lines).expect("append");
         let mut reader = Reader::new(&store);
-        assert_eq!(reader.read(places[0]).expect("first"), "{\"id\":1}");
-        assert_eq!(reader.read(places[1]).expect("second"), "{\"id\":22}");
+        assert_eq!(reader.read(places[0]).expect("first"), b"{\"id\":1}");
+        assert_eq!(reader.read(places[1]).expect("second"), b"{\"id\":22}");
         let file = std::fs::read_to_string(segment_path(&store, 1)).expect("file");
         assert_eq!(file, "{\"id\":1}\n{\"id\":22}\n", "a record file as it is");
     }
