@@ -681,6 +681,16 @@ fn with_record_and_store_one_writer_feeds_both_line_for_line() {
     let refused =
         common::send_raw_and_close(hookscope.port, b"POST / HTTP/1.1\r\nBad Header: x\r\n\r\n");
     assert!(String::from_utf8_lossy(&refused.unwrap()).starts_with("HTTP/1.1 400"));
+    // hyper answers it before hookscope captures it: wait for the capture, so that
+    // its id and its place in the queue come before the next alert's.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while common::get_json(&hookscope.api("/api/stats")).1["by_status"]["400"] != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refused head is captured"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert_eq!(post(&hookscope, "e"), 200);
     kill_hard(hookscope);
 

@@ -151,7 +151,6 @@ impl<T: Clone> Merge<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cmp::Reverse;
 
     fn entries(ids: &[u64]) -> Vec<Entry> {
         ids.iter()
@@ -181,33 +180,41 @@ mod tests {
         assert_eq!(unpack(&pack(&written)[..30]), written[..1], "a cut row");
     }
 
+    /// The ids of `batches` as a merge gives them, batches handed over in `order`'s way.
+    fn merged(batches: &[Vec<u64>], order: Order) -> Vec<u64> {
+        // A batch's bound: its highest id newest first, its lowest oldest first.
+        let bound = |ids: &Vec<u64>| match order {
+            Order::Descending => *ids.iter().max().unwrap(),
+            Order::Ascending => *ids.iter().min().unwrap(),
+        };
+        let mut given: Vec<&Vec<u64>> = batches.iter().collect();
+        given.sort_by_key(|ids| bound(ids));
+        if order == Order::Descending {
+            given.reverse();
+        }
+        let mut merge = Merge::new(order);
+        let mut seen = Vec::new();
+        for ids in given {
+            let released = merge.release_before(bound(ids));
+            seen.extend(released.into_iter().map(|(entry, ())| entry.id));
+            merge.add(entries(ids), &());
+        }
+        seen.extend(merge.release_all().into_iter().map(|(entry, ())| entry.id));
+        seen
+    }
+
     /// Batches that overlap (a slow request answered with later ones) come out in
     /// exact id order both ways.
     #[test]
     fn overlapping_batches_merge_in_id_order() {
-        let batches: Vec<Vec<u64>> = vec![vec![1, 2, 3], vec![5, 4, 9], vec![6, 7, 8], vec![10]];
-        let mut newest_first: Vec<&Vec<u64>> = batches.iter().collect();
-        newest_first.sort_by_key(|ids| Reverse(ids.iter().max().copied()));
-        let mut merge = Merge::new(Order::Descending);
-        let mut seen = Vec::new();
-        for ids in &newest_first {
-            let bound = *ids.iter().max().unwrap();
-            seen.extend(merge.release_before(bound).into_iter().map(|(e, ())| e.id));
-            merge.add(entries(ids), &());
-        }
-        seen.extend(merge.release_all().into_iter().map(|(e, ())| e.id));
-        assert_eq!(seen, (1..=10).rev().collect::<Vec<u64>>());
-
-        let mut oldest_first: Vec<&Vec<u64>> = batches.iter().collect();
-        oldest_first.sort_by_key(|ids| ids.iter().min().copied());
-        let mut merge = Merge::new(Order::Ascending);
-        let mut seen = Vec::new();
-        for ids in &oldest_first {
-            let bound = *ids.iter().min().unwrap();
-            seen.extend(merge.release_before(bound).into_iter().map(|(e, ())| e.id));
-            merge.add(entries(ids), &());
-        }
-        seen.extend(merge.release_all().into_iter().map(|(e, ())| e.id));
-        assert_eq!(seen, (1..=10).collect::<Vec<u64>>());
+        let batches = vec![vec![1, 2, 3], vec![5, 4, 9], vec![6, 7, 8], vec![10]];
+        assert_eq!(
+            merged(&batches, Order::Descending),
+            (1..=10).rev().collect::<Vec<u64>>()
+        );
+        assert_eq!(
+            merged(&batches, Order::Ascending),
+            (1..=10).collect::<Vec<u64>>()
+        );
     }
 }
