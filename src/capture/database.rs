@@ -51,8 +51,9 @@ pub struct Retention {
 /// How often deliveries untouched for the age limit are deleted.
 const TRIM_DELIVERIES_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Most rows retention deletes in one step (about half a millisecond of the
-/// runtime's thread, which the writer shares with the requests).
+/// Most index rows (written batches) or deliveries retention deletes in one step
+/// (about half a millisecond of the runtime's thread, which the writer shares with
+/// the requests).
 const TRIM_STEP: usize = 500;
 
 /// Most jobs written in one transaction.
@@ -1049,7 +1050,7 @@ impl Writer {
         }
     }
 
-    /// One step of retention: deletes at most [`TRIM_STEP`] exchanges (and
+    /// One step of retention: deletes at most [`TRIM_STEP`] written batches (and
     /// deliveries) older than the age limit or beyond the row limit; once there are
     /// no more, the lines files no kept exchange is in. `true` while there is more
     /// to do. In steps, so that a batch waits behind one step, not behind a million
