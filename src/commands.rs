@@ -246,12 +246,8 @@ async fn import_har(
     let Some(text) = read_har(reader, &args.file) else {
         return Outcome::Usage;
     };
-    let entries = match RecordedRequest::har_entries(&text) {
-        Ok(entries) => entries,
-        Err(error) => {
-            eprintln!("hookscope: error: {file}: {error}");
-            return Outcome::Usage;
-        }
+    let Some(entries) = har_entries(&text, &args.file) else {
+        return Outcome::Usage;
     };
     let mut exchanges = Vec::with_capacity(entries.len());
     for (index, entry) in entries.iter().enumerate() {
@@ -793,6 +789,13 @@ fn read_har(reader: std::io::BufReader<std::fs::File>, path: &Path) -> Option<St
     text
 }
 
+/// The entries of a HAR document, or `None` once why not is said.
+fn har_entries<'a>(text: &'a str, path: &Path) -> Option<Vec<&'a serde_json::value::RawValue>> {
+    RecordedRequest::har_entries(text)
+        .map_err(|error| eprintln!("hookscope: error: {}: {error}", path.display()))
+        .ok()
+}
+
 async fn replay_har(
     args: &ReplayArgs,
     reader: std::io::BufReader<std::fs::File>,
@@ -806,12 +809,8 @@ async fn replay_har(
     let Some(text) = read_har(reader, &args.file) else {
         return Outcome::Usage;
     };
-    let entries = match RecordedRequest::har_entries(&text) {
-        Ok(entries) => entries,
-        Err(error) => {
-            eprintln!("hookscope: error: {file}: {error}");
-            return Outcome::Usage;
-        }
+    let Some(entries) = har_entries(&text, &args.file) else {
+        return Outcome::Usage;
     };
     // Checked whole before anything is sent, then read again one at a time to send:
     // a bad entry stops the replay before it starts, and only one body is held.

@@ -11,7 +11,7 @@ use tokio::sync::mpsc::OwnedPermit;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use crate::capture::{
-    Exchange, JsonLine, Recorder, Stats, Store, json_line, record_line_and_sameness,
+    Exchange, JsonLine, Recorder, StateChange, Stats, Store, json_line, record_line_and_sameness,
 };
 use crate::respond::{Behaviour, BehaviourError};
 
@@ -234,37 +234,46 @@ impl Shared {
             .clear();
     }
 
+    /// Writes an exchange that was not written while answering (it acknowledged
+    /// nothing) to the record or the store, without waiting; gives back its line
+    /// when that is also the JSON line, so that it is rendered once.
+    fn keep_detached(
+        &self,
+        exchange: &Exchange,
+        given: Option<(JsonLine, bool)>,
+        change: StateChange,
+    ) -> Option<JsonLine> {
+        if self.recorder.is_none() && self.database.is_none() {
+            return given.and_then(|(line, same)| same.then_some(line));
+        }
+        let (line, same) = given.unwrap_or_else(|| record_line_and_sameness(exchange));
+        match (&self.recorder, &self.database) {
+            (Some(recorder), _) => recorder.write_detached(line.clone()),
+            (None, Some(database)) => {
+                database.write_detached(exchange.id, exchange.received_at, line.clone(), change);
+            }
+            (None, None) => {}
+        }
+        same.then_some(line)
+    }
+
     /// Hands a finished exchange to everyone who wants it: the record file (unless
     /// it was already written there, as `line`), the history and its counts, the
     /// subscribers. A subscriber that is full misses it: an answer never waits.
     /// `line` is the record line already rendered, if it still describes the
-    /// exchange, and whether it is also the JSON line.
+    /// exchange, and whether it is also the JSON line; `change` what the exchange
+    /// changed in the decision state, for the store.
     pub(crate) fn publish(
         &self,
         exchange: Exchange,
         recorded: bool,
         line: Option<(JsonLine, bool)>,
-        reserved: Reserved,
+        (reserved, change): (Reserved, StateChange),
     ) {
-        let line = match (&self.recorder, &self.database, recorded, line) {
-            (Some(recorder), _, false, given) => {
-                let (line, same) = given.unwrap_or_else(|| record_line_and_sameness(&exchange));
-                recorder.write_detached(line.clone());
-                same.then_some(line)
-            }
-            // Captured before any decision (a head hyper refused): nothing else to keep.
-            (None, Some(database), false, given) => {
-                let (line, same) = given.unwrap_or_else(|| record_line_and_sameness(&exchange));
-                database.write_detached(
-                    exchange.id,
-                    exchange.received_at.to_rfc3339(),
-                    line.clone(),
-                    crate::capture::StateChange::default(),
-                );
-                same.then_some(line)
-            }
-            (_, _, _, Some((line, same))) => same.then_some(line),
-            _ => None,
+        let line = if recorded {
+            line.and_then(|(line, same)| same.then_some(line))
+        } else {
+            self.keep_detached(&exchange, line, change)
         };
         let exchange = Arc::new(exchange);
         self.store.push(Arc::clone(&exchange));

@@ -230,23 +230,26 @@ fn every_acknowledged_exchange_is_stored_when_hookscope_is_killed_under_load() {
 fn files_that_are_not_this_builds_store_stop_start_up_naming_it() {
     let dir = store_path("faults");
     let dir = dir.parent().unwrap();
-    let listen = |store: &str| {
-        run(
-            &["listen", "--port", "0", "--no-admin", "--store", store],
+    // Start-up on `store` stops with exit 2 and a message that says `says`.
+    let refused = |store: &std::path::Path, says: &str| {
+        let output = run(
+            &[
+                "listen",
+                "--port",
+                "0",
+                "--no-admin",
+                "--store",
+                store.to_str().unwrap(),
+            ],
             b"",
-        )
+        );
+        assert_eq!(output.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "{stderr}");
     };
-    let stderr =
-        |output: &std::process::Output| String::from_utf8_lossy(&output.stderr).into_owned();
 
     let missing = dir.join("no/such/folder/hookscope.db");
-    let output = listen(missing.to_str().unwrap());
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains("does not exist"),
-        "{}",
-        stderr(&output)
-    );
+    refused(&missing, "does not exist");
 
     let text = dir.join("notes.txt");
     std::fs::write(
@@ -254,13 +257,7 @@ fn files_that_are_not_this_builds_store_stop_start_up_naming_it() {
         "these are notes, not a database, and long enough to look like a header",
     )
     .unwrap();
-    let output = listen(text.to_str().unwrap());
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains("is not a hookscope store (not an SQLite database)"),
-        "{}",
-        stderr(&output)
-    );
+    refused(&text, "is not a hookscope store (not an SQLite database)");
 
     let other = dir.join("other.db");
     {
@@ -269,13 +266,7 @@ fn files_that_are_not_this_builds_store_stop_start_up_naming_it() {
             .execute_batch("CREATE TABLE notes (text TEXT);")
             .unwrap();
     }
-    let output = listen(other.to_str().unwrap());
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains("SQLite database of something else"),
-        "{}",
-        stderr(&output)
-    );
+    refused(&other, "SQLite database of something else");
 
     let newer = dir.join("newer.db");
     {
@@ -286,23 +277,11 @@ fn files_that_are_not_this_builds_store_stop_start_up_naming_it() {
             .execute_batch("PRAGMA user_version = 99;")
             .unwrap();
     }
-    let output = listen(newer.to_str().unwrap());
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains("schema version 99, newer than this hookscope's"),
-        "{}",
-        stderr(&output)
-    );
+    refused(&newer, "schema version 99, newer than this hookscope's");
 
     let shared = dir.join("shared.db");
     let first = start(&shared, &["--format", "quiet"]);
-    let output = listen(shared.to_str().unwrap());
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains("is in use by another process"),
-        "{}",
-        stderr(&output)
-    );
+    refused(&shared, "is in use by another process");
     assert_eq!(
         post_json(&first.url("/"), &alert("still"))
             .unwrap()

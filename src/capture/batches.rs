@@ -2,7 +2,7 @@
 //! lines are contiguous in one lines file, and its row lists, packed, each line's
 //! id, offset and length. A row per exchange made SQLite's insert the largest cost
 //! of `--store` for small alerts (measured in the same rounds, 1 KB alerts: 0.85 of
-//! `--record`'s requests/s with a row per exchange, 0.88 with a row per batch of
+//! `--record`'s requests/s with a row per exchange, 0.89 with a row per batch of
 //! about fifty; what is left is the transaction itself).
 //!
 //! Ids are given as requests arrive and batches are written as answers are sent,

@@ -229,13 +229,18 @@ pub struct Stored {
     pub script_positions: HashMap<i64, u64>,
 }
 
+/// When an exchange arrived: kept as a time until its batch's row is written (the
+/// row says the oldest and newest, as RFC 3339 text), so that a request does not
+/// pay for formatting it.
+pub type Arrival = chrono::DateTime<chrono::Utc>;
+
 /// One write: an exchange's line, and the decision state it changed; or an order
 /// for the writer, carried in the same queue so that it comes after everything
 /// queued before it.
 struct Job {
     kind: JobKind,
     id: u64,
-    received_at: String,
+    received_at: Arrival,
     line: JsonLine,
     delivery: Option<StoredDelivery>,
     script_positions: Vec<(i64, u64)>,
@@ -256,7 +261,7 @@ enum JobKind {
 
 impl Job {
     fn exchange(
-        (id, received_at, line): (u64, String, JsonLine),
+        (id, received_at, line): (u64, Arrival, JsonLine),
         change: StateChange,
         room: Option<OwnedSemaphorePermit>,
         done: Option<oneshot::Sender<bool>>,
@@ -277,7 +282,7 @@ impl Job {
         Job {
             kind,
             id: 0,
-            received_at: String::new(),
+            received_at: Arrival::UNIX_EPOCH,
             line: JsonLine::default(),
             delivery: None,
             script_positions: Vec::new(),
@@ -386,7 +391,7 @@ impl Database {
     pub async fn import(
         &self,
         id: u64,
-        received_at: String,
+        received_at: Arrival,
         line: String,
     ) -> Result<(), StoreError> {
         self.check()?;
@@ -478,7 +483,7 @@ impl Database {
     pub async fn write(
         &self,
         id: u64,
-        received_at: String,
+        received_at: Arrival,
         line: JsonLine,
         change: StateChange,
     ) -> Result<(), StoreError> {
@@ -530,7 +535,7 @@ impl Database {
     pub fn write_detached(
         &self,
         id: u64,
-        received_at: String,
+        received_at: Arrival,
         line: JsonLine,
         change: StateChange,
     ) {
@@ -725,10 +730,7 @@ impl Importer {
             .ok()
             .and_then(|arrived| arrived.received_at)
             .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
-            .map_or_else(
-                || chrono::Utc::now().to_rfc3339(),
-                |at| at.to_utc().to_rfc3339(),
-            );
+            .map_or_else(chrono::Utc::now, |at| at.to_utc());
         let id = self.next_id;
         let renumbered =
             super::with_id(line, id).ok_or(super::RecordLineError::Malformed("no id".into()))?;
@@ -748,9 +750,7 @@ impl Importer {
         let line = super::record_line(&exchange).to_vec();
         let line = String::from_utf8(line)
             .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
-        self.database
-            .import(id, exchange.received_at.to_rfc3339(), line)
-            .await?;
+        self.database.import(id, exchange.received_at, line).await?;
         self.next_id += 1;
         self.imported += 1;
         Ok(id)
@@ -1180,9 +1180,9 @@ impl Writer {
     }
 
     fn write_batch(&mut self, exchanges: &[&Job], lines: &[JsonLine]) -> Result<(), WriteError> {
-        let written: Vec<(u64, &str)> = exchanges
+        let written: Vec<(u64, Arrival)> = exchanges
             .iter()
-            .map(|job| (job.id, job.received_at.as_str()))
+            .map(|job| (job.id, job.received_at))
             .collect();
         let transaction = self.connection.transaction()?;
         add_batch(&transaction, &mut self.appender, &written, lines)?;
@@ -1259,7 +1259,7 @@ fn to_sql_id(id: u64) -> i64 {
 fn add_batch(
     connection: &Connection,
     appender: &mut Appender,
-    written: &[(u64, &str)],
+    written: &[(u64, Arrival)],
     lines: &[JsonLine],
 ) -> Result<(), WriteError> {
     if written.is_empty() {
@@ -1293,8 +1293,8 @@ fn add_batch(
             to_sql_id(written.len() as u64),
             to_sql_id(ids().min().unwrap_or(0)),
             to_sql_id(ids().max().unwrap_or(0)),
-            times().min().unwrap_or_default(),
-            times().max().unwrap_or_default(),
+            times().min().unwrap_or_default().to_rfc3339(),
+            times().max().unwrap_or_default().to_rfc3339(),
             batches::pack(&entries),
         ])?;
     Ok(())
@@ -1345,12 +1345,16 @@ fn each_line(
             length: row.get(2)?,
         };
         let entries: Vec<u8> = row.get(3)?;
+        let below_cursor: Vec<Entry> = batches::unpack(&entries)
+            .into_iter()
+            .filter(|entry| entry.id < below)
+            .collect();
+        if below_cursor.is_empty() {
+            continue;
+        }
         let Ok(bytes) = files.read(place) else {
             continue;
         };
-        let below_cursor = batches::unpack(&entries)
-            .into_iter()
-            .filter(|entry| entry.id < below);
         merge.add(below_cursor, &std::rc::Rc::new(bytes));
     }
     hand_over(merge.release_all());
@@ -1384,16 +1388,19 @@ fn move_inline_lines(connection: &mut Connection, path: &Path) -> Result<(), Sto
             let mut statement =
                 transaction.prepare("SELECT id, received_at, line FROM exchanges ORDER BY id")?;
             let mut rows = statement.query([])?;
-            let mut chunk: Vec<(u64, String, JsonLine)> = Vec::new();
+            let mut chunk: Vec<(u64, Arrival, JsonLine)> = Vec::new();
             loop {
                 let row = rows.next()?;
                 if let Some(row) = row {
-                    let line: String = row.get(2)?;
-                    chunk.push((row.get(0)?, row.get(1)?, JsonLine::of_text(line)));
+                    let (arrived, line): (String, String) = (row.get(1)?, row.get(2)?);
+                    // Written by hookscope as RFC 3339: the fallback is only a guard.
+                    let arrived = chrono::DateTime::parse_from_rfc3339(&arrived)
+                        .map_or(Arrival::UNIX_EPOCH, |at| at.to_utc());
+                    chunk.push((row.get(0)?, arrived, JsonLine::of_text(line)));
                 }
                 if chunk.len() == MAX_BATCH || (row.is_none() && !chunk.is_empty()) {
-                    let written: Vec<(u64, &str)> =
-                        chunk.iter().map(|(id, at, _)| (*id, at.as_str())).collect();
+                    let written: Vec<(u64, Arrival)> =
+                        chunk.iter().map(|(id, at, _)| (*id, *at)).collect();
                     let lines: Vec<JsonLine> =
                         chunk.iter().map(|(_, _, line)| line.clone()).collect();
                     add_batch(&transaction, &mut appender, &written, &lines)?;

@@ -79,14 +79,20 @@ pub struct UpstreamLeg {
     pub timed_out: bool,
 }
 
+/// What an upstream answered, in a word: its status, `timeout` or `error` (for a
+/// leg as captured and as a record line keeps it).
+pub(crate) fn upstream_label(status: Option<u16>, failed: bool, timed_out: bool) -> String {
+    match (status, failed) {
+        (Some(status), false) => status.to_string(),
+        (_, true) if timed_out => "timeout".into(),
+        _ => "error".into(),
+    }
+}
+
 impl UpstreamLeg {
     /// The upstream's status, or `error`: the label the stats count.
     pub fn label(&self) -> String {
-        match (self.status, &self.error) {
-            (Some(status), None) => status.to_string(),
-            (_, Some(_)) if self.timed_out => "timeout".into(),
-            _ => "error".into(),
-        }
+        upstream_label(self.status, self.error.is_some(), self.timed_out)
     }
 
     /// Whether the upstream answered with a 2XX: it has the alert.

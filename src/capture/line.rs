@@ -625,11 +625,7 @@ impl RecordedUpstream {
     /// What the upstream answered, in a word: its status, `timeout` or `error`
     /// (as [`UpstreamLeg::label`](super::UpstreamLeg::label) says it).
     pub fn label(&self) -> String {
-        match (self.status, &self.error) {
-            (Some(status), None) => status.to_string(),
-            (_, Some(_)) if self.timed_out => "timeout".into(),
-            _ => "error".into(),
-        }
+        super::exchange::upstream_label(self.status, self.error.is_some(), self.timed_out)
     }
 }
 

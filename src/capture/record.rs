@@ -77,7 +77,6 @@ struct Job {
 
 /// The writer of the record file.
 pub struct Recorder {
-    path: PathBuf,
     queue: mpsc::UnboundedSender<Job>,
     room: Room,
     /// Lines of unacknowledged exchanges left out because the queue was full.
@@ -94,7 +93,6 @@ impl Recorder {
         let status = file.status();
         tokio::spawn(Writer { file }.run(jobs));
         Ok(Recorder {
-            path: path.to_owned(),
             queue,
             room: Room::new(),
             left_out: AtomicU64::new(0),
@@ -106,7 +104,7 @@ impl Recorder {
     pub async fn write(&self, line: JsonLine) -> Result<(), RecordError> {
         self.check()?;
         let room = self.room.wait_for(&line).await.ok_or(RecordError::Behind {
-            path: self.path.clone(),
+            path: self.status.path.clone(),
         })?;
         let (done, written) = oneshot::channel();
         let job = Job {
@@ -145,7 +143,7 @@ impl Recorder {
                 tracing::warn!(
                     "the record file {} is not keeping up: lines of requests that were not \
                      acknowledged are left out while it is behind",
-                    self.path.display()
+                    self.status.path.display()
                 );
             }
             return;
@@ -185,7 +183,7 @@ impl Recorder {
     }
 
     fn failed_error(&self) -> RecordError {
-        failed_error(&self.path, &self.status.failure)
+        failed_error(&self.status.path, &self.status.failure)
     }
 }
 

@@ -721,7 +721,7 @@ impl Pending {
             .database
             .as_ref()
             .map(|_| state_change(&self.receiver, exchange));
-        let received_at = exchange.received_at.to_rfc3339();
+        let received_at = exchange.received_at;
         let id = exchange.id;
         if let Some(recorder) = &shared.recorder {
             recorder
@@ -742,25 +742,19 @@ impl Pending {
     fn finish(&mut self, outcome: Outcome, body: Bytes) {
         self.settle(outcome, body);
         if let Some(exchange) = self.exchange.take() {
-            // Not stored while answering (a drop, a reset, a client gone): stored now,
-            // without waiting.
-            if let (Some(database), false) = (&self.receiver.shared.database, self.recorded) {
-                let (line, same) = crate::capture::record_line_and_sameness(&exchange);
-                let change = state_change(&self.receiver, &exchange);
-                database.write_detached(
-                    exchange.id,
-                    exchange.received_at.to_rfc3339(),
-                    line.clone(),
-                    change,
-                );
-                // Stdout takes the same line: it is rendered once.
-                self.line = Some((line, same));
-                self.recorded = true;
-            }
+            // Not stored while answering (a drop, a reset, a client gone): publishing
+            // stores it, without waiting, with what it decided.
+            let change = match (&self.receiver.shared.database, self.recorded) {
+                (Some(_), false) => state_change(&self.receiver, &exchange),
+                _ => crate::capture::StateChange::default(),
+            };
             let reserved = std::mem::take(&mut self.reserved);
-            self.receiver
-                .shared
-                .publish(*exchange, self.recorded, self.line.take(), reserved);
+            self.receiver.shared.publish(
+                *exchange,
+                self.recorded,
+                self.line.take(),
+                (reserved, change),
+            );
         }
         self.charge = Charge::default();
     }
