@@ -98,6 +98,23 @@ fn import(file: &std::path::Path, store: &std::path::Path) -> std::process::Outp
     )
 }
 
+/// What `listen --store STORE` says when it stops at start-up, as it must (exit 2).
+fn refused_at_start_up(store: &std::path::Path) -> String {
+    let output = run(
+        &[
+            "listen",
+            "--port",
+            "0",
+            "--no-admin",
+            "--store",
+            store.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 fn kill_hard(hookscope: Hookscope) {
     // SIGKILL: nothing is flushed on the way out.
     unsafe { libc::kill(hookscope.pid() as i32, libc::SIGKILL) };
@@ -230,21 +247,8 @@ fn every_acknowledged_exchange_is_stored_when_hookscope_is_killed_under_load() {
 fn files_that_are_not_this_builds_store_stop_start_up_naming_it() {
     let dir = store_path("faults");
     let dir = dir.parent().unwrap();
-    // Start-up on `store` stops with exit 2 and a message that says `says`.
     let refused = |store: &std::path::Path, says: &str| {
-        let output = run(
-            &[
-                "listen",
-                "--port",
-                "0",
-                "--no-admin",
-                "--store",
-                store.to_str().unwrap(),
-            ],
-            b"",
-        );
-        assert_eq!(output.status.code(), Some(2));
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stderr = refused_at_start_up(store);
         assert!(stderr.contains(says), "{stderr}");
     };
 
@@ -968,19 +972,7 @@ fn a_full_disk_turns_answers_into_503_and_nothing_acknowledged_is_lost() {
 
     // The same store on a disk mounted read-only: refused at start-up, naming it.
     disk.read_only();
-    let output = run(
-        &[
-            "listen",
-            "--port",
-            "0",
-            "--no-admin",
-            "--store",
-            store.to_str().unwrap(),
-        ],
-        b"",
-    );
-    assert_eq!(output.status.code(), Some(2));
-    let said = String::from_utf8_lossy(&output.stderr);
+    let said = refused_at_start_up(&store);
     assert!(
         said.contains("Read-only file system") && said.contains("hookscope.db"),
         "{said}"
