@@ -260,9 +260,10 @@ pub struct ImportArgs {
 /// Flags of `hookscope inspect`.
 #[derive(Debug, Clone, Args)]
 pub struct InspectArgs {
-    /// A store written by `listen --store` (it may be in use by a running hookscope).
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
+    /// A store written by `listen --store` (it may be in use by a running hookscope), or a
+    /// team's PostgreSQL URL (the inspector then shows what every instance receives, live).
+    #[arg(value_name = "FILE|URL", value_parser = hookscope::StoreArgument)]
+    pub file: hookscope::StoreLocation,
 
     /// Where the inspector listens (loopback only).
     #[arg(long, default_value = "127.0.0.1:9081", value_name = "ADDR")]

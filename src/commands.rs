@@ -296,7 +296,7 @@ async fn inspect(args: &InspectArgs) -> anyhow::Result<Outcome> {
     };
     eprintln!(
         "hookscope: store {}: {} (read-only)",
-        args.file.display(),
+        args.file,
         inspector.summary()
     );
     eprintln!("hookscope: inspector on {}", inspector.url());

@@ -84,9 +84,9 @@ pub use alert::{Alert, AlertKey, Inspection, KeySource, Problem, Verdict, inspec
 pub use capture::{
     Attempt, BodyState, Change, DEFAULT_KEEP, DEFAULT_KEEP_BYTES, DeliveryCounts, Exchange, Filter,
     HAR_END, HAR_START, ImportError, Importer, JsonLine, Outcome, RecordError, RecordLine,
-    RecordLineError, RecordedAttempt, RecordedUpstream, Reply, Stats, StoreError, StoreSummary,
-    UNREADABLE_METHOD, UpstreamCounts, UpstreamLeg, WaitTimeout, compare, har, har_entry,
-    json_line, record_line,
+    RecordLineError, RecordedAttempt, RecordedUpstream, Reply, Stats, StoreError, StoreLocation,
+    StoreSummary, TeamUrl, UNREADABLE_METHOD, UpstreamCounts, UpstreamLeg, WaitTimeout, compare,
+    har, har_entry, json_line, record_line,
 };
 pub use forward::{ForwardError, UpstreamOptions};
 pub use respond::{
@@ -95,6 +95,6 @@ pub use respond::{
 pub use server::tls::{GeneratedCert, TlsError, generate_cert};
 pub use server::{
     Config, ConfigError, Handle, Inspector, IntoSetting, Limits, Listener, MIN_HEADER_SIZE, Server,
-    ServerBuilder, ServerError, parse_header_size,
+    ServerBuilder, ServerError, StoreArgument, parse_header_size,
 };
 pub use shared::Subscription;

@@ -226,6 +226,13 @@ impl Shared {
         reserved
     }
 
+    /// The store shared with other instances, if this one is.
+    pub(crate) fn team(&self) -> Option<&crate::capture::Team> {
+        self.database
+            .as_ref()
+            .and_then(crate::capture::Database::team)
+    }
+
     /// Ends every subscription once what is queued has been read.
     pub(crate) fn close_subscriptions(&self) {
         self.subscribers
@@ -247,12 +254,12 @@ impl Shared {
             return given.and_then(|(line, same)| same.then_some(line));
         }
         let (line, same) = given.unwrap_or_else(|| record_line_and_sameness(exchange));
-        match (&self.recorder, &self.database) {
-            (Some(recorder), _) => recorder.write_detached(line.clone()),
-            (None, Some(database)) => {
-                database.write_detached(exchange.id, exchange.received_at, line.clone(), change);
-            }
-            (None, None) => {}
+        // Both only with a shared store: an embedded one feeds the record itself.
+        if let Some(recorder) = &self.recorder {
+            recorder.write_detached(line.clone());
+        }
+        if let Some(database) = &self.database {
+            database.write_detached(exchange.id, exchange.received_at, line.clone(), change);
         }
         same.then_some(line)
     }

@@ -419,7 +419,12 @@ async fn search(
 ) -> Result<Searched, ApiError> {
     let busy = || ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the search stopped");
     let _turn = admin.heavy_turn().await?;
-    let snapshot = admin.shared.store.newest_first();
+    // With a shared store, the history is the database's: this process's window
+    // holds only what it received itself.
+    let snapshot = match admin.shared.team() {
+        Some(_) => Vec::new(),
+        None => admin.shared.store.newest_first(),
+    };
     let oldest_kept = snapshot.last().map(|exchange| exchange.id);
     tokio::task::spawn_blocking(move || {
         let started = std::time::Instant::now();
@@ -1019,7 +1024,33 @@ const MAX_EVENT_LINE: usize = 64 * 1024;
 #[derive(Default)]
 struct RenderedEvents(std::sync::Mutex<std::collections::VecDeque<(u64, Arc<str>)>>);
 
+/// The next exchange another instance stored, when there are other instances
+/// (without, it never comes).
+async fn next_peer(
+    peers: Option<&mut broadcast::Receiver<crate::capture::PeerLine>>,
+) -> Option<Result<crate::capture::PeerLine, broadcast::error::RecvError>> {
+    match peers {
+        Some(peers) => Some(peers.recv().await),
+        None => std::future::pending().await,
+    }
+}
+
 impl RenderedEvents {
+    /// The event for an exchange another instance stored, from its record line.
+    fn line_event(&self, id: u64, line: &str) -> Event {
+        if line.len() <= MAX_EVENT_LINE {
+            Event::default()
+                .event("exchange")
+                .id(id.to_string())
+                .data(line)
+        } else {
+            Event::default()
+                .event("exchange-id")
+                .id(id.to_string())
+                .data(id.to_string())
+        }
+    }
+
     fn event(&self, exchange: &Exchange) -> Event {
         let id = exchange.id;
         let mut rendered = self
@@ -1062,6 +1093,8 @@ async fn events(State(admin): State<Admin>) -> Result<Response, ApiError> {
     let shared = admin.shared;
     let rendered = admin.rendered;
     let mut live = shared.store.subscribe();
+    // The other instances' exchanges, with a shared store; none otherwise.
+    let mut peers = shared.team().map(crate::capture::Team::peers);
     let (events, stream) = mpsc::channel::<Result<Event, Infallible>>(LIVE_QUEUE);
     tokio::spawn(async move {
         let _reader = reader;
@@ -1084,6 +1117,11 @@ async fn events(State(admin): State<Admin>) -> Result<Response, ApiError> {
                         live = live.resubscribe();
                         lagged(missed)
                     }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => lagged(missed),
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                Some(peer) = next_peer(peers.as_mut()) => match peer {
+                    Ok((id, line)) => rendered.line_event(id, &line),
                     Err(broadcast::error::RecvError::Lagged(missed)) => lagged(missed),
                     Err(broadcast::error::RecvError::Closed) => break,
                 },

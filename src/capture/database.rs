@@ -155,6 +155,21 @@ pub enum StoreError {
         /// The file.
         path: PathBuf,
     },
+    /// The PostgreSQL server cannot be reached, or refuses the connection (shown
+    /// without the URL's password).
+    #[error("cannot use the --store {url}: {reason}")]
+    Unreachable {
+        /// The URL, without its password.
+        url: String,
+        /// What the connection or the server said.
+        reason: String,
+    },
+    /// An answer waited longer than `--store-timeout` for the store.
+    #[error("the --store did not answer within {waited} (--store-timeout)")]
+    Slow {
+        /// How long it waited.
+        waited: String,
+    },
     /// The writer is so far behind that no room came in its queue in time.
     #[error("the --store {path} is not keeping up: its writer is 32 MiB behind")]
     Behind {
@@ -292,8 +307,8 @@ impl Job {
     }
 }
 
-/// The store's writer, as the request path sees it, and a reader for searches.
-pub struct Database {
+/// The embedded store's writer, as the request path sees it, and a reader for searches.
+pub struct Embedded {
     path: PathBuf,
     /// The file, locked (`flock`) while this process writes the store (none when
     /// it only reads it: `hookscope inspect` beside a running hookscope).
@@ -313,9 +328,9 @@ pub struct Database {
     left_out: std::sync::atomic::AtomicU64,
 }
 
-impl std::fmt::Debug for Database {
+impl std::fmt::Debug for Embedded {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(formatter, "Database({})", self.path.display())
+        write!(formatter, "Embedded({})", self.path.display())
     }
 }
 
@@ -328,7 +343,7 @@ pub struct StateChange {
     pub script_positions: Vec<(i64, u64)>,
 }
 
-impl Database {
+impl Embedded {
     /// Opens (creating) the store, checks it is hookscope's and of a version this
     /// build reads, brings an older one up to date, and reads what it holds.
     /// With `record`, each line is appended to that record file too, before its commit.
@@ -336,7 +351,7 @@ impl Database {
         path: &Path,
         retention: Retention,
         record: Option<RecordFile>,
-    ) -> Result<(Database, Stored), StoreError> {
+    ) -> Result<(Embedded, Stored), StoreError> {
         let lock = lock(path)?;
         let identity = file_identity(path);
         let mut connection = connect(path)?;
@@ -371,7 +386,7 @@ impl Database {
         };
         tokio::spawn(writer.run(jobs));
         Ok((
-            Database {
+            Embedded {
                 path: path.to_owned(),
                 _lock: Some(lock),
                 reader: Mutex::new(reader),
@@ -418,7 +433,7 @@ impl Database {
 
     /// Opens a store to read only (`hookscope inspect`): nothing is written, and a
     /// hookscope may be writing it at the same time.
-    pub fn open_read_only(path: &Path) -> Result<(Database, StoreSummary), StoreError> {
+    pub fn open_read_only(path: &Path) -> Result<(Embedded, StoreSummary), StoreError> {
         let open_error = |reason: String| StoreError::Open {
             path: path.to_owned(),
             reason,
@@ -462,7 +477,7 @@ impl Database {
         // No writer: a queue nobody reads, and a store that says why it refuses writes.
         let (queue, _) = tokio::sync::mpsc::channel(1);
         Ok((
-            Database {
+            Embedded {
                 path: path.to_owned(),
                 _lock: None,
                 reader: Mutex::new(reader),
@@ -689,7 +704,7 @@ impl Database {
 /// store, each renumbered after the store's last id (a record appended over several
 /// runs repeats ids), every other byte of the line kept.
 pub struct Importer {
-    database: Database,
+    database: Embedded,
     next_id: u64,
     imported: u64,
 }
@@ -709,7 +724,7 @@ impl Importer {
     /// Opens (creating) the store to import into; one hookscope per store, so a
     /// running `listen --store` on it refuses this.
     pub fn open(store: &Path) -> Result<Importer, StoreError> {
-        let (database, stored) = Database::open(store, Retention::default(), None)?;
+        let (database, stored) = Embedded::open(store, Retention::default(), None)?;
         Ok(Importer {
             database,
             next_id: stored.next_id,
@@ -1205,7 +1220,9 @@ impl Writer {
                     position.execute(params![route, i64::try_from(*at).unwrap_or(i64::MAX)])?;
                 }
             }
-            for stored in latest_deliveries(exchanges) {
+            for stored in
+                latest_deliveries(exchanges.iter().filter_map(|job| job.delivery.as_ref()))
+            {
                 delivery.execute(params![
                     stored.route,
                     stored.resent,
@@ -1223,10 +1240,12 @@ impl Writer {
 
 /// Each delivery of a batch once, in its latest state (the most attempts): a
 /// sender's retries of one alert in one batch are one row written, not one per attempt.
-fn latest_deliveries<'a>(exchanges: &[&'a Job]) -> Vec<&'a StoredDelivery> {
+pub(super) fn latest_deliveries<'a>(
+    deliveries: impl Iterator<Item = &'a StoredDelivery>,
+) -> Vec<&'a StoredDelivery> {
     let mut latest: Vec<&StoredDelivery> = Vec::new();
     let mut seen: HashMap<(&str, bool, &str), usize> = HashMap::new();
-    for stored in exchanges.iter().filter_map(|job| job.delivery.as_ref()) {
+    for stored in deliveries {
         let key = (stored.route.as_str(), stored.resent, stored.key.as_str());
         match seen.get(&key) {
             Some(&at) if latest[at].attempts > stored.attempts => {}

@@ -170,6 +170,42 @@ impl Deliveries {
         }
     }
 
+    /// Records a request for `key` whose place among its delivery's attempts a
+    /// shared store decided (`--store postgres://...`): the local sequence follows
+    /// it, so that acknowledging and the upstream's duplicates work as they do alone.
+    pub fn adopt(
+        &mut self,
+        key: &AlertKey,
+        route: Option<&str>,
+        shared: &super::SharedAttempt,
+        at: Instant,
+    ) -> Attempt {
+        if self.tracked() >= MAX_TRACKED {
+            self.forget_finished();
+        }
+        let destination = match route {
+            None => &mut self.unrouted,
+            Some(prefix) => self.routed.entry(prefix.to_owned()).or_default(),
+        };
+        destination[usize::from(key.resent)].insert(
+            key.value.clone(),
+            Sequence {
+                attempts: shared.number,
+                last_at: at,
+                acked: false,
+                upstream_acked: shared.upstream_acked,
+            },
+        );
+        Attempt {
+            key: key.clone(),
+            number: shared.number,
+            gap: shared.gap,
+            acknowledged: false,
+            duplicate_upstream: false,
+            route: route.map(str::to_owned),
+        }
+    }
+
     /// Records that `attempt` was answered with a 2XX: its delivery is acknowledged,
     /// unless an earlier attempt already was.
     pub fn acknowledge(&mut self, attempt: &mut Attempt) {

@@ -3,6 +3,7 @@
 //! JSON line of an exchange, and the `--record` file it is appended to.
 //! It depends on `alert` and `escape` only.
 
+mod backend;
 mod batches;
 mod compare;
 mod database;
@@ -14,10 +15,12 @@ mod line;
 mod record;
 mod segments;
 mod store;
+mod team;
 
+pub use backend::{Database, StoreLocation};
 pub use compare::{Change, compare};
 pub use database::{
-    Database, ImportError, Importer, Retention, StateChange, StoreError, StoreSummary, Stored,
+    Embedded, ImportError, Importer, Retention, StateChange, StoreError, StoreSummary, Stored,
 };
 pub use deliveries::{Attempt, Deliveries, DeliveryCounts};
 pub use exchange::{BodyState, Exchange, Outcome, Reply, UNREADABLE_METHOD, UpstreamLeg};
@@ -31,6 +34,7 @@ pub use line::{
 pub(crate) use record::write_lines;
 pub use record::{RecordError, RecordFile, Recorder};
 pub use store::{DEFAULT_KEEP, DEFAULT_KEEP_BYTES, Stats, Store, UpstreamCounts, WaitTimeout};
+pub use team::{PeerLine, SharedAttempt, Team, TeamUrl};
 
 /// Adds one to a count, allocating its key only the first time it is seen.
 fn bump(counts: &mut std::collections::BTreeMap<String, u64>, key: &str) {

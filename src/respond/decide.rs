@@ -100,6 +100,18 @@ impl ScriptState {
     }
 }
 
+/// The global script a request on `path` steps through, as a store keys it (the
+/// route's index, `-1` for `--script`); `None` when scripts are per alert or none applies.
+pub fn global_script_route(behaviour: &Behaviour, path: &str) -> Option<i64> {
+    if behaviour.scope != ScriptScope::Global {
+        return None;
+    }
+    match route_for(&behaviour.routes, path) {
+        Some((index, _)) => Some(i64::try_from(index).unwrap_or(i64::MAX)),
+        None => behaviour.script.as_ref().map(|_| -1),
+    }
+}
+
 /// Chooses what to do with one request.
 pub fn decide(
     behaviour: &Behaviour,

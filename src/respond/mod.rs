@@ -13,7 +13,7 @@ use clap::{Args, Parser, ValueEnum};
 use http::{HeaderName, HeaderValue, StatusCode};
 
 pub use auth::{Unauthorized, authorize, mask};
-pub use decide::{Action, Answer, RequestFacts, ScriptState, decide};
+pub use decide::{Action, Answer, RequestFacts, ScriptState, decide, global_script_route};
 pub use script::{Instead, Item, Route, Script, ScriptError, Step, route_for};
 pub use template::{AnswerTemplates, RequestContext, TemplateError};
 

@@ -101,9 +101,16 @@ pub struct Config {
 
     /// Keep every exchange and each alert's delivery state in an SQLite database at FILE
     /// (created if new): a restart with the same file continues attempt numbers, script
-    /// positions and ids. Every answer is sent only once the store has it.
-    #[arg(help_heading = "History and record", long, value_name = "FILE")]
-    pub store: Option<PathBuf>,
+    /// positions and ids. Or in PostgreSQL (postgres://USER[:PASSWORD]@HOST:PORT/DB), shared
+    /// by every hookscope given the same URL: attempts are numbered and scripts walked
+    /// across them. Every answer is sent only once the store has it.
+    #[arg(help_heading = "History and record", long, value_name = "FILE|URL", value_parser = StoreArgument)]
+    pub store: Option<crate::capture::StoreLocation>,
+
+    /// With --store: the longest an answer waits for the store (a decision, an id, a
+    /// commit); past it the answer is 503 with Retry-After, and the sender retries.
+    #[arg(help_heading = "History and record", long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub store_timeout: Duration,
 
     /// With --store: exchanges (and alerts' delivery states) older than this are deleted, in
     /// the background, e.g. 7d.
@@ -279,6 +286,34 @@ impl Config {
             return Err(ConfigError::TlsPair);
         }
         Ok(())
+    }
+}
+
+/// Reads a `--store` value (or `inspect`'s): a file, or a PostgreSQL URL. A value
+/// clap refuses is repeated in its message; this one's may hold a password, so
+/// its refusal says why without it.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreArgument;
+
+impl clap::builder::TypedValueParser for StoreArgument {
+    type Value = crate::capture::StoreLocation;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        argument: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let name = argument.map_or_else(|| "--store".to_owned(), ToString::to_string);
+        let refuse = |reason: &str| {
+            clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                format!("invalid value for '{name}': {reason}\n"),
+            )
+            .with_cmd(command)
+        };
+        let text = value.to_str().ok_or_else(|| refuse("not UTF-8"))?;
+        crate::capture::StoreLocation::parse(text).map_err(|reason| refuse(&reason))
     }
 }
 

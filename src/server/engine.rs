@@ -34,6 +34,8 @@ pub(crate) struct Receiver {
     pub(super) budget: budget::BodyBudget,
     pub(super) next_id: AtomicU64,
     pub(super) decisions: Mutex<Decisions>,
+    /// The longest an answer waits for the store (`--store-timeout`).
+    pub(super) store_timeout: Duration,
 }
 
 /// Everything a decision reads and advances, behind one lock so that attempt
@@ -54,7 +56,7 @@ impl Receiver {
         upstream: Option<crate::forward::Upstream>,
         (schema, schema_routes): (crate::schemas::Schema, Vec<crate::schemas::SchemaRoute>),
         limits: &Limits,
-        (seed, stored): (Option<u64>, Option<crate::capture::Stored>),
+        (seed, stored, store_timeout): (Option<u64>, Option<crate::capture::Stored>, Duration),
     ) -> Receiver {
         let rng = match seed {
             Some(seed) => fastrand::Rng::with_seed(seed),
@@ -93,6 +95,7 @@ impl Receiver {
                 scripts,
                 rng,
             }),
+            store_timeout,
         }
     }
 
@@ -116,15 +119,53 @@ impl Receiver {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The next exchange id: this process's own, or a shared store's. `0` when the
+    /// shared store cannot give one, with why (the request then gets 503).
+    pub(super) async fn next_shared_id(&self) -> (u64, Option<crate::capture::StoreError>) {
+        match self
+            .shared
+            .database
+            .as_ref()
+            .and_then(|database| database.team())
+        {
+            None => (self.next_id(), None),
+            Some(team) => match team.next_id().await {
+                Ok(id) => (id, None),
+                Err(error) => (0, Some(error)),
+            },
+        }
+    }
+
     /// Captures a request that hyper refused while reading its head (it answered
     /// 400, 414 or 431 itself), so that it is in the history and the record too.
-    fn capture_refused_head(&self, peer: SocketAddr, error: &(dyn std::error::Error + 'static)) {
+    fn capture_refused_head(
+        self: &Arc<Self>,
+        peer: SocketAddr,
+        error: &(dyn std::error::Error + 'static),
+    ) {
         let Some((status, reason)) = error
             .downcast_ref::<hyper::Error>()
             .and_then(service::refused_head)
         else {
             return;
         };
+        if self
+            .shared
+            .database
+            .as_ref()
+            .is_some_and(|database| database.team().is_some())
+        {
+            // A shared store numbers it: its id is a round trip away.
+            let receiver = Arc::clone(self);
+            tokio::spawn(async move {
+                let (id, _) = receiver.next_shared_id().await;
+                let exchange = Exchange::unreadable_head(id, peer, status, reason);
+                receiver
+                    .shared
+                    .publish(exchange, false, None, Default::default());
+            });
+            return;
+        }
         let exchange = Exchange::unreadable_head(self.next_id(), peer, status, reason);
         self.shared
             .publish(exchange, false, None, Default::default());

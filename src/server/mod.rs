@@ -7,7 +7,7 @@ mod limits;
 mod service;
 pub mod tls;
 
-pub use config::{Config, ConfigError, Limits, parse_header_size};
+pub use config::{Config, ConfigError, Limits, StoreArgument, parse_header_size};
 pub use limits::MIN_HEADER_SIZE;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -675,7 +675,7 @@ impl ServerBuilder {
             (None, Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
             _ => None,
         };
-        let (recorder, database, stored) = open_persistence(&config)?;
+        let (recorder, database, stored) = open_persistence(&config).await?;
         let bind = |addr: SocketAddr, purpose: Listener| async move {
             let error = |source| ServerError::Bind {
                 addr,
@@ -712,7 +712,7 @@ impl ServerBuilder {
             upstream,
             (config.schema, config.schema_routes),
             &config.limits,
-            (config.seed, stored),
+            (config.seed, stored, config.store_timeout),
         ));
         let admin_addr = admin.as_ref().map(|(_, addr)| *addr);
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -756,6 +756,9 @@ fn webhook_url(scheme: &str, local: SocketAddr) -> String {
     format!("{scheme}://{}", SocketAddr::new(ip, local.port()))
 }
 
+/// How long `hookscope inspect postgres://...` waits for the database.
+const INSPECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The inspector alone over a store (`hookscope inspect FILE`): no webhook
 /// listener, nothing written. Dropping it stops the inspector.
 #[must_use = "dropping the inspector stops it at once"]
@@ -770,13 +773,24 @@ impl Inspector {
     /// Opens the store read-only and serves the inspector and the admin API over it
     /// on `admin` (loopback: the store holds every request ever received).
     pub async fn start(
-        store: &std::path::Path,
+        store: &crate::capture::StoreLocation,
         admin: SocketAddr,
     ) -> Result<Inspector, ServerError> {
+        use crate::capture::{Database, StoreLocation};
         if !admin.ip().is_loopback() {
             return Err(ConfigError::AdminNotLoopback(admin).into());
         }
-        let (database, summary) = crate::capture::Database::open_read_only(store)?;
+        let (database, summary) = match store {
+            StoreLocation::File(path) => {
+                let (embedded, summary) = crate::capture::Embedded::open_read_only(path)?;
+                (Database::Embedded(embedded), summary)
+            }
+            StoreLocation::Team(url) => {
+                let (team, summary) =
+                    crate::capture::Team::connect_read_only(url, INSPECT_TIMEOUT).await?;
+                (Database::Team(team), summary)
+            }
+        };
         let listener = TcpListener::bind(admin)
             .await
             .map_err(|source| ServerError::Bind {
@@ -1087,16 +1101,33 @@ type Persistence = (
 
 /// Opens what keeps exchanges: the record file, the store, or both behind one
 /// writer (with a store, its writer appends each line to the record too).
-fn open_persistence(config: &Config) -> Result<Persistence, ServerError> {
-    let Some(path) = config.store.as_deref() else {
-        let recorder = config.record.as_deref().map(Recorder::open).transpose()?;
-        return Ok((recorder, None, None));
-    };
+async fn open_persistence(config: &Config) -> Result<Persistence, ServerError> {
+    use crate::capture::{Database, StoreLocation};
     let retention = crate::capture::Retention {
         max_age: config.store_max_age,
         max_rows: config.store_max_rows,
     };
-    let record = config.record.as_deref().map(RecordFile::open).transpose()?;
-    let (database, stored) = crate::capture::Database::open(path, retention, record)?;
-    Ok((None, Some(database), Some(stored)))
+    match &config.store {
+        None => {
+            let recorder = config.record.as_deref().map(Recorder::open).transpose()?;
+            Ok((recorder, None, None))
+        }
+        Some(StoreLocation::File(path)) => {
+            let record = config.record.as_deref().map(RecordFile::open).transpose()?;
+            let (embedded, stored) = crate::capture::Embedded::open(path, retention, record)?;
+            Ok((None, Some(Database::Embedded(embedded)), Some(stored)))
+        }
+        // A shared store keeps its state in the database, read at each decision:
+        // nothing is restored into this process.
+        Some(StoreLocation::Team(url)) => {
+            let recorder = config.record.as_deref().map(Recorder::open).transpose()?;
+            let (team, summary) =
+                crate::capture::Team::connect(url, retention, config.store_timeout).await?;
+            let stored = crate::capture::Stored {
+                summary,
+                ..Default::default()
+            };
+            Ok((recorder, Some(Database::Team(team)), Some(stored)))
+        }
+    }
 }

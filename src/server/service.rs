@@ -18,7 +18,8 @@ use crate::alert::{AlertKey, Inspection, content_type_warning, inspect};
 use crate::capture::{BodyState, Exchange, Outcome, Reply};
 use crate::forward::{Outgoing, StreamedRest};
 use crate::respond::{
-    Action, Answer, Behaviour, RequestContext, RequestFacts, authorize, decide, mask, route_for,
+    Action, Answer, Behaviour, RequestContext, RequestFacts, authorize, decide,
+    global_script_route, mask, route_for,
 };
 use crate::schemas::{Schema, schema_for};
 
@@ -58,7 +59,11 @@ pub(crate) async fn handle(
     if let Some(answer) = refuse_early(&receiver, &mut pending, &request) {
         return answer;
     }
-    let action = decide_once(&receiver, &mut pending, &request);
+    let shared = match decide_shared(&receiver, &request).await {
+        Ok(shared) => shared,
+        Err(error) => return Ok(store_refusal(&mut pending, &error)),
+    };
+    let action = decide_once(&receiver, &mut pending, &request, shared.as_ref());
     // Boxed: the largest stage (a delay, a fault, a forward, the record's wait) would
     // otherwise make every stage before it carry its size, and hyper moves the whole.
     Box::pin(carry_out(&receiver, connection, pending, request, action)).await
@@ -82,12 +87,14 @@ enum Refused {
     /// A request this instance forwarded, come back round a loop: it would go
     /// round again and fill every slot.
     Looped,
+    /// The shared store gave no id: nothing can be stored, so nothing is decided.
+    StoreDown(crate::capture::StoreError),
 }
 
 async fn intake(receiver: &Receiver, request: Request<Incoming>) -> Intake {
     let started = Instant::now();
     let received_at = chrono::Utc::now();
-    let id = receiver.next_id();
+    let (id, store_down) = receiver.next_shared_id().await;
     let (mut head, body) = request.into_parts();
     host_from_authority(&mut head);
     let behaviour = receiver.shared.behaviour();
@@ -98,6 +105,10 @@ async fn intake(receiver: &Receiver, request: Request<Incoming>) -> Intake {
             .as_ref()
             .filter(|upstream| upstream.looped(&head.headers))
             .map(|_| Refused::Looped),
+    };
+    let refused = match store_down {
+        Some(error) => Some(Refused::StoreDown(error)),
+        None => refused,
     };
     let body = match refused {
         Some(_) => {
@@ -326,6 +337,11 @@ fn refusal(receiver: &Receiver, request: &Opened) -> Option<Refusal> {
             Bytes::from(unauthorized.reason()),
             None,
         ),
+        (Some(Refused::StoreDown(error)), _) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Bytes::from(format!("hookscope cannot record this request: {error}\n")),
+            Some((http::header::RETRY_AFTER, HeaderValue::from_static(STORE_RETRY_AFTER))),
+        ),
         (None, BodyState::TooLarge { size }) => (
             StatusCode::PAYLOAD_TOO_LARGE,
             Bytes::from(format!(
@@ -368,9 +384,40 @@ fn refusal(receiver: &Receiver, request: &Opened) -> Option<Refusal> {
     })
 }
 
-/// Stage 4b: which attempt this is and what to answer, under the one lock that
-/// orders attempt numbers, script positions and random draws.
-fn decide_once(receiver: &Receiver, pending: &mut Pending, request: &Opened) -> Action {
+/// Stage 4b, with a shared store: which attempt this is (and the global script's
+/// step, when one applies), decided in the database for every instance at once.
+/// `None` without one; an error when the database did not answer in time.
+async fn decide_shared(
+    receiver: &Receiver,
+    request: &Opened,
+) -> Result<Option<crate::capture::SharedAttempt>, crate::capture::StoreError> {
+    let Some(team) = receiver
+        .shared
+        .database
+        .as_ref()
+        .and_then(|database| database.team())
+    else {
+        return Ok(None);
+    };
+    let behaviour = &request.behaviour;
+    let path = request.uri.path();
+    let route = route_for(&behaviour.routes, path).map_or("", |(_, route)| route.prefix.as_str());
+    let script_route =
+        global_script_route(behaviour, path).map(|route| i32::try_from(route).unwrap_or(i32::MAX));
+    let now_us = chrono::Utc::now().timestamp_micros();
+    let key = (route, request.key.resent, request.key.value.as_str());
+    team.arrive(key, script_route, now_us).await.map(Some)
+}
+
+/// Stage 4c: which attempt this is and what to answer, under the one lock that
+/// orders attempt numbers, script positions and random draws (what a shared store
+/// decided is taken as it is).
+fn decide_once(
+    receiver: &Receiver,
+    pending: &mut Pending,
+    request: &Opened,
+    shared: Option<&crate::capture::SharedAttempt>,
+) -> Action {
     let Some(exchange) = pending.exchange.as_mut() else {
         return Action::Answer(Answer::Drop {
             delay: Duration::ZERO,
@@ -392,9 +439,21 @@ fn decide_once(receiver: &Receiver, pending: &mut Pending, request: &Opened) -> 
     let mut decisions = receiver.decisions();
     let decisions = &mut *decisions;
     let route = route_for(&behaviour.routes, path).map(|(_, route)| route.prefix.as_str());
-    let mut attempt = decisions
-        .deliveries
-        .arrive(&request.key, route, request.started);
+    let mut attempt = match shared {
+        None => decisions
+            .deliveries
+            .arrive(&request.key, route, request.started),
+        Some(shared) => {
+            if let (Some(position), Some(script_route)) =
+                (shared.script_position, global_script_route(behaviour, path))
+            {
+                decisions.scripts.restore([(script_route, position)]);
+            }
+            decisions
+                .deliveries
+                .adopt(&request.key, route, shared, request.started)
+        }
+    };
     if let Some(context) = context.as_mut() {
         context.attempt = attempt.number;
     }
@@ -615,19 +674,28 @@ async fn answer_with(
     // answer is: what it decided (the attempt, the script's step) must survive a restart.
     if status.is_success() || pending.receiver.shared.database.is_some() {
         if let Err(error) = pending.record().await {
-            let text = Bytes::from(format!("hookscope cannot record this request: {error}\n"));
-            pending.finish(Outcome::Answered(503), text.clone());
-            let mut refused = plain(StatusCode::SERVICE_UNAVAILABLE, text);
-            // The sender keeps the alert and tries again later, as it should.
-            refused
-                .headers_mut()
-                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
-            return whole(refused);
+            return store_refusal(pending, &error);
         }
     }
     let response = build(status, body.clone());
     pending.finish(Outcome::Answered(status.as_u16()), body);
     response
+}
+
+/// Seconds a sender is asked to wait when the record or the store cannot take a request.
+const STORE_RETRY_AFTER: &str = "5";
+
+/// The answer when what a request decided cannot be recorded or stored: 503, and
+/// the sender keeps the alert and tries again later, as it should.
+fn store_refusal(pending: &mut Pending, error: &dyn std::fmt::Display) -> Response<ReplyBody> {
+    let text = Bytes::from(format!("hookscope cannot record this request: {error}\n"));
+    pending.finish(Outcome::Answered(503), text.clone());
+    let mut refused = plain(StatusCode::SERVICE_UNAVAILABLE, text);
+    refused.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        HeaderValue::from_static(STORE_RETRY_AFTER),
+    );
+    whole(refused)
 }
 
 fn whole(response: Response<Full<Bytes>>) -> Response<ReplyBody> {
@@ -731,7 +799,7 @@ impl Pending {
         }
         if let (Some(database), Some(change)) = (&shared.database, change) {
             database
-                .write(id, received_at, line, change)
+                .write((id, received_at), line, change, self.receiver.store_timeout)
                 .await
                 .map_err(|error| error.to_string())?;
         }
