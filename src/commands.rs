@@ -109,6 +109,7 @@ async fn listen(args: ListenArgs) -> anyhow::Result<Outcome> {
     let format = format.resolve(terminal);
     let color = color.resolve(terminal, std::env::var("NO_COLOR").ok().as_deref());
     let admin_public = config.admin_public;
+    let store = config.store.clone();
     let mut signals = Signals::install();
     let handle = match ServerBuilder::from_config(config).spawn().await {
         Ok(handle) => handle,
@@ -126,8 +127,12 @@ async fn listen(args: ListenArgs) -> anyhow::Result<Outcome> {
         output::spawn_printer(format, color, handle.admin_url(), exchanges)
     });
     eprintln!("hookscope: listening on {}", handle.url());
-    if let Some(stored) = handle.store_summary() {
-        eprintln!("hookscope: store: {stored}");
+    match (handle.store_summary(), &store) {
+        (Some(stored), Some(hookscope::StoreLocation::Team(url))) => {
+            eprintln!("hookscope: store {url} (shared by every hookscope given it): {stored}")
+        }
+        (Some(stored), _) => eprintln!("hookscope: store: {stored}"),
+        (None, _) => {}
     }
     if let Some(url) = handle.admin_url() {
         eprintln!("hookscope: inspector on {url}");

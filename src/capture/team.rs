@@ -189,7 +189,7 @@ pub struct Team {
     pool: deadpool_postgres::Pool,
     timeout: Duration,
     runtime: tokio::runtime::Handle,
-    writes: Option<mpsc::Sender<Write>>,
+    writes: Option<mpsc::Sender<Queued>>,
     ids: Option<mpsc::Sender<oneshot::Sender<Result<u64, StoreError>>>>,
     peers: broadcast::Sender<PeerLine>,
     left_out: AtomicU64,
@@ -201,6 +201,14 @@ impl std::fmt::Debug for Team {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(formatter, "Team({})", self.url)
     }
+}
+
+/// What the writer takes, in order.
+enum Queued {
+    /// An exchange to store.
+    Write(Write),
+    /// Only waits for everything queued before it.
+    Flush(oneshot::Sender<()>),
 }
 
 /// One exchange to write, and who waits for its commit.
@@ -441,7 +449,7 @@ impl Team {
             done: Some(done),
         };
         let stored = async {
-            writes.send(write).await.ok()?;
+            writes.send(Queued::Write(write)).await.ok()?;
             committed.await.ok()
         };
         match tokio::time::timeout(self.timeout, stored).await {
@@ -470,7 +478,7 @@ impl Team {
         let sent = self
             .writes
             .as_ref()
-            .is_some_and(|writes| writes.try_send(write).is_ok());
+            .is_some_and(|writes| writes.try_send(Queued::Write(write)).is_ok());
         if !sent && self.left_out.fetch_add(1, Ordering::Relaxed) == 0 {
             tracing::warn!(
                 "the --store {} is not keeping up: exchanges that acknowledged nothing are left out while it is behind",
@@ -489,12 +497,10 @@ impl Team {
         let Some(writes) = &self.writes else {
             return Ok(());
         };
-        // The writer takes its queue in order: once this much room is back, what
-        // was queued before has been written (or failed).
-        let room = writes.max_capacity();
+        let (done, flushed) = oneshot::channel();
         let drained = async {
-            while writes.capacity() < room && !writes.is_closed() {
-                tokio::time::sleep(Duration::from_millis(5)).await;
+            if writes.send(Queued::Flush(done)).await.is_ok() {
+                let _ = flushed.await;
             }
         };
         tokio::time::timeout(self.timeout, drained)
@@ -757,17 +763,26 @@ fn database_reason(error: &tokio_postgres::Error) -> String {
 /// transaction, with a notification of their ids, then tells each waiting answer.
 async fn write_batches(
     pool: deadpool_postgres::Pool,
-    mut queued: mpsc::Receiver<Write>,
+    mut queued: mpsc::Receiver<Queued>,
     (origin, shown): (u64, String),
     timeout: Duration,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = queued.recv().await {
-        batch.push(first);
+        let mut flush = None;
+        match first {
+            Queued::Flush(done) => {
+                let _ = done.send(());
+                continue;
+            }
+            Queued::Write(write) => batch.push(write),
+        }
+        // Let the requests that are ready queue theirs too: one commit per batch.
         tokio::task::yield_now().await;
-        while batch.len() < MAX_BATCH {
+        while batch.len() < MAX_BATCH && flush.is_none() {
             match queued.try_recv() {
-                Ok(write) => batch.push(write),
+                Ok(Queued::Write(write)) => batch.push(write),
+                Ok(Queued::Flush(done)) => flush = Some(done),
                 Err(_) => break,
             }
         }
@@ -794,6 +809,9 @@ async fn write_batches(
                 }));
             }
         }
+        if let Some(done) = flush {
+            let _ = done.send(());
+        }
     }
 }
 
@@ -811,7 +829,10 @@ async fn write_batch(
     let times: Vec<Arrival> = batch.iter().map(|write| write.received_at).collect();
     let lines: Vec<String> = batch
         .iter()
-        .map(|write| String::from_utf8_lossy(&write.line.to_vec()).into_owned())
+        .map(|write| {
+            String::from_utf8(write.line.to_vec())
+                .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+        })
         .collect();
     let deliveries = super::database::latest_deliveries(
         batch.iter().filter_map(|write| write.delivery.as_ref()),

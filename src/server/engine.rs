@@ -122,12 +122,7 @@ impl Receiver {
     /// The next exchange id: this process's own, or a shared store's. `0` when the
     /// shared store cannot give one, with why (the request then gets 503).
     pub(super) async fn next_shared_id(&self) -> (u64, Option<crate::capture::StoreError>) {
-        match self
-            .shared
-            .database
-            .as_ref()
-            .and_then(|database| database.team())
-        {
+        match self.shared.team() {
             None => (self.next_id(), None),
             Some(team) => match team.next_id().await {
                 Ok(id) => (id, None),
@@ -149,12 +144,7 @@ impl Receiver {
         else {
             return;
         };
-        if self
-            .shared
-            .database
-            .as_ref()
-            .is_some_and(|database| database.team().is_some())
-        {
+        if self.shared.team().is_some() {
             // A shared store numbers it: its id is a round trip away.
             let receiver = Arc::clone(self);
             tokio::spawn(async move {

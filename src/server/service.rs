@@ -59,9 +59,13 @@ pub(crate) async fn handle(
     if let Some(answer) = refuse_early(&receiver, &mut pending, &request) {
         return answer;
     }
-    let shared = match decide_shared(&receiver, &request).await {
-        Ok(shared) => shared,
-        Err(error) => return Ok(store_refusal(&mut pending, &error)),
+    // Boxed, as the stages below: only a shared store's requests pay for this future.
+    let shared = match receiver.shared.team() {
+        None => None,
+        Some(team) => match Box::pin(decide_shared(team, &request)).await {
+            Ok(shared) => Some(shared),
+            Err(error) => return Ok(store_refusal(&mut pending, &error)),
+        },
     };
     let action = decide_once(&receiver, &mut pending, &request, shared.as_ref());
     // Boxed: the largest stage (a delay, a fault, a forward, the record's wait) would
@@ -94,7 +98,10 @@ enum Refused {
 async fn intake(receiver: &Receiver, request: Request<Incoming>) -> Intake {
     let started = Instant::now();
     let received_at = chrono::Utc::now();
-    let (id, store_down) = receiver.next_shared_id().await;
+    let (id, store_down) = match receiver.shared.team() {
+        None => (receiver.next_id(), None),
+        Some(_) => Box::pin(receiver.next_shared_id()).await,
+    };
     let (mut head, body) = request.into_parts();
     host_from_authority(&mut head);
     let behaviour = receiver.shared.behaviour();
@@ -385,20 +392,12 @@ fn refusal(receiver: &Receiver, request: &Opened) -> Option<Refusal> {
 }
 
 /// Stage 4b, with a shared store: which attempt this is (and the global script's
-/// step, when one applies), decided in the database for every instance at once.
-/// `None` without one; an error when the database did not answer in time.
+/// step, when one applies), decided in the database for every instance at once;
+/// an error when the database did not answer in time.
 async fn decide_shared(
-    receiver: &Receiver,
+    team: &crate::capture::Team,
     request: &Opened,
-) -> Result<Option<crate::capture::SharedAttempt>, crate::capture::StoreError> {
-    let Some(team) = receiver
-        .shared
-        .database
-        .as_ref()
-        .and_then(|database| database.team())
-    else {
-        return Ok(None);
-    };
+) -> Result<crate::capture::SharedAttempt, crate::capture::StoreError> {
     let behaviour = &request.behaviour;
     let path = request.uri.path();
     let route = route_for(&behaviour.routes, path).map_or("", |(_, route)| route.prefix.as_str());
@@ -406,7 +405,7 @@ async fn decide_shared(
         global_script_route(behaviour, path).map(|route| i32::try_from(route).unwrap_or(i32::MAX));
     let now_us = chrono::Utc::now().timestamp_micros();
     let key = (route, request.key.resent, request.key.value.as_str());
-    team.arrive(key, script_route, now_us).await.map(Some)
+    team.arrive(key, script_route, now_us).await
 }
 
 /// Stage 4c: which attempt this is and what to answer, under the one lock that
