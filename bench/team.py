@@ -136,18 +136,22 @@ def wrk(url, connections, prefix):
 
 def measure(instances, cluster, label):
     """Every instance loaded at once, the connections shared among them."""
-    cpu_before = sum(i.cpu_seconds() for i in instances) + (cluster.cpu_seconds() if cluster else 0)
+    hookscope_before = sum(i.cpu_seconds() for i in instances)
+    database_before = cluster.cpu_seconds() if cluster else 0
     runs = [wrk(instance.url, CONNECTIONS // len(instances), f"{label}{n}-{time.time_ns()}")
             for n, instance in enumerate(instances)]
     results = [json.loads(run.communicate()[0].strip().splitlines()[-1]) for run in runs]
-    cpu = sum(i.cpu_seconds() for i in instances) + (cluster.cpu_seconds() if cluster else 0) - cpu_before
-    requests = sum(r["requests"] for r in results)
+    hookscope = sum(i.cpu_seconds() for i in instances) - hookscope_before
+    database = (cluster.cpu_seconds() if cluster else 0) - database_before
+    per_100k = 100_000 / max(sum(r["requests"] for r in results), 1)
     return {
         "rps": sum(r["requests"] / (r["duration_us"] / 1e6) for r in results),
         "p99_ms": max(r["p99_us"] for r in results) / 1000,
         "non2xx": sum(r["status"] for r in results),
         "errors": sum(r["connect"] + r["read"] + r["write"] + r["timeout"] for r in results),
-        "cpu_s_per_100k": cpu / max(requests, 1) * 100_000,
+        "cpu_s_per_100k": (hookscope + database) * per_100k,
+        "hookscope_cpu_s_per_100k": hookscope * per_100k,
+        "postgres_cpu_s_per_100k": database * per_100k,
     }
 
 
@@ -167,13 +171,13 @@ def pgbench(cluster, database, script, clients):
     return tps, latency
 
 
-ARRIVE = """\\set n random(1, 1000000000)
-INSERT INTO hookscope.deliveries AS d (route, resent, key, attempts, last_at_us, previous_at_us, acked, upstream_acked)
-VALUES ('', false, 'bench-' || :n, 1, 0, NULL, false, false)
-ON CONFLICT (route, resent, key) DO UPDATE SET attempts = CASE WHEN d.acked THEN 1 ELSE d.attempts + 1 END,
-previous_at_us = CASE WHEN d.acked THEN NULL ELSE d.last_at_us END, upstream_acked = d.upstream_acked AND NOT d.acked,
-acked = false, last_at_us = EXCLUDED.last_at_us RETURNING attempts, previous_at_us, upstream_acked;
-"""
+def arrive_script(group):
+    """The call hookscope makes for a group of arrivals, each a new alert."""
+    keys = ", ".join(f"'bench-' || :n || '-{k}'" for k in range(group))
+    return (f"\\set n random(1, 1000000000)\n"
+            f"SELECT * FROM hookscope.arrive(array_fill(''::text, ARRAY[{group}]), "
+            f"array_fill(false, ARRAY[{group}]), ARRAY[{keys}], array_fill(0::bigint, ARRAY[{group}]), "
+            f"array_fill(NULL::integer, ARRAY[{group}]));\n")
 
 
 def main():
@@ -198,20 +202,26 @@ def main():
                     for instance in instances:
                         instance.stop()
                 print(name, samples[name][-1], flush=True)
-        decision = pgbench(cluster, "round0", ARRIVE, 8)
+        decisions = {group: pgbench(cluster, "round0", arrive_script(group), 8) for group in (1, 16)}
         ids = pgbench(cluster, "round0", "SELECT nextval('hookscope.exchange_ids');\n", 8)
     finally:
         cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     base = statistics.median(s["rps"] for s in samples["embedded"])
     print(f"\n{ROUNDS} rounds of {DURATION}, {CONNECTIONS} connections, 1 KB alerts, a new alertId each (medians)")
-    print(f"{'target':<10} {'req/s':>9} {'vs embedded':>12} {'p99 ms':>8} {'CPU s/100k':>11} {'non-2xx':>8} {'errors':>7}")
+    print(f"{'target':<10} {'req/s':>9} {'vs embedded':>12} {'p99 ms':>8} {'CPU s/100k':>11} "
+          f"{'hookscope':>10} {'postgres':>9} {'non-2xx':>8} {'errors':>7}")
     for name, runs in samples.items():
         rps = statistics.median(r["rps"] for r in runs)
+        cpu = {field: statistics.median(r[field] for r in runs)
+               for field in ("cpu_s_per_100k", "hookscope_cpu_s_per_100k", "postgres_cpu_s_per_100k")}
         print(f"{name:<10} {rps:>9.0f} {rps / base:>12.2f} {statistics.median(r['p99_ms'] for r in runs):>8.1f} "
-              f"{statistics.median(r['cpu_s_per_100k'] for r in runs):>11.2f} "
+              f"{cpu['cpu_s_per_100k']:>11.2f} {cpu['hookscope_cpu_s_per_100k']:>10.2f} "
+              f"{cpu['postgres_cpu_s_per_100k']:>9.2f} "
               f"{sum(r['non2xx'] for r in runs):>8} {sum(r['errors'] for r in runs):>7}")
-    print(f"\nthe shared decision alone (pgbench, 8 clients): {decision[0]:.0f}/s, {decision[1] * 1000:.0f} µs mean latency")
+    for group, (tps, latency) in decisions.items():
+        print(f"the shared decision alone, {group} a call (pgbench, 8 clients): {tps * group:.0f} decisions/s, "
+              f"{latency * 1000:.0f} µs a call")
     print(f"the id alone (pgbench, 8 clients, one id a query): {ids[0]:.0f}/s, {ids[1] * 1000:.0f} µs mean latency")
 
 
