@@ -106,17 +106,19 @@ def process_cpu(pid, children=False):
 
 
 class Instance:
-    def __init__(self, store):
+    def __init__(self, store, admin=False):
         self.process = subprocess.Popen(
             [HOOKSCOPE, "listen", "--port", "0", "--admin", "127.0.0.1:0", "--format", "quiet",
              "--store", store], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        self.url = None
-        while self.url is None:
+        self.url = self.admin = None
+        while self.url is None or (admin and self.admin is None):
             line = self.process.stderr.readline()
             if not line:
                 raise RuntimeError("hookscope exited before listening")
             if "listening on " in line:
                 self.url = line.split("listening on ")[1].strip()
+            if "inspector on " in line:
+                self.admin = line.split("inspector on ")[1].strip()
 
     def cpu_seconds(self):
         return process_cpu(self.process.pid)
@@ -180,6 +182,43 @@ def arrive_script(group):
             f"array_fill(NULL::integer, ARRAY[{group}]));\n")
 
 
+def live_feed_delays(cluster, database, count=50):
+    """Two instances: how long after the first answers an alert the second's live
+    feed (/api/events) carries it."""
+    import threading
+    import urllib.request
+    instances = [Instance(cluster.url(database), admin=True) for _ in range(2)]
+    try:
+        seen = {}
+        stream = urllib.request.urlopen(instances[1].admin + "/api/events", timeout=30)
+
+        def read():
+            for raw in stream:
+                line = raw.decode(errors="replace")
+                if line.startswith("data:") and "feed-" in line:
+                    marker = line.split("feed-", 1)[1].split('\\', 1)[0].split('"', 1)[0]
+                    seen.setdefault(marker, time.perf_counter())
+
+        threading.Thread(target=read, daemon=True).start()
+        answered = {}
+        body = BODY.read_text()
+        for n in range(count):
+            marker = str(n)
+            request = urllib.request.Request(
+                instances[0].url + "/", data=body.replace("b90c19e66e160e194a5b3b94ec27fb7c", f"feed-{marker}").encode(),
+                headers={"content-type": "application/json"})
+            urllib.request.urlopen(request).read()
+            answered[marker] = time.perf_counter()
+            time.sleep(0.02)
+        deadline = time.time() + 10
+        while len(seen) < count and time.time() < deadline:
+            time.sleep(0.05)
+        return sorted((seen[m] - answered[m]) * 1000 for m in answered if m in seen), count
+    finally:
+        for instance in instances:
+            instance.stop()
+
+
 def main():
     subprocess.run(["python3", str(ROOT / "bench/payloads.py"), str(OUT)], check=True)
     workdir = Path(tempfile.mkdtemp(prefix="hookscope-team-bench-"))
@@ -204,6 +243,8 @@ def main():
                 print(name, samples[name][-1], flush=True)
         decisions = {group: pgbench(cluster, "round0", arrive_script(group), 8) for group in (1, 16)}
         ids = pgbench(cluster, "round0", "SELECT nextval('hookscope.exchange_ids');\n", 8)
+        cluster.sql("postgres", "CREATE DATABASE feed")
+        delays, sent = live_feed_delays(cluster, "feed")
     finally:
         cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -223,6 +264,11 @@ def main():
         print(f"the shared decision alone, {group} a call (pgbench, 8 clients): {tps * group:.0f} decisions/s, "
               f"{latency * 1000:.0f} µs a call")
     print(f"the id alone (pgbench, 8 clients, one id a query): {ids[0]:.0f}/s, {ids[1] * 1000:.0f} µs mean latency")
+    if delays:
+        print(f"live feed, one instance's answer to the other's /api/events: {len(delays)} of {sent} arrived, "
+              f"median {statistics.median(delays):.1f} ms, slowest {delays[-1]:.1f} ms")
+    else:
+        print(f"live feed: none of {sent} arrived")
 
 
 if __name__ == "__main__":

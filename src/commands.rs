@@ -165,6 +165,14 @@ async fn listen(args: ListenArgs) -> anyhow::Result<Outcome> {
 /// Adds a record file's exchanges to a store: exit 0 when every line was imported,
 /// 1 when some were skipped (each named), 2 when the file or the store cannot be used.
 async fn import(args: &ImportArgs) -> Outcome {
+    if hookscope::TeamUrl::is_url(&args.store.to_string_lossy()) {
+        // Not a file name to create: say so rather than make a file called `postgres:`.
+        eprintln!(
+            "hookscope: error: import adds to a --store file only, not to a PostgreSQL store; \
+             import into a file and inspect it, or send the requests to a team instance with replay"
+        );
+        return Outcome::Usage;
+    }
     let file = args.file.display();
     let mut reader = match std::fs::File::open(&args.file) {
         Ok(opened) => std::io::BufReader::new(opened),

@@ -471,7 +471,16 @@ fn a_database_restart_loses_nothing_acknowledged_and_service_resumes(
 ) -> Result<(), Failed> {
     let cluster = Cluster::start(bin, "restart");
     let url = cluster.database("restart");
-    let hookscope = instance(&url, &["--store-timeout", "2s"]);
+    let record = cluster.dir.join("record.jsonl");
+    let hookscope = instance(
+        &url,
+        &[
+            "--store-timeout",
+            "2s",
+            "--record",
+            record.to_str().unwrap(),
+        ],
+    );
     let target = hookscope.url("/panther");
     let mut acknowledged = Vec::new();
     let mut send = |n: usize| {
@@ -532,6 +541,16 @@ fn a_database_restart_loses_nothing_acknowledged_and_service_resumes(
     assert!(
         missing.is_empty(),
         "acknowledged but not stored: {missing:?}"
+    );
+    // --record beside a shared store: its own writer, every acknowledged alert there too.
+    let recorded = std::fs::read_to_string(&record).unwrap();
+    let unrecorded: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| !recorded.contains(&format!("{id}\"")))
+        .collect();
+    assert!(
+        unrecorded.is_empty(),
+        "acknowledged but not recorded: {unrecorded:?}"
     );
     Ok(())
 }

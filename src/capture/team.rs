@@ -24,7 +24,9 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::database::{Arrival, StateChange, StoreError, StoreSummary, StoredDelivery};
+use super::record::Room;
 use super::{JsonLine, Retention};
+use tokio::sync::OwnedSemaphorePermit;
 
 /// Where a team's store is: a PostgreSQL URL, shown without its password.
 #[derive(Clone)]
@@ -250,6 +252,9 @@ pub struct Team {
     ids: Option<Asked<(), u64>>,
     decisions: Option<Asked<Arriving, SharedAttempt>>,
     peers: broadcast::Sender<PeerLine>,
+    /// Bytes of lines queued for the writer (32 MiB, as the embedded store's): a
+    /// database that stops taking writes must not turn a flood into memory.
+    room: Room,
     left_out: AtomicU64,
     /// Dropped with the store: its background tasks (listener, retention) end.
     running: watch::Sender<()>,
@@ -274,6 +279,8 @@ struct Arriving {
 }
 
 /// What the writer takes, in order.
+// A flush is rare, a write is every request: boxing the write would cost each an allocation.
+#[allow(clippy::large_enum_variant)]
 enum Queued {
     /// An exchange to store.
     Write(Write),
@@ -288,6 +295,8 @@ struct Write {
     line: JsonLine,
     delivery: Option<StoredDelivery>,
     done: Option<oneshot::Sender<Result<(), StoreError>>>,
+    /// Its line's room in the queue, given back once written.
+    _room: OwnedSemaphorePermit,
 }
 
 impl Team {
@@ -427,6 +436,7 @@ impl Team {
                 ids: None,
                 decisions: None,
                 peers: broadcast::channel(PEER_BACKLOG).0,
+                room: Room::new(),
                 left_out: AtomicU64::new(0),
                 running: watch::channel(()).0,
             },
@@ -505,14 +515,16 @@ impl Team {
             return Err(self.failed("opened read-only".into()));
         };
         let (done, committed) = oneshot::channel();
-        let write = Write {
-            id,
-            received_at,
-            line,
-            delivery: change.delivery,
-            done: Some(done),
-        };
         let stored = async {
+            let room = self.room.wait_for(&line).await?;
+            let write = Write {
+                id,
+                received_at,
+                line,
+                delivery: change.delivery,
+                done: Some(done),
+                _room: room,
+            };
             writes.send(Queued::Write(write)).await.ok()?;
             committed.await.ok()
         };
@@ -532,17 +544,20 @@ impl Team {
         line: JsonLine,
         change: StateChange,
     ) {
-        let write = Write {
-            id,
-            received_at,
-            line,
-            delivery: change.delivery,
-            done: None,
+        let sent = match (&self.writes, self.room.try_take(&line)) {
+            (Some(writes), Some(room)) => {
+                let write = Write {
+                    id,
+                    received_at,
+                    line,
+                    delivery: change.delivery,
+                    done: None,
+                    _room: room,
+                };
+                writes.try_send(Queued::Write(write)).is_ok()
+            }
+            _ => false,
         };
-        let sent = self
-            .writes
-            .as_ref()
-            .is_some_and(|writes| writes.try_send(Queued::Write(write)).is_ok());
         if !sent && self.left_out.fetch_add(1, Ordering::Relaxed) == 0 {
             tracing::warn!(
                 "the --store {} is not keeping up: exchanges that acknowledged nothing are left out while it is behind",
