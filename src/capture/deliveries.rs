@@ -321,6 +321,34 @@ mod tests {
     }
 
     #[test]
+    fn an_attempt_a_shared_store_numbered_is_acknowledged_and_its_duplicates_seen_here() {
+        let mut deliveries = Deliveries::default();
+        let at = Instant::now();
+        let a = key("a", false);
+        let shared = crate::capture::SharedAttempt {
+            number: 3,
+            gap: Some(Duration::from_secs(2)),
+            upstream_acked: true,
+            script_position: None,
+        };
+        let mut third = deliveries.adopt(&a, Some("/x"), &shared, at);
+        assert_eq!((third.number, third.gap), (3, Some(Duration::from_secs(2))));
+        assert_eq!(third.route.as_deref(), Some("/x"));
+        // Another instance's forward reached the upstream first: this one is a duplicate.
+        deliveries.upstream_acknowledged(&mut third);
+        assert!(third.duplicate_upstream);
+        deliveries.acknowledge(&mut third);
+        assert!(third.acknowledged);
+        let stored = deliveries
+            .stored(&third, at, 1_000)
+            .expect("the adopted delivery is kept");
+        assert_eq!(
+            (stored.attempts, stored.acked, stored.upstream_acked),
+            (3, true, true)
+        );
+    }
+
+    #[test]
     fn retries_are_numbered_with_their_gaps() {
         let mut deliveries = Deliveries::default();
         let start = Instant::now();

@@ -321,6 +321,22 @@ mod tests {
     }
 
     #[test]
+    fn only_a_global_script_that_applies_names_its_route() {
+        let mut global = behaviour(Some("500,200"));
+        assert_eq!(
+            global_script_route(&global, "/any"),
+            None,
+            "per alert by default"
+        );
+        global.scope = ScriptScope::Global;
+        assert_eq!(global_script_route(&global, "/any"), Some(-1));
+        global.routes = vec!["/slow=503".parse().unwrap()];
+        assert_eq!(global_script_route(&global, "/slow/x"), Some(0));
+        global.script = None;
+        assert_eq!(global_script_route(&global, "/other"), None);
+    }
+
+    #[test]
     fn connect_is_refused_whatever_the_script_says() {
         let request = RequestFacts {
             method: &Method::CONNECT,
