@@ -1,9 +1,21 @@
--- wrk script: POST the alert in $BODY_FILE, report one JSON line when done.
+-- wrk script: POST the alert in $BODY_FILE, report one JSON line when done. With
+-- $ID_PREFIX, each request carries a new alertId (PREFIX-1, PREFIX-2, ...): each is a
+-- new delivery, as Panther's alerts are (bench/team.py).
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local file = assert(io.open(os.getenv("BODY_FILE"), "rb"))
 wrk.body = file:read("*a")
 file:close()
+
+local prefix = os.getenv("ID_PREFIX")
+if prefix then
+  local counter = 0
+  request = function()
+    counter = counter + 1
+    local body = wrk.body:gsub("b90c19e66e160e194a5b3b94ec27fb7c", prefix .. "-" .. counter, 1)
+    return wrk.format(nil, nil, nil, body)
+  end
+end
 
 done = function(summary, latency, requests)
   io.write(string.format(

@@ -4,7 +4,7 @@ against the embedded store (the same work, one process's file), in the same run.
     bench/team.sh                          # 3 rounds of 5 s, 64 connections, 1 KB alerts
     ROUNDS=5 DURATION=10s bench/team.sh
 
-Every request carries a new alertId (bench/unique.lua): each is a new delivery, so
+Every request carries a new alertId (bench/post.lua): each is a new delivery, so
 each costs the shared decision (an upsert on its own row) and an id, as Panther's
 alerts do. Targets take turns, round after round, so that a noisy neighbour hurts
 them all alike. On this 2-core machine PostgreSQL, hookscope and wrk share the CPUs:
@@ -132,7 +132,7 @@ def wrk(url, connections, prefix):
     env = dict(os.environ, BODY_FILE=str(BODY), ID_PREFIX=prefix)
     return subprocess.Popen(
         ["wrk", "-t1", f"-c{connections}", f"-d{DURATION}", "--timeout", "10s",
-         "-s", str(ROOT / "bench/unique.lua"), url + "/"],
+         "-s", str(ROOT / "bench/post.lua"), url + "/"],
         stdout=subprocess.PIPE, text=True, env=env)
 
 

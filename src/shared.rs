@@ -259,7 +259,12 @@ impl Shared {
             recorder.write_detached(line.clone());
         }
         if let Some(database) = &self.database {
-            database.write_detached(exchange.id, exchange.received_at, line.clone(), change);
+            database.write_detached(crate::capture::ToStore {
+                id: exchange.id,
+                received_at: exchange.received_at,
+                line: line.clone(),
+                change,
+            });
         }
         same.then_some(line)
     }

@@ -145,18 +145,10 @@ impl Cluster {
         cluster
     }
 
-    /// Runs one of PostgreSQL's programs, as `postgres` when this is root (it
-    /// refuses to run as root); panics with its output if it fails.
+    /// Runs one of PostgreSQL's programs; panics with its output if it fails.
     fn run(&self, program: &str, args: &[&str]) -> String {
-        let path = self.bin.join(program);
-        let mut command = if is_root() {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(&path);
-            command
-        } else {
-            Command::new(&path)
-        };
-        let output = command
+        let output = self
+            .command(program)
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -215,19 +207,24 @@ impl Cluster {
         )
     }
 
-    /// A psql session left open, to hold locks.
-    fn session(&self, database: &str) -> std::process::Child {
-        let path = self.bin.join("psql");
-        let port = self.port.to_string();
-        let socket = self.dir.to_str().unwrap().to_owned();
-        let mut command = if is_root() {
+    /// One of PostgreSQL's programs, to run as `postgres` when this is root (it
+    /// refuses to run as root).
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        if is_root() {
             let mut command = Command::new("runuser");
             command.args(["-u", "postgres", "--"]).arg(&path);
             command
         } else {
             Command::new(&path)
-        };
-        command
+        }
+    }
+
+    /// A psql session left open, to hold locks.
+    fn session(&self, database: &str) -> std::process::Child {
+        let port = self.port.to_string();
+        let socket = self.dir.to_str().unwrap().to_owned();
+        self.command("psql")
             .args([
                 "-h", &socket, "-p", &port, "-U", "postgres", "-d", database, "-At",
             ])
@@ -242,15 +239,8 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         let data = self.dir.join("data");
-        let path = self.bin.join("pg_ctl");
-        let mut command = if is_root() {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(&path);
-            command
-        } else {
-            Command::new(&path)
-        };
-        let _ = command
+        let _ = self
+            .command("pg_ctl")
             .args(["-D", data.to_str().unwrap(), "-m", "immediate", "stop"])
             .output();
         let _ = std::fs::remove_dir_all(&self.dir);

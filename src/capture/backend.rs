@@ -6,10 +6,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::database::{Arrival, Embedded, StateChange, StoreError};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::database::{Embedded, StoreError, ToStore};
 use super::record::RecordStatus;
 use super::team::{Team, TeamUrl};
-use super::{Filter, JsonLine, RecordLine};
+use super::{Filter, RecordLine};
 
 /// What `--store` names: a file, or a PostgreSQL database (`postgres://...`).
 #[derive(Debug, Clone, PartialEq)]
@@ -48,35 +50,55 @@ impl std::fmt::Display for StoreLocation {
 
 /// Where exchanges and delivery state are kept.
 #[derive(Debug)]
-pub enum Database {
+pub struct Database {
+    kind: Kind,
+    /// Exchanges that acknowledged nothing, left out while the writer was behind.
+    left_out: AtomicU64,
+}
+
+#[derive(Debug)]
+enum Kind {
     /// One process's file.
     Embedded(Embedded),
     /// A PostgreSQL database several instances share.
     Team(Team),
 }
 
+impl From<Embedded> for Database {
+    fn from(embedded: Embedded) -> Database {
+        Database::of(Kind::Embedded(embedded))
+    }
+}
+
+impl From<Team> for Database {
+    fn from(team: Team) -> Database {
+        Database::of(Kind::Team(team))
+    }
+}
+
 impl Database {
+    fn of(kind: Kind) -> Database {
+        Database {
+            kind,
+            left_out: AtomicU64::new(0),
+        }
+    }
+
     /// The shared store, when this one is (decisions are then made in it).
     pub fn team(&self) -> Option<&Team> {
-        match self {
-            Database::Team(team) => Some(team),
-            Database::Embedded(_) => None,
+        match &self.kind {
+            Kind::Team(team) => Some(team),
+            Kind::Embedded(_) => None,
         }
     }
 
     /// Stores one exchange and what it changed, and waits for the commit, at most
     /// `timeout` (`--store-timeout`).
-    pub async fn write(
-        &self,
-        (id, received_at): (u64, Arrival),
-        line: JsonLine,
-        change: StateChange,
-        timeout: Duration,
-    ) -> Result<(), StoreError> {
+    pub async fn write(&self, exchange: ToStore, timeout: Duration) -> Result<(), StoreError> {
         let written = async {
-            match self {
-                Database::Embedded(embedded) => embedded.write(id, received_at, line, change).await,
-                Database::Team(team) => team.write(id, received_at, line, change).await,
+            match &self.kind {
+                Kind::Embedded(embedded) => embedded.write(exchange).await,
+                Kind::Team(team) => team.write(exchange).await,
             }
         };
         tokio::time::timeout(timeout, written)
@@ -88,25 +110,30 @@ impl Database {
             })
     }
 
-    /// Stores one exchange that acknowledged nothing, without waiting.
-    pub fn write_detached(
-        &self,
-        id: u64,
-        received_at: Arrival,
-        line: JsonLine,
-        change: StateChange,
-    ) {
-        match self {
-            Database::Embedded(embedded) => embedded.write_detached(id, received_at, line, change),
-            Database::Team(team) => team.write_detached(id, received_at, line, change),
+    /// Stores one exchange that acknowledged nothing, without waiting; while the
+    /// writer is behind it is left out, counted, and said once.
+    pub fn write_detached(&self, exchange: ToStore) {
+        let (sent, store) = match &self.kind {
+            Kind::Embedded(embedded) => (embedded.write_detached(exchange), embedded.describe()),
+            Kind::Team(team) => (team.write_detached(exchange), team.describe()),
+        };
+        if !sent && self.left_out.fetch_add(1, Ordering::Relaxed) == 0 {
+            tracing::warn!(
+                "the --store {store} is not keeping up: exchanges that acknowledged nothing are left out while it is behind"
+            );
         }
+    }
+
+    /// Exchanges that acknowledged nothing, left out while the writer was behind.
+    pub fn left_out(&self) -> u64 {
+        self.left_out.load(Ordering::Relaxed)
     }
 
     /// Waits until everything queued so far is committed.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        match self {
-            Database::Embedded(embedded) => embedded.flush().await,
-            Database::Team(team) => team.flush().await,
+        match &self.kind {
+            Kind::Embedded(embedded) => embedded.flush().await,
+            Kind::Team(team) => team.flush().await,
         }
     }
 
@@ -119,9 +146,9 @@ impl Database {
         limit: usize,
         budget: Duration,
     ) -> Result<(Vec<(u64, String)>, bool), StoreError> {
-        match self {
-            Database::Embedded(embedded) => embedded.search(filter, below, limit, budget),
-            Database::Team(team) => team.search(filter, below, limit, budget),
+        match &self.kind {
+            Kind::Embedded(embedded) => embedded.search(filter, below, limit, budget),
+            Kind::Team(team) => team.search(filter, below, limit, budget),
         }
     }
 
@@ -133,41 +160,33 @@ impl Database {
         below: u64,
         visit: impl FnMut(&RecordLine<'_>) -> bool,
     ) -> Result<(), StoreError> {
-        match self {
-            Database::Embedded(embedded) => embedded.each_ascending(filter, below, visit),
-            Database::Team(team) => team.each_ascending(filter, below, visit),
+        match &self.kind {
+            Kind::Embedded(embedded) => embedded.each_ascending(filter, below, visit),
+            Kind::Team(team) => team.each_ascending(filter, below, visit),
         }
     }
 
     /// Exchange `id`'s stored line. On a blocking thread.
     pub fn get(&self, id: u64) -> Result<Option<String>, StoreError> {
-        match self {
-            Database::Embedded(embedded) => embedded.get(id),
-            Database::Team(team) => team.get(id),
-        }
-    }
-
-    /// Exchanges that acknowledged nothing, left out while the writer was behind.
-    pub fn left_out(&self) -> u64 {
-        match self {
-            Database::Embedded(embedded) => embedded.left_out(),
-            Database::Team(team) => team.left_out(),
+        match &self.kind {
+            Kind::Embedded(embedded) => embedded.get(id),
+            Kind::Team(team) => team.get(id),
         }
     }
 
     /// The record file this store's writer feeds, if any.
     pub(crate) fn record(&self) -> Option<&RecordStatus> {
-        match self {
-            Database::Embedded(embedded) => embedded.record(),
-            Database::Team(_) => None,
+        match &self.kind {
+            Kind::Embedded(embedded) => embedded.record(),
+            Kind::Team(_) => None,
         }
     }
 
     /// Opens the record file this store's writer feeds again (SIGHUP).
     pub async fn reopen_record(&self) -> Result<(), super::RecordError> {
-        match self {
-            Database::Embedded(embedded) => embedded.reopen_record().await,
-            Database::Team(_) => Ok(()),
+        match &self.kind {
+            Kind::Embedded(embedded) => embedded.reopen_record().await,
+            Kind::Team(_) => Ok(()),
         }
     }
 }

@@ -276,18 +276,17 @@ enum JobKind {
 
 impl Job {
     fn exchange(
-        (id, received_at, line): (u64, Arrival, JsonLine),
-        change: StateChange,
+        exchange: ToStore,
         room: Option<OwnedSemaphorePermit>,
         done: Option<oneshot::Sender<bool>>,
     ) -> Job {
         Job {
             kind: JobKind::Exchange,
-            id,
-            received_at,
-            line,
-            delivery: change.delivery,
-            script_positions: change.script_positions,
+            id: exchange.id,
+            received_at: exchange.received_at,
+            line: exchange.line,
+            delivery: exchange.change.delivery,
+            script_positions: exchange.change.script_positions,
             _room: room,
             done,
         }
@@ -324,14 +323,26 @@ pub struct Embedded {
     record: Option<RecordStatus>,
     failed: Arc<AtomicBool>,
     failure: Arc<Mutex<Option<String>>>,
-    /// Exchanges not waited for that were left out because the writer was behind.
-    left_out: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Embedded {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(formatter, "Embedded({})", self.path.display())
     }
+}
+
+/// One exchange to store: its id, when it arrived, its record line, and what it
+/// changed in the decision state.
+#[derive(Debug)]
+pub struct ToStore {
+    /// The exchange's id.
+    pub id: u64,
+    /// When it arrived.
+    pub received_at: Arrival,
+    /// Its record line.
+    pub line: JsonLine,
+    /// What it changed.
+    pub change: StateChange,
 }
 
 /// What one exchange changed, to be stored with it.
@@ -395,7 +406,6 @@ impl Embedded {
                 record: record_status,
                 failed,
                 failure,
-                left_out: std::sync::atomic::AtomicU64::new(0),
             },
             stored,
         ))
@@ -412,13 +422,19 @@ impl Embedded {
         self.check()?;
         let line = JsonLine::of_text(line);
         let room = self.room_for(&line).await?;
-        let job = Job::exchange(
-            (id, received_at, line),
-            StateChange::default(),
-            Some(room),
-            None,
-        );
+        let exchange = ToStore {
+            id,
+            received_at,
+            line,
+            change: StateChange::default(),
+        };
+        let job = Job::exchange(exchange, Some(room), None);
         self.queue.send(job).await.map_err(|_| self.failed_error())
+    }
+
+    /// The store, as messages name it.
+    pub(super) fn describe(&self) -> String {
+        self.path.display().to_string()
     }
 
     /// Waits until everything queued so far is committed (or writing failed).
@@ -488,25 +504,18 @@ impl Embedded {
                 failure: Arc::new(Mutex::new(Some(
                     "opened read-only (hookscope inspect)".into(),
                 ))),
-                left_out: std::sync::atomic::AtomicU64::new(0),
             },
             stored.summary,
         ))
     }
 
     /// Stores one exchange and what it changed, and waits for the commit.
-    pub async fn write(
-        &self,
-        id: u64,
-        received_at: Arrival,
-        line: JsonLine,
-        change: StateChange,
-    ) -> Result<(), StoreError> {
+    pub async fn write(&self, exchange: ToStore) -> Result<(), StoreError> {
         self.check()?;
         // The queue is bounded: a writer that is behind makes answers wait.
-        let room = self.room_for(&line).await?;
+        let room = self.room_for(&exchange.line).await?;
         let (done, committed) = oneshot::channel();
-        let job = Job::exchange((id, received_at, line), change, Some(room), Some(done));
+        let job = Job::exchange(exchange, Some(room), Some(done));
         let sent = self.queue.send(job).await.is_ok();
         if !sent || !committed.await.unwrap_or(false) {
             self.check()?;
@@ -545,28 +554,16 @@ impl Embedded {
         self.record.as_ref()
     }
 
-    /// Stores one exchange without waiting (one that acknowledged nothing); when the
-    /// writer is behind, it is left out.
-    pub fn write_detached(
-        &self,
-        id: u64,
-        received_at: Arrival,
-        line: JsonLine,
-        change: StateChange,
-    ) {
+    /// Stores one exchange without waiting (one that acknowledged nothing); `false`
+    /// when it is left out because the writer is behind.
+    pub fn write_detached(&self, exchange: ToStore) -> bool {
         if self.check().is_err() {
-            return;
+            return true;
         }
-        let sent = self.room.try_take(&line).is_some_and(|room| {
-            let job = Job::exchange((id, received_at, line), change, Some(room), None);
+        self.room.try_take(&exchange.line).is_some_and(|room| {
+            let job = Job::exchange(exchange, Some(room), None);
             self.queue.try_send(job).is_ok()
-        });
-        if !sent && self.left_out.fetch_add(1, Ordering::Relaxed) == 0 {
-            tracing::warn!(
-                "the --store {} is not keeping up: exchanges that acknowledged nothing are left out while it is behind",
-                self.path.display()
-            );
-        }
+        })
     }
 
     /// The stored record lines that pass `filter`, newest first, below `below` (an
@@ -591,9 +588,7 @@ impl Embedded {
                 partial = true;
                 return false;
             }
-            let matches = filter.may_match_text(line)
-                && super::RecordLine::parse(line).is_ok_and(|parsed| filter.matches_line(&parsed));
-            if matches {
+            if filter.read_if_passes(line).is_some() {
                 found.push((id, line.to_owned()));
             }
             found.len() < limit
@@ -618,13 +613,9 @@ impl Embedded {
         )
         .map_err(failed)?;
         each_line(&reader, &self.path, Order::Ascending, below, |_, line| {
-            if !filter.may_match_text(line) {
-                return true;
-            }
-            match super::RecordLine::parse(line) {
-                Ok(parsed) if filter.matches_line(&parsed) => visit(&parsed),
-                _ => true,
-            }
+            filter
+                .read_if_passes(line)
+                .is_none_or(|parsed| visit(&parsed))
         })
         .map_err(failed)
     }
@@ -668,11 +659,6 @@ impl Embedded {
             return Ok(line.and_then(|bytes| String::from_utf8(bytes).ok()));
         }
         Ok(None)
-    }
-
-    /// Exchanges that acknowledged nothing, left out because the writer was behind.
-    pub fn left_out(&self) -> u64 {
-        self.left_out.load(Ordering::Relaxed)
     }
 
     /// The failure, once writing the store (or the record file it feeds) has failed.

@@ -176,6 +176,17 @@ impl Filter {
         Filter::from_query(&query)
     }
 
+    /// A stored record line, read, when it passes (the text scanned first, see
+    /// [`Filter::may_match_text`]).
+    pub(crate) fn read_if_passes<'a>(&self, line: &'a str) -> Option<super::RecordLine<'a>> {
+        if !self.may_match_text(line) {
+            return None;
+        }
+        super::RecordLine::parse(line)
+            .ok()
+            .filter(|parsed| self.matches_line(parsed))
+    }
+
     /// Whether a record line, as the text it is, may pass: `false` only when the
     /// text looked for is written as it is and is nowhere in the line (a body kept
     /// as base64 is searched decoded, so such a line may pass). A scan of the text

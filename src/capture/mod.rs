@@ -21,6 +21,7 @@ pub use backend::{Database, StoreLocation};
 pub use compare::{Change, compare};
 pub use database::{
     Embedded, ImportError, Importer, Retention, StateChange, StoreError, StoreSummary, Stored,
+    ToStore,
 };
 pub use deliveries::{Attempt, Deliveries, DeliveryCounts};
 pub use exchange::{BodyState, Exchange, Outcome, Reply, UNREADABLE_METHOD, UpstreamLeg};

@@ -16,14 +16,13 @@
 //! Retry-After, and the pool reconnects by itself once it is back.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use super::database::{Arrival, StateChange, StoreError, StoreSummary, StoredDelivery};
+use super::database::{Arrival, StoreError, StoreSummary, StoredDelivery, ToStore};
 use super::record::Room;
 use super::{JsonLine, Retention};
 use tokio::sync::OwnedSemaphorePermit;
@@ -255,7 +254,6 @@ pub struct Team {
     /// Bytes of lines queued for the writer (32 MiB, as the embedded store's): a
     /// database that stops taking writes must not turn a flood into memory.
     room: Room,
-    left_out: AtomicU64,
     /// Dropped with the store: its background tasks (listener, retention) end.
     running: watch::Sender<()>,
 }
@@ -297,6 +295,23 @@ struct Write {
     done: Option<oneshot::Sender<Result<(), StoreError>>>,
     /// Its line's room in the queue, given back once written.
     _room: OwnedSemaphorePermit,
+}
+
+impl Write {
+    fn of(
+        exchange: ToStore,
+        done: Option<oneshot::Sender<Result<(), StoreError>>>,
+        room: OwnedSemaphorePermit,
+    ) -> Write {
+        Write {
+            id: exchange.id,
+            received_at: exchange.received_at,
+            line: exchange.line,
+            delivery: exchange.change.delivery,
+            done,
+            _room: room,
+        }
+    }
 }
 
 impl Team {
@@ -437,11 +452,15 @@ impl Team {
                 decisions: None,
                 peers: broadcast::channel(PEER_BACKLOG).0,
                 room: Room::new(),
-                left_out: AtomicU64::new(0),
                 running: watch::channel(()).0,
             },
             summary,
         ))
+    }
+
+    /// The store, as messages name it (without the password).
+    pub(super) fn describe(&self) -> String {
+        self.url.to_string()
     }
 
     /// A failure of this store, as answers and the API say it.
@@ -504,27 +523,14 @@ impl Team {
     }
 
     /// Stores an exchange and what it changed, and waits for the commit.
-    pub async fn write(
-        &self,
-        id: u64,
-        received_at: Arrival,
-        line: JsonLine,
-        change: StateChange,
-    ) -> Result<(), StoreError> {
+    pub async fn write(&self, exchange: ToStore) -> Result<(), StoreError> {
         let Some(writes) = &self.writes else {
             return Err(self.failed("opened read-only".into()));
         };
         let (done, committed) = oneshot::channel();
         let stored = async {
-            let room = self.room.wait_for(&line).await?;
-            let write = Write {
-                id,
-                received_at,
-                line,
-                delivery: change.delivery,
-                done: Some(done),
-                _room: room,
-            };
+            let room = self.room.wait_for(&exchange.line).await?;
+            let write = Write::of(exchange, Some(done), room);
             writes.send(Queued::Write(write)).await.ok()?;
             committed.await.ok()
         };
@@ -535,40 +541,15 @@ impl Team {
         }
     }
 
-    /// Stores an exchange that acknowledged nothing, without waiting; left out
-    /// (and counted) when the writer is behind.
-    pub fn write_detached(
-        &self,
-        id: u64,
-        received_at: Arrival,
-        line: JsonLine,
-        change: StateChange,
-    ) {
-        let sent = match (&self.writes, self.room.try_take(&line)) {
-            (Some(writes), Some(room)) => {
-                let write = Write {
-                    id,
-                    received_at,
-                    line,
-                    delivery: change.delivery,
-                    done: None,
-                    _room: room,
-                };
-                writes.try_send(Queued::Write(write)).is_ok()
-            }
+    /// Stores an exchange that acknowledged nothing, without waiting; `false` when
+    /// it is left out because the writer is behind.
+    pub fn write_detached(&self, exchange: ToStore) -> bool {
+        match (&self.writes, self.room.try_take(&exchange.line)) {
+            (Some(writes), Some(room)) => writes
+                .try_send(Queued::Write(Write::of(exchange, None, room)))
+                .is_ok(),
             _ => false,
-        };
-        if !sent && self.left_out.fetch_add(1, Ordering::Relaxed) == 0 {
-            tracing::warn!(
-                "the --store {} is not keeping up: exchanges that acknowledged nothing are left out while it is behind",
-                self.url
-            );
         }
-    }
-
-    /// Exchanges that acknowledged nothing, left out because the writer was behind.
-    pub fn left_out(&self) -> u64 {
-        self.left_out.load(Ordering::Relaxed)
     }
 
     /// Waits until everything queued so far is committed.
@@ -611,10 +592,7 @@ impl Team {
                 return Ok((found, false));
             };
             for (id, line) in rows {
-                if filter.may_match_text(&line)
-                    && super::RecordLine::parse(&line)
-                        .is_ok_and(|parsed| filter.matches_line(&parsed))
-                {
+                if filter.read_if_passes(&line).is_some() {
                     found.push((id, line));
                     if found.len() >= limit {
                         return Ok((found, false));
@@ -646,13 +624,11 @@ impl Team {
                 if *id >= below {
                     return Ok(());
                 }
-                if !filter.may_match_text(line) {
-                    continue;
-                }
-                if let Ok(parsed) = super::RecordLine::parse(line) {
-                    if filter.matches_line(&parsed) && !visit(&parsed) {
-                        return Ok(());
-                    }
+                if filter
+                    .read_if_passes(line)
+                    .is_some_and(|parsed| !visit(&parsed))
+                {
+                    return Ok(());
                 }
             }
             after = last;

@@ -783,12 +783,12 @@ impl Inspector {
         let (database, summary) = match store {
             StoreLocation::File(path) => {
                 let (embedded, summary) = crate::capture::Embedded::open_read_only(path)?;
-                (Database::Embedded(embedded), summary)
+                (Database::from(embedded), summary)
             }
             StoreLocation::Team(url) => {
                 let (team, summary) =
                     crate::capture::Team::connect_read_only(url, INSPECT_TIMEOUT).await?;
-                (Database::Team(team), summary)
+                (Database::from(team), summary)
             }
         };
         let listener = TcpListener::bind(admin)
@@ -1115,7 +1115,7 @@ async fn open_persistence(config: &Config) -> Result<Persistence, ServerError> {
         Some(StoreLocation::File(path)) => {
             let record = config.record.as_deref().map(RecordFile::open).transpose()?;
             let (embedded, stored) = crate::capture::Embedded::open(path, retention, record)?;
-            Ok((None, Some(Database::Embedded(embedded)), Some(stored)))
+            Ok((None, Some(Database::from(embedded)), Some(stored)))
         }
         // A shared store keeps its state in the database, read at each decision:
         // nothing is restored into this process.
@@ -1127,7 +1127,7 @@ async fn open_persistence(config: &Config) -> Result<Persistence, ServerError> {
                 summary,
                 ..Default::default()
             };
-            Ok((recorder, Some(Database::Team(team)), Some(stored)))
+            Ok((recorder, Some(Database::from(team)), Some(stored)))
         }
     }
 }

@@ -797,8 +797,14 @@ impl Pending {
                 .map_err(|error| error.to_string())?;
         }
         if let (Some(database), Some(change)) = (&shared.database, change) {
+            let exchange = crate::capture::ToStore {
+                id,
+                received_at,
+                line,
+                change,
+            };
             database
-                .write((id, received_at), line, change, self.receiver.store_timeout)
+                .write(exchange, self.receiver.store_timeout)
                 .await
                 .map_err(|error| error.to_string())?;
         }
