@@ -101,7 +101,7 @@ pub struct Config {
 
     /// Keep every exchange and each alert's delivery state in an SQLite database at FILE
     /// (created if new): a restart with the same file continues attempt numbers, script
-    /// positions and ids. Or in PostgreSQL (postgres://USER[:PASSWORD]@HOST:PORT/DB), shared
+    /// positions and ids. Or in PostgreSQL (postgres://USER:PASSWORD@HOST:PORT/DB), shared
     /// by every hookscope given the same URL: attempts are numbered and scripts walked
     /// across them. Every answer is sent only once the store has it.
     #[arg(help_heading = "History and record", long, value_name = "FILE|URL", value_parser = StoreArgument)]
