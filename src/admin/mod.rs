@@ -131,6 +131,7 @@ pub(crate) async fn serve(
         .route("/", get(|| async { html(INDEX_HTML) }))
         .route("/api/requests", get(list).delete(clear))
         .route("/api/requests/{id}", get(one))
+        .route("/api/requests/{id}/body", get(exact_body))
         .route("/api/requests/{id}/replay", post(replay))
         .route("/api/export.har", get(export_har))
         .route("/api/alerts", get(alerts))
@@ -237,6 +238,31 @@ async fn one(State(admin): State<Admin>, Path(id): Path<String>) -> Answer {
             None => Err(missing),
         },
     }
+}
+
+/// The body exactly as it was received, byte for byte (the editor starts from it,
+/// so that a signed body sent again unedited still verifies).
+async fn exact_body(State(admin): State<Admin>, Path(id): Path<String>) -> Answer {
+    let body = match find(&admin.shared, &id) {
+        Ok(exchange) => exchange.body.clone(),
+        Err(missing) => {
+            let line = stored_line(&admin, &id).await?.ok_or(missing)?;
+            RecordLine::parse(&line)
+                .and_then(|line| line.body_bytes())
+                .map_err(|error| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        format!("the stored line has no readable body: {error}"),
+                    )
+                })?
+        }
+    };
+    let mut response = Response::new(axum::body::Body::from(body));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    Ok(response)
 }
 
 /// Exchange `id`'s stored record line (none without a `--store`), read on a blocking thread.
