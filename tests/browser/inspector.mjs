@@ -38,6 +38,7 @@ const axeViews = [];
 async function shoot(page, name) {
   if (!SCREENSHOTS) return;
   mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.evaluate(() => { for (const pane of document.querySelectorAll('#side, #list')) pane.scrollTop = 0; });
   await page.screenshot({ path: join(SCREENSHOTS, `inspector-${name}.png`) });
 }
 
@@ -424,7 +425,7 @@ try {
   assert.match(await delivered.locator('.mark').nth(1).getAttribute('title'), /attempt 2: 202, upstream 202, [\d.]+ s after attempt 1/);
   // A timeline: labelled ticks, a legend, the gap written, the lost acknowledgement marked,
   // and the final state shown whole.
-  assert.equal(await found.locator('#alerts-axis span').count(), 5);
+  assert.equal(await found.locator('#alerts-axis .ticks span').count(), 5);
   assert.match(await found.textContent('#alerts-legend'), /lost acknowledgement/);
   assert.match(await delivered.textContent(), /gaps [\d.]+ s/);
   assert.match(await delivered.textContent(), /lost acknowledgement ×1/);
