@@ -136,7 +136,8 @@ try {
   const named = await page.textContent('#rows tr.row[data-id="1"]');
   assert.match(named, /INFONew Alert: Suspicious traffic detected/);
   assert.doesNotMatch(named, /retry/);
-  assert.equal(await page.textContent('#rows tr.row[data-id="1"] td:last-child'), '1');
+  // Acknowledged at once: attempt 1 of 1.
+  assert.equal(await page.textContent('#rows tr.row[data-id="1"] td:last-child'), '1 of 1');
 
   // Open the invalid one: its problems are listed with their pointers.
   await page.click('#rows tr.row[data-id="2"]');
@@ -368,6 +369,8 @@ try {
   assert.match(await frontPage.textContent('#rows tr.row[data-id="1"]'), /503 ⇢ 202/);
   assert.match(await frontPage.textContent('#rows tr.row[data-id="2"]'), /duplicate upstream/);
   assert.match(await frontPage.textContent('#rows tr.row[data-id="1"]'), /lost ack/);
+  // Once attempt 2 was acknowledged, attempt 1 knows its delivery's total.
+  await frontPage.waitForFunction(() => document.querySelector('#rows tr.row[data-id="1"] td:last-child').textContent.startsWith('1 of 2'));
   await frontPage.click('#rows tr.row[data-id="1"]');
   await frontPage.waitForFunction(() => document.querySelector('#detail-title').textContent === '#1');
   // Where it went, in the detail's first line.
