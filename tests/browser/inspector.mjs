@@ -271,6 +271,9 @@ try {
   await shoot(page, 'request-light');
   await page.emulateMedia({ colorScheme: 'dark' });
   assert.notEqual(await background(), light, 'the dark theme is another');
+  // At 1920x1080 as at 1280x800: nothing wider than the window.
+  await page.setViewportSize({ width: 1920, height: 1080 });
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 1920));
   // Usable at 800 px: nothing wider than the window, list and detail both shown.
   await page.setViewportSize({ width: 800, height: 800 });
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 800), 'no page-wide horizontal scroll at 800 px');
@@ -387,6 +390,15 @@ try {
   await frontPage.waitForFunction(() => document.querySelector('#detail-title').textContent === '#2');
   assert.match(await frontPage.textContent('#detail-upstream'), /already acknowledged/);
   await frontPage.waitForFunction(() => /duplicates delivered upstream 1/.test(document.querySelector('#stats').textContent), null, { timeout: 5000 });
+  // The delivery tab: both attempts, the gap, the lost acknowledgement and the duplicate.
+  await panel(frontPage, 'delivery');
+  await frontPage.waitForFunction(() => document.querySelectorAll('#delivery-attempts tbody tr').length === 2);
+  assert.match(await frontPage.textContent('#delivery-state'), /delivered after 2 attempts, 1 duplicate delivered upstream/);
+  const attemptsShown = await frontPage.textContent('#delivery-attempts tbody');
+  assert.match(attemptsShown, /lost acknowledgement/);
+  assert.match(attemptsShown, /202 \(duplicate\)/);
+  await accessible(frontPage, 'the delivery');
+  await shoot(frontPage, 'delivery');
   await panel(frontPage, 'request');
   await frontPage.fill('#replay-url', '');
   await frontPage.click('#replay-button');
