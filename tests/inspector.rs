@@ -738,3 +738,23 @@ fn a_masked_secret_is_given_again_to_replay() {
     assert_eq!(answer.status(), 422);
     assert!(answer.text().unwrap().contains("x-token was masked"));
 }
+
+/// The page shows only network text, and sets it only as text: no API that parses a
+/// string as markup appears in it (the XSS guarantee a reviewer can check by grep,
+/// and one reason the page is plain code rather than templates).
+#[test]
+fn the_served_page_never_parses_text_as_markup() {
+    let hookscope = Hookscope::start(&[]);
+    let page = get_text(&hookscope.api("/"));
+    assert!(page.contains("<title>hookscope inspector</title>"));
+    for markup in [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "createContextualFragment",
+        "DOMParser",
+    ] {
+        assert!(!page.contains(markup), "the inspector page uses {markup}");
+    }
+}
