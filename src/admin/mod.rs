@@ -1061,22 +1061,27 @@ async fn next_peer(
     }
 }
 
-impl RenderedEvents {
-    /// The event for an exchange another instance stored, from its record line.
-    fn line_event(&self, id: u64, line: &str) -> Event {
-        if line.len() <= MAX_EVENT_LINE {
-            Event::default()
-                .event("exchange")
-                .id(id.to_string())
-                .data(line)
-        } else {
-            Event::default()
-                .event("exchange-id")
-                .id(id.to_string())
-                .data(id.to_string())
-        }
+/// What an event carries for exchange `id`: its record line, or its id alone when
+/// the line is too long for an event (the reader fetches it).
+fn event_data(id: u64, line: &str) -> Arc<str> {
+    if line.len() <= MAX_EVENT_LINE {
+        Arc::from(line)
+    } else {
+        Arc::from(id.to_string())
     }
+}
 
+/// The event for exchange `id` carrying `data` (from [`event_data`]).
+fn event_of(id: u64, data: &str) -> Event {
+    let kind = if data.starts_with('{') {
+        "exchange"
+    } else {
+        "exchange-id"
+    };
+    Event::default().event(kind).id(id.to_string()).data(data)
+}
+
+impl RenderedEvents {
     fn event(&self, exchange: &Exchange) -> Event {
         let id = exchange.id;
         let mut rendered = self
@@ -1087,11 +1092,7 @@ impl RenderedEvents {
             Some((_, data)) => Arc::clone(data),
             None => {
                 let line = record_line(exchange).to_vec();
-                let data: Arc<str> = if line.len() <= MAX_EVENT_LINE {
-                    Arc::from(String::from_utf8_lossy(&line))
-                } else {
-                    Arc::from(id.to_string())
-                };
+                let data = event_data(id, &String::from_utf8_lossy(&line));
                 if rendered.len() >= LIVE_QUEUE {
                     rendered.pop_front();
                 }
@@ -1100,12 +1101,7 @@ impl RenderedEvents {
             }
         };
         drop(rendered);
-        let kind = if data.starts_with('{') {
-            "exchange"
-        } else {
-            "exchange-id"
-        };
-        Event::default().event(kind).id(id.to_string()).data(&*data)
+        event_of(id, &data)
     }
 }
 
@@ -1147,7 +1143,7 @@ async fn events(State(admin): State<Admin>) -> Result<Response, ApiError> {
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
                 Some(peer) = next_peer(peers.as_mut()) => match peer {
-                    Ok((id, line)) => rendered.line_event(id, &line),
+                    Ok((id, line)) => event_of(id, &event_data(id, &line)),
                     Err(broadcast::error::RecvError::Lagged(missed)) => lagged(missed),
                     Err(broadcast::error::RecvError::Closed) => break,
                 },

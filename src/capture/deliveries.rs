@@ -116,22 +116,7 @@ impl Deliveries {
     /// arriving again starts a new delivery at attempt 1 (a manual re-send also has
     /// its own key, as its title says `[Re-sent]: `).
     pub fn arrive(&mut self, key: &AlertKey, route: Option<&str>, at: Instant) -> Attempt {
-        if self.tracked() >= MAX_TRACKED {
-            self.forget_finished();
-        }
-        let destination = match route {
-            None => &mut self.unrouted,
-            Some(prefix) => {
-                if !self.routed.contains_key(prefix) {
-                    self.routed.insert(prefix.to_owned(), Sequences::default());
-                }
-                let Some(sequences) = self.routed.get_mut(prefix) else {
-                    unreachable!("inserted above")
-                };
-                sequences
-            }
-        };
-        let sequences = &mut destination[usize::from(key.resent)];
+        let sequences = self.sequences_for(key, route);
         if !sequences.contains_key(key.value.as_str()) {
             sequences.insert(
                 key.value.clone(),
@@ -180,14 +165,7 @@ impl Deliveries {
         shared: &super::SharedAttempt,
         at: Instant,
     ) -> Attempt {
-        if self.tracked() >= MAX_TRACKED {
-            self.forget_finished();
-        }
-        let destination = match route {
-            None => &mut self.unrouted,
-            Some(prefix) => self.routed.entry(prefix.to_owned()).or_default(),
-        };
-        destination[usize::from(key.resent)].insert(
+        self.sequences_for(key, route).insert(
             key.value.clone(),
             Sequence {
                 attempts: shared.number,
@@ -204,6 +182,27 @@ impl Deliveries {
             duplicate_upstream: false,
             route: route.map(str::to_owned),
         }
+    }
+
+    /// The sequences a request for `key` on `route` is numbered in (made the first
+    /// time a route is seen; finished ones forgotten first once there are too many).
+    fn sequences_for(&mut self, key: &AlertKey, route: Option<&str>) -> &mut KeyMap<Sequence> {
+        if self.tracked() >= MAX_TRACKED {
+            self.forget_finished();
+        }
+        let destination = match route {
+            None => &mut self.unrouted,
+            Some(prefix) => {
+                if !self.routed.contains_key(prefix) {
+                    self.routed.insert(prefix.to_owned(), Sequences::default());
+                }
+                let Some(sequences) = self.routed.get_mut(prefix) else {
+                    unreachable!("inserted above")
+                };
+                sequences
+            }
+        };
+        &mut destination[usize::from(key.resent)]
     }
 
     /// Records that `attempt` was answered with a 2XX: its delivery is acknowledged,
@@ -329,7 +328,7 @@ mod tests {
             number: 3,
             gap: Some(Duration::from_secs(2)),
             upstream_acked: true,
-            script_position: None,
+            script_step: None,
         };
         let mut third = deliveries.adopt(&a, Some("/x"), &shared, at);
         assert_eq!((third.number, third.gap), (3, Some(Duration::from_secs(2))));

@@ -237,8 +237,10 @@ pub struct SharedAttempt {
     pub gap: Option<Duration>,
     /// An earlier attempt of this delivery was acknowledged by the upstream (`--forward`).
     pub upstream_acked: bool,
-    /// The global script's position this request takes, when it asked for one.
-    pub script_position: Option<u64>,
+    /// The global script's step this request takes, when it asked for one: the
+    /// script's route (as [`global_script_route`](crate::respond::global_script_route)
+    /// keys it) and the position.
+    pub script_step: Option<(i64, u64)>,
 }
 
 /// A store shared by several instances, on PostgreSQL.
@@ -522,23 +524,22 @@ impl Team {
         self.ask(self.decisions.as_ref(), arrival).await
     }
 
-    /// Stores an exchange and what it changed, and waits for the commit.
+    /// Stores an exchange and what it changed, and waits for the commit (as long
+    /// as [`Database::write`](super::Database::write) lets it: `--store-timeout`).
     pub async fn write(&self, exchange: ToStore) -> Result<(), StoreError> {
+        let stopped = || self.failed("the writer stopped".into());
         let Some(writes) = &self.writes else {
             return Err(self.failed("opened read-only".into()));
         };
-        let (done, committed) = oneshot::channel();
-        let stored = async {
-            let room = self.room.wait_for(&exchange.line).await?;
-            let write = Write::of(exchange, Some(done), room);
-            writes.send(Queued::Write(write)).await.ok()?;
-            committed.await.ok()
+        let Some(room) = self.room.wait_for(&exchange.line).await else {
+            return Err(self.failed("the writer is 32 MiB behind".into()));
         };
-        match tokio::time::timeout(self.timeout, stored).await {
-            Ok(Some(result)) => result,
-            Ok(None) => Err(self.failed("the writer stopped".into())),
-            Err(_) => Err(self.too_slow()),
+        let (done, committed) = oneshot::channel();
+        let write = Write::of(exchange, Some(done), room);
+        if writes.send(Queued::Write(write)).await.is_err() {
+            return Err(stopped());
         }
+        committed.await.unwrap_or_else(|_| Err(stopped()))
     }
 
     /// Stores an exchange that acknowledged nothing, without waiting; `false` when
@@ -1066,7 +1067,9 @@ async fn decide(
                     Duration::from_micros(u64::try_from(arrival.now_us - previous).unwrap_or(0))
                 }),
                 upstream_acked: row.get(2),
-                script_position: position.map(|taken| u64::try_from(taken - 1).unwrap_or(0)),
+                script_step: arrival.script_route.zip(position).map(|(route, taken)| {
+                    (i64::from(route), u64::try_from(taken - 1).unwrap_or(0))
+                }),
             }
         })
         .collect())

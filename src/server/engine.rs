@@ -20,6 +20,17 @@ use crate::capture::{Deliveries, Exchange};
 use crate::respond::ScriptState;
 use crate::shared::Shared;
 
+/// The next exchange id from a shared store; `0` when it cannot give one, with why
+/// (the request then gets 503: nothing about it could be stored).
+pub(super) async fn shared_id(
+    team: &crate::capture::Team,
+) -> (u64, Option<crate::capture::StoreError>) {
+    match team.next_id().await {
+        Ok(id) => (id, None),
+        Err(error) => (0, Some(error)),
+    }
+}
+
 /// What the webhook listener's requests read and advance.
 pub(crate) struct Receiver {
     pub(super) shared: Arc<Shared>,
@@ -119,18 +130,6 @@ impl Receiver {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The next exchange id: this process's own, or a shared store's. `0` when the
-    /// shared store cannot give one, with why (the request then gets 503).
-    pub(super) async fn next_shared_id(&self) -> (u64, Option<crate::capture::StoreError>) {
-        match self.shared.team() {
-            None => (self.next_id(), None),
-            Some(team) => match team.next_id().await {
-                Ok(id) => (id, None),
-                Err(error) => (0, Some(error)),
-            },
-        }
-    }
-
     /// Captures a request that hyper refused while reading its head (it answered
     /// 400, 414 or 431 itself), so that it is in the history and the record too.
     fn capture_refused_head(
@@ -148,7 +147,10 @@ impl Receiver {
             // A shared store numbers it: its id is a round trip away.
             let receiver = Arc::clone(self);
             tokio::spawn(async move {
-                let (id, _) = receiver.next_shared_id().await;
+                let Some(team) = receiver.shared.team() else {
+                    return;
+                };
+                let (id, _) = shared_id(team).await;
                 let exchange = Exchange::unreadable_head(id, peer, status, reason);
                 receiver
                     .shared

@@ -100,7 +100,7 @@ async fn intake(receiver: &Receiver, request: Request<Incoming>) -> Intake {
     let received_at = chrono::Utc::now();
     let (id, store_down) = match receiver.shared.team() {
         None => (receiver.next_id(), None),
-        Some(_) => Box::pin(receiver.next_shared_id()).await,
+        Some(team) => Box::pin(super::engine::shared_id(team)).await,
     };
     let (mut head, body) = request.into_parts();
     host_from_authority(&mut head);
@@ -443,10 +443,8 @@ fn decide_once(
             .deliveries
             .arrive(&request.key, route, request.started),
         Some(shared) => {
-            if let (Some(position), Some(script_route)) =
-                (shared.script_position, global_script_route(behaviour, path))
-            {
-                decisions.scripts.restore([(script_route, position)]);
+            if let Some(step) = shared.script_step {
+                decisions.scripts.restore([step]);
             }
             decisions
                 .deliveries
