@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use hookscope::escape::escape_line;
-use hookscope::outgoing::{Trust, Url};
+use hookscope::outgoing::{Trust, TrustError, Url};
 use hookscope::output::{ColorChoice, StdoutFull, Tone, painted};
 use hookscope::send::{self, RecordedRequest};
 use hookscope::{RecordLine, ServerBuilder, Verdict, output, panther, validate};
@@ -364,9 +364,13 @@ impl Signals {
     }
 }
 
-/// The sender for `send` and `replay`, or `None` when its CA file cannot be used (said).
+/// The sender for `replay`, or `None` when its CA file cannot be used (said).
 fn sender(trust: &Trust, timeout: Duration) -> Option<send::Sender> {
-    send::Sender::new(trust, timeout)
+    said_on_error(send::Sender::new(trust, timeout))
+}
+
+fn said_on_error(sender: Result<send::Sender, TrustError>) -> Option<send::Sender> {
+    sender
         .map_err(|error| eprintln!("hookscope: error: {error}"))
         .ok()
 }
@@ -684,7 +688,7 @@ async fn send(args: &SendArgs) -> Outcome {
     if trust == Trust::Insecure {
         tracing::warn!("--insecure: the server's certificate is not verified");
     }
-    let Some(sender) = sender(&trust, args.timeout) else {
+    let Some(sender) = said_on_error(send::Sender::as_panther(&trust, args.timeout)) else {
         return Outcome::Usage;
     };
     let mut rng = match args.seed {

@@ -174,6 +174,23 @@ fn tls_error<'a>(mut error: &'a (dyn std::error::Error + 'static)) -> Option<&'a
 impl Client {
     /// A client trusting `trust`, giving up on a connection after `connect_timeout`.
     pub fn new(trust: &Trust, connect_timeout: Duration) -> Result<Client, TrustError> {
+        Client::build(trust, connect_timeout, false)
+    }
+
+    /// The same, writing HTTP/1.1 header names in canonical case (`Content-Type`), as
+    /// Go's client does: for sending as Panther.
+    pub fn with_canonical_case(
+        trust: &Trust,
+        connect_timeout: Duration,
+    ) -> Result<Client, TrustError> {
+        Client::build(trust, connect_timeout, true)
+    }
+
+    fn build(
+        trust: &Trust,
+        connect_timeout: Duration,
+        canonical_case: bool,
+    ) -> Result<Client, TrustError> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -186,6 +203,7 @@ impl Client {
             .wrap_connector(http);
         let inner = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(50))
+            .http1_title_case_headers(canonical_case)
             .build(connector);
         Ok(Client { inner })
     }

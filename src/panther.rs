@@ -12,7 +12,7 @@
 
 use std::fmt::Write as _;
 
-use chrono::{DateTime, Timelike, Utc};
+use chrono::{DateTime, FixedOffset, Timelike, Utc};
 use serde_json::{Map, Value};
 
 use crate::alert::Alert;
@@ -317,14 +317,67 @@ impl Alert {
 /// assert_eq!(hookscope::panther::go_time(at), "2026-11-27T08:12:30.1234Z");
 /// ```
 pub fn go_time(at: DateTime<Utc>) -> String {
+    go_time_in(at.fixed_offset())
+}
+
+/// A time as Go writes it in its own offset (`Z` when the offset is zero,
+/// `+02:00` otherwise), as a `time.Time` decoded from that text writes itself again.
+fn go_time_in(at: DateTime<FixedOffset>) -> String {
     let mut text = at.format("%Y-%m-%dT%H:%M:%S").to_string();
     let nanos = at.nanosecond() % 1_000_000_000;
     if nanos > 0 {
         let digits = format!("{nanos:09}");
         let _ = write!(text, ".{}", digits.trim_end_matches('0'));
     }
-    text.push('Z');
+    if at.offset().local_minus_utc() == 0 {
+        text.push('Z');
+    } else {
+        let _ = write!(text, "{}", at.format("%:z"));
+    }
     text
+}
+
+/// A number as Go writes a float64 into JSON through jsoniter 1.1.10's
+/// `WriteFloat64` (Panther's version): `strconv.AppendFloat(value, format, -1, 64)`,
+/// the format `e` below 1e-6 and from 1e21, `f` otherwise: the shortest digits that
+/// read back to the same float64 (`1.0` is `1`, `12345678901234567890` is
+/// `12345678901234567000`, `-0.0` is `-0`, `1.5e-7` is `1.5e-07`).
+///
+/// ```
+/// assert_eq!(hookscope::panther::go_float64(1.5e-7), "1.5e-07");
+/// assert_eq!(hookscope::panther::go_float64(1e21), "1e+21");
+/// assert_eq!(hookscope::panther::go_float64(0.1), "0.1");
+/// ```
+pub fn go_float64(value: f64) -> String {
+    let sign = if value.is_sign_negative() { "-" } else { "" };
+    let magnitude = value.abs();
+    // Rust's exponent form holds the same shortest round-trip digits Go's -1 precision
+    // writes; only the layout differs.
+    let shortest = format!("{magnitude:e}");
+    let (mantissa, exponent) = shortest.split_once('e').unwrap_or((&shortest, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let digits = mantissa.replace('.', "");
+    let scientific = magnitude != 0.0 && !(1e-6..1e21).contains(&magnitude);
+    if scientific {
+        let (first, rest) = digits.split_at(1);
+        let point = if rest.is_empty() { "" } else { "." };
+        let exponent_sign = if exponent < 0 { '-' } else { '+' };
+        return format!(
+            "{sign}{first}{point}{rest}e{exponent_sign}{:02}",
+            exponent.unsigned_abs()
+        );
+    }
+    let before_point = exponent + 1;
+    match usize::try_from(before_point) {
+        Err(_) | Ok(0) => format!(
+            "{sign}0.{}{digits}",
+            "0".repeat(before_point.unsigned_abs() as usize)
+        ),
+        Ok(whole) if whole >= digits.len() => {
+            format!("{sign}{digits}{}", "0".repeat(whole - digits.len()))
+        }
+        Ok(whole) => format!("{sign}{}.{}", &digits[..whole], &digits[whole..]),
+    }
 }
 
 /// The bytes Panther sends for this alert (see [`encode_map`]).
@@ -336,10 +389,15 @@ pub fn encode(alert: &Alert) -> Vec<u8> {
 }
 
 /// A JSON object written as Panther's sender writes a notification: the keys of
-/// [`NOTIFICATION_KEYS`] first, in that order (`alertContext` as `{}` when absent),
-/// then any others; every string escaped as `jsoniter.Marshal` does by default
+/// [`NOTIFICATION_KEYS`], in that order, each present (what Go writes for a field the
+/// object lacks: `""`, `null`, the zero time; `tags` and `alertContext` as `[]` and
+/// `{}`, as `genericapi.ReplaceMapSliceNils` makes them), and no other (Go's struct
+/// has no place for them); every string escaped as `jsoniter.Marshal` does by default
 /// (`<`, `>`, `&`, U+2028 and U+2029 as `\u003c`..., other controls as `\u00XX`).
-/// Go decodes a context's numbers as float64, which writes integers as they are.
+/// As Panther's Go decodes and encodes them: `createdAt` is a `time.Time` (its
+/// fraction's trailing zeros dropped), and numbers are float64s ([`go_float64`]),
+/// the only numbers a notification holds being in `alertContext`'s
+/// `map[string]interface{}`.
 pub fn encode_map(map: &Map<String, Value>) -> Vec<u8> {
     let mut out = Vec::with_capacity(1024);
     out.push(b'{');
@@ -352,22 +410,30 @@ pub fn encode_map(map: &Map<String, Value>) -> Vec<u8> {
         out.push(b':');
         go_value(out, value);
     };
-    let empty = Value::Object(Map::new());
     for key in NOTIFICATION_KEYS {
-        match map.get(key) {
-            Some(Value::Null) if key == "alertContext" => member(&mut out, key, &empty),
-            Some(value) => member(&mut out, key, value),
-            None if key == "alertContext" => member(&mut out, key, &empty),
-            None => {}
-        }
-    }
-    for (key, value) in map {
-        if !NOTIFICATION_KEYS.contains(&key.as_str()) {
-            member(&mut out, key, value);
+        match (key, map.get(key)) {
+            ("createdAt", Some(Value::String(text))) => {
+                let written =
+                    DateTime::parse_from_rfc3339(text).map_or_else(|_| text.clone(), go_time_in);
+                member(&mut out, key, &Value::String(written));
+            }
+            (_, Some(value)) if !value.is_null() => member(&mut out, key, value),
+            (_, _) => member(&mut out, key, &go_zero_value(key)),
         }
     }
     out.push(b'}');
     out
+}
+
+/// What Go writes for a `Notification` field that was null or absent.
+fn go_zero_value(key: &str) -> Value {
+    match key {
+        "createdAt" => Value::String("0001-01-01T00:00:00Z".into()),
+        "alertContext" => Value::Object(Map::new()),
+        "tags" => Value::Array(Vec::new()),
+        "id" | "severity" | "type" | "link" | "title" => Value::String(String::new()),
+        _ => Value::Null,
+    }
 }
 
 fn go_value(out: &mut Vec<u8>, value: &Value) {
@@ -375,7 +441,10 @@ fn go_value(out: &mut Vec<u8>, value: &Value) {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Number(number) => out.extend_from_slice(number.to_string().as_bytes()),
+        Value::Number(number) => match number.as_f64() {
+            Some(value) => out.extend_from_slice(go_float64(value).as_bytes()),
+            None => out.extend_from_slice(number.to_string().as_bytes()),
+        },
         Value::String(text) => go_string(out, text),
         Value::Array(items) => {
             out.push(b'[');
@@ -486,6 +555,50 @@ mod tests {
     }
 
     #[test]
+    fn numbers_and_times_are_written_as_go_writes_them() {
+        let cases = [
+            ("1.0", "1"),
+            ("12345678901234567890", "12345678901234567000"),
+            ("-0.0", "-0"),
+            ("1.5e-7", "1.5e-07"),
+            ("0.000001", "0.000001"),
+            ("1e20", "100000000000000000000"),
+            ("1e21", "1e+21"),
+            ("-2.5e300", "-2.5e+300"),
+            ("0.1", "0.1"),
+            ("123.456", "123.456"),
+            ("9007199254740993", "9007199254740992"),
+            ("5e-324", "5e-324"),
+            ("0", "0"),
+            ("-17", "-17"),
+        ];
+        for (given, go) in cases {
+            let value: f64 = given.parse().unwrap();
+            assert_eq!(go_float64(value), go, "{given}");
+        }
+        let map: Map<String, Value> = serde_json::from_str(
+            r#"{"createdAt":"2026-11-27T08:12:30.120000000Z","alertContext":{"n":[1.0,-0.0]}}"#,
+        )
+        .unwrap();
+        let written = String::from_utf8(encode_map(&map)).unwrap();
+        assert!(
+            written.contains(r#""createdAt":"2026-11-27T08:12:30.12Z""#),
+            "{written}"
+        );
+        assert!(
+            written.contains(r#""alertContext":{"n":[1,-0]}"#),
+            "{written}"
+        );
+        let offset: Map<String, Value> =
+            serde_json::from_str(r#"{"createdAt":"2026-11-27T10:12:30.000+02:00"}"#).unwrap();
+        let written = String::from_utf8(encode_map(&offset)).unwrap();
+        assert!(
+            written.contains(r#""createdAt":"2026-11-27T10:12:30+02:00""#),
+            "{written}"
+        );
+    }
+
+    #[test]
     fn strings_are_escaped_as_jsoniter_does() {
         let mut out = Vec::new();
         go_string(&mut out, "<script>&\"\\\n\u{1}\u{8}\u{2028}é");
@@ -496,14 +609,18 @@ mod tests {
     }
 
     #[test]
-    fn keys_come_in_the_notification_order_and_context_is_never_null() {
+    fn keys_come_in_the_notification_order_as_gos_struct_writes_them() {
         let map: Map<String, Value> = serde_json::from_str(
-            r#"{"version":null,"extra":1,"tags":[],"id":"x","alertContext":null,"title":"<b>"}"#,
+            r#"{"version":null,"extra":1,"tags":null,"id":"x","alertContext":null,"title":"<b>"}"#,
         )
         .unwrap();
         assert_eq!(
             String::from_utf8(encode_map(&map)).unwrap(),
-            r#"{"id":"x","title":"\u003cb\u003e","alertContext":{},"tags":[],"version":null,"extra":1}"#
+            concat!(
+                r#"{"id":"x","createdAt":"0001-01-01T00:00:00Z","severity":"","type":"","link":"","#,
+                r#""title":"\u003cb\u003e","name":null,"alertId":null,"alertContext":{},"#,
+                r#""description":null,"runbook":null,"tags":[],"version":null}"#
+            )
         );
     }
 }

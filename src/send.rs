@@ -290,6 +290,15 @@ impl Sender {
         })
     }
 
+    /// A sender writing header names as Go's client does (`User-Agent`), for
+    /// [`deliver`]: a receiver that logs raw headers sees what Panther sends.
+    pub fn as_panther(trust: &Trust, timeout: Duration) -> Result<Sender, TrustError> {
+        Ok(Sender {
+            client: outgoing::Client::with_canonical_case(trust, timeout)?,
+            timeout,
+        })
+    }
+
     /// Sends `request` to `url` and reads at most `max` bytes of the answer's body.
     async fn exchange(
         &self,
@@ -331,6 +340,50 @@ struct Answer {
     truncated: bool,
     /// Why the body stopped before its end or the cap, if it did.
     broken: Option<String>,
+}
+
+/// The headers in the order Go's HTTP/1.1 client writes them (net/http
+/// `Request.write`): `Host`, `User-Agent`, `Content-Length`, then the request's own
+/// headers sorted by name, then `Accept-Encoding: gzip`, which Go's transport adds
+/// (and undoes) unless the request has one. `Host` is written here only for
+/// plain http: over https the connection may be HTTP/2, where it has no place.
+fn go_header_order(
+    url: &Url,
+    user_agent: &HeaderValue,
+    body_length: usize,
+    mut set: HeaderMap,
+) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(set.len() + 4);
+    if url.scheme() == "http" {
+        if let Some(host) = set.remove(http::header::HOST).or_else(|| host_of(url)) {
+            headers.insert(http::header::HOST, host);
+        }
+    }
+    let user_agent = set.remove(USER_AGENT).unwrap_or_else(|| user_agent.clone());
+    headers.insert(USER_AGENT, user_agent);
+    set.remove(http::header::CONTENT_LENGTH);
+    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body_length));
+    let asked_encoding = set.contains_key(ACCEPT_ENCODING);
+    let mut sorted: Vec<_> = set
+        .into_iter()
+        .filter_map(|(name, value)| Some((name?, value)))
+        .collect();
+    sorted.sort_by(|(left, _), (right, _)| left.as_str().cmp(right.as_str()));
+    headers.extend(sorted);
+    if !asked_encoding {
+        headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    headers
+}
+
+/// `Host` as Go writes it from a URL: the host, and the port when one is written.
+fn host_of(url: &Url) -> Option<HeaderValue> {
+    let host = url.host_str()?;
+    let text = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    HeaderValue::from_str(&text).ok()
 }
 
 /// A request to `url`: its method, `Host` for the URL, and the given body.
@@ -522,6 +575,48 @@ mod tests {
         let scaled = fast.delay(1, &mut rng);
         assert_eq!(scaled, delays[0].mul_f64(0.01), "the same draw, scaled");
         assert_eq!(fast.give_up_after(), Some(Duration::from_secs(18)));
+    }
+
+    #[test]
+    fn headers_come_in_the_order_gos_client_writes_them() {
+        let url: Url = "http://127.0.0.1:8081/panther".parse().unwrap();
+        let mut set = HeaderMap::new();
+        set.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        set.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        set.insert("x-hub-signature-256", HeaderValue::from_static("sha256=00"));
+        set.insert("authorization", HeaderValue::from_static("Bearer t"));
+        let agent = HeaderValue::from_static("Go-http-client/1.1");
+        let names = |headers: &HeaderMap| {
+            headers
+                .iter()
+                .map(|(name, _)| name.as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
+        let headers = go_header_order(&url, &agent, 42, set.clone());
+        assert_eq!(
+            names(&headers),
+            [
+                "host",
+                "user-agent",
+                "content-length",
+                "accept",
+                "authorization",
+                "content-type",
+                "x-hub-signature-256",
+                "accept-encoding"
+            ]
+        );
+        assert_eq!(headers["host"], "127.0.0.1:8081");
+        assert_eq!(headers["content-length"], "42");
+        let https: Url = "https://example.com/x".parse().unwrap();
+        set.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        let headers = go_header_order(&https, &agent, 0, set);
+        assert!(
+            !headers.contains_key("host"),
+            "over https hyper names the authority"
+        );
+        assert_eq!(headers["accept-encoding"], "identity");
+        assert_eq!(names(&headers).last().unwrap(), "x-hub-signature-256");
     }
 
     #[test]
@@ -824,24 +919,21 @@ async fn attempt(
             return (report, Some(FailureKind::Network));
         }
     };
-    let headers = request.headers_mut();
-    // Go's client: its User-Agent, then Panther's two headers; it asks for gzip and
-    // undoes it.
-    headers.insert(USER_AGENT, delivery.user_agent.clone());
-    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // Panther's two headers (outputs/post.go), then the delivery's and the signatures,
+    // each replacing any before it of its name, as Go's `Header.Set` does.
+    let mut set = HeaderMap::new();
+    set.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    set.insert(ACCEPT, HeaderValue::from_static("application/json"));
     for (name, value) in &delivery.headers {
-        headers.insert(name, value.clone());
+        set.insert(name, value.clone());
     }
     for key in &delivery.signers {
         let timestamp = delivery.sign_timestamp.unwrap_or_else(|| at.timestamp());
         for (name, value) in key.sign(&delivery.body, timestamp, message_id) {
-            headers.insert(name, value);
+            set.insert(name, value);
         }
     }
-    if !headers.contains_key(ACCEPT_ENCODING) {
-        headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
-    }
+    *request.headers_mut() = go_header_order(url, &delivery.user_agent, delivery.body.len(), set);
     let mut kind = None;
     match sender.exchange(request, delivery.max_response_body).await {
         Ok(answer) => {

@@ -4,6 +4,8 @@
 //!
 //! HMAC-SHA256 comes from the RustCrypto `hmac` and `sha2` crates; comparisons go
 //! in constant time (`subtle`), one MAC per content tried whatever the number of signatures.
+//! Standard Webhooks' asymmetric `v1a` signatures are ed25519, from `ring` (already
+//! in the build for rustls: no second implementation of the curve to compile).
 
 use std::fmt;
 use std::str::FromStr;
@@ -34,7 +36,9 @@ pub enum Encoding {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scheme {
     /// standardwebhooks.com: `webhook-id`, `webhook-timestamp`, `webhook-signature:
-    /// v1,<base64>` over `id.timestamp.body`, a `whsec_` base64 secret.
+    /// v1,<base64>` over `id.timestamp.body`, a `whsec_` base64 secret; or `v1a,<base64>`
+    /// ed25519 signatures with a `whsk_` secret key (signs) or `whpk_` public key
+    /// (verifies). Svix's `svix-id`, `svix-timestamp`, `svix-signature` are read too.
     StandardWebhooks,
     /// GitHub: `X-Hub-Signature-256: sha256=<hex>` over the body.
     Github,
@@ -69,7 +73,17 @@ impl Scheme {
         }
     }
 
-    /// The header that carries the signature.
+    /// Whether a request carries this scheme's signature header (any of its names).
+    fn is_carried_by(&self, headers: &HeaderMap) -> bool {
+        match self {
+            Scheme::StandardWebhooks => STANDARD_WEBHOOKS_HEADER_SETS
+                .iter()
+                .any(|set| headers.contains_key(set.signature)),
+            other => headers.contains_key(other.signature_header()),
+        }
+    }
+
+    /// The header that carries the signature (the one a signer writes).
     pub fn signature_header(&self) -> HeaderName {
         match self {
             Scheme::StandardWebhooks => HeaderName::from_static("webhook-signature"),
@@ -81,6 +95,28 @@ impl Scheme {
         }
     }
 }
+
+/// The names of one set of Standard Webhooks headers.
+struct HeaderSet {
+    id: &'static str,
+    timestamp: &'static str,
+    signature: &'static str,
+}
+
+/// The Standard Webhooks names, then Svix's: Svix's and the Standard Webhooks
+/// libraries read both, and a request signed by Svix's own library carries `svix-*`.
+const STANDARD_WEBHOOKS_HEADER_SETS: [HeaderSet; 2] = [
+    HeaderSet {
+        id: "webhook-id",
+        timestamp: "webhook-timestamp",
+        signature: "webhook-signature",
+    },
+    HeaderSet {
+        id: "svix-id",
+        timestamp: "svix-timestamp",
+        signature: "svix-signature",
+    },
+];
 
 /// A secret, never shown: its `Debug` and `Display` say only how long it is.
 #[derive(Clone, PartialEq, Eq)]
@@ -103,11 +139,29 @@ impl fmt::Debug for Secret {
 pub struct Key {
     /// The scheme.
     pub scheme: Scheme,
-    secret: Secret,
-    /// The text of the secret as given (for Standard Webhooks, the `whsec_` form),
-    /// kept to tell apart "a key used as text" in hints.
-    raw_secret: Secret,
+    material: Material,
 }
+
+/// What a key signs or verifies with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Material {
+    /// A secret both sides hold: HMAC-SHA256.
+    Shared {
+        secret: Secret,
+        /// The text of the secret as given (for Standard Webhooks, the `whsec_` form),
+        /// kept to tell apart "a key used as text" in hints.
+        as_given: Secret,
+    },
+    /// Standard Webhooks' ed25519 pair (`v1a`): the public key verifies; the 32-byte
+    /// seed, given as a `whsk_` secret key, signs.
+    Ed25519 {
+        public: [u8; 32],
+        seed: Option<Secret>,
+    },
+}
+
+/// The length of an ed25519 public key and of a seed.
+const ED25519_KEY_LENGTH: usize = 32;
 
 /// A `--verify`/`--sign` value that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -135,24 +189,99 @@ impl FromStr for Key {
                 "the secret is empty (an unset variable or an empty file?)".into(),
             ));
         }
-        let key = match scheme {
-            Scheme::StandardWebhooks => {
-                let encoded = secret.strip_prefix("whsec_").unwrap_or(&secret);
-                base64::engine::general_purpose::STANDARD
-                    .decode(encoded.trim())
-                    .map_err(|error| {
-                        KeyError(format!(
-                            "a standard-webhooks secret is whsec_ followed by base64: {error}"
-                        ))
-                    })?
-            }
-            _ => secret.as_bytes().to_vec(),
+        let material = match scheme {
+            Scheme::StandardWebhooks => standard_webhooks_material(&secret)?,
+            _ => Material::Shared {
+                secret: Secret(secret.as_bytes().to_vec()),
+                as_given: Secret(secret.into_bytes()),
+            },
         };
-        Ok(Key {
-            scheme,
-            secret: Secret(key),
-            raw_secret: Secret(secret.into_bytes()),
-        })
+        Ok(Key { scheme, material })
+    }
+}
+
+/// A Standard Webhooks secret: `whsk_` (an ed25519 secret key: the 32-byte seed, or
+/// the 64 bytes of seed and public key libsodium writes), `whpk_` (an ed25519 public
+/// key), or `whsec_` (or bare) base64 for HMAC.
+fn standard_webhooks_material(secret: &str) -> Result<Material, KeyError> {
+    let decode = |encoded: &str, what: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map_err(|error| KeyError(format!("{what} followed by base64: {error}")))
+    };
+    if let Some(encoded) = secret.strip_prefix("whsk_") {
+        let bytes = decode(encoded, "a standard-webhooks secret key is whsk_")?;
+        let (seed, given_public) = match bytes.len() {
+            32 => (&bytes[..], None),
+            64 => (&bytes[..32], Some(&bytes[32..])),
+            other => {
+                return Err(KeyError(format!(
+                    "a whsk_ key holds a 32-byte ed25519 seed (or 64 bytes: seed and public key), not {other} bytes"
+                )));
+            }
+        };
+        let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(seed)
+            .map_err(|error| KeyError(format!("not an ed25519 secret key: {error}")))?;
+        let public = ed25519_public(ring::signature::KeyPair::public_key(&pair).as_ref())?;
+        if given_public.is_some_and(|given| given != public) {
+            return Err(KeyError(
+                "the whsk_ key's last 32 bytes are not the public key of its seed".into(),
+            ));
+        }
+        return Ok(Material::Ed25519 {
+            public,
+            seed: Some(Secret(seed.to_vec())),
+        });
+    }
+    if let Some(encoded) = secret.strip_prefix("whpk_") {
+        let bytes = decode(encoded, "a standard-webhooks public key is whpk_")?;
+        return Ok(Material::Ed25519 {
+            public: ed25519_public(&bytes)?,
+            seed: None,
+        });
+    }
+    let encoded = secret.strip_prefix("whsec_").unwrap_or(secret);
+    Ok(Material::Shared {
+        secret: Secret(decode(encoded, "a standard-webhooks secret is whsec_")?),
+        as_given: Secret(secret.as_bytes().to_vec()),
+    })
+}
+
+fn ed25519_public(bytes: &[u8]) -> Result<[u8; ED25519_KEY_LENGTH], KeyError> {
+    bytes.try_into().map_err(|_| {
+        KeyError(format!(
+            "an ed25519 public key is {ED25519_KEY_LENGTH} bytes, not {}",
+            bytes.len()
+        ))
+    })
+}
+
+/// Parses `--sign` values: a key that can sign (not a `whpk_` public key), never
+/// echoed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SigningKeyParser;
+
+impl clap::builder::TypedValueParser for SigningKeyParser {
+    type Value = Key;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Key, clap::Error> {
+        let key = KeyParser.parse_ref(command, arg, value)?;
+        if key.can_sign() {
+            return Ok(key);
+        }
+        let flag = arg.map_or_else(|| "the key".to_owned(), |arg| arg.to_string());
+        Err(clap::Error::raw(
+            clap::error::ErrorKind::ValueValidation,
+            format!(
+                "invalid value for '{flag}': a whpk_ public key verifies but cannot sign: give the whsk_ secret key\n"
+            ),
+        )
+        .with_cmd(command))
     }
 }
 
@@ -328,7 +457,7 @@ pub fn verify(
 ) -> Option<SignatureVerdict> {
     let mut verdicts = keys
         .iter()
-        .filter(|key| headers.contains_key(key.scheme.signature_header()))
+        .filter(|key| key.scheme.is_carried_by(headers))
         .map(|key| SignatureVerdict {
             scheme: key.scheme.name(),
             check: key.check(headers, body, now, tolerance),
@@ -412,6 +541,19 @@ struct Signed<'a> {
 }
 
 impl Key {
+    /// Whether this key can make signatures (a public key only verifies).
+    pub fn can_sign(&self) -> bool {
+        !matches!(self.material, Material::Ed25519 { seed: None, .. })
+    }
+
+    /// The HMAC key, or an empty one for an ed25519 key (which never MACs).
+    fn shared_secret(&self) -> &[u8] {
+        match &self.material {
+            Material::Shared { secret, .. } => secret.bytes(),
+            Material::Ed25519 { .. } => &[],
+        }
+    }
+
     fn mac(&self, secret: &[u8], before_body: &str, body: &[u8]) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes a key of any length");
         mac.update(before_body.as_bytes());
@@ -422,7 +564,7 @@ impl Key {
     fn expected_headers(&self) -> String {
         match &self.scheme {
             Scheme::StandardWebhooks => {
-                "webhook-id, webhook-timestamp and webhook-signature headers".into()
+                "webhook-id, webhook-timestamp and webhook-signature headers (or svix-id, svix-timestamp and svix-signature)".into()
             }
             Scheme::Slack => "X-Slack-Signature and X-Slack-Request-Timestamp headers".into(),
             other => format!("{} header", other.signature_header()),
@@ -434,16 +576,28 @@ impl Key {
             Ok(signed) => signed,
             Err(check) => return check,
         };
-        // One MAC per content tried, compared in constant time with each signature.
-        let matches = |secret: &[u8], before: &str, body: &[u8]| {
-            use subtle::ConstantTimeEq;
-            let tag = self.mac(secret, before, body).finalize().into_bytes();
-            signed
-                .signatures
-                .iter()
-                .any(|signature| bool::from(tag.as_slice().ct_eq(signature)))
+        // One MAC per content tried, compared in constant time with each signature;
+        // an ed25519 key verifies each signature over the content instead.
+        let matches = |secret: &[u8], before: &str, body: &[u8]| match &self.material {
+            Material::Shared { .. } => {
+                use subtle::ConstantTimeEq;
+                let tag = self.mac(secret, before, body).finalize().into_bytes();
+                signed
+                    .signatures
+                    .iter()
+                    .any(|signature| bool::from(tag.as_slice().ct_eq(signature)))
+            }
+            Material::Ed25519 { public, .. } => {
+                let content = [before.as_bytes(), body].concat();
+                let key =
+                    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public);
+                signed
+                    .signatures
+                    .iter()
+                    .any(|signature| key.verify(&content, signature).is_ok())
+            }
         };
-        if matches(self.secret.bytes(), &signed.before_body, signed.body) {
+        if matches(self.shared_secret(), &signed.before_body, signed.body) {
             if let Some(timestamp) = signed.timestamp {
                 let skew = timestamp - now;
                 if skew.unsigned_abs() > tolerance.as_secs() {
@@ -459,7 +613,7 @@ impl Key {
 
     /// The most likely reason a signature does not match, when trying it proves it.
     fn hint(&self, signed: &Signed<'_>, matches: &Matches<'_>) -> Option<String> {
-        let secret = self.secret.bytes();
+        let secret = self.shared_secret();
         // The narrowest change first: a final newline added or lost on the way.
         if let Some(trimmed) = signed.body.strip_suffix(b"\n") {
             if matches(secret, &signed.before_body, trimmed) {
@@ -481,8 +635,12 @@ impl Key {
                 );
             }
         }
-        if self.scheme == Scheme::StandardWebhooks
-            && matches(self.raw_secret.bytes(), &signed.before_body, signed.body)
+        let as_given = match &self.material {
+            Material::Shared { as_given, .. } => Some(as_given.bytes()),
+            Material::Ed25519 { .. } => None,
+        };
+        if let Some(as_given) = as_given.filter(|_| self.scheme == Scheme::StandardWebhooks)
+            && matches(as_given, &signed.before_body, signed.body)
         {
             return Some(
                 "it was signed with the whsec_ text as the key: the key is the base64 after whsec_, decoded"
@@ -508,27 +666,7 @@ impl Key {
         };
         let (hex, base64, timestamp) = (decode_hex, decode_base64, parse_timestamp);
         match &self.scheme {
-            Scheme::StandardWebhooks => {
-                let id = text("webhook-id")?;
-                let at = text("webhook-timestamp")?;
-                let list = text("webhook-signature")?;
-                at_most("webhook-signature", list.split_whitespace().count())?;
-                let signatures = list
-                    .split_whitespace()
-                    .filter_map(|item| item.strip_prefix("v1,"))
-                    .map(base64)
-                    .collect::<Result<Vec<_>, _>>()?;
-                if signatures.is_empty() {
-                    return Err(malformed(
-                        "no v1,<base64> signature in webhook-signature".into(),
-                    ));
-                }
-                Ok(signed(
-                    format!("{id}.{at}."),
-                    signatures,
-                    Some(timestamp(at)?),
-                ))
-            }
+            Scheme::StandardWebhooks => self.read_standard_webhooks(headers, body),
             Scheme::Github => {
                 let value = text("x-hub-signature-256")?;
                 let mac = value.strip_prefix("sha256=").ok_or_else(|| {
@@ -588,22 +726,58 @@ impl Key {
         }
     }
 
+    /// Standard Webhooks' three headers (under either set of names) and the
+    /// signatures of this key's kind: `v1,` for a secret, `v1a,` for an ed25519 key.
+    fn read_standard_webhooks<'a>(
+        &self,
+        headers: &HeaderMap,
+        body: &'a [u8],
+    ) -> Result<Signed<'a>, Check> {
+        let text = |name: &str| header_text(headers, name, || self.expected_headers());
+        let names = STANDARD_WEBHOOKS_HEADER_SETS
+            .iter()
+            .find(|set| headers.contains_key(set.signature))
+            .unwrap_or(&STANDARD_WEBHOOKS_HEADER_SETS[0]);
+        let id = text(names.id)?;
+        let at = text(names.timestamp)?;
+        let list = text(names.signature)?;
+        at_most(names.signature, list.split_whitespace().count())?;
+        let version = match self.material {
+            Material::Shared { .. } => "v1,",
+            Material::Ed25519 { .. } => "v1a,",
+        };
+        let signatures = list
+            .split_whitespace()
+            .filter_map(|item| item.strip_prefix(version))
+            .map(decode_base64)
+            .collect::<Result<Vec<_>, _>>()?;
+        if signatures.is_empty() {
+            let other = match self.material {
+                Material::Shared { .. } => "a v1a signature needs the sender's whpk_ public key",
+                Material::Ed25519 { .. } => "a v1 signature needs the whsec_ secret",
+            };
+            return Err(malformed(format!(
+                "no {version}<base64> signature in {} ({other})",
+                names.signature
+            )));
+        }
+        Ok(Signed {
+            before_body: format!("{id}.{at}."),
+            signatures,
+            timestamp: Some(parse_timestamp(at)?),
+            body,
+        })
+    }
+
     /// The headers that sign `body` with this key at `timestamp` (unix seconds);
     /// `id` is the Standard Webhooks message id.
     pub fn sign(&self, body: &[u8], timestamp: i64, id: &str) -> Vec<(HeaderName, HeaderValue)> {
-        let hex_mac = |before: &str| {
-            hex::encode(
-                self.mac(self.secret.bytes(), before, body)
-                    .finalize()
-                    .into_bytes(),
-            )
-        };
+        let secret = self.shared_secret();
+        let hex_mac =
+            |before: &str| hex::encode(self.mac(secret, before, body).finalize().into_bytes());
         let base64_mac = |before: &str| {
-            base64::engine::general_purpose::STANDARD.encode(
-                self.mac(self.secret.bytes(), before, body)
-                    .finalize()
-                    .into_bytes(),
-            )
+            base64::engine::general_purpose::STANDARD
+                .encode(self.mac(secret, before, body).finalize().into_bytes())
         };
         let pairs: Vec<(&str, String)> = match &self.scheme {
             Scheme::StandardWebhooks => vec![
@@ -611,7 +785,7 @@ impl Key {
                 ("webhook-timestamp", timestamp.to_string()),
                 (
                     "webhook-signature",
-                    format!("v1,{}", base64_mac(&format!("{id}.{timestamp}."))),
+                    self.standard_webhooks_signature(&format!("{id}.{timestamp}."), body),
                 ),
             ],
             Scheme::Github => vec![("x-hub-signature-256", format!("sha256={}", hex_mac("")))],
@@ -651,6 +825,35 @@ impl Key {
             })
             .collect()
     }
+}
+
+impl Key {
+    /// One `webhook-signature` entry: `v1,` and the HMAC, or `v1a,` and the ed25519
+    /// signature (empty for a public key, which [`SigningKeyParser`] keeps from `--sign`).
+    fn standard_webhooks_signature(&self, before_body: &str, body: &[u8]) -> String {
+        let base64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        match &self.material {
+            Material::Shared { secret, .. } => {
+                let tag = self.mac(secret.bytes(), before_body, body).finalize();
+                format!("v1,{}", base64(&tag.into_bytes()))
+            }
+            Material::Ed25519 {
+                seed: Some(seed), ..
+            } => {
+                let content = [before_body.as_bytes(), body].concat();
+                ed25519_sign(seed.bytes(), &content)
+                    .map(|signature| format!("v1a,{}", base64(&signature)))
+                    .unwrap_or_default()
+            }
+            Material::Ed25519 { seed: None, .. } => String::new(),
+        }
+    }
+}
+
+/// The ed25519 signature of `content` by the key of this 32-byte seed (RFC 8032).
+fn ed25519_sign(seed: &[u8], content: &[u8]) -> Option<Vec<u8>> {
+    let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(seed).ok()?;
+    Some(pair.sign(content).as_ref().to_vec())
 }
 
 /// The body as compact JSON, keys in their order, if it is JSON.
@@ -895,5 +1098,147 @@ mod tests {
 
     fn key_of(text: &str) -> Key {
         text.parse().unwrap()
+    }
+
+    /// RFC 8032 section 7.1, TEST 1 and TEST 2: the seed, its public key, and the
+    /// signatures of the empty message and of the byte 0x72.
+    const RFC8032_SEED: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+    const RFC8032_PUBLIC: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+
+    fn standard_webhooks_key(prefix: &str, hex_bytes: &str) -> Key {
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(hex::decode(hex_bytes).unwrap());
+        key(&format!("standard-webhooks:{prefix}{encoded}"))
+    }
+
+    #[test]
+    fn ed25519_follows_rfc_8032() {
+        let seed = hex::decode(RFC8032_SEED).unwrap();
+        assert_eq!(
+            hex::encode(ed25519_sign(&seed, b"").unwrap()),
+            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+        );
+        let test2_seed =
+            hex::decode("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb")
+                .unwrap();
+        assert_eq!(
+            hex::encode(ed25519_sign(&test2_seed, &[0x72]).unwrap()),
+            "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"
+        );
+        let signing = standard_webhooks_key("whsk_", RFC8032_SEED);
+        let Material::Ed25519 { public, .. } = &signing.material else {
+            panic!("whsk_ is an ed25519 key");
+        };
+        assert_eq!(hex::encode(public), RFC8032_PUBLIC, "the seed's public key");
+        let libsodium_form =
+            standard_webhooks_key("whsk_", &format!("{RFC8032_SEED}{RFC8032_PUBLIC}"));
+        assert_eq!(libsodium_form, signing, "64 bytes: seed then public key");
+    }
+
+    #[test]
+    fn v1a_signatures_verify_with_the_public_key_and_only_it() {
+        let signing = standard_webhooks_key("whsk_", RFC8032_SEED);
+        let public = standard_webhooks_key("whpk_", RFC8032_PUBLIC);
+        assert!(signing.can_sign() && !public.can_sign());
+        let body = br#"{"title":"signed"}"#;
+        let signed: HeaderMap = signing
+            .sign(body, 1_700_000_000, "msg_1")
+            .into_iter()
+            .collect();
+        let signature = signed["webhook-signature"].to_str().unwrap();
+        assert!(signature.starts_with("v1a,"), "{signature}");
+        let check = |key: &Key, headers: &HeaderMap, body: &[u8]| {
+            verify(
+                std::slice::from_ref(key),
+                headers,
+                body,
+                1_700_000_000,
+                DEFAULT_TOLERANCE,
+            )
+            .unwrap()
+            .check
+        };
+        assert_eq!(check(&public, &signed, body), Check::Valid);
+        assert_eq!(
+            check(&signing, &signed, body),
+            Check::Valid,
+            "whsk_ verifies too"
+        );
+        assert!(matches!(
+            check(&public, &signed, b"{}"),
+            Check::Wrong { .. }
+        ));
+        let other = standard_webhooks_key(
+            "whpk_",
+            "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+        );
+        assert!(matches!(check(&other, &signed, body), Check::Wrong { .. }));
+        // The same request under Svix's header names.
+        let svix: HeaderMap = signed
+            .iter()
+            .map(|(name, value)| {
+                let name = name.as_str().replace("webhook-", "svix-");
+                (
+                    HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    value.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(check(&public, &svix, body), Check::Valid);
+        // A v1 (HMAC) signature is no use to a public key, and it says why.
+        let hmac: HeaderMap = key("standard-webhooks:whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+            .sign(body, 1_700_000_000, "msg_1")
+            .into_iter()
+            .collect();
+        let Check::Malformed { reason } = check(&public, &hmac, body) else {
+            panic!("a v1 signature checked with a public key is malformed");
+        };
+        assert!(reason.contains("whsec_"), "{reason}");
+    }
+
+    #[test]
+    fn svix_header_names_are_read_like_standard_webhooks_ones() {
+        let key = key("standard-webhooks:whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        let body = br#"{"test": 2432232314}"#;
+        let request = headers(&[
+            ("svix-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"),
+            ("svix-timestamp", "1614265330"),
+            (
+                "svix-signature",
+                "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+            ),
+        ]);
+        let verdict = verify(
+            std::slice::from_ref(&key),
+            &request,
+            body,
+            1_614_265_330,
+            FAR,
+        )
+        .unwrap();
+        assert_eq!(verdict.check, Check::Valid);
+        let missing = verify(std::slice::from_ref(&key), &HeaderMap::new(), body, 0, FAR).unwrap();
+        assert!(
+            verdict_text(&missing).contains("svix-signature"),
+            "{}",
+            verdict_text(&missing)
+        );
+    }
+
+    fn verdict_text(verdict: &SignatureVerdict) -> String {
+        verdict.describe()
+    }
+
+    #[test]
+    fn bad_ed25519_keys_say_why() {
+        let error = |text: &str| text.parse::<Key>().unwrap_err().to_string();
+        assert!(error("standard-webhooks:whpk_AAAA").contains("32 bytes, not 3"));
+        assert!(error("standard-webhooks:whsk_AAAA").contains("32-byte ed25519 seed"));
+        let mismatched = base64::engine::general_purpose::STANDARD
+            .encode(hex::decode(format!("{RFC8032_SEED}{RFC8032_SEED}")).unwrap());
+        assert!(
+            error(&format!("standard-webhooks:whsk_{mismatched}")).contains("not the public key")
+        );
+        assert!(!format!("{:?}", standard_webhooks_key("whsk_", RFC8032_SEED)).contains("9d61"));
     }
 }
