@@ -83,10 +83,10 @@ pub mod values;
 pub use alert::{Alert, AlertKey, Inspection, KeySource, Problem, Verdict, inspect, validate};
 pub use capture::{
     Attempt, BodyState, Change, DEFAULT_KEEP, DEFAULT_KEEP_BYTES, DeliveryCounts, Exchange, Filter,
-    HAR_END, HAR_START, ImportError, Importer, JsonLine, Outcome, RecordError, RecordLine,
-    RecordLineError, RecordedAttempt, RecordedUpstream, Reply, Stats, StoreError, StoreLocation,
-    StoreSummary, TeamUrl, UNREADABLE_METHOD, UpstreamCounts, UpstreamLeg, WaitTimeout, compare,
-    har, har_entry, json_line, record_line,
+    HAR_END, HAR_START, HeaderLines, ImportError, Importer, JsonLine, Outcome, RecordError,
+    RecordLine, RecordLineError, RecordedAttempt, RecordedUpstream, Reply, Stats, StoreError,
+    StoreLocation, StoreSummary, TeamUrl, UNREADABLE_METHOD, UpstreamCounts, UpstreamLeg,
+    WaitTimeout, compare, har, har_entry, json_line, record_line,
 };
 pub use forward::{ForwardError, UpstreamOptions};
 pub use respond::{

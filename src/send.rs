@@ -94,7 +94,10 @@ impl RecordedRequest {
         }
         #[derive(serde::Deserialize)]
         struct PostData {
+            #[serde(rename = "mimeType")]
+            mime_type: Option<String>,
             text: Option<String>,
+            params: Option<Vec<NameValue>>,
         }
         let entry: Entry = serde_json::from_str(entry.get())
             .map_err(|error| format!("entry {number}: {error}"))?;
@@ -111,18 +114,40 @@ impl RecordedRequest {
             .into_iter()
             .filter_map(|header| Some((header.name?, header.value?)))
             .collect();
+        let body = match request.post_data {
+            Some(PostData {
+                text: Some(text), ..
+            }) if !text.is_empty() => Bytes::from(text),
+            // HAR 1.2 lets a form be written as its params alone (chrome-har does).
+            Some(PostData {
+                mime_type,
+                params: Some(params),
+                ..
+            }) if !params.is_empty() => {
+                let mime = mime_type.unwrap_or_default();
+                if !mime.is_empty() && !mime.starts_with("application/x-www-form-urlencoded") {
+                    return Err(format!(
+                        "entry {number}: postData holds only params for {mime:?}, from which the body's bytes cannot be rebuilt (export the HAR with postData.text)"
+                    ));
+                }
+                let mut form = form_urlencoded::Serializer::new(String::new());
+                for param in params {
+                    form.append_pair(
+                        param.name.as_deref().unwrap_or_default(),
+                        param.value.as_deref().unwrap_or_default(),
+                    );
+                }
+                Bytes::from(form.finish())
+            }
+            _ => Bytes::new(),
+        };
         Ok(RecordedRequest {
             id: number as u64,
             method: request.method.unwrap_or_else(|| "GET".to_owned()),
             path: url.path().to_owned(),
             query: url.query().map(str::to_owned),
             headers,
-            body: Bytes::from(
-                request
-                    .post_data
-                    .and_then(|data| data.text)
-                    .unwrap_or_default(),
-            ),
+            body,
         })
     }
 }
@@ -145,7 +170,14 @@ impl RecordedRequest {
         #[derive(serde::Deserialize)]
         struct Response {
             status: Option<u16>,
+            #[serde(default)]
+            headers: Vec<NameValue>,
             content: Option<Content>,
+        }
+        #[derive(serde::Deserialize)]
+        struct NameValue {
+            name: Option<String>,
+            value: Option<String>,
         }
         #[derive(serde::Deserialize)]
         struct Content {
@@ -173,7 +205,20 @@ impl RecordedRequest {
         );
         exchange.received_at = received_at;
         let response = timing.response;
+        let headers = response
+            .iter()
+            .flat_map(|response| &response.headers)
+            .filter_map(|header| {
+                let name = http::HeaderName::from_bytes(header.name.as_ref()?.as_bytes()).ok()?;
+                let value = http::HeaderValue::from_str(header.value.as_ref()?).ok()?;
+                Some((name, value))
+            })
+            .fold(HeaderMap::new(), |mut headers, (name, value)| {
+                headers.append(name, value);
+                headers
+            });
         exchange.reply = crate::capture::Reply {
+            headers,
             outcome: match response.as_ref().and_then(|response| response.status) {
                 Some(0) | None => crate::capture::Outcome::Dropped,
                 Some(status) => crate::capture::Outcome::Answered(status),
@@ -202,7 +247,7 @@ impl TryFrom<&RecordLine<'_>> for RecordedRequest {
             method: line.method.clone(),
             path: line.path.clone(),
             query: line.query.clone(),
-            headers: line.headers.clone().into_iter().collect(),
+            headers: line.headers.0.clone(),
             body: line.body_bytes()?,
         })
     }

@@ -608,3 +608,79 @@ fn panthers_node_example_works_behind_hookscope() {
     let _ = node.kill();
     let _ = node.wait();
 }
+
+/// Sends `size` bytes with curl, which asks `Expect: 100-continue` first (curl 7.88
+/// does for any body over 1 KiB; 8.x over 1 MiB, so it is asked for here by name),
+/// waiting up to 30 s for the go-ahead: curl's verbose lines, and whether it succeeded.
+fn curl_upload(url: &str, size: usize) -> (String, bool) {
+    let dir = std::env::temp_dir().join(format!("hookscope-expect-{}-{size}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("body.json");
+    let (start, end) = (r#"{"title":"large","alertContext":{"pad":""#, r#""}}"#);
+    let padding = "x".repeat(size - start.len() - end.len());
+    std::fs::write(&file, format!("{start}{padding}{end}")).unwrap();
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-v", "--expect100-timeout", "30", "--max-time", "60"])
+        .args([
+            "-H",
+            "Expect: 100-continue",
+            "-H",
+            "Content-Type: application/json",
+        ])
+        .arg("--data-binary")
+        .arg(format!("@{}", file.display()))
+        .arg(url)
+        .output()
+        .expect("curl runs (apt-get install curl)");
+    let _ = std::fs::remove_dir_all(&dir);
+    (
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.success(),
+    )
+}
+
+#[test]
+fn expect_100_continue_is_answered_by_hookscope_and_not_passed_on() {
+    // hookscope reads and checks the whole body before the app sees a byte, so the
+    // go-ahead is its own to give, and the app gets a body with nothing to wait for.
+    let app = ok_app();
+    let hookscope = Hookscope::start(&[
+        "--forward",
+        &app.url(),
+        "--format",
+        "quiet",
+        "--max-body",
+        "4MiB",
+    ]);
+    let size = 2 * 1024 * 1024;
+    let (verbose, ok) = curl_upload(&hookscope.url("/upload"), size);
+    assert!(ok, "{verbose}");
+    assert!(
+        verbose.contains("> Expect: 100-continue") && verbose.contains("< HTTP/1.1 100 Continue"),
+        "hookscope gives the go-ahead: {verbose}"
+    );
+    assert!(verbose.contains("< HTTP/1.1 200 OK"), "{verbose}");
+    let seen = app.wait_for(1);
+    assert_eq!(seen[0].body.len(), size, "the whole body reached the app");
+    assert_eq!(seen[0].header("expect"), None, "{:?}", seen[0].headers);
+    // A body over --max-body is refused on its declared length, before curl sends it.
+    let small = Hookscope::start(&[
+        "--forward",
+        &app.url(),
+        "--format",
+        "quiet",
+        "--max-body",
+        "1MiB",
+    ]);
+    let (verbose, _) = curl_upload(&small.url("/upload"), size);
+    assert!(verbose.contains("< HTTP/1.1 413"), "{verbose}");
+    assert!(
+        !verbose.contains("100 Continue"),
+        "no go-ahead for a refused body: {verbose}"
+    );
+    assert_eq!(
+        app.seen().len(),
+        1,
+        "the refused body never reached the app"
+    );
+}

@@ -3,11 +3,15 @@
 //!   `outputs/post.go`, compiled with Debian's Go and json-iterator): the same bytes
 //!   on the wire, head and body;
 //! - Standard Webhooks signatures against Svix's Python library (v1, `svix-*` and
-//!   `webhook-*` headers) and against `cryptography` (v1a, ed25519), both ways.
+//!   `webhook-*` headers) and against `cryptography` (v1a, ed25519), both ways;
+//! - HAR both ways: a form that chrome-har (npm) writes as `postData.params` is
+//!   replayed with its body, and the inspector's export read by haralyzer (PyPI)
+//!   keeps each header line and the answer's headers.
 //!
 //! Needs Debian's `golang-go` and `golang-github-json-iterator-go-dev`, and a Python
 //! with `tests/interop/requirements.txt` in `target/interop-venv` (or
-//! `HOOKSCOPE_INTEROP_PYTHON`); `.ci/run` installs them. Without them the tests are
+//! `HOOKSCOPE_INTEROP_PYTHON`), and `npm ci --prefix tests/browser` for chrome-har;
+//! `.ci/run` installs them. Without them the tests are
 //! reported `ignored` with what is missing, except under CI=true, where that is a
 //! failure (as tests/team.rs does).
 
@@ -26,6 +30,7 @@ use libtest_mimic::{Arguments, Failed, Trial};
 struct Tools {
     go_sender: Result<PathBuf, String>,
     python: Result<PathBuf, String>,
+    chrome_har: Result<PathBuf, String>,
 }
 
 type Test = fn(&Path) -> Result<(), Failed>;
@@ -36,6 +41,7 @@ fn main() -> std::process::ExitCode {
     let tools = Tools {
         go_sender: build_go_sender(),
         python: interop_python(),
+        chrome_har: chrome_har_script(),
     };
     let trial = |name: &'static str, tool: &Result<PathBuf, String>, test: Test| {
         let tool = tool.clone();
@@ -60,6 +66,16 @@ fn main() -> std::process::ExitCode {
             "ed25519_v1a_signatures_verify_both_ways_with_cryptography",
             &tools.python,
             ed25519_v1a_signatures_verify_both_ways_with_cryptography,
+        ),
+        trial(
+            "a_form_chrome_har_writes_as_params_is_replayed_with_its_body",
+            &tools.chrome_har,
+            a_form_chrome_har_writes_as_params_is_replayed_with_its_body,
+        ),
+        trial(
+            "the_har_export_keeps_header_lines_and_the_answers_headers_for_haralyzer",
+            &tools.python,
+            the_har_export_keeps_header_lines_and_the_answers_headers_for_haralyzer,
         ),
     ];
     libtest_mimic::run(&arguments, trials).exit_code()
@@ -122,6 +138,20 @@ fn interop_python() -> Result<PathBuf, String> {
             "it needs {} with svix and cryptography (python3 -m venv target/interop-venv && target/interop-venv/bin/pip install -r tests/interop/requirements.txt)",
             python.display()
         ))
+    }
+}
+
+/// The script that runs chrome-har, when node and chrome-har are installed.
+fn chrome_har_script() -> Result<PathBuf, String> {
+    let browser = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let has_node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if has_node && browser.join("node_modules/chrome-har").is_dir() {
+        Ok(browser.join("chrome_har.mjs"))
+    } else {
+        Err("it needs node and chrome-har (npm ci --prefix tests/browser)".into())
     }
 }
 
@@ -377,6 +407,126 @@ fn ed25519_v1a_signatures_verify_both_ways_with_cryptography(python: &Path) -> R
     let (verdict, delivered) = library_verifies_hookscopes(python, "v1a", other_public, secret)?;
     if !verdict.starts_with("refused InvalidSignature") || delivered {
         return Err(format!("a signature by another key was not refused: {verdict}").into());
+    }
+    Ok(())
+}
+
+/// chrome-har's HAR of one POST (its DevTools events made by tests/browser/chrome_har.mjs).
+fn chrome_har(script: &Path, url: &str, content_type: &str, body: &str) -> Result<String, Failed> {
+    let out = Command::new("node")
+        .arg(script)
+        .args([url, content_type, body])
+        .output()?;
+    if !out.status.success() {
+        return Err(format!("chrome-har: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+fn a_form_chrome_har_writes_as_params_is_replayed_with_its_body(
+    script: &Path,
+) -> Result<(), Failed> {
+    const FORM: &str = "a=1&b=hello+world&c=%26x";
+    let dir = scratch("chrome-har");
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}/form", listener.local_addr()?);
+    let har = chrome_har(script, &url, "application/x-www-form-urlencoded", FORM)?;
+    if har.contains("\"text\"") || !har.contains("\"params\"") {
+        return Err(format!("chrome-har no longer writes a form as params alone: {har}").into());
+    }
+    let file = dir.join("form.har");
+    std::fs::write(&file, &har)?;
+    let file = file.to_str().ok_or("a UTF-8 path")?;
+    let replayed = String::from_utf8(wire_bytes_of(&listener, || {
+        run(&["replay", file, "--to", &url], b"")
+    })?)?;
+    let (head, body) = replayed.split_once("\r\n\r\n").ok_or("a request head")?;
+    let head = head.to_ascii_lowercase();
+    if body != FORM
+        || !head.contains("\r\ncontent-type: application/x-www-form-urlencoded\r\n")
+        || !head.contains("\r\nx-seen: chrome-har\r\n")
+    {
+        return Err(format!("the replay sent\n{replayed}").into());
+    }
+    // A replay sends what was received, and its own mark: no Accept of the client's.
+    if head.contains("\r\naccept:") || !head.contains("\r\nx-hookscope-replay:") {
+        return Err(format!("the replay added or lost a header:\n{replayed}").into());
+    }
+    // chrome-har writes a JSON body as params too, and those cannot give its bytes back.
+    let json_har = chrome_har(
+        script,
+        &url,
+        "application/json",
+        r#"{"alertId":"a","tags":["x"]}"#,
+    )?;
+    let json_file = dir.join("json.har");
+    std::fs::write(&json_file, json_har)?;
+    let refused = run(
+        &[
+            "replay",
+            json_file.to_str().ok_or("a UTF-8 path")?,
+            "--to",
+            &url,
+        ],
+        b"",
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    if refused.status.code() != Some(2) || !stderr.contains("cannot be rebuilt") {
+        return Err(format!("a JSON body given as params: {:?} {stderr}", refused.status).into());
+    }
+    Ok(())
+}
+
+fn the_har_export_keeps_header_lines_and_the_answers_headers_for_haralyzer(
+    python: &Path,
+) -> Result<(), Failed> {
+    let hookscope = Hookscope::start(&["--header", "X-Answered-By: hookscope", "--status", "202"]);
+    let answer = client()
+        .post(hookscope.url("/panther"))
+        .header("content-type", "application/json")
+        .header("x-seen", "one")
+        .header("x-seen", "two, three")
+        .body(alert("har-1"))
+        .send()?;
+    if answer.status().as_u16() != 202 {
+        return Err(format!("posted: {}", answer.status()).into());
+    }
+    let har = client()
+        .get(hookscope.api("/api/export.har"))
+        .send()?
+        .text()?;
+    let dir = scratch("har-export");
+    let file = dir.join("export.har");
+    std::fs::write(&file, &har)?;
+    let read = python_helper(
+        python,
+        &["har-headers", file.to_str().ok_or("a UTF-8 path")?],
+    )?;
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&read)?;
+    let [entry] = entries.as_slice() else {
+        return Err(format!("haralyzer read {} entries: {read}", entries.len()).into());
+    };
+    let lines = |side: &str, name: &str| -> Vec<String> {
+        entry[side]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|pair| {
+                pair[0]
+                    .as_str()
+                    .is_some_and(|given| given.eq_ignore_ascii_case(name))
+            })
+            .filter_map(|pair| pair[1].as_str().map(str::to_owned))
+            .collect()
+    };
+    if lines("request", "x-seen") != ["one", "two, three"] {
+        return Err(format!("the request's header lines were not kept apart: {read}").into());
+    }
+    if lines("response", "x-answered-by") != ["hookscope"]
+        || lines("response", "content-type").is_empty()
+        || entry["status"] != 202
+    {
+        return Err(format!("the answer's headers are missing: {read}").into());
     }
     Ok(())
 }

@@ -409,14 +409,10 @@ fn failed_tls_handshakes_are_counted_and_said_without_flooding_stderr() {
         .unwrap()
         .trim_end_matches('/')
         .to_owned();
-    // A client that does not trust the certificate, then plain HTTP to the https port,
-    // and a burst of the first.
+    // A client that does not trust the certificate (its line awaited: each failure is
+    // its connection's own task, and a later one may be said first), then plain HTTP
+    // to the https port, and a burst of the first.
     assert!(reqwest::blocking::Client::new().get(&url).send().is_err());
-    let plain = common::send_raw(port.parse().unwrap(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert!(!String::from_utf8_lossy(&plain.unwrap_or_default()).contains("200"));
-    for _ in 0..20 {
-        assert!(reqwest::blocking::Client::new().get(&url).send().is_err());
-    }
     let line = hookscope
         .wait_for_stderr("TLS handshake from 127.0.0.1:")
         .expect("a line about the failed handshake");
@@ -424,6 +420,11 @@ fn failed_tls_handshakes_are_counted_and_said_without_flooding_stderr() {
         line.contains("the client does not trust this certificate"),
         "{line}"
     );
+    let plain = common::send_raw(port.parse().unwrap(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(!String::from_utf8_lossy(&plain.unwrap_or_default()).contains("200"));
+    for _ in 0..20 {
+        assert!(reqwest::blocking::Client::new().get(&url).send().is_err());
+    }
     let stats = common::stats_when(&hookscope, |stats| {
         stats["tls_handshake_failures"].as_u64() == Some(22)
     });

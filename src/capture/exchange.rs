@@ -133,6 +133,9 @@ pub enum BodyState {
 pub struct Reply {
     /// What happened to the request.
     pub outcome: Outcome,
+    /// The answer's headers as hookscope handed them to the connection (the framing,
+    /// `content-length` or `transfer-encoding`, and `date` are the HTTP layer's).
+    pub headers: http::HeaderMap,
     /// Body sent.
     pub body: Bytes,
     /// From the request head arriving to the answer being handed to the connection.
@@ -208,6 +211,7 @@ impl Exchange {
             rejected: Some(reason),
             reply: Reply {
                 outcome: Outcome::Answered(status),
+                headers: http::HeaderMap::new(),
                 body: Bytes::new(),
                 took: Duration::ZERO,
             },

@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 
 use super::RecordLine;
+use super::line::HeaderLines;
 
 /// What a HAR document written one entry at a time starts with (see [`har_entry`]);
 /// the entries follow, separated by commas, then [`HAR_END`].
@@ -35,8 +36,10 @@ pub fn har<'a>(lines: impl IntoIterator<Item = RecordLine<'a>>) -> Value {
     })
 }
 
-fn pairs<'a>(map: impl IntoIterator<Item = (&'a String, &'a String)>) -> Vec<Value> {
-    map.into_iter()
+/// Each header line as a HAR name and value: a repeated header stays one entry per line.
+fn pairs(headers: &HeaderLines) -> Vec<Value> {
+    headers
+        .iter()
         .map(|(name, value)| json!({"name": name, "value": value}))
         .collect()
 }
@@ -47,11 +50,7 @@ fn entry(line: &RecordLine<'_>) -> Option<Value> {
     }
     let body = line.body_bytes().ok()?;
     let text = String::from_utf8_lossy(&body).into_owned();
-    let host = line
-        .headers
-        .get("host")
-        .cloned()
-        .unwrap_or_else(|| "localhost".into());
+    let host = line.headers.get("host").unwrap_or("localhost");
     let url = match &line.query {
         Some(query) => format!("http://{host}{}?{query}", line.path),
         None => format!("http://{host}{}", line.path),
@@ -63,19 +62,19 @@ fn entry(line: &RecordLine<'_>) -> Option<Value> {
     let mime = line
         .headers
         .get("content-type")
-        .cloned()
-        .unwrap_or_else(|| "application/octet-stream".into());
+        .unwrap_or("application/octet-stream");
     let version = line.version.clone().unwrap_or_else(|| "HTTP/1.1".into());
     let answer = line.response_body.clone().unwrap_or_default();
-    let answer_headers = line
-        .upstream
+    // What the sender was told: hookscope's answer's headers (in forward mode, the
+    // upstream's passed on), or, in lines from before those were kept, the upstream's.
+    let answered = line
+        .response_headers
         .as_ref()
-        .map(|upstream| pairs(&upstream.headers))
-        .unwrap_or_default();
-    let answer_mime = line
-        .upstream
-        .as_ref()
-        .and_then(|upstream| upstream.headers.get("content-type").cloned())
+        .or_else(|| line.upstream.as_ref().map(|upstream| &upstream.headers));
+    let answer_headers = answered.map(pairs).unwrap_or_default();
+    let answer_mime = answered
+        .and_then(|headers| headers.get("content-type"))
+        .map(str::to_owned)
         .unwrap_or_else(|| {
             let json = serde_json::from_str::<serde::de::IgnoredAny>(&answer).is_ok();
             if json {

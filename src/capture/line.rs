@@ -18,7 +18,7 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 
-use super::{BodyState, Exchange, UNREADABLE_METHOD, UpstreamLeg};
+use super::{BodyState, Exchange, Outcome, UNREADABLE_METHOD, UpstreamLeg};
 use crate::alert::{KeySource, Problem};
 use crate::escape::{SafeFormatter, is_unsafe};
 
@@ -298,6 +298,11 @@ fn render(
         .reply
         .outcome
         .with_label(|label| string(&mut out, label));
+    out.extend_from_slice(b",\"response_headers\":");
+    match exchange.reply.outcome {
+        Outcome::Answered(_) => headers(&mut out, &exchange.reply.headers),
+        _ => out.extend_from_slice(b"null"),
+    }
     out.extend_from_slice(b",\"response_body\":");
     string(&mut out, &String::from_utf8_lossy(&exchange.reply.body));
     out.extend_from_slice(b",\"took_ms\":");
@@ -459,9 +464,11 @@ fn optional_string(out: &mut Vec<u8>, text: Option<&str>) {
     }
 }
 
-/// Headers as a JSON object, a repeated header's values joined with ", ". The map
-/// gives a name's values one after the other: walking it once spares a lookup
-/// (hashing the name again) per header.
+/// Headers as a JSON object: a name's value as text, or a repeated header's values
+/// as an array of texts, one per line received (joining them with ", " would change
+/// `Set-Cookie` and any header whose values hold commas). The map gives a name's
+/// values one after the other: walking it once spares a lookup (hashing the name
+/// again) per header.
 fn headers(out: &mut Vec<u8>, headers: &http::HeaderMap) {
     out.push(b'{');
     let mut entries = headers.iter().peekable();
@@ -483,13 +490,17 @@ fn headers(out: &mut Vec<u8>, headers: &http::HeaderMap) {
             out.push(b'"');
             continue;
         }
-        let mut joined = String::from_utf8_lossy(value.as_bytes());
-        while let Some((_, repeated)) = entries.next_if(|(next, _)| *next == name) {
-            let joined = joined.to_mut();
-            joined.push_str(", ");
-            joined.push_str(&String::from_utf8_lossy(repeated.as_bytes()));
+        if !repeated {
+            string(out, &String::from_utf8_lossy(value.as_bytes()));
+            continue;
         }
-        string(out, &joined);
+        out.push(b'[');
+        string(out, &String::from_utf8_lossy(value.as_bytes()));
+        while let Some((_, repeated)) = entries.next_if(|(next, _)| *next == name) {
+            out.push(b',');
+            string(out, &String::from_utf8_lossy(repeated.as_bytes()));
+        }
+        out.push(b']');
     }
     out.push(b'}');
 }
@@ -563,8 +574,13 @@ pub struct RecordLine<'a> {
     /// Query without `?`.
     #[serde(default)]
     pub query: Option<String>,
-    /// Request headers (a repeated header's values joined with ", ").
-    pub headers: std::collections::BTreeMap<String, String>,
+    /// Request headers, one per line received.
+    #[serde(default)]
+    pub headers: HeaderLines,
+    /// The headers of hookscope's answer (none for a request without one, and in
+    /// lines written before they were recorded).
+    #[serde(default)]
+    pub response_headers: Option<HeaderLines>,
     /// How `body` is written: `json`, `text` or `base64`.
     pub body_encoding: BodyEncoding,
     /// The body as written in the line.
@@ -602,6 +618,64 @@ pub struct RecordLine<'a> {
     pub took_ms: Option<f64>,
 }
 
+/// Header lines as a record line holds them, in its order: a name with its value,
+/// or with each value of a repeated header (older lines joined those with ", ").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderLines(pub Vec<(String, String)>);
+
+impl HeaderLines {
+    /// The first value of header `name` (lower case).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(given, _)| given == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Each header line: name and value.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+    }
+}
+
+impl<'de> Deserialize<'de> for HeaderLines {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Values {
+            One(String),
+            Many(Vec<String>),
+        }
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = HeaderLines;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("an object of header names and values")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<HeaderLines, A::Error> {
+                let mut lines = Vec::new();
+                while let Some((name, values)) = map.next_entry::<String, Values>()? {
+                    match values {
+                        Values::One(value) => lines.push((name, value)),
+                        Values::Many(values) => {
+                            lines.extend(values.into_iter().map(|value| (name.clone(), value)));
+                        }
+                    }
+                }
+                Ok(HeaderLines(lines))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
 /// The part of a recorded forwarded leg that a replay reads.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RecordedUpstream {
@@ -609,7 +683,7 @@ pub struct RecordedUpstream {
     pub url: String,
     /// The upstream's answer's headers (passed on to the sender).
     #[serde(default)]
-    pub headers: std::collections::BTreeMap<String, String>,
+    pub headers: HeaderLines,
     /// Why there was no usable answer, if there was none.
     #[serde(default)]
     pub error: Option<String>,
@@ -742,9 +816,7 @@ impl<'a> RecordLine<'a> {
                 self.path.clone(),
                 self.query.clone(),
             ),
-            self.headers
-                .iter()
-                .map(|(name, value)| (name.as_str(), value.as_str())),
+            self.headers.iter(),
             self.exact_body().unwrap_or_default(),
             self.status.unwrap_or(0),
         )
@@ -790,18 +862,23 @@ mod tests {
     }
     use super::*;
 
-    /// The reference for [`headers`]: a header's values as one text, repeated values joined with ", " (borrowed
-    /// when there is one value of UTF-8 text, the usual case).
-    fn joined_values<'a>(headers: &'a http::HeaderMap, name: &http::HeaderName) -> Cow<'a, str> {
-        let mut values = headers.get_all(name).iter();
-        let first = values.next().map(|v| String::from_utf8_lossy(v.as_bytes()));
-        let mut joined = first.unwrap_or_default();
-        for value in values {
-            let joined = joined.to_mut();
-            joined.push_str(", ");
-            joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
+    /// The reference for [`headers`]: a header's value as text, or a repeated
+    /// header's values as a list.
+    fn header_values(headers: &http::HeaderMap, name: &http::HeaderName) -> serde_json::Value {
+        let mut values: Vec<serde_json::Value> = headers
+            .get_all(name)
+            .iter()
+            .map(|value| {
+                String::from_utf8_lossy(value.as_bytes())
+                    .into_owned()
+                    .into()
+            })
+            .collect();
+        if values.len() == 1 {
+            values.remove(0)
+        } else {
+            values.into()
         }
-        joined
     }
 
     // The serde rendering the hand-written one must match, field for field.
@@ -832,6 +909,7 @@ mod tests {
         rejected: Option<&'a str>,
         status: Option<u16>,
         outcome: String,
+        response_headers: Option<HeadersView<'a>>,
         response_body: String,
         took_ms: f64,
         upstream: Option<UpstreamView<'a>>,
@@ -877,7 +955,7 @@ mod tests {
             use serde::ser::SerializeMap;
             let mut map = serializer.serialize_map(Some(self.0.keys_len()))?;
             for name in self.0.keys() {
-                map.serialize_entry(name.as_str(), &joined_values(self.0, name))?;
+                map.serialize_entry(name.as_str(), &header_values(self.0, name))?;
             }
             map.end()
         }
@@ -971,6 +1049,8 @@ mod tests {
             rejected: exchange.rejected.as_deref(),
             status: exchange.reply.outcome.status(),
             outcome: exchange.reply.outcome.label(),
+            response_headers: matches!(exchange.reply.outcome, Outcome::Answered(_))
+                .then_some(HeadersView(&exchange.reply.headers)),
             response_body: String::from_utf8_lossy(&exchange.reply.body).into_owned(),
             took_ms: exchange.reply.took.as_secs_f64() * 1000.0,
             upstream: exchange.upstream.as_ref().map(UpstreamView::from),
@@ -1096,6 +1176,15 @@ mod tests {
                     crate::capture::Outcome::Answered(503),
                     crate::capture::Outcome::ClientGone,
                 ][variant as usize % 4],
+                headers: {
+                    let mut headers = http::HeaderMap::new();
+                    headers.insert("content-type", http::HeaderValue::from_static("text/plain"));
+                    if variant % 2 == 0 {
+                        headers.append("x-seen", http::HeaderValue::from_static("one"));
+                        headers.append("x-seen", http::HeaderValue::from_static("two, three"));
+                    }
+                    headers
+                },
                 body: bytes::Bytes::from_static(b"ok \xff\n"),
                 took: std::time::Duration::from_nanos(variant * 987_654_321),
             },

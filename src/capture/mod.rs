@@ -29,8 +29,8 @@ pub use filter::Filter;
 pub use har::{HAR_END, HAR_START, har, har_entry};
 pub(crate) use line::record_line_and_sameness;
 pub use line::{
-    JsonLine, RecordLine, RecordLineError, RecordedAttempt, RecordedUpstream, json_line,
-    record_line, with_id,
+    HeaderLines, JsonLine, RecordLine, RecordLineError, RecordedAttempt, RecordedUpstream,
+    json_line, record_line, with_id,
 };
 pub(crate) use record::write_lines;
 pub use record::{RecordError, RecordFile, Recorder};

@@ -575,6 +575,7 @@ mod tests {
         let mut exchange = Exchange::posted(7, "/alerts", 200, body);
         exchange.reply = Reply {
             outcome: Outcome::Answered(503),
+            headers: http::HeaderMap::new(),
             body: Bytes::new(),
             took: std::time::Duration::from_micros(1500),
         };

@@ -265,6 +265,7 @@ async fn open_exchange(
         rejected,
         reply: Reply {
             outcome: Outcome::ClientGone,
+            headers: http::HeaderMap::new(),
             body: Bytes::new(),
             took: Duration::ZERO,
         },
@@ -311,11 +312,11 @@ fn refuse_early(
         text,
         header,
     } = refusal(receiver, request)?;
-    pending.finish(Outcome::Answered(status.as_u16()), text.clone());
-    let mut response = plain(status, text);
+    let mut response = plain(status, text.clone());
     if let Some((name, value)) = header {
         response.headers_mut().insert(name, value);
     }
+    pending.finish_answered(status, response.headers(), text);
     Some(Ok(whole(response)))
 }
 
@@ -666,7 +667,13 @@ async fn answer_with(
     body: Bytes,
     build: impl FnOnce(StatusCode, Bytes) -> Response<ReplyBody>,
 ) -> Response<ReplyBody> {
-    pending.settle(Outcome::Answered(status.as_u16()), body.clone());
+    // Built first, so that the exchange keeps the headers the sender gets.
+    let response = build(status, body.clone());
+    pending.settle(
+        Outcome::Answered(status.as_u16()),
+        response.headers(),
+        body.clone(),
+    );
     // A 2XX ends a delivery: it is sent only once recorded. With a store, every
     // answer is: what it decided (the attempt, the script's step) must survive a restart.
     if status.is_success() || pending.receiver.shared.database.is_some() {
@@ -674,8 +681,7 @@ async fn answer_with(
             return store_refusal(pending, &error);
         }
     }
-    let response = build(status, body.clone());
-    pending.finish(Outcome::Answered(status.as_u16()), body);
+    pending.finish_answered(status, response.headers(), body);
     response
 }
 
@@ -686,12 +692,12 @@ const STORE_RETRY_AFTER: &str = "5";
 /// the sender keeps the alert and tries again later, as it should.
 fn store_refusal(pending: &mut Pending, error: &dyn std::fmt::Display) -> Response<ReplyBody> {
     let text = Bytes::from(format!("hookscope cannot record this request: {error}\n"));
-    pending.finish(Outcome::Answered(503), text.clone());
-    let mut refused = plain(StatusCode::SERVICE_UNAVAILABLE, text);
+    let mut refused = plain(StatusCode::SERVICE_UNAVAILABLE, text.clone());
     refused.headers_mut().insert(
         http::header::RETRY_AFTER,
         HeaderValue::from_static(STORE_RETRY_AFTER),
     );
+    pending.finish_answered(StatusCode::SERVICE_UNAVAILABLE, refused.headers(), text);
     whole(refused)
 }
 
@@ -752,7 +758,7 @@ struct Pending {
 impl Pending {
     /// Sets the answer the exchange will carry; a reply settled once with the
     /// same outcome keeps its time (the time of the answer, not of the record write).
-    fn settle(&mut self, outcome: Outcome, body: Bytes) {
+    fn settle(&mut self, outcome: Outcome, headers: &http::HeaderMap, body: Bytes) {
         let Some(exchange) = self.exchange.as_mut() else {
             return;
         };
@@ -761,6 +767,7 @@ impl Pending {
         }
         exchange.reply = Reply {
             outcome,
+            headers: headers.clone(),
             body,
             took: self.started.elapsed(),
         };
@@ -809,9 +816,19 @@ impl Pending {
         Ok(())
     }
 
-    /// Settles and publishes (recording without waiting if not recorded yet).
+    /// Settles an answer with this status and these headers, and publishes it.
+    fn finish_answered(&mut self, status: StatusCode, headers: &http::HeaderMap, body: Bytes) {
+        self.settle_and_publish(Outcome::Answered(status.as_u16()), headers, body);
+    }
+
+    /// Settles an exchange that got no answer and publishes it.
     fn finish(&mut self, outcome: Outcome, body: Bytes) {
-        self.settle(outcome, body);
+        self.settle_and_publish(outcome, &http::HeaderMap::new(), body);
+    }
+
+    /// Settles and publishes (recording without waiting if not recorded yet).
+    fn settle_and_publish(&mut self, outcome: Outcome, headers: &http::HeaderMap, body: Bytes) {
+        self.settle(outcome, headers, body);
         if let Some(exchange) = self.exchange.take() {
             // Not stored while answering (a drop, a reset, a client gone): publishing
             // stores it, without waiting, with what it decided.

@@ -1,9 +1,12 @@
 """The other side of hookscope's Standard Webhooks signatures, done by real libraries:
-Svix's own (`svix.webhooks.Webhook`) for v1 (HMAC) and `cryptography` for v1a (ed25519).
+Svix's own (`svix.webhooks.Webhook`) for v1 (HMAC) and `cryptography` for v1a (ed25519);
+and a HAR reader's view of hookscope's export (`haralyzer`).
 
     standard_webhooks.py keypair                      -> {"secret": "whsk_...", "public": "whpk_..."}
     standard_webhooks.py sign-svix SECRET ID TS FILE  -> the svix-* headers, as JSON
     standard_webhooks.py sign-v1a SECRET ID TS FILE   -> the webhook-* headers, as JSON
+    standard_webhooks.py har-headers FILE             -> each entry's request and response
+        header lines as haralyzer reads them, as JSON
     standard_webhooks.py receive svix|v1a KEY         -> serves one POST on a free loopback
         port (printed first), verifies it, answers 204 or 401, prints the verdict
 """
@@ -63,6 +66,21 @@ def verify_v1a(public_key, headers, body):
     raise ValueError("no v1a signature")
 
 
+def har_headers(path):
+    from haralyzer import HarEntry, HarParser
+
+    parser = HarParser(json.load(open(path)))
+    entries = [HarEntry(entry) for entry in parser.har_data["entries"]]
+    print(json.dumps([
+        {
+            "request": [[h["name"], h["value"]] for h in entry.request.headers],
+            "response": [[h["name"], h["value"]] for h in entry.response.headers],
+            "status": entry.response.status,
+        }
+        for entry in entries
+    ]))
+
+
 def receive(mode, key):
     verdicts = []
 
@@ -95,4 +113,10 @@ def receive(mode, key):
 
 if __name__ == "__main__":
     command, *arguments = sys.argv[1:]
-    {"keypair": keypair, "sign-svix": sign_svix, "sign-v1a": sign_v1a, "receive": receive}[command](*arguments)
+    {
+        "keypair": keypair,
+        "sign-svix": sign_svix,
+        "sign-v1a": sign_v1a,
+        "har-headers": har_headers,
+        "receive": receive,
+    }[command](*arguments)
