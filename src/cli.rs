@@ -173,7 +173,7 @@ pub struct SendArgs {
     /// that a receiver's signature check can be tested (repeatable): standard-webhooks, github,
     /// stripe, slack, shopify, hmac-sha256/HEADER[/hex|base64[/PREFIX]]. A standard-webhooks
     /// whsk_ secret key makes ed25519 (v1a) signatures; whsec_ makes HMAC (v1) ones.
-    #[arg(long = "sign", value_parser = hookscope::signature::SigningKeyParser, value_name = "SCHEME:SECRET")]
+    #[arg(long = "sign", value_parser = hookscope::signature::KeyParser::for_signing(), value_name = "SCHEME:SECRET")]
     pub sign: Vec<hookscope::signature::Key>,
 
     /// The time the signatures of --sign claim (unix seconds or RFC 3339), e.g. an hour ago to

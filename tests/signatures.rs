@@ -224,6 +224,22 @@ fn bad_keys_stop_start_up_naming_the_flag_without_the_secret() {
             ][..],
             "--sign",
         ),
+        (
+            &[
+                "send",
+                "--to",
+                "http://127.0.0.1:9/",
+                "--test",
+                "--sign",
+                // An ed25519 public key (RFC 8032's first): it cannot sign.
+                "standard-webhooks:whpk_11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+            ][..],
+            "cannot sign: give the whsk_ secret key",
+        ),
+        (
+            &["listen", "--verify", "standard-webhooks:whsk_hunter22"][..],
+            "32-byte ed25519 seed",
+        ),
     ] {
         let output = run(args, b"");
         let stderr = String::from_utf8_lossy(&output.stderr);

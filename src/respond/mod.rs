@@ -85,7 +85,7 @@ pub struct Behaviour {
     #[arg(
         help_heading = "TLS and auth",
         long = "verify",
-        value_parser = crate::signature::KeyParser,
+        value_parser = crate::signature::KeyParser::for_verifying(),
         value_name = "SCHEME:SECRET"
     )]
     pub verify: Vec<crate::signature::Key>,
