@@ -99,6 +99,10 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Deliver an alert the way Panther does (retries, delivery status); exit 0 delivered, 1 failed.
     Send(Box<SendArgs>),
+    /// Probe your own receiver as Panther (or a Standard Webhooks sender) would use it, and
+    /// score what will go wrong: exit 0 nothing failed, 1 a check failed.
+    #[command(after_help = PROBE_EXAMPLES)]
+    Probe(Box<ProbeArgs>),
     /// Write a self-signed certificate and key for localhost, for --tls-cert/--tls-key.
     Cert(CertArgs),
     /// Write the exchanges of a --record file as a HAR 1.2 file (for browsers' DevTools) on stdout.
@@ -222,6 +226,137 @@ pub struct SendArgs {
     /// Most of a response body read; the rest is not read, and the status says it was cut.
     #[arg(long, default_value = hookscope::outgoing::DEFAULT_MAX_RESPONSE_BODY_TEXT, value_parser = parse_size_usize, value_name = "SIZE")]
     pub max_response_body: usize,
+}
+
+const PROBE_EXAMPLES: &str = "\
+Examples:
+  hookscope probe http://127.0.0.1:3000/webhooks/panther
+  hookscope probe http://127.0.0.1:3000/hook --state http://127.0.0.1:3000/tickets/count
+  hookscope probe https://hooks.example.com/panther --format junit > probe.xml
+  hookscope probe http://127.0.0.1:3000/svix --profile standard-webhooks --sign standard-webhooks:env:WEBHOOK_SECRET
+  hookscope probe http://127.0.0.1:3000/hook --only idempotency --only storm --storm 50";
+
+/// Flags of `hookscope probe`.
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// Your receiver's URL (http or https).
+    #[arg(value_name = "URL", value_parser = parse_http_url)]
+    pub url: hookscope::outgoing::Url,
+
+    /// The sender to play: panther (its alert types, wire format, 50 s limit, retries) or
+    /// standard-webhooks (signed events, webhook-id as the idempotency key, a 15 s limit).
+    #[arg(long, value_enum, default_value = "panther", value_name = "PROFILE")]
+    pub profile: hookscope::probe::ProfileName,
+
+    /// A GET on your receiver whose JSON changes with each effect (e.g. {"tickets": 3}): read
+    /// before and after each copy, it tells whether a duplicate acted twice.
+    #[arg(long, value_name = "URL", value_parser = parse_http_url)]
+    pub state: Option<hookscope::outgoing::Url>,
+
+    /// Wait this long after an answer before reading --state (a receiver that acts after it answers).
+    #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION", requires = "state")]
+    pub state_settle: Duration,
+
+    /// Run only this check (repeatable): alert-types (or event-types), signature, content-type,
+    /// latency, idempotency, storm, hard-bodies, slow-body, certificate, keep-alive.
+    #[arg(long = "only", value_name = "CHECK")]
+    pub only: Vec<String>,
+
+    /// How to print the scorecard: text, json, or junit (JUnit XML for CI systems).
+    #[arg(long, value_enum, default_value = "text", value_name = "FORMAT")]
+    pub format: ProbeFormat,
+
+    /// Give up on one answer after this long (Panther: about 50 s).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Option<Duration>,
+
+    /// Warn when answers take longer than this (p99).
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub warn_latency: Duration,
+
+    /// How many deliveries the storm check sends at once.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000), value_name = "N")]
+    pub storm: u16,
+
+    /// How long the slow-body check takes to send its body.
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    pub trickle: Duration,
+
+    /// Retry a failed delivery up to N times, on --schedule, so that a receiver that
+    /// recovers (after a restart) is seen recovering: the check then warns.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub retries: u32,
+
+    /// When retries come: panther (30 s to 5 min, scaled by --time-scale) or exponential (--backoff).
+    #[arg(long, value_enum, default_value_t = ScheduleChoice::Panther, value_name = "SCHEDULE")]
+    pub schedule: ScheduleChoice,
+
+    /// Multiplies --schedule panther's waits: 0.01 makes them 0.3 to 3 s.
+    #[arg(long, default_value = "1", value_parser = parse_time_scale, value_name = "FACTOR")]
+    pub time_scale: f64,
+
+    /// With --schedule exponential: the wait before the first retry, doubled each time.
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub backoff: Duration,
+
+    /// Sign every delivery as SCHEME does (see send --sign); needed by the signature check.
+    #[arg(long = "sign", value_parser = hookscope::signature::KeyParser::for_signing(), value_name = "SCHEME:SECRET")]
+    pub sign: Vec<hookscope::signature::Key>,
+
+    /// Makes the keys and waits repeatable.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Trust only this CA certificate (PEM) for https:// receivers.
+    #[arg(long, value_name = "PEM", conflicts_with = "insecure")]
+    pub cacert: Option<PathBuf>,
+
+    /// Do not verify https:// certificates (the certificate check is skipped).
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Colour the scorecard: auto is on a terminal unless NO_COLOR is set.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+/// How `probe` prints its scorecard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProbeFormat {
+    /// For people, coloured on a terminal.
+    Text,
+    /// One JSON document.
+    Json,
+    /// JUnit XML.
+    Junit,
+}
+
+impl ProbeArgs {
+    /// The probe the flags ask for.
+    pub fn probe(&self) -> hookscope::probe::Probe {
+        let profile = self.profile.profile();
+        hookscope::probe::Probe {
+            url: self.url.clone(),
+            profile,
+            state: self.state.clone(),
+            state_settle: self.state_settle,
+            only: self.only.clone(),
+            trust: trust_of(self.cacert.as_ref(), self.insecure),
+            timeout: self
+                .timeout
+                .unwrap_or(profile.answer_limit + Duration::from_secs(5)),
+            warn_latency: self.warn_latency,
+            storm: usize::from(self.storm),
+            policy: hookscope::send::RetryPolicy {
+                retries: self.retries,
+                schedule: schedule_of(self.schedule, self.time_scale, self.backoff),
+                retry_all_errors: true,
+            },
+            signers: self.sign.clone(),
+            trickle: self.trickle,
+            seed: self.seed,
+        }
+    }
 }
 
 /// Flags of `hookscope export`.
@@ -412,29 +547,40 @@ fn parse_time_scale(text: &str) -> Result<f64, String> {
 impl SendArgs {
     /// The retry policy the flags ask for.
     pub fn retry_policy(&self) -> hookscope::send::RetryPolicy {
-        let schedule = match self.schedule {
-            ScheduleChoice::Panther => hookscope::send::Schedule::Panther {
-                time_scale: self.time_scale,
-            },
-            ScheduleChoice::Exponential => hookscope::send::Schedule::Exponential {
-                backoff: self.backoff,
-                max_backoff: Duration::from_secs(60),
-            },
-        };
         hookscope::send::RetryPolicy {
             retries: self.retries,
-            schedule,
+            schedule: schedule_of(self.schedule, self.time_scale, self.backoff),
             retry_all_errors: self.retry_all_errors,
         }
     }
 
     /// How HTTPS targets are verified.
     pub fn trust(&self) -> hookscope::outgoing::Trust {
-        match (&self.cacert, self.insecure) {
-            (Some(path), _) => hookscope::outgoing::Trust::CaCert(path.clone()),
-            (None, true) => hookscope::outgoing::Trust::Insecure,
-            (None, false) => hookscope::outgoing::Trust::SystemRoots,
-        }
+        trust_of(self.cacert.as_ref(), self.insecure)
+    }
+}
+
+/// The retry schedule of `--schedule`, `--time-scale` and `--backoff`.
+fn schedule_of(
+    choice: ScheduleChoice,
+    time_scale: f64,
+    backoff: Duration,
+) -> hookscope::send::Schedule {
+    match choice {
+        ScheduleChoice::Panther => hookscope::send::Schedule::Panther { time_scale },
+        ScheduleChoice::Exponential => hookscope::send::Schedule::Exponential {
+            backoff,
+            max_backoff: Duration::from_secs(60),
+        },
+    }
+}
+
+/// Whom https trusts, from `--cacert` and `--insecure`.
+fn trust_of(cacert: Option<&PathBuf>, insecure: bool) -> hookscope::outgoing::Trust {
+    match (cacert, insecure) {
+        (Some(path), _) => hookscope::outgoing::Trust::CaCert(path.clone()),
+        (None, true) => hookscope::outgoing::Trust::Insecure,
+        (None, false) => hookscope::outgoing::Trust::SystemRoots,
     }
 }
 

@@ -18,8 +18,8 @@ use tokio::signal::unix::{Signal as UnixSignal, SignalKind, signal};
 use http::HeaderMap;
 
 use crate::cli::{
-    CertArgs, Cli, Command, ExportArgs, ImportArgs, InspectArgs, ListenArgs, ReplayArgs, SendArgs,
-    ValidateFormat,
+    CertArgs, Cli, Command, ExportArgs, ImportArgs, InspectArgs, ListenArgs, ProbeArgs,
+    ProbeFormat, ReplayArgs, SendArgs, ValidateFormat,
 };
 
 /// How a command ended, which is its exit code.
@@ -75,6 +75,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Replay(args) => Ok(runtime()?.block_on(replay_file(&args))),
         Command::Validate(args) => Ok(validate_inputs(&args.inputs, args.format, &args.schema)),
         Command::Send(args) => Ok(runtime()?.block_on(send(&args))),
+        Command::Probe(args) => Ok(runtime()?.block_on(probe(&args))),
         Command::Cert(args) => write_cert(&args),
         Command::Export(args) => Ok(export(&args)),
         Command::Inspect(args) => runtime()?.block_on(inspect(&args)),
@@ -677,6 +678,56 @@ fn alert_to_send(args: &SendArgs) -> Result<Vec<u8>, Outcome> {
     }
 }
 
+/// Probes a receiver and prints the scorecard: exit 0 nothing failed, 1 a check
+/// failed, 2 bad usage (an unknown check, a CA file that cannot be used).
+async fn probe(args: &ProbeArgs) -> Outcome {
+    let probe = args.probe();
+    let names: Vec<&str> = probe
+        .profile
+        .checks
+        .iter()
+        .map(|check| check.name)
+        .collect();
+    if let Some(unknown) = args
+        .only
+        .iter()
+        .find(|name| !names.contains(&name.as_str()))
+    {
+        eprintln!(
+            "hookscope: error: --only {}: no such check in the {} profile (one of {})",
+            escape_line(unknown),
+            probe.profile.name,
+            names.join(", ")
+        );
+        return Outcome::Usage;
+    }
+    if probe.trust == Trust::Insecure {
+        tracing::warn!("--insecure: the receiver's certificate is not verified");
+    }
+    let scorecard = match hookscope::probe::run(&probe).await {
+        Ok(scorecard) => scorecard,
+        Err(error) => {
+            eprintln!("hookscope: error: {error}");
+            return Outcome::Usage;
+        }
+    };
+    let color = args.color.resolve(
+        std::io::stdout().is_terminal(),
+        std::env::var("NO_COLOR").ok().as_deref(),
+    );
+    let text = match args.format {
+        ProbeFormat::Text => hookscope::probe::report::text(&scorecard, color),
+        ProbeFormat::Json => hookscope::probe::report::json(&scorecard),
+        ProbeFormat::Junit => hookscope::probe::report::junit(&scorecard),
+    };
+    print!("{text}");
+    if scorecard.failed() {
+        Outcome::Negative
+    } else {
+        Outcome::Success
+    }
+}
+
 /// Delivers one alert with retries and prints its delivery status: exit 0
 /// delivered, 1 every attempt failed, 2 bad input.
 async fn send(args: &SendArgs) -> Outcome {
@@ -704,6 +755,7 @@ async fn send(args: &SendArgs) -> Outcome {
         max_response_body: args.max_response_body,
         signers: args.sign.clone(),
         sign_timestamp: args.sign_timestamp,
+        message_id: None,
     };
     let stderr_is_terminal = std::io::stderr().is_terminal();
     let looks = SendLooks::new(args.color);

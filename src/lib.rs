@@ -72,6 +72,7 @@ pub mod outgoing;
 #[doc(hidden)]
 pub mod output;
 pub mod panther;
+pub mod probe;
 mod respond;
 pub mod schemas;
 pub mod send;

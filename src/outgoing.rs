@@ -449,3 +449,150 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+/// A body sent as it is produced (a trickle, for `probe`'s slow-body check).
+pub type StreamedBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+/// Why a [`Connection`] could not be opened or used.
+#[derive(Debug, Error)]
+pub enum ConnectionError {
+    /// The URL has no host or is not http(s).
+    #[error("cannot address {0}")]
+    Address(String),
+    /// No TCP connection.
+    #[error("cannot connect to {target}: {cause}")]
+    Connect {
+        /// host:port.
+        target: String,
+        /// Why.
+        cause: std::io::Error,
+    },
+    /// The TLS handshake failed (an untrusted certificate among others).
+    #[error("the TLS handshake with {target} failed: {cause}")]
+    Tls {
+        /// host:port.
+        target: String,
+        /// Why.
+        cause: std::io::Error,
+    },
+    /// The CA file cannot be used.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    /// The HTTP exchange failed: the server closed the connection, or broke the protocol.
+    #[error("{0}")]
+    Http(String),
+    /// Nothing in time.
+    #[error("no answer in time")]
+    TimedOut,
+}
+
+/// One HTTP/1.1 connection, used for requests one after the other: to see whether a
+/// server keeps a connection for the next request (Go's client reuses it), and to
+/// send a body at the pace it is produced. Unlike [`Client`], no pool: the
+/// connection is this value's, and it ends when the value is dropped.
+pub struct Connection {
+    sender: hyper::client::conn::http1::SendRequest<StreamedBody>,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("outgoing::Connection")
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+impl Connection {
+    /// Opens a connection to `url`'s host (TLS for https, trusting `trust`, HTTP/1.1
+    /// offered alone), by `deadline`.
+    pub async fn open(
+        url: &Url,
+        trust: &Trust,
+        deadline: Instant,
+    ) -> Result<Connection, ConnectionError> {
+        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+            return Err(ConnectionError::Address(url.to_string()));
+        };
+        let target = format!("{host}:{port}");
+        let host = host.trim_matches(['[', ']']);
+        let tcp = tokio::time::timeout_at(deadline, tokio::net::TcpStream::connect((host, port)))
+            .await
+            .map_err(|_| ConnectionError::TimedOut)?
+            .map_err(|cause| ConnectionError::Connect {
+                target: target.clone(),
+                cause,
+            })?;
+        let _ = tcp.set_nodelay(true);
+        let (sender, driver) = match url.scheme() {
+            "https" => {
+                let mut config = tls_config(trust)?;
+                config.alpn_protocols = vec![b"http/1.1".to_vec()];
+                let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+                    .map_err(|_| ConnectionError::Address(url.to_string()))?;
+                let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+                let tls = tokio::time::timeout_at(deadline, connector.connect(name, tcp))
+                    .await
+                    .map_err(|_| ConnectionError::TimedOut)?
+                    .map_err(|cause| ConnectionError::Tls { target, cause })?;
+                handshake(tls).await?
+            }
+            "http" => handshake(tcp).await?,
+            _ => return Err(ConnectionError::Address(url.to_string())),
+        };
+        Ok(Connection { sender, driver })
+    }
+
+    /// Whether the server has closed the connection (or it broke).
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
+    /// Sends `request` and waits for the answer's head until `deadline`.
+    pub async fn send(
+        &mut self,
+        request: Request<StreamedBody>,
+        deadline: Instant,
+    ) -> Result<Response<Incoming>, ConnectionError> {
+        let exchange = async {
+            self.sender
+                .ready()
+                .await
+                .map_err(|error| ConnectionError::Http(error_with_causes(&error)))?;
+            self.sender
+                .send_request(request)
+                .await
+                .map_err(|error| ConnectionError::Http(error_with_causes(&error)))
+        };
+        tokio::time::timeout_at(deadline, exchange)
+            .await
+            .map_err(|_| ConnectionError::TimedOut)?
+    }
+}
+
+/// HTTP/1.1 over `io`, its connection driven on a task of its own.
+async fn handshake<I>(
+    io: I,
+) -> Result<
+    (
+        hyper::client::conn::http1::SendRequest<StreamedBody>,
+        tokio::task::JoinHandle<()>,
+    ),
+    ConnectionError,
+>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake::<_, StreamedBody>(hyper_util::rt::TokioIo::new(io))
+            .await
+            .map_err(|error| ConnectionError::Http(error_with_causes(&error)))?;
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok((sender, driver))
+}

@@ -873,6 +873,9 @@ pub struct Delivery {
     pub signers: Vec<crate::signature::Key>,
     /// The signed timestamp (unix seconds); `None` signs each attempt at its own time.
     pub sign_timestamp: Option<i64>,
+    /// The Standard Webhooks message id every attempt carries; `None` draws one per
+    /// delivery. Given, two deliveries are one message sent twice (a duplicate).
+    pub message_id: Option<String>,
 }
 
 /// Delivers a body the way Panther's sender does: POST with JSON content type and
@@ -884,11 +887,14 @@ pub async fn deliver(
     delivery: &Delivery,
     policy: RetryPolicy,
     rng: &mut fastrand::Rng,
-    progress: &mut dyn FnMut(Progress<'_>),
+    progress: &mut (dyn FnMut(Progress<'_>) + Send),
 ) -> DeliveryStatus {
     // One id for every attempt of the delivery, as Standard Webhooks asks (it is the
     // receiver's idempotency key); the timestamp is the attempt's own.
-    let message_id = format!("msg_{:016x}{:016x}", rng.u64(..), rng.u64(..));
+    let message_id = delivery
+        .message_id
+        .clone()
+        .unwrap_or_else(|| format!("msg_{:016x}{:016x}", rng.u64(..), rng.u64(..)));
     let mut status = DeliveryStatus {
         url: delivery.url.to_string(),
         attempts: Vec::new(),

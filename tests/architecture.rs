@@ -140,6 +140,17 @@ fn the_library_modules_form_no_cycle() {
         ("outgoing", vec!["values"]),
         ("send", vec!["capture", "outgoing", "values"]),
         ("forward", vec!["capture", "outgoing", "values"]),
+        (
+            "probe",
+            vec![
+                "escape",
+                "outgoing",
+                "output",
+                "panther",
+                "send",
+                "signature",
+            ],
+        ),
         ("shared", vec!["capture", "respond"]),
         ("output", vec!["capture", "escape", "shared"]),
         (

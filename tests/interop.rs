@@ -6,7 +6,8 @@
 //!   `webhook-*` headers) and against `cryptography` (v1a, ed25519), both ways;
 //! - HAR both ways: a form that chrome-har (npm) writes as `postData.params` is
 //!   replayed with its body, and the inspector's export read by haralyzer (PyPI)
-//!   keeps each header line and the answer's headers.
+//!   keeps each header line and the answer's headers;
+//! - `probe --format junit` read by junitparser (PyPI), as a CI system would.
 //!
 //! Needs Debian's `golang-go` and `golang-github-json-iterator-go-dev`, and a Python
 //! with `tests/interop/requirements.txt` in `target/interop-venv` (or
@@ -76,6 +77,11 @@ fn main() -> std::process::ExitCode {
             "the_har_export_keeps_header_lines_and_the_answers_headers_for_haralyzer",
             &tools.python,
             the_har_export_keeps_header_lines_and_the_answers_headers_for_haralyzer,
+        ),
+        trial(
+            "probes_junit_scorecard_is_read_by_junitparser",
+            &tools.python,
+            probes_junit_scorecard_is_read_by_junitparser,
         ),
     ];
     libtest_mimic::run(&arguments, trials).exit_code()
@@ -527,6 +533,57 @@ fn the_har_export_keeps_header_lines_and_the_answers_headers_for_haralyzer(
         || entry["status"] != 202
     {
         return Err(format!("the answer's headers are missing: {read}").into());
+    }
+    Ok(())
+}
+
+fn probes_junit_scorecard_is_read_by_junitparser(python: &Path) -> Result<(), Failed> {
+    // A receiver that refuses every alert: one check fails, one passes, one is skipped.
+    let refusing =
+        Hookscope::start(&["--status", "503", "--body", "down <for> maintenance & more"]);
+    let url = refusing.url("/panther");
+    let out = run(
+        &[
+            "probe",
+            &url,
+            "--format",
+            "junit",
+            "--only",
+            "alert-types",
+            "--only",
+            "certificate",
+            "--only",
+            "keep-alive",
+        ],
+        b"",
+    );
+    if out.status.code() != Some(1) {
+        return Err(format!(
+            "probe exited {:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    let dir = scratch("junit");
+    let file = dir.join("probe.xml");
+    std::fs::write(&file, &out.stdout)?;
+    let read = python_helper(python, &["junit", file.to_str().ok_or("a UTF-8 path")?])?;
+    let summary: serde_json::Value = serde_json::from_str(&read)?;
+    let expected = serde_json::json!({
+        "tests": 3, "failures": 1, "skipped": 1, "errors": 0,
+        "cases": [
+            ["alert-types", "failure", "hookscope.probe.panther"],
+            ["certificate", "skipped", "hookscope.probe.panther"],
+            ["keep-alive", "passed", "hookscope.probe.panther"],
+        ],
+    });
+    if summary != expected {
+        return Err(format!(
+            "junitparser read {read}\nfrom {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+        .into());
     }
     Ok(())
 }

@@ -99,6 +99,8 @@ pub enum Tone {
     Good,
     /// Failed.
     Bad,
+    /// Works, with something to look at.
+    Warning,
 }
 
 /// `text` in the colour of `tone` when `color` is on (bright colours, readable on
@@ -111,6 +113,7 @@ pub fn painted(text: &str, tone: Tone, color: bool) -> String {
     let style = match tone {
         Tone::Good => Color::Green.foreground(),
         Tone::Bad => Color::Red.bold(),
+        Tone::Warning => Color::Yellow.foreground(),
     };
     text.paint(style).to_string()
 }

@@ -7,6 +7,8 @@ and a HAR reader's view of hookscope's export (`haralyzer`).
     standard_webhooks.py sign-v1a SECRET ID TS FILE   -> the webhook-* headers, as JSON
     standard_webhooks.py har-headers FILE             -> each entry's request and response
         header lines as haralyzer reads them, as JSON
+    standard_webhooks.py junit FILE                   -> what junitparser reads of a JUnit
+        XML file: the suite's counts and each case's name and result, as JSON
     standard_webhooks.py receive svix|v1a KEY         -> serves one POST on a free loopback
         port (printed first), verifies it, answers 204 or 401, prints the verdict
 """
@@ -81,6 +83,21 @@ def har_headers(path):
     ]))
 
 
+def junit(path):
+    from junitparser import Error, Failure, JUnitXml, Skipped
+
+    cases = []
+    totals = {"tests": 0, "failures": 0, "skipped": 0, "errors": 0}
+    for suite in JUnitXml.fromfile(path):
+        for name in totals:
+            totals[name] += getattr(suite, name) or 0
+        for case in suite:
+            kinds = {type(result) for result in case.result}
+            result = "failure" if Failure in kinds or Error in kinds else "skipped" if Skipped in kinds else "passed"
+            cases.append([case.name, result, case.classname])
+    print(json.dumps({**totals, "cases": cases}))
+
+
 def receive(mode, key):
     verdicts = []
 
@@ -118,5 +135,6 @@ if __name__ == "__main__":
         "sign-svix": sign_svix,
         "sign-v1a": sign_v1a,
         "har-headers": har_headers,
+        "junit": junit,
         "receive": receive,
     }[command](*arguments)
