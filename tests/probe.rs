@@ -399,7 +399,7 @@ fn the_text_scorecard_says_what_was_sent_got_and_what_panther_would_do() {
     );
     assert!(
         text.trim_end()
-            .ends_with("1 checks: 0 passed, 0 warned, 1 failed, 0 skipped"),
+            .ends_with("1 check: 0 passed, 0 warned, 1 failed, 0 skipped"),
         "{text}"
     );
 }

@@ -791,10 +791,7 @@ impl Run<'_> {
             Ok((status, text)) if status.is_success() => {
                 (Score::Pass, format!("{status} {}", short(text)))
             }
-            Ok((status, text)) => (
-                Score::Fail,
-                send::panther_message(*status, text),
-            ),
+            Ok((status, text)) => (Score::Fail, send::panther_message(*status, text)),
             Err(error) => (Score::Fail, format!("no answer: {error}")),
         };
         CheckReport {

@@ -56,10 +56,11 @@ pub fn text(scorecard: &Scorecard, color: bool) -> String {
             }
         }
     }
+    let total = scorecard.checks.len();
     let _ = writeln!(
         out,
-        "{} checks: {} passed, {} warned, {} failed, {} skipped",
-        scorecard.checks.len(),
+        "{total} check{}: {} passed, {} warned, {} failed, {} skipped",
+        if total == 1 { "" } else { "s" },
         scorecard.count(Score::Pass),
         scorecard.count(Score::Warn),
         scorecard.count(Score::Fail),
