@@ -56,6 +56,9 @@ Be Panther: deliver the test alert with Panther's retries (compressed 100 times)
   hookscope send --to http://127.0.0.1:3000/webhook --test --schedule panther --time-scale 0.01
   hookscope send --to http://127.0.0.1:3000/webhook --example policy
 
+Is your receiver ready for Panther? A scorecard (duplicates need --state):
+  hookscope probe http://127.0.0.1:3000/webhook --state http://127.0.0.1:3000/tickets
+
 HTTPS on your machine:
   hookscope cert --out ./dev-certs
   hookscope --tls-cert dev-certs/cert.pem --tls-key dev-certs/key.pem

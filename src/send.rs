@@ -793,6 +793,9 @@ pub struct AttemptReport {
     pub message: String,
     /// How long it took, in milliseconds.
     pub took_ms: f64,
+    /// No answer came within the timeout (Panther: "Timeout: the upstream service did
+    /// not respond back in time").
+    pub timed_out: bool,
 }
 
 /// What [`deliver`] is doing, as it happens, for a live report.
@@ -960,6 +963,7 @@ async fn attempt(
         error: None,
         message: String::new(),
         took_ms: 0.0,
+        timed_out: false,
     };
     let url = &delivery.url;
     let mut request = match request_to(url, Method::POST, delivery.body.clone()) {
@@ -1003,6 +1007,7 @@ async fn attempt(
             report.message = format!("network error: Post \"{url}\": {error}");
             report.error = Some(error);
             kind = Some(failure.kind());
+            report.timed_out = kind == Some(FailureKind::TimedOut);
         }
     }
     report.took_ms = started.elapsed().as_secs_f64() * 1000.0;

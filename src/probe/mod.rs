@@ -167,6 +167,8 @@ fn short(text: &str) -> String {
 struct Run<'a> {
     probe: &'a Probe,
     sender: Sender,
+    /// Reads `--state` (a plain client: the state is the receiver's, not a delivery).
+    state_reader: outgoing::Client,
     ids: Ids,
     rng: fastrand::Rng,
     latencies: Vec<Duration>,
@@ -176,6 +178,7 @@ struct Run<'a> {
 /// cannot be used is the one error: everything the receiver does is a result.
 pub async fn run(probe: &Probe) -> std::result::Result<Scorecard, outgoing::TrustError> {
     let sender = Sender::as_panther(&probe.trust, probe.timeout)?;
+    let state_reader = outgoing::Client::new(&probe.trust, probe.timeout)?;
     let mut rng = probe
         .seed
         .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
@@ -183,6 +186,7 @@ pub async fn run(probe: &Probe) -> std::result::Result<Scorecard, outgoing::Trus
     let mut run = Run {
         probe,
         sender,
+        state_reader,
         ids,
         rng,
         latencies: Vec::new(),
@@ -286,13 +290,11 @@ impl Run<'_> {
     fn sender_would(&self, sent: &[Sent]) -> Option<String> {
         let profile = self.probe.profile;
         let failed = sent.iter().find(|sent| !sent.status.delivered)?;
-        let timed_out = failed.status.attempts.iter().any(|attempt| {
-            attempt.status.is_none()
-                && attempt
-                    .error
-                    .as_deref()
-                    .is_some_and(|error| error.contains("in time"))
-        });
+        let timed_out = failed
+            .status
+            .attempts
+            .iter()
+            .any(|attempt| attempt.timed_out);
         Some(if timed_out {
             format!("{} {}", profile.sender, profile.on_timeout)
         } else {
@@ -516,13 +518,12 @@ impl Run<'_> {
         if !self.probe.state_settle.is_zero() {
             tokio::time::sleep(self.probe.state_settle).await;
         }
-        let client = outgoing::Client::new(&self.probe.trust, self.probe.timeout)
-            .map_err(|error| error.to_string())?;
         let request = Request::get(url.as_str())
             .body(http_body_util::Full::new(Bytes::new()))
             .map_err(|error| error.to_string())?;
         let deadline = tokio::time::Instant::now() + self.probe.timeout;
-        let answer = client
+        let answer = self
+            .state_reader
             .send(request, deadline)
             .await
             .map_err(|failure| failure.describe(url, "--timeout"))?;
