@@ -682,12 +682,7 @@ fn alert_to_send(args: &SendArgs) -> Result<Vec<u8>, Outcome> {
 /// failed, 2 bad usage (an unknown check, a CA file that cannot be used).
 async fn probe(args: &ProbeArgs) -> Outcome {
     let probe = args.probe();
-    let names: Vec<&str> = probe
-        .profile
-        .checks
-        .iter()
-        .map(|check| check.name)
-        .collect();
+    let names: Vec<&str> = probe.profile.checks().map(|check| check.name).collect();
     if let Some(unknown) = args
         .only
         .iter()

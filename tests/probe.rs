@@ -82,7 +82,13 @@ fn probe(app: &App, flags: &[&str]) -> (Option<i32>, serde_json::Value) {
         args.extend(["--state", state.as_str()]);
     }
     args.extend(flags.iter().filter(|flag| **flag != "--no-state"));
-    let out = run(&args, b"");
+    probe_with(&args)
+}
+
+/// Runs `hookscope` with `args` (a `probe ... --format json`): the exit code and the
+/// JSON scorecard.
+fn probe_with(args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let out = run(args, b"");
     let scorecard = serde_json::from_slice(&out.stdout).unwrap_or_else(|error| {
         panic!(
             "{error}: {}\n{}",
@@ -316,28 +322,26 @@ fn a_receiver_that_recovers_is_seen_recovering_with_retries() {
 #[test]
 fn standard_webhooks_receivers_must_refuse_bad_signatures() {
     const KEY: &str = "standard-webhooks:whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    // hookscope itself as a receiver that checks: every signed event passes, the
-    // wrong and the expired signatures are refused.
-    let checking = Hookscope::start(&["--verify", KEY, "--require-signature", "--format", "quiet"]);
-    let out = run(
-        &[
+    let signed_probe = |url: &str, checks: &[&str]| {
+        let mut args = vec![
             "probe",
-            &checking.url("/svix"),
+            url,
             "--profile",
             "standard-webhooks",
             "--sign",
             KEY,
-            "--only",
-            "event-types",
-            "--only",
-            "signature",
-            "--format",
-            "json",
-        ],
-        b"",
-    );
-    let scorecard: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(out.status.code(), Some(0), "{scorecard:#}");
+        ];
+        args.extend(["--format", "json"]);
+        for name in checks {
+            args.extend(["--only", name]);
+        }
+        probe_with(&args)
+    };
+    // hookscope itself as a receiver that checks: every signed event passes, the
+    // wrong and the expired signatures are refused.
+    let checking = Hookscope::start(&["--verify", KEY, "--require-signature", "--format", "quiet"]);
+    let (code, scorecard) = signed_probe(&checking.url("/svix"), &["event-types", "signature"]);
+    assert_eq!(code, Some(0), "{scorecard:#}");
     assert_eq!(
         results(&scorecard),
         [
@@ -347,30 +351,14 @@ fn standard_webhooks_receivers_must_refuse_bad_signatures() {
     );
     // A receiver that checks nothing takes both.
     let trusting = receiver(Flaw::None);
-    let out = run(
-        &[
-            "probe",
-            &trusting.url(),
-            "--profile",
-            "standard-webhooks",
-            "--sign",
-            KEY,
-            "--only",
-            "signature",
-            "--format",
-            "json",
-        ],
-        b"",
-    );
-    let scorecard: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(out.status.code(), Some(1), "{scorecard:#}");
+    let (code, scorecard) = signed_probe(&trusting.url(), &["signature"]);
+    assert_eq!(code, Some(1), "{scorecard:#}");
     let signature = check(&scorecard, "signature");
     assert_eq!(signature["result"], "fail");
+    let detail = signature["detail"].as_str().unwrap();
     assert!(
-        signature["detail"]
-            .as_str()
-            .unwrap()
-            .contains("accepted a request it should refuse")
+        detail.contains("accepted a request it should refuse"),
+        "{detail}"
     );
 }
 

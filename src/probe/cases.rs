@@ -87,8 +87,8 @@ pub struct Profile {
     pub user_agent: &'static str,
     /// Whether attempts are signed (`--sign`) by this sender.
     pub signs: bool,
-    /// The checks, in the order they run.
-    pub checks: &'static [Check],
+    /// The checks of this sender alone; [`Profile::checks`] adds the shared ones.
+    pub own_checks: &'static [Check],
     /// Every shape of payload the sender sends.
     pub shapes: fn(&mut Ids) -> Vec<Payload>,
     /// The payloads that break naive receivers.
@@ -120,46 +120,53 @@ impl Ids {
     }
 }
 
-const LATENCY: Check = Check {
-    name: "latency",
-    about: "answers come well before the sender gives up",
-    kind: Kind::Latency,
-};
-const IDEMPOTENCY: Check = Check {
-    name: "idempotency",
-    about: "the same delivery twice (a lost acknowledgement) has one effect",
-    kind: Kind::Idempotency,
-};
-const STORM: Check = Check {
-    name: "storm",
-    about: "a burst of deliveries at once is answered 2XX, without connection errors",
-    kind: Kind::Storm,
-};
-const HARD_BODIES: Check = Check {
-    name: "hard-bodies",
-    about: "large, deep, non-BMP, escaped and null-filled payloads are accepted",
-    kind: Kind::HardBodies,
-};
-const SLOW_BODY: Check = Check {
-    name: "slow-body",
-    about: "a body that arrives slowly, in pieces, is accepted",
-    kind: Kind::SlowBody,
-};
-const CERTIFICATE: Check = Check {
-    name: "certificate",
-    about: "an https receiver's certificate is valid for its host name",
-    kind: Kind::Certificate,
-};
-const KEEP_ALIVE: Check = Check {
-    name: "keep-alive",
-    about: "the connection is kept for the next delivery, as the sender's client reuses it",
-    kind: Kind::KeepAlive,
-};
-const CONTENT_TYPE: Check = Check {
-    name: "content-type",
-    about: "JSON is accepted with a charset parameter too (application/json; charset=utf-8)",
-    kind: Kind::ContentType,
-};
+const fn check(name: &'static str, about: &'static str, kind: Kind) -> Check {
+    Check { name, about, kind }
+}
+
+/// The checks every profile runs after its own, in this order.
+const SHARED_CHECKS: [Check; 8] = [
+    check(
+        "content-type",
+        "JSON is accepted with a charset parameter too (application/json; charset=utf-8)",
+        Kind::ContentType,
+    ),
+    check(
+        "latency",
+        "answers come well before the sender gives up",
+        Kind::Latency,
+    ),
+    check(
+        "idempotency",
+        "the same delivery twice (a lost acknowledgement) has one effect",
+        Kind::Idempotency,
+    ),
+    check(
+        "storm",
+        "a burst of deliveries at once is answered 2XX, without connection errors",
+        Kind::Storm,
+    ),
+    check(
+        "hard-bodies",
+        "large, deep, non-BMP, escaped and null-filled payloads are accepted",
+        Kind::HardBodies,
+    ),
+    check(
+        "slow-body",
+        "a body that arrives slowly, in pieces, is accepted",
+        Kind::SlowBody,
+    ),
+    check(
+        "certificate",
+        "an https receiver's certificate is valid for its host name",
+        Kind::Certificate,
+    ),
+    check(
+        "keep-alive",
+        "the connection is kept for the next delivery, as the sender's client reuses it",
+        Kind::KeepAlive,
+    ),
+];
 
 /// Panther's Custom Webhook (internal/core/alert_delivery in panther-labs/panther).
 pub const PANTHER: Profile = Profile {
@@ -173,21 +180,11 @@ pub const PANTHER: Profile = Profile {
     idempotency_key: "alertId",
     user_agent: "Go-http-client/1.1",
     signs: false,
-    checks: &[
-        Check {
-            name: "alert-types",
-            about: "every alert type Panther sends is accepted (2XX)",
-            kind: Kind::Shapes,
-        },
-        CONTENT_TYPE,
-        LATENCY,
-        IDEMPOTENCY,
-        STORM,
-        HARD_BODIES,
-        SLOW_BODY,
-        CERTIFICATE,
-        KEEP_ALIVE,
-    ],
+    own_checks: &[check(
+        "alert-types",
+        "every alert type Panther sends is accepted (2XX)",
+        Kind::Shapes,
+    )],
     shapes: panther_shapes,
     hard_bodies: panther_hard_bodies,
     resent: Some(panther_resent),
@@ -206,31 +203,30 @@ pub const STANDARD_WEBHOOKS: Profile = Profile {
     idempotency_key: "webhook-id",
     user_agent: "hookscope-probe",
     signs: true,
-    checks: &[
-        Check {
-            name: "event-types",
-            about: "signed events of several types are accepted (2XX)",
-            kind: Kind::Shapes,
-        },
-        Check {
-            name: "signature",
-            about: "a wrong signature and an expired timestamp are refused (4XX)",
-            kind: Kind::Signature,
-        },
-        CONTENT_TYPE,
-        LATENCY,
-        IDEMPOTENCY,
-        STORM,
-        HARD_BODIES,
-        SLOW_BODY,
-        CERTIFICATE,
-        KEEP_ALIVE,
+    own_checks: &[
+        check(
+            "event-types",
+            "signed events of several types are accepted (2XX)",
+            Kind::Shapes,
+        ),
+        check(
+            "signature",
+            "a wrong signature and an expired timestamp are refused (4XX)",
+            Kind::Signature,
+        ),
     ],
     shapes: event_shapes,
     hard_bodies: event_hard_bodies,
     resent: None,
     ordinary: event,
 };
+
+impl Profile {
+    /// Every check, in the order they run: the profile's own, then the shared ones.
+    pub fn checks(&self) -> impl Iterator<Item = &'static Check> {
+        self.own_checks.iter().chain(SHARED_CHECKS.iter())
+    }
+}
 
 impl ProfileName {
     /// The profile's table.

@@ -192,7 +192,7 @@ pub async fn run(probe: &Probe) -> std::result::Result<Scorecard, outgoing::Trus
         latencies: Vec::new(),
     };
     let mut checks = Vec::new();
-    for check in probe.profile.checks {
+    for check in probe.profile.checks() {
         if !probe.only.is_empty() && !probe.only.iter().any(|name| name == check.name) {
             continue;
         }
