@@ -66,7 +66,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         .unwrap_or_else(|| Command::Listen(Box::new(cli.listen)));
     if matches!(
         command,
-        Command::Examples | Command::Schema | Command::Validate(_) | Command::Export(_)
+        Command::Examples
+            | Command::Schema
+            | Command::Validate(_)
+            | Command::Export(_)
+            | Command::Probe(_)
     ) {
         end_quietly_on_a_closed_pipe();
     }
@@ -681,6 +685,7 @@ fn alert_to_send(args: &SendArgs) -> Result<Vec<u8>, Outcome> {
 /// Probes a receiver and prints the scorecard: exit 0 nothing failed, 1 a check
 /// failed, 2 bad usage (an unknown check, a CA file that cannot be used).
 async fn probe(args: &ProbeArgs) -> Outcome {
+    use hookscope::probe::report;
     let probe = args.probe();
     let names: Vec<&str> = probe.profile.checks().map(|check| check.name).collect();
     if let Some(unknown) = args
@@ -699,23 +704,40 @@ async fn probe(args: &ProbeArgs) -> Outcome {
     if probe.trust == Trust::Insecure {
         tracing::warn!("--insecure: the receiver's certificate is not verified");
     }
-    let scorecard = match hookscope::probe::run(&probe).await {
+    let color = args.color.resolve(
+        std::io::stdout().is_terminal(),
+        std::env::var("NO_COLOR").ok().as_deref(),
+    );
+    // Text goes out a check at a time: a slow receiver's probe takes minutes.
+    let text = args.format == ProbeFormat::Text;
+    let running = names
+        .iter()
+        .copied()
+        .filter(|name| args.only.is_empty() || args.only.iter().any(|only| only == name));
+    let width = report::name_width(running);
+    if text {
+        print!(
+            "{}",
+            report::text_start(probe.url.as_str(), probe.profile.name)
+        );
+    }
+    let mut each = |check: &hookscope::probe::CheckReport| {
+        if text {
+            print!("{}", report::text_check(check, width, color));
+        }
+    };
+    let scorecard = match hookscope::probe::run(&probe, &mut each).await {
         Ok(scorecard) => scorecard,
         Err(error) => {
             eprintln!("hookscope: error: {error}");
             return Outcome::Usage;
         }
     };
-    let color = args.color.resolve(
-        std::io::stdout().is_terminal(),
-        std::env::var("NO_COLOR").ok().as_deref(),
-    );
-    let text = match args.format {
-        ProbeFormat::Text => hookscope::probe::report::text(&scorecard, color),
-        ProbeFormat::Json => hookscope::probe::report::json(&scorecard),
-        ProbeFormat::Junit => hookscope::probe::report::junit(&scorecard),
-    };
-    print!("{text}");
+    match args.format {
+        ProbeFormat::Text => print!("{}", report::text_end(&scorecard)),
+        ProbeFormat::Json => print!("{}", report::json(&scorecard)),
+        ProbeFormat::Junit => print!("{}", report::junit(&scorecard)),
+    }
     if scorecard.failed() {
         Outcome::Negative
     } else {

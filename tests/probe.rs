@@ -509,3 +509,48 @@ fn a_receiver_that_closes_every_connection_is_warned_about() {
         "{keep_alive}"
     );
 }
+
+#[test]
+fn a_receiver_that_never_answers_is_scored_within_the_timeouts() {
+    // Answers after a minute: long past every --timeout below.
+    let app = App::start(|_| Reply {
+        delay: Duration::from_secs(60),
+        ..Reply::new(200, "late")
+    });
+    let started = std::time::Instant::now();
+    let (code, scorecard) = probe(&app, &["--no-state", "--timeout", "300ms"]);
+    let took = started.elapsed();
+    assert_eq!(code, Some(1), "{scorecard:#}");
+    // Each check waits for at most one timeout (two for keep-alive), not one per payload.
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    let types = check(&scorecard, "alert-types");
+    assert_eq!(types["result"], "fail");
+    assert!(
+        types["detail"]
+            .as_str()
+            .unwrap()
+            .contains("(7 more not sent after a timeout)"),
+        "{types}"
+    );
+    assert!(
+        types["sender_would"]
+            .as_str()
+            .unwrap()
+            .contains("Timeout: the upstream service"),
+        "{types}"
+    );
+    for name in [
+        "content-type",
+        "latency",
+        "storm",
+        "hard-bodies",
+        "slow-body",
+        "keep-alive",
+    ] {
+        assert_eq!(
+            check(&scorecard, name)["result"],
+            "fail",
+            "{name}: {scorecard:#}"
+        );
+    }
+}

@@ -174,9 +174,13 @@ struct Run<'a> {
     latencies: Vec<Duration>,
 }
 
-/// Runs the probe's checks in order and returns the scorecard. A CA file that
+/// Runs the probe's checks in order and returns the scorecard, telling `on_check`
+/// of each as it ends (a probe of a slow receiver takes minutes). A CA file that
 /// cannot be used is the one error: everything the receiver does is a result.
-pub async fn run(probe: &Probe) -> std::result::Result<Scorecard, outgoing::TrustError> {
+pub async fn run(
+    probe: &Probe,
+    on_check: &mut dyn FnMut(&CheckReport),
+) -> std::result::Result<Scorecard, outgoing::TrustError> {
     let sender = Sender::as_panther(&probe.trust, probe.timeout)?;
     let state_reader = outgoing::Client::new(&probe.trust, probe.timeout)?;
     let mut rng = probe
@@ -199,6 +203,7 @@ pub async fn run(probe: &Probe) -> std::result::Result<Scorecard, outgoing::Trus
         let started = tokio::time::Instant::now();
         let mut report = run.check(check).await;
         report.took_ms = started.elapsed().as_secs_f64() * 1000.0;
+        on_check(&report);
         checks.push(report);
     }
     Ok(Scorecard {
@@ -315,8 +320,20 @@ impl Run<'_> {
     ) -> CheckReport {
         let mut sent = Vec::with_capacity(payloads.len());
         for payload in &payloads {
-            sent.push(self.send(payload, headers.clone()).await);
+            let one = self.send(payload, headers.clone()).await;
+            // A receiver that does not answer would cost --timeout per payload: one
+            // timeout says enough.
+            let timed_out = !one.status.delivered
+                && one.status.attempts.iter().all(|attempt| attempt.timed_out);
+            sent.push(one);
+            if timed_out {
+                break;
+            }
         }
+        let unsent = match payloads.len() - sent.len() {
+            0 => String::new(),
+            left => format!(" ({left} more not sent after a timeout)"),
+        };
         let refused: Vec<&Sent> = sent.iter().filter(|sent| !sent.status.delivered).collect();
         let retried: Vec<&Sent> = sent
             .iter()
@@ -331,7 +348,7 @@ impl Run<'_> {
             (Some(first), _) => (
                 Score::Fail,
                 format!(
-                    "{} of {} not accepted{content_type}: {}",
+                    "{} of {} not accepted{content_type}{unsent}: {}",
                     refused.len(),
                     sent.len(),
                     first.line()

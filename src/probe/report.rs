@@ -3,70 +3,82 @@
 
 use std::fmt::Write as _;
 
-use super::{Score, Scorecard};
+use super::{CheckReport, Score, Scorecard};
 use crate::escape::escape_line;
 use crate::output::{Tone, painted};
 
 /// The scorecard for a terminal: one line per check, what was sent and got and what
 /// the sender would do under the ones that did not pass; text from the receiver
-/// escaped. Coloured when `color`.
+/// escaped. Coloured when `color`. (The same lines as [`text_start`],
+/// [`text_check`] and [`text_end`] write one at a time.)
 pub fn text(scorecard: &Scorecard, color: bool) -> String {
-    let mut out = format!(
-        "hookscope probe {} (profile {})\n",
-        escape_line(&scorecard.target),
-        scorecard.profile
-    );
-    let width = scorecard
-        .checks
-        .iter()
-        .map(|check| check.name.len())
-        .max()
-        .unwrap_or(0);
+    let width = name_width(scorecard.checks.iter().map(|check| check.name));
+    let mut out = text_start(&scorecard.target, scorecard.profile);
     for check in &scorecard.checks {
-        let (mark, tone) = match check.result {
-            Score::Pass => ("✔ pass", Some(Tone::Good)),
-            Score::Warn => ("⚠ warn", Some(Tone::Warning)),
-            Score::Fail => ("✘ FAIL", Some(Tone::Bad)),
-            Score::Skip => ("– skip", None),
+        out.push_str(&text_check(check, width, color));
+    }
+    out.push_str(&text_end(scorecard));
+    out
+}
+
+/// The widest of these check names, to align the details.
+pub fn name_width<'a>(names: impl IntoIterator<Item = &'a str>) -> usize {
+    names.into_iter().map(str::len).max().unwrap_or(0)
+}
+
+/// The scorecard's first line.
+pub fn text_start(target: &str, profile: &str) -> String {
+    format!(
+        "hookscope probe {} (profile {profile})\n",
+        escape_line(target)
+    )
+}
+
+/// One check's lines, its name padded to `width`.
+pub fn text_check(check: &CheckReport, width: usize, color: bool) -> String {
+    let (mark, tone) = match check.result {
+        Score::Pass => ("✔ pass", Some(Tone::Good)),
+        Score::Warn => ("⚠ warn", Some(Tone::Warning)),
+        Score::Fail => ("✘ FAIL", Some(Tone::Bad)),
+        Score::Skip => ("– skip", None),
+    };
+    let mark = match tone {
+        Some(tone) => painted(mark, tone, color),
+        None => mark.to_owned(),
+    };
+    let mut out = format!(
+        "  {mark}  {:width$}  {}\n",
+        check.name,
+        escape_line(&check.detail)
+    );
+    if matches!(check.result, Score::Fail | Score::Warn) {
+        let mut line = |label: &str, text: &str| {
+            let _ = writeln!(out, "  {:width$}        {label} {}", "", escape_line(text));
         };
-        let mark = match tone {
-            Some(tone) => painted(mark, tone, color),
-            None => mark.to_owned(),
-        };
-        let _ = writeln!(
-            out,
-            "  {mark}  {:width$}  {}",
-            check.name,
-            escape_line(&check.detail)
-        );
-        if matches!(check.result, Score::Fail | Score::Warn) {
-            for sent in &check.sent {
-                let _ = writeln!(out, "  {:width$}        sent: {}", "", escape_line(sent));
-            }
-            for received in &check.received {
-                let _ = writeln!(
-                    out,
-                    "  {:width$}        got:  {}",
-                    "",
-                    escape_line(received)
-                );
-            }
-            if let Some(would) = &check.sender_would {
-                let _ = writeln!(out, "  {:width$}        then: {}", "", escape_line(would));
-            }
+        for sent in &check.sent {
+            line("sent:", sent);
+        }
+        for received in &check.received {
+            line("got: ", received);
+        }
+        if let Some(would) = &check.sender_would {
+            line("then:", would);
         }
     }
+    out
+}
+
+/// The scorecard's last line: the counts.
+pub fn text_end(scorecard: &Scorecard) -> String {
     let total = scorecard.checks.len();
-    let _ = writeln!(
-        out,
-        "{total} check{}: {} passed, {} warned, {} failed, {} skipped",
+    format!(
+        "{total} check{}: {} passed, {} warned, {} failed, {} skipped\n",
         if total == 1 { "" } else { "s" },
         scorecard.count(Score::Pass),
         scorecard.count(Score::Warn),
         scorecard.count(Score::Fail),
         scorecard.count(Score::Skip)
-    );
-    out
+    )
 }
 
 /// The scorecard as one JSON document: `{"profile", "target", "checks": [{"name",
@@ -191,7 +203,6 @@ fn xml(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::CheckReport;
 
     fn scorecard() -> Scorecard {
         let check = |name, result, detail: &str| CheckReport {
