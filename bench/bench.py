@@ -12,6 +12,7 @@ a noisy neighbour hurts them all alike; the table shows medians and ratios to th
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +37,54 @@ ONLY = [name for name in os.environ.get("ONLY", "").split(",") if name]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+# The tools users would pick instead, installed by bench/run.sh and bench/forward.sh.
+PEERS = ROOT / "target/bench/peers"
+
+
+class Peer:
+    """A server that does not print hookscope's `listening on` line: started on a port
+    chosen here, ready once it accepts a connection."""
+
+    def __init__(self, command, port):
+        self.command = command
+        self.port = port
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port, process, seconds=60):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def wiremock(record_dir):
+    """WireMock standalone (the jar the npm package `wiremock` ships) with one catch-all
+    stub answering 200 `success`, as Panther's example does; no request journal, so
+    that it keeps nothing per request (hookscope keeps its history)."""
+    root = record_dir / "wiremock"
+    (root / "mappings").mkdir(parents=True, exist_ok=True)
+    (root / "mappings" / "catch-all.json").write_text(json.dumps(
+        {"request": {"method": "ANY", "urlPattern": ".*"},
+         "response": {"status": 200, "body": "success"}}))
+    jar = next((PEERS / "node_modules/wiremock/build").glob("wiremock-standalone-*.jar"))
+    port = free_port()
+    return Peer(["java", "-jar", str(jar), "--port", str(port), "--bind-address", "127.0.0.1",
+                 "--root-dir", str(root), "--disable-banner", "--no-request-journal",
+                 "--disable-request-logging"], port)
+
+
 def targets(record_dir):
     found = {
         "baseline": lambda r: [str(ROOT / "target/release/examples/baseline"), "0"],
@@ -46,6 +95,7 @@ def targets(record_dir):
         "record": lambda r: [str(ROOT / "target/release/examples/baseline"), "0", "--mode", "record",
                              "--record", str(record_dir / f"ceiling-{r}.jsonl")],
         "node-example": lambda r: ["node", str(ROOT / "bench/node-example.js"), "0"],
+        "wiremock": lambda r: wiremock(record_dir),
         "hookscope": lambda r: [HOOKSCOPE, "listen", "--port", "0", "--admin", "127.0.0.1:0",
                                 "--format", "json", "--record", str(record_dir / f"record-{r}.jsonl")],
         "hookscope-quiet": lambda r: [HOOKSCOPE, "listen", "--port", "0", "--admin", "127.0.0.1:0",
@@ -77,6 +127,13 @@ class Server:
         # Appending, so that the file can be emptied between runs while the server writes.
         self.stdout = open(stdout_path, "ab")
         started = time.perf_counter()
+        if isinstance(command, Peer):
+            self.process = subprocess.Popen(["taskset", "-c", "0", *command.command],
+                                            stdout=self.stdout, stderr=self.stdout)
+            wait_listening(command.port, self.process)
+            self.url, self.admin = f"http://127.0.0.1:{command.port}", None
+            self.startup_ms = (time.perf_counter() - started) * 1000
+            return
         self.process = subprocess.Popen(["taskset", "-c", "0", *command], stdout=self.stdout,
                                         stderr=subprocess.PIPE, text=True)
         self.url = self.admin = None
@@ -239,7 +296,11 @@ def run(workdir):
     losses = []
     for round_number in range(ROUNDS):
         for name, command in all_targets.items():
-            server = Server(command(round_number), workdir / f"{name}-{round_number}.out")
+            spec = command(round_number)
+            server = Server(spec, workdir / f"{name}-{round_number}.out")
+            if isinstance(spec, Peer):
+                # A JVM compiles its hot paths as it runs: measured warm, as it would be in use.
+                wrk(server.url, SIZES["1k"], 64, "3s")
             startup[name].append(server.startup_ms)
             recorded = 0
             try:

@@ -27,25 +27,8 @@ ROOT = bench.ROOT
 CONNECTIONS = [int(c) for c in os.environ.get("CONNECTIONS", "64").split(",")]
 
 
-def wait_listening(port, process):
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the proxy exited before listening")
-        try:
-            import socket
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+wait_listening = bench.wait_listening
+free_port = bench.free_port
 
 
 class Nginx:
@@ -98,6 +81,12 @@ http {{
         self.process.wait(timeout=20)
 
 
+def mitmdump(upstream):
+    port = free_port()
+    return bench.Peer([str(bench.PEERS / "venv/bin/mitmdump"), "--mode", f"reverse:{upstream}",
+                       "--listen-host", "127.0.0.1", "--listen-port", str(port), "--quiet"], port)
+
+
 def proxies(upstream, workdir):
     common = [bench.HOOKSCOPE, "listen", "--port", "0", "--admin", "127.0.0.1:0",
               "--forward", upstream]
@@ -106,6 +95,8 @@ def proxies(upstream, workdir):
         "hyper-proxy": lambda r: bench.Server(
             [str(ROOT / "target/release/examples/baseline"), "0", "--proxy", upstream],
             workdir / f"hyper-{r}.out"),
+        # mitmproxy as a reverse proxy (PyPI, installed by bench/forward.sh), printing nothing.
+        "mitmdump": lambda r: bench.Server(mitmdump(upstream), workdir / f"mitmdump-{r}.out"),
         "hookscope-forward": lambda r: bench.Server(common + ["--format", "quiet"],
                                                     workdir / f"quiet-{r}.out"),
         "hookscope-forward-json-record": lambda r: bench.Server(

@@ -14,6 +14,13 @@ if [ -n "$missing" ]; then
 fi
 command -v taskset >/dev/null || { echo "bench/forward.sh needs taskset (util-linux)" >&2; exit 2; }
 
+# mitmproxy's reverse proxy, what many would pick instead, from PyPI into its own venv.
+if [ -z "${ONLY:-}" ] || echo "$ONLY" | grep -q mitmdump; then
+  [ -x target/bench/peers/venv/bin/mitmdump ] || {
+    python3 -m venv target/bench/peers/venv
+    target/bench/peers/venv/bin/pip install -q --disable-pip-version-check mitmproxy==11.0.2
+  }
+fi
 cargo build --release --bin hookscope --example baseline
 python3 bench/payloads.py target/bench
 python3 bench/forward.py
