@@ -409,9 +409,14 @@ fn go_header_order(
     set.remove(http::header::CONTENT_LENGTH);
     headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body_length));
     let asked_encoding = set.contains_key(ACCEPT_ENCODING);
-    let mut sorted: Vec<_> = set
+    // HeaderMap's iterator names a header only at its first value: carry the name on.
+    let mut name = None;
+    let mut sorted: Vec<(HeaderName, HeaderValue)> = set
         .into_iter()
-        .filter_map(|(name, value)| Some((name?, value)))
+        .filter_map(|(given, value)| {
+            name = given.or(name.take());
+            Some((name.clone()?, value))
+        })
         .collect();
     sorted.sort_by(|(left, _), (right, _)| left.as_str().cmp(right.as_str()));
     headers.extend(sorted);
