@@ -213,6 +213,10 @@ try {
   assert.match(await page.textContent('#detail-body'), /<script>alert\(2\)<\/script>/);
   assert.equal(await page.locator('#side img, #list img, #side b, #list b').count(), 0);
   assert.match(await page.textContent('#detail-headers'), /<img src=x onerror="alert\(1\)">/);
+  // The Answer tab lists the headers the sender was told, with what it was told.
+  await page.click('#detail button[role="tab"][data-panel="answer"]');
+  await page.waitForFunction(() => /content-type/.test(document.querySelector('#detail-answer-headers').textContent));
+  await page.click('#detail button[role="tab"][data-panel="request"]');
 
   await page.click('#rows tr.row[data-id="2"]');
   await page.waitForFunction(() => document.querySelector('#detail-title').textContent === '#2');
