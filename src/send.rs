@@ -88,11 +88,6 @@ impl RecordedRequest {
             post_data: Option<PostData>,
         }
         #[derive(serde::Deserialize)]
-        struct NameValue {
-            name: Option<String>,
-            value: Option<String>,
-        }
-        #[derive(serde::Deserialize)]
         struct PostData {
             #[serde(rename = "mimeType")]
             mime_type: Option<String>,
@@ -173,11 +168,6 @@ impl RecordedRequest {
             #[serde(default)]
             headers: Vec<NameValue>,
             content: Option<Content>,
-        }
-        #[derive(serde::Deserialize)]
-        struct NameValue {
-            name: Option<String>,
-            value: Option<String>,
         }
         #[derive(serde::Deserialize)]
         struct Content {
@@ -427,13 +417,44 @@ fn go_header_order(
 }
 
 /// `Host` as Go writes it from a URL: the host, and the port when one is written.
-fn host_of(url: &Url) -> Option<HeaderValue> {
+pub(crate) fn host_of(url: &Url) -> Option<HeaderValue> {
     let host = url.host_str()?;
     let text = match url.port() {
         Some(port) => format!("{host}:{port}"),
         None => host.to_owned(),
     };
     HeaderValue::from_str(&text).ok()
+}
+
+/// A HAR `{"name", "value"}` pair (a header, a form parameter).
+#[derive(serde::Deserialize)]
+struct NameValue {
+    name: Option<String>,
+    value: Option<String>,
+}
+
+/// The headers of one attempt of `delivery`, as Panther's Go client writes them:
+/// Panther's two headers (outputs/post.go), then the delivery's and the signatures
+/// (made at `timestamp`, carrying `message_id`), each replacing any before it of its
+/// name, as Go's `Header.Set` does; in Go's order (`Host`, `User-Agent`, `Content-Length`, the rest sorted, `Accept-Encoding`).
+pub fn attempt_headers(delivery: &Delivery, timestamp: i64, message_id: &str) -> HeaderMap {
+    let mut set = HeaderMap::new();
+    set.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    set.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    for (name, value) in &delivery.headers {
+        set.insert(name, value.clone());
+    }
+    for key in &delivery.signers {
+        for (name, value) in key.sign(&delivery.body, timestamp, message_id) {
+            set.insert(name, value);
+        }
+    }
+    go_header_order(
+        &delivery.url,
+        &delivery.user_agent,
+        delivery.body.len(),
+        set,
+    )
 }
 
 /// A request to `url`: its method, `Host` for the URL, and the given body.
@@ -979,21 +1000,8 @@ async fn attempt(
             return (report, Some(FailureKind::Network));
         }
     };
-    // Panther's two headers (outputs/post.go), then the delivery's and the signatures,
-    // each replacing any before it of its name, as Go's `Header.Set` does.
-    let mut set = HeaderMap::new();
-    set.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    set.insert(ACCEPT, HeaderValue::from_static("application/json"));
-    for (name, value) in &delivery.headers {
-        set.insert(name, value.clone());
-    }
-    for key in &delivery.signers {
-        let timestamp = delivery.sign_timestamp.unwrap_or_else(|| at.timestamp());
-        for (name, value) in key.sign(&delivery.body, timestamp, message_id) {
-            set.insert(name, value);
-        }
-    }
-    *request.headers_mut() = go_header_order(url, &delivery.user_agent, delivery.body.len(), set);
+    let timestamp = delivery.sign_timestamp.unwrap_or_else(|| at.timestamp());
+    *request.headers_mut() = attempt_headers(delivery, timestamp, message_id);
     let mut kind = None;
     match sender.exchange(request, delivery.max_response_body).await {
         Ok(answer) => {

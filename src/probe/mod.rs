@@ -752,29 +752,22 @@ impl Run<'_> {
         body: outgoing::StreamedBody,
     ) -> std::result::Result<Request<outgoing::StreamedBody>, String> {
         let url = &self.probe.url;
-        let host = match (url.host_str(), url.port()) {
-            (Some(host), Some(port)) => format!("{host}:{port}"),
-            (Some(host), None) => host.to_owned(),
-            _ => return Err(format!("cannot address {url}")),
+        let path = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
         };
-        let mut path = url.path().to_owned();
-        if let Some(query) = url.query() {
-            path = format!("{path}?{query}");
-        }
         let delivery = self.delivery(payload, HeaderMap::new());
+        let timestamp = self.ids.now.timestamp();
+        let mut headers = send::attempt_headers(&delivery, timestamp, &payload.key);
+        // One connection of our own: no pool writes `Host` for https.
+        if !headers.contains_key(http::header::HOST) {
+            let host = send::host_of(url).ok_or_else(|| format!("cannot address {url}"))?;
+            headers.insert(http::header::HOST, host);
+        }
         let mut request = Request::post(path)
-            .header(http::header::HOST, host)
-            .header(http::header::USER_AGENT, delivery.user_agent)
-            .header(http::header::CONTENT_LENGTH, payload.body.len())
-            .header(http::header::CONTENT_TYPE, "application/json")
             .body(body)
             .map_err(|error| error.to_string())?;
-        let timestamp = self.ids.now.timestamp();
-        for key in &self.probe.signers {
-            for (name, value) in key.sign(&payload.body, timestamp, &payload.key) {
-                request.headers_mut().insert(name, value);
-            }
-        }
+        *request.headers_mut() = headers;
         Ok(request)
     }
 

@@ -669,14 +669,17 @@ async fn answer_with(
 ) -> Response<ReplyBody> {
     // Built first, so that the exchange keeps the headers the sender gets.
     let response = build(status, body.clone());
-    pending.settle(
-        Outcome::Answered(status.as_u16()),
-        response.headers(),
-        body.clone(),
-    );
     // A 2XX ends a delivery: it is sent only once recorded. With a store, every
     // answer is: what it decided (the attempt, the script's step) must survive a restart.
-    if status.is_success() || pending.receiver.shared.database.is_some() {
+    // Settled here only for the line; otherwise once, when finished.
+    let shared = &pending.receiver.shared;
+    let records = shared.recorder.is_some() || shared.database.is_some();
+    if records && (status.is_success() || shared.database.is_some()) {
+        pending.settle(
+            Outcome::Answered(status.as_u16()),
+            response.headers(),
+            body.clone(),
+        );
         if let Err(error) = pending.record().await {
             return store_refusal(pending, &error);
         }
