@@ -8,6 +8,11 @@ out. Beside each hookscope mode, its same-work ceiling's count divided by its ow
 
   python3 bench/instructions.py                      # N=2000
   N=500 COMPARE=before=/tmp/before/hookscope python3 bench/instructions.py
+  FORWARD=1 N=1000 python3 bench/instructions.py     # forwarding: the proxies, to a native upstream
+
+With FORWARD=1 the targets are proxies in front of the bare baseline (which runs natively,
+its instructions not counted): `hyper-proxy` (examples/baseline.rs --proxy, the ceiling of
+forwarding on this stack) and `hookscope listen --forward --format quiet`.
 
 Needs valgrind and a release build (bench/run.sh builds one).
 """
@@ -27,6 +32,17 @@ BASELINE = str(ROOT / "target/release/examples/baseline")
 HOOKSCOPE = os.environ.get("HOOKSCOPE", str(ROOT / "target/release/hookscope"))
 COMPARE = dict(entry.split("=", 1) for entry in os.environ.get("COMPARE", "").split(",") if entry)
 LISTEN = ["listen", "--port", "0", "--no-admin"]
+
+
+FORWARD = os.environ.get("FORWARD") == "1"
+ONLY = [name for name in os.environ.get("ONLY", "").split(",") if name]
+
+
+def forward_targets(upstream):
+    found = {"hyper-proxy": [BASELINE, "0", "--proxy", upstream]}
+    for label, binary in {"hookscope": HOOKSCOPE, **COMPARE}.items():
+        found[f"{label}-forward"] = [binary, *LISTEN, "--forward", upstream, "--format", "quiet"]
+    return found
 
 
 def targets(workdir):
@@ -74,22 +90,41 @@ def instructions(command, requests, workdir):
     return total
 
 
+def native_upstream():
+    process = subprocess.Popen([BASELINE, "0"], stderr=subprocess.PIPE, text=True)
+    return process, process.stderr.readline().split("listening on ")[1].strip()
+
+
 def main():
+    upstream = None
     with tempfile.TemporaryDirectory(prefix="hookscope-instructions-") as workdir:
         workdir = Path(workdir)
         per_request = {}
-        for name, command in targets(workdir).items():
+        if FORWARD:
+            upstream, upstream_url = native_upstream()
+            chosen = forward_targets(upstream_url)
+        else:
+            chosen = targets(workdir)
+        if ONLY:
+            chosen = {name: command for name, command in chosen.items() if name in ONLY}
+        for name, command in chosen.items():
             once = instructions(command, N, workdir)
             twice = instructions(command, 2 * N, workdir)
             per_request[name] = (twice - once) / N
             print(f"{name:24} {per_request[name]:9,.0f} instructions per request", file=sys.stderr)
-    ceiling_of = {"quiet": "typed", "json": "print", "json-record": "record"}
+    if upstream is not None:
+        upstream.terminate()
+        upstream.wait()
+    ceiling_of = {"quiet": "typed", "json": "print", "json-record": "record",
+                  "forward": "hyper-proxy"}
     # Ceiling ÷ target, so that it reads like the req/s ratio of bench/run.sh.
     print("| target | instructions per 1 KB request | same-work ceiling ÷ target |")
     print("|---|---|---|")
     for name, count in per_request.items():
-        mode = next((m for m in ("json-record", "quiet", "json") if name.endswith("-" + m)), None)
-        versus = f"{per_request[ceiling_of[mode]] / count:.2f} ({ceiling_of[mode]})" if mode else ""
+        mode = next((m for m in ("json-record", "quiet", "json", "forward")
+                     if name.endswith("-" + m)), None)
+        ceiling = per_request.get(ceiling_of.get(mode))
+        versus = f"{ceiling / count:.2f} ({ceiling_of[mode]})" if ceiling else ""
         print(f"| {name} | {count:,.0f} | {versus} |")
 
 

@@ -17,14 +17,16 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::Args;
-use http::header::{CONTENT_LENGTH, EXPECT, HOST};
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
+use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::Full;
 use hyper::body::{Body, Frame, Incoming};
 use thiserror::Error;
 
 use crate::capture::UpstreamLeg;
-use crate::outgoing::{self, ReadError, Trust, TrustError, Url, read_capped};
+use crate::outgoing::{
+    self, InlineBody, InlineClient, ReadError, Trust, TrustError, Url, read_capped,
+};
 use crate::values::parse_duration;
 
 /// How hookscope reaches the upstream: flags of `hookscope listen`.
@@ -94,17 +96,76 @@ pub enum ForwardError {
 }
 
 /// The headers a forward writes (from the ones received, if any).
-const FORWARDED: [&str; 3] = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// The client that forwards requests (connections are kept and reused; HTTP/2 when
 /// an https upstream offers it).
 pub(crate) struct Upstream {
     client: outgoing::Client,
+    /// The client for an `http://` forward URL's origin (see [`InlineClient`]); the
+    /// pooled client carries https (which may be HTTP/2).
+    inline: Option<Inline>,
     /// This instance's mark on what it forwards (see [`HOP_HEADER`]).
     hop: HeaderValue,
     timeout: Duration,
     /// Most bytes of an answer's body captured (the sender gets all of them).
     keep: usize,
+}
+
+/// An `http://` upstream's own client, with what its requests are addressed by.
+struct Inline {
+    client: InlineClient,
+    /// `http://host:port`, as [`target`] begins a URL on this origin.
+    origin: String,
+    /// Its `Host` header (the pooled client writes one from the URL; this one does not).
+    host: HeaderValue,
+}
+
+impl Inline {
+    fn for_url(url: &Url) -> Option<Inline> {
+        if url.scheme() != "http" {
+            return None;
+        }
+        let port = url.port_or_known_default()?;
+        Some(Inline {
+            client: InlineClient::new(url.host_str()?, port),
+            origin: url.origin().ascii_serialization(),
+            host: HeaderValue::from_str(&url[url::Position::BeforeHost..url::Position::BeforePath])
+                .ok()?,
+        })
+    }
+}
+
+/// An upstream's answer body, from whichever client carried the request.
+pub(crate) enum UpstreamBody {
+    /// Read through the connection the request's task drives.
+    Inline(InlineBody),
+    /// From the pooled client's connection task.
+    Pooled(Incoming),
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            UpstreamBody::Inline(body) => Pin::new(body).poll_frame(cx),
+            UpstreamBody::Pooled(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            UpstreamBody::Inline(body) => body.is_end_stream(),
+            UpstreamBody::Pooled(body) => body.is_end_stream(),
+        }
+    }
 }
 
 /// A request to send on, as it arrived.
@@ -138,7 +199,7 @@ pub(crate) struct UpstreamAnswer {
 /// rest as it comes, until the `--forward-timeout` of the whole answer.
 pub(crate) struct StreamedRest {
     read: std::collections::VecDeque<Bytes>,
-    body: Incoming,
+    body: UpstreamBody,
     /// When the whole answer was due: a stalled upstream must not hold the sender.
     deadline: Pin<Box<tokio::time::Sleep>>,
 }
@@ -172,7 +233,8 @@ impl Upstream {
                 addr,
             });
         }
-        let upstream = Upstream::new(options, keep)?;
+        let mut upstream = Upstream::new(options, keep)?;
+        upstream.inline = Inline::for_url(url);
         tokio::spawn(warn_if_unreachable(url.clone()));
         Ok(upstream)
     }
@@ -184,6 +246,7 @@ impl Upstream {
             .unwrap_or(HeaderValue::from_static("hookscope"));
         Ok(Upstream {
             client,
+            inline: None,
             hop,
             timeout: options.forward_timeout,
             keep: usize::try_from(keep).unwrap_or(usize::MAX),
@@ -214,7 +277,15 @@ impl Upstream {
             leg.took = started.elapsed();
             Forwarded { leg, answer: None }
         };
-        let uri = match leg.url.parse::<Uri>() {
+        // On the inline client's origin, the request line carries the path alone.
+        let inline = self.inline.as_ref().and_then(|inline| {
+            let path = leg.url.strip_prefix(&inline.origin)?;
+            path.starts_with('/').then_some((inline, path))
+        });
+        let uri = match inline
+            .map_or(leg.url.as_str(), |(_, path)| path)
+            .parse::<Uri>()
+        {
             Ok(uri) => uri,
             Err(error) => {
                 return failed(leg, format!("cannot address the upstream: {error}"), false);
@@ -225,7 +296,18 @@ impl Upstream {
         *outgoing.headers_mut() = forwarded_headers(&request);
         outgoing.headers_mut().append(HOP_HEADER, self.hop.clone());
         *outgoing.uri_mut() = uri;
-        let answer = match self.client.send(outgoing, deadline).await {
+        let sent = match inline {
+            Some((inline, _)) => {
+                outgoing.headers_mut().insert(HOST, inline.host.clone());
+                let answer = inline.client.send(outgoing, deadline).await;
+                answer.map(|answer| answer.map(UpstreamBody::Inline))
+            }
+            None => {
+                let answer = self.client.send(outgoing, deadline).await;
+                answer.map(|answer| answer.map(UpstreamBody::Pooled))
+            }
+        };
+        let answer = match sent {
             Ok(answer) => answer,
             Err(outgoing::Failure::TimedOut) => return failed(leg, self.too_slow("answer"), true),
             Err(failure) => return failed(leg, failure.describe(base, "--forward-timeout"), false),
@@ -308,17 +390,32 @@ impl Body for StreamedRest {
 /// `/webhooks/panther`, not `/webhooks/panther/` (which Flask answers 404 and
 /// FastAPI 307). Any other path goes below the prefix; the query follows.
 pub(crate) fn target(base: &Url, path: &str, query: Option<&str>) -> String {
-    let origin = base.origin().ascii_serialization();
-    let path = if path.starts_with('/') { path } else { "/" };
-    let full = if path == "/" {
-        base.path().to_owned()
+    // The origin as written (what `Origin::ascii_serialization` makes, without its
+    // allocation), unless the URL carries credentials, which the origin leaves out.
+    let serialized;
+    let origin = if base.username().is_empty() && base.password().is_none() {
+        &base[..url::Position::BeforePath]
     } else {
-        format!("{}{path}", base.path().trim_end_matches('/'))
+        serialized = base.origin().ascii_serialization();
+        serialized.as_str()
     };
-    match query {
-        Some(query) => format!("{origin}{full}?{query}"),
-        None => format!("{origin}{full}"),
+    let path = if path.starts_with('/') { path } else { "/" };
+    let base_path = base.path();
+    let mut url = String::with_capacity(
+        origin.len() + base_path.len() + path.len() + 1 + query.map_or(0, str::len),
+    );
+    url.push_str(origin);
+    if path == "/" {
+        url.push_str(base_path);
+    } else {
+        url.push_str(base_path.trim_end_matches('/'));
+        url.push_str(path);
     }
+    if let Some(query) = query {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
 }
 
 /// The header each hookscope that forwards a request adds, one line per hop, with
@@ -389,7 +486,7 @@ fn address_reaches(target: std::net::IpAddr, listener: std::net::IpAddr) -> bool
 fn forwarded_headers(request: &Outgoing<'_>) -> HeaderMap {
     let original = request.headers;
     let mut headers = HeaderMap::with_capacity(original.len() + 3);
-    let listed = outgoing::listed_in_connection(original);
+    let mut connection_lists = false;
     for (name, value) in original {
         // The body was read whole already: an `Expect: 100-continue` would make the
         // upstream wait for a go-ahead that is not needed.
@@ -397,36 +494,50 @@ fn forwarded_headers(request: &Outgoing<'_>) -> HeaderMap {
             || name == HOST
             || name == CONTENT_LENGTH
             || name == EXPECT
-            || FORWARDED.contains(&name.as_str())
-            || listed.contains(name);
+            || name == X_FORWARDED_FOR
+            || name == X_FORWARDED_PROTO
+            || name == X_FORWARDED_HOST;
+        connection_lists |= name == CONNECTION;
         if !skipped {
             headers.append(name.clone(), value.clone());
         }
     }
-    let mut chain: Vec<&str> = original
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .collect();
-    let peer = request.peer.ip().to_string();
-    chain.push(&peer);
-    if let Ok(value) = HeaderValue::from_str(&chain.join(", ")) {
-        headers.insert("x-forwarded-for", value);
+    if connection_lists {
+        for listed in outgoing::listed_in_connection(original) {
+            headers.remove(listed);
+        }
     }
-    let proto = match original.get("x-forwarded-proto") {
+    if let Some(chain) = forwarded_for(original, request.peer.ip()) {
+        headers.insert(X_FORWARDED_FOR, chain);
+    }
+    let proto = match original.get(X_FORWARDED_PROTO) {
         // A tunnel in front terminated TLS and said so: keep what the sender used.
         Some(value) => value.clone(),
         None if request.tls => HeaderValue::from_static("https"),
         None => HeaderValue::from_static("http"),
     };
-    headers.insert("x-forwarded-proto", proto);
+    headers.insert(X_FORWARDED_PROTO, proto);
     let host = original
-        .get("x-forwarded-host")
+        .get(X_FORWARDED_HOST)
         .or_else(|| original.get(HOST));
     if let Some(host) = host {
-        headers.insert("x-forwarded-host", host.clone());
+        headers.insert(X_FORWARDED_HOST, host.clone());
     }
     headers
+}
+
+/// `X-Forwarded-For`: the chain the request came with, then the peer.
+fn forwarded_for(original: &HeaderMap, peer: std::net::IpAddr) -> Option<HeaderValue> {
+    use std::fmt::Write as _;
+    let mut chain = String::with_capacity(64);
+    for earlier in original.get_all(X_FORWARDED_FOR) {
+        if let Ok(earlier) = earlier.to_str() {
+            chain.push_str(earlier);
+            chain.push_str(", ");
+        }
+    }
+    let _ = write!(chain, "{peer}");
+    HeaderValue::from_str(&chain).ok()
 }
 
 fn version_text(version: http::Version) -> &'static str {
@@ -462,7 +573,6 @@ async fn warn_if_unreachable(url: Url) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderName;
 
     fn outgoing(headers: &HeaderMap) -> Outgoing<'_> {
         Outgoing {
@@ -507,6 +617,14 @@ mod tests {
             "http://127.0.0.1:3000/webhooks/panther/x"
         );
         assert_eq!(target(&base, "/", None), "http://127.0.0.1:3000/app/");
+        // The origin as the client addresses it: no credentials, no default port.
+        let credentials: Url = "http://user:pw@Example.test:80/app".parse().unwrap();
+        assert_eq!(
+            target(&credentials, "/x", None),
+            "http://example.test/app/x"
+        );
+        let ipv6: Url = "http://[::1]:3000".parse().unwrap();
+        assert_eq!(target(&ipv6, "/x", Some("")), "http://[::1]:3000/x?");
     }
 
     #[test]

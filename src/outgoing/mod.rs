@@ -29,6 +29,9 @@ pub use url::Url;
 
 use crate::values::error_with_causes;
 
+mod inline;
+pub use inline::{InlineBody, InlineClient};
+
 /// Headers that belong to one connection, not to the message (RFC 9110 section 7.6.1,
 /// and `Proxy-Connection`, which old clients still send): neither a forward nor a
 /// replay passes them on, and a forward drops them from the upstream's answer.
@@ -96,6 +99,12 @@ pub enum Failure {
     /// The connection or the exchange failed.
     #[error(transparent)]
     Request(#[from] hyper_util::client::legacy::Error),
+    /// No connection ([`InlineClient`]).
+    #[error("cannot connect: {0}")]
+    Connect(std::io::Error),
+    /// The exchange on a connection failed ([`InlineClient`]).
+    #[error(transparent)]
+    Exchange(hyper::Error),
 }
 
 /// What a failure is, for deciding whether trying again can help.
@@ -114,16 +123,21 @@ pub enum FailureKind {
 impl Failure {
     /// What kind of failure this is.
     pub fn kind(&self) -> FailureKind {
-        let Failure::Request(error) = self else {
-            return FailureKind::TimedOut;
+        let error: &(dyn std::error::Error + 'static) = match self {
+            Failure::TimedOut => return FailureKind::TimedOut,
+            Failure::Request(error) => error,
+            Failure::Connect(error) => error,
+            Failure::Exchange(error) => error,
         };
-        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        let mut cause = Some(error);
         while let Some(error) = cause {
             if let Some(rustls::Error::InvalidCertificate(_)) = tls_error(error) {
                 return FailureKind::UntrustedCertificate;
             }
-            // hyper-util's connect error type is private: its message is the one sign.
-            if error.to_string().starts_with("dns error") {
+            // hyper-util's connect error type is private, and the standard library's
+            // lookup failure has no kind of its own: their messages are the one sign.
+            let text = error.to_string();
+            if text.starts_with("dns error") || text.starts_with("failed to lookup address") {
                 return FailureKind::UnknownHost;
             }
             cause = error.source();
@@ -139,19 +153,21 @@ impl Failure {
             (Some(host), Some(port)) => format!("{host}:{port}"),
             _ => url.to_string(),
         };
-        let error = match self {
+        let (error, connecting): (&dyn std::error::Error, bool) = match self {
             Failure::TimedOut => {
                 return format!("no answer from {target} in time ({timeout_flag})");
             }
-            Failure::Request(error) => error,
+            Failure::Request(error) => (error, error.is_connect()),
+            Failure::Connect(error) => (error, true),
+            Failure::Exchange(error) => (error, false),
         };
-        let mut innermost: &dyn std::error::Error = error;
+        let mut innermost = error;
         while let Some(cause) = innermost.source() {
             innermost = cause;
         }
         match self.kind() {
             FailureKind::UnknownHost => format!("cannot resolve {target}: {innermost}"),
-            _ if error.is_connect() => format!("cannot connect to {target}: {innermost}"),
+            _ if connecting => format!("cannot connect to {target}: {innermost}"),
             // hyper-util's own layer ("client error (SendRequest)") names its code, not
             // what happened: the innermost cause does ("connection closed before
             // message completed").
@@ -251,11 +267,14 @@ pub enum ReadError {
 
 /// Reads `body` until its end or `max` bytes, whichever comes first, within one
 /// deadline for the whole read (not a timer per frame). Trailers are skipped.
-pub async fn read_capped(
-    body: &mut Incoming,
+pub async fn read_capped<B>(
+    body: &mut B,
     max: usize,
     deadline: Instant,
-) -> Result<Capped, ReadError> {
+) -> Result<Capped, ReadError>
+where
+    B: hyper::body::Body<Data = Bytes, Error = hyper::Error> + Unpin,
+{
     let mut kept = BytesMut::new();
     let read = tokio::time::timeout_at(deadline, async {
         while let Some(frame) = body.frame().await {
@@ -314,6 +333,10 @@ pub fn gunzip_capped(headers: &HeaderMap, body: Bytes, max: usize) -> (Bytes, bo
 
 /// `headers` without the hop-by-hop ones, and without those its `Connection` header lists.
 pub fn without_hop_by_hop(mut headers: HeaderMap) -> HeaderMap {
+    // Most answers have none: one pass over the names, and the map stays as it is.
+    if !headers.keys().any(|name| is_hop_by_hop(name.as_str())) {
+        return headers;
+    }
     let listed = listed_in_connection(&headers);
     for name in HOP_BY_HOP {
         headers.remove(name);
