@@ -684,3 +684,98 @@ fn expect_100_continue_is_answered_by_hookscope_and_not_passed_on() {
         "the refused body never reached the app"
     );
 }
+
+#[test]
+fn the_apps_connection_is_kept_for_the_next_request() {
+    let app = ok_app();
+    let hookscope = Hookscope::start(&["--forward", &app.url(), "--format", "quiet"]);
+    for n in 0..5 {
+        assert_eq!(
+            status_of(&hookscope.url("/"), &alert(&format!("kept-{n}"))),
+            200
+        );
+    }
+    let ports: std::collections::BTreeSet<u16> =
+        app.wait_for(5).iter().map(|seen| seen.peer_port).collect();
+    assert_eq!(
+        ports.len(),
+        1,
+        "five requests in turn, one connection: {ports:?}"
+    );
+}
+
+#[test]
+fn an_app_that_closes_after_every_answer_gets_every_request() {
+    let app = App::start(|_| Reply::new(200, "bye").header("connection", "close"));
+    let hookscope = Hookscope::start(&["--forward", &app.url(), "--format", "quiet"]);
+    for n in 0..3 {
+        let answer = post_json(&hookscope.url("/"), &alert(&format!("close-{n}"))).unwrap();
+        assert_eq!(answer.status(), 200);
+        assert!(
+            answer.headers().get("connection").is_none(),
+            "hop-by-hop, not passed on"
+        );
+        assert_eq!(answer.text().unwrap(), "bye");
+    }
+    let ports: std::collections::BTreeSet<u16> =
+        app.wait_for(3).iter().map(|seen| seen.peer_port).collect();
+    assert_eq!(ports.len(), 3, "a connection per request: {ports:?}");
+}
+
+/// Node closes a kept-alive connection after 5 s without a request (its
+/// `keepAliveTimeout`): a request after that must go on a new connection, not fail
+/// on the closed one. Here Node closes after 50 ms and prints each close.
+#[test]
+fn an_app_that_closes_idle_connections_as_node_does_loses_no_request() {
+    const APP: &str = "const http = require('http');
+        const server = http.createServer((req, res) => {
+          req.resume();
+          req.on('end', () => res.end('node ok'));
+        });
+        server.keepAliveTimeout = 50;
+        server.on('connection', (socket) => socket.on('close', () => console.log('closed')));
+        server.listen(0, '127.0.0.1', () =>
+          console.log('listening on http://127.0.0.1:' + server.address().port));";
+    /// Node, stopped however the test ends.
+    struct Node(std::process::Child);
+    impl Drop for Node {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut node = Node(
+        std::process::Command::new("node")
+            .args(["-e", APP])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("node runs"),
+    );
+    let (lines, printed) = std::sync::mpsc::channel();
+    let stdout = node.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let Ok(line) = line else { return };
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let next_line = || {
+        printed
+            .recv_timeout(Duration::from_secs(30))
+            .expect("node says what it did")
+    };
+    let listening = next_line();
+    let url = listening.trim_start_matches("listening on ").to_owned();
+    let hookscope = Hookscope::start(&["--forward", &url, "--format", "quiet"]);
+    for n in 0..3 {
+        let answer = post_json(&hookscope.url("/"), &alert(&format!("idle-{n}"))).unwrap();
+        assert_eq!(answer.status(), 200, "request {n}");
+        assert_eq!(answer.text().unwrap(), "node ok");
+        // Node has closed the connection hookscope kept before the next request.
+        assert_eq!(next_line(), "closed");
+    }
+    let (_, stats) = get_json(&hookscope.api("/api/stats"));
+    assert_eq!(stats["upstream"]["errors"], 0, "{stats}");
+}
