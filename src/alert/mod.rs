@@ -5,6 +5,7 @@
 //! any other value) and then checks each known key on its own small slice.
 
 mod datetime;
+mod scan;
 mod schema;
 
 use std::borrow::Cow;
@@ -377,41 +378,11 @@ impl<'de> Deserialize<'de> for Checked<'de> {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut verdict = Verdict {
-                    is_json: true,
-                    ..Verdict::default()
-                };
-                let mut identity = Identity::default();
-                let mut seen = [false; KEYS.len()];
+                let mut checker = Checker::default();
                 while let Some((Key(key), value)) = map.next_entry::<Key, &RawValue>()? {
-                    match key_index(&key) {
-                        Some(index) if seen[index] => verdict.add_problem(Problem::new(
-                            pointer_to(&key),
-                            "each key once",
-                            "a duplicate key",
-                        )),
-                        Some(index) => {
-                            seen[index] = true;
-                            check_value(KEYS[index].1, &key, value, &mut verdict);
-                            identity.note(KEYS[index].0, value.get());
-                        }
-                        None => verdict.add_warning(Problem::new(
-                            pointer_to(&key),
-                            "only the keys Panther documents",
-                            "an unknown key",
-                        )),
-                    }
+                    checker.member(&key, value.get());
                 }
-                for ((name, rule, required), seen) in KEYS.iter().zip(seen) {
-                    if *required && !seen {
-                        verdict.add_problem(Problem::new(
-                            pointer_to(name),
-                            format!("key `{name}`: {}", rule.expected()),
-                            "nothing (missing)",
-                        ));
-                    }
-                }
-                Ok(Checked { verdict, identity })
+                Ok(checker.finish())
             }
         }
         deserializer.deserialize_map(CheckingVisitor)
@@ -519,6 +490,13 @@ fn check(body: &[u8]) -> (Verdict, Identity<'_>) {
             return (verdict, none());
         }
     }
+    // The fast path reads well-formed bodies whose keys have no escapes (all but a
+    // few); serde_json reads the rest, and says what is wrong with a broken one.
+    let mut checker = Checker::default();
+    if scan::members(text, |key, raw| checker.member(key, raw)).is_some() {
+        let Checked { verdict, identity } = checker.finish();
+        return (verdict, identity);
+    }
     match serde_json::from_str::<Checked>(text) {
         Ok(Checked { verdict, identity }) => (verdict, identity),
         Err(_) => {
@@ -537,10 +515,70 @@ fn check(body: &[u8]) -> (Verdict, Identity<'_>) {
     }
 }
 
+/// The check of an object's members, one at a time, whichever parser finds them.
+struct Checker<'a> {
+    verdict: Verdict,
+    identity: Identity<'a>,
+    seen: [bool; KEYS.len()],
+}
+
+impl Default for Checker<'_> {
+    fn default() -> Self {
+        Checker {
+            verdict: Verdict {
+                is_json: true,
+                ..Verdict::default()
+            },
+            identity: Identity::default(),
+            seen: [false; KEYS.len()],
+        }
+    }
+}
+
+impl<'a> Checker<'a> {
+    /// Checks a member: its (decoded) key and its value's raw JSON text.
+    fn member(&mut self, key: &str, raw: &'a str) {
+        let verdict = &mut self.verdict;
+        match key_index(key) {
+            Some(index) if self.seen[index] => verdict.add_problem(Problem::new(
+                pointer_to(key),
+                "each key once",
+                "a duplicate key",
+            )),
+            Some(index) => {
+                self.seen[index] = true;
+                check_value(KEYS[index].1, key, raw, verdict);
+                self.identity.note(KEYS[index].0, raw);
+            }
+            None => verdict.add_warning(Problem::new(
+                pointer_to(key),
+                "only the keys Panther documents",
+                "an unknown key",
+            )),
+        }
+    }
+
+    /// The verdict, once every member was checked: required keys not seen are missing.
+    fn finish(mut self) -> Checked<'a> {
+        for ((name, rule, required), seen) in KEYS.iter().zip(self.seen) {
+            if *required && !seen {
+                self.verdict.add_problem(Problem::new(
+                    pointer_to(name),
+                    format!("key `{name}`: {}", rule.expected()),
+                    "nothing (missing)",
+                ));
+            }
+        }
+        Checked {
+            verdict: self.verdict,
+            identity: self.identity,
+        }
+    }
+}
+
 /// Checks one known key's value. The pointer is only built when there is
 /// something to report: valid alerts are the common case.
-fn check_value(rule: Rule, key: &str, value: &RawValue, verdict: &mut Verdict) {
-    let raw = value.get();
+fn check_value(rule: Rule, key: &str, raw: &str, verdict: &mut Verdict) {
     let pointer = || pointer_to(key);
     let problem = |verdict: &mut Verdict| {
         verdict.add_problem(Problem::new(pointer(), rule.expected(), describe(raw)))

@@ -339,3 +339,121 @@ fn tags_keep_their_verdicts_on_the_fast_path_and_off_it() {
     let pointers: Vec<&str> = found.iter().map(|p| p.pointer.as_str()).collect();
     assert_eq!(pointers, ["/tags/1", "/tags/2"]);
 }
+
+/// What each path makes of a text: the scanner's (when it reads it) and serde_json's.
+fn both_paths(text: &str) -> (Option<Checked<'_>>, Option<Checked<'_>>) {
+    let mut checker = Checker::default();
+    let fast = scan::members(text, |key, raw| checker.member(key, raw)).map(|()| checker.finish());
+    (fast, serde_json::from_str::<Checked>(text).ok())
+}
+
+fn same(fast: &Checked<'_>, slow: &Checked<'_>) -> bool {
+    fn identity(checked: &Checked<'_>) -> (Option<String>, Option<String>, bool) {
+        let Identity {
+            alert_id,
+            id,
+            resent,
+        } = &checked.identity;
+        (
+            alert_id.as_deref().map(str::to_owned),
+            id.as_deref().map(str::to_owned),
+            *resent,
+        )
+    }
+    fast.verdict == slow.verdict && identity(fast) == identity(slow)
+}
+
+#[test]
+fn every_valid_payload_takes_the_fast_path_and_it_agrees() {
+    let directory = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/payloads");
+    let mut read = 0;
+    for entry in walk(std::path::Path::new(directory)) {
+        let Ok(text) = std::fs::read_to_string(&entry) else {
+            continue;
+        };
+        let (fast, slow) = both_paths(&text);
+        match (fast, slow) {
+            (Some(fast), Some(slow)) => assert!(same(&fast, &slow), "{}", entry.display()),
+            (Some(_), None) => panic!(
+                "the scanner read what serde_json refuses: {}",
+                entry.display()
+            ),
+            (None, _) => assert!(
+                !entry.to_string_lossy().contains("/valid/"),
+                "a valid payload left to serde_json: {}",
+                entry.display()
+            ),
+        }
+        read += 1;
+    }
+    assert!(read >= 10, "{read} payloads");
+}
+
+fn walk(directory: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(directory).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+    /// Any text the scanner reads, serde_json reads too, with the same verdict:
+    /// real alerts with bytes that matter to JSON put in, taken out or swapped.
+    #[test]
+    fn the_fast_path_reads_only_what_serde_json_reads_and_judges_it_the_same(
+        at in 0usize..2000,
+        cut in 0usize..4,
+        put in proptest::collection::vec(proptest::sample::select(&[
+            "\"", "\\", "{", "}", "[", "]", ",", ":", " ", "\t", "\n", "0", "-", ".", "e", "+",
+            "1", "u", "\\u00e9", "\\ud800", "t", "true", "null", "f", "\u{1}", "x", "é",
+        ][..]), 0..3),
+    ) {
+        let base = PANTHER_DOCS_EXAMPLE;
+        let mut at = at % (base.len() + 1);
+        while !base.is_char_boundary(at) {
+            at -= 1;
+        }
+        let mut end = (at + cut).min(base.len());
+        while !base.is_char_boundary(end) {
+            end += 1;
+        }
+        let text = format!("{}{}{}", &base[..at], put.concat(), &base[end..]);
+        let (fast, slow) = both_paths(&text);
+        if let Some(fast) = fast {
+            let slow = slow.expect("serde_json reads what the scanner read");
+            proptest::prop_assert!(same(&fast, &slow), "{text}");
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20000))]
+
+    /// The same, for short runs of JSON's tokens, well-formed and not, as the value
+    /// of a member: where the scanner's grammar and serde_json's could part.
+    #[test]
+    fn the_fast_path_and_serde_json_agree_on_any_run_of_tokens(
+        tokens in proptest::collection::vec(proptest::sample::select(&[
+            "{", "}", "[", "]", ",", ":", " ", "\n", "\"a\"", "\"\"", "\"\\x\"", "\"\\n\\/\"",
+            "\"\\u00e9\"", "\"\\u12g4\"", "\"\\u12\"", "\"\t\"", "\"é\"", "0", "01", "-", "-0",
+            "1.", "1.5", ".5", "1e5", "1E+5", "1e", "2e-", "true", "false", "null", "nul",
+            "truex", "x", "\"\\\"\"", "\"\\",
+        ][..]), 1..7),
+    ) {
+        let text = format!("{{\"alertContext\": {}, \"id\": \"x\"}}", tokens.concat());
+        let (fast, slow) = both_paths(&text);
+        match (fast, slow) {
+            (Some(fast), Some(slow)) => proptest::prop_assert!(same(&fast, &slow), "{text}"),
+            (Some(_), None) => proptest::prop_assert!(false, "only the scanner reads {text}"),
+            (None, _) => {}
+        }
+    }
+}
