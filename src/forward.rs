@@ -422,7 +422,7 @@ pub(crate) fn target(base: &Url, path: &str, query: Option<&str>) -> String {
 /// a value of its own: a request that comes back carrying this instance's value, or
 /// more hops than [`MAX_HOPS`], went round in a loop (two instances forwarding to each
 /// other, or a name of this machine the start-up check could not know).
-pub(crate) const HOP_HEADER: &str = "x-hookscope-hop";
+pub(crate) const HOP_HEADER: HeaderName = HeaderName::from_static("x-hookscope-hop");
 
 /// The most hookscope hops a request may have come through.
 pub(crate) const MAX_HOPS: usize = 8;
@@ -485,8 +485,14 @@ fn address_reaches(target: std::net::IpAddr, listener: std::net::IpAddr) -> bool
 /// by the client from the body, which is the one received.
 fn forwarded_headers(request: &Outgoing<'_>) -> HeaderMap {
     let original = request.headers;
+    // A new map rather than a copy with names removed: removing swaps the last header
+    // into the gap, and the upstream gets the headers in the order they came.
     let mut headers = HeaderMap::with_capacity(original.len() + 3);
-    let mut connection_lists = false;
+    let listed = if original.contains_key(CONNECTION) {
+        outgoing::listed_in_connection(original)
+    } else {
+        Vec::new()
+    };
     for (name, value) in original {
         // The body was read whole already: an `Expect: 100-continue` would make the
         // upstream wait for a go-ahead that is not needed.
@@ -496,15 +502,10 @@ fn forwarded_headers(request: &Outgoing<'_>) -> HeaderMap {
             || name == EXPECT
             || name == X_FORWARDED_FOR
             || name == X_FORWARDED_PROTO
-            || name == X_FORWARDED_HOST;
-        connection_lists |= name == CONNECTION;
+            || name == X_FORWARDED_HOST
+            || listed.contains(name);
         if !skipped {
             headers.append(name.clone(), value.clone());
-        }
-    }
-    if connection_lists {
-        for listed in outgoing::listed_in_connection(original) {
-            headers.remove(listed);
         }
     }
     if let Some(chain) = forwarded_for(original, request.peer.ip()) {
