@@ -95,7 +95,7 @@ pub enum ForwardError {
     },
 }
 
-/// The headers a forward writes (from the ones received, if any).
+// The headers a forward writes (from the ones received, if any).
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");

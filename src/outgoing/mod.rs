@@ -6,7 +6,9 @@
 //! It is hyper's own client (hyper-util, with rustls through hyper-rustls): a proxy
 //! and a replay must send the headers they were given and no others, and a forward
 //! hands the upstream's body on as a stream. A second client (reqwest) for `send`
-//! cost build time and wrote headers of its own (`Accept: */*`).
+//! cost build time and wrote headers of its own (`Accept: */*`). A forward to an
+//! `http://` upstream has a client of its own, [`InlineClient`], whose connections the
+//! request's task drives (no connection task, no pool keyed by origin).
 
 use std::io::Read as _;
 use std::path::PathBuf;
