@@ -43,7 +43,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(5);
 
 /// The client for one origin (see the module's documentation).
 #[derive(Clone)]
-pub struct InlineClient {
+pub(crate) struct InlineClient {
     shared: Arc<Shared>,
 }
 
@@ -95,7 +95,7 @@ impl Driven {
 impl InlineClient {
     /// A client for `host:port` (a name, or an address with IPv6 brackets taken off);
     /// its pruning runs on the current runtime for as long as the client lives.
-    pub fn new(host: &str, port: u16) -> InlineClient {
+    pub(crate) fn new(host: &str, port: u16) -> InlineClient {
         let shared = Arc::new(Shared {
             host: host
                 .trim_start_matches('[')
@@ -111,7 +111,7 @@ impl InlineClient {
     /// Sends `request` (its URI in origin form, its `Host` header set) and waits for
     /// the answer's head until `deadline`; the body is read through the same
     /// connection, which goes back to the idle ones when the body has ended.
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         request: Request<Full<Bytes>>,
         deadline: Instant,
@@ -253,7 +253,7 @@ impl Lease {
 /// An answer's body read through the connection it came on: polling it drives the
 /// connection. Dropped before its end, it closes the connection (what is left of
 /// the answer would be read as the next one's).
-pub struct InlineBody {
+pub(crate) struct InlineBody {
     body: Incoming,
     lease: Option<Lease>,
 }

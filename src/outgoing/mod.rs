@@ -7,7 +7,7 @@
 //! and a replay must send the headers they were given and no others, and a forward
 //! hands the upstream's body on as a stream. A second client (reqwest) for `send`
 //! cost build time and wrote headers of its own (`Accept: */*`). A forward to an
-//! `http://` upstream has a client of its own, [`InlineClient`], whose connections the
+//! `http://` upstream has a client of its own, `InlineClient`, whose connections the
 //! request's task drives (no connection task, no pool keyed by origin).
 
 use std::io::Read as _;
@@ -32,7 +32,7 @@ pub use url::Url;
 use crate::values::error_with_causes;
 
 mod inline;
-pub use inline::{InlineBody, InlineClient};
+pub(crate) use inline::{InlineBody, InlineClient};
 
 /// Headers that belong to one connection, not to the message (RFC 9110 section 7.6.1,
 /// and `Proxy-Connection`, which old clients still send): neither a forward nor a
@@ -101,10 +101,10 @@ pub enum Failure {
     /// The connection or the exchange failed.
     #[error(transparent)]
     Request(#[from] hyper_util::client::legacy::Error),
-    /// No connection ([`InlineClient`]).
+    /// No connection (`InlineClient`).
     #[error("cannot connect: {0}")]
     Connect(std::io::Error),
-    /// The exchange on a connection failed ([`InlineClient`]).
+    /// The exchange on a connection failed (`InlineClient`).
     #[error(transparent)]
     Exchange(hyper::Error),
 }
