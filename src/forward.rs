@@ -132,8 +132,7 @@ impl Inline {
         Some(Inline {
             client: InlineClient::new(url.host_str()?, port),
             origin: url.origin().ascii_serialization(),
-            host: HeaderValue::from_str(&url[url::Position::BeforeHost..url::Position::BeforePath])
-                .ok()?,
+            host: outgoing::host_header(url)?,
         })
     }
 }

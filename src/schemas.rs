@@ -232,11 +232,7 @@ fn type_words(kind: &jsonschema::error::TypeKind) -> String {
 }
 
 fn shorten(text: &str) -> String {
-    if text.chars().count() <= SHOWN {
-        return text.to_owned();
-    }
-    let cut: String = text.chars().take(SHOWN).collect();
-    format!("{cut}…")
+    crate::values::at_most_chars(text, SHOWN).into_owned()
 }
 
 /// Reads `$ref`s from the schema's folder only: never from the network, never from

@@ -390,7 +390,10 @@ fn go_header_order(
 ) -> HeaderMap {
     let mut headers = HeaderMap::with_capacity(set.len() + 4);
     if url.scheme() == "http" {
-        if let Some(host) = set.remove(http::header::HOST).or_else(|| host_of(url)) {
+        if let Some(host) = set
+            .remove(http::header::HOST)
+            .or_else(|| outgoing::host_header(url))
+        {
             headers.insert(http::header::HOST, host);
         }
     }
@@ -414,16 +417,6 @@ fn go_header_order(
         headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
     }
     headers
-}
-
-/// `Host` as Go writes it from a URL: the host, and the port when one is written.
-pub(crate) fn host_of(url: &Url) -> Option<HeaderValue> {
-    let host = url.host_str()?;
-    let text = match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    };
-    HeaderValue::from_str(&text).ok()
 }
 
 /// A HAR `{"name", "value"}` pair (a header, a form parameter).

@@ -241,6 +241,15 @@ pub fn parse_body(text: &str) -> Result<Bytes, std::convert::Infallible> {
     Ok(Bytes::copy_from_slice(text.as_bytes()))
 }
 
+/// `text` cut after `most` characters, with `…` where something was cut: a long
+/// value shown in one line of a report.
+pub fn at_most_chars(text: &str, most: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(most) {
+        Some((cut, _)) => format!("{}…", &text[..cut]).into(),
+        None => text.into(),
+    }
+}
+
 /// An error and its causes on one line, each cause once ("cannot connect: Connection
 /// refused (os error 111)"): how hookscope reports errors it did not write itself.
 pub fn error_with_causes(error: &(dyn std::error::Error + 'static)) -> String {
@@ -260,6 +269,16 @@ pub fn error_with_causes(error: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_text_is_cut_at_a_character() {
+        assert_eq!(at_most_chars("short", 5), "short");
+        assert_eq!(at_most_chars("éééé", 2), "éé…");
+        assert!(matches!(
+            at_most_chars("kept", 9),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 
     #[test]
     fn durations() {

@@ -42,7 +42,6 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(50);
 const PRUNE_EVERY: Duration = Duration::from_secs(5);
 
 /// The client for one origin (see the module's documentation).
-#[derive(Clone)]
 pub(crate) struct InlineClient {
     shared: Arc<Shared>,
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, Request, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
@@ -331,6 +331,17 @@ pub fn gunzip_capped(headers: &HeaderMap, body: Bytes, max: usize) -> (Bytes, bo
         }
         Err(_) => (body, false),
     }
+}
+
+/// `Host` for a request to `url`, as clients write it (Go's, hyper-util's): the host,
+/// and the port when the URL writes one that is not the scheme's default.
+pub fn host_header(url: &Url) -> Option<HeaderValue> {
+    let host = url.host_str()?;
+    let text = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    HeaderValue::from_str(&text).ok()
 }
 
 /// `headers` without the hop-by-hop ones, and without those its `Connection` header lists.

@@ -157,10 +157,7 @@ impl Sent {
 fn short(text: &str) -> String {
     const MOST: usize = 160;
     let line = text.trim().replace(['\n', '\r'], " ");
-    match line.char_indices().nth(MOST) {
-        Some((cut, _)) => format!("{}…", &line[..cut]),
-        None => line,
-    }
+    crate::values::at_most_chars(&line, MOST).into_owned()
 }
 
 /// A probe in progress: the client, the keys, the answer times so far.
@@ -391,6 +388,15 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
     sorted[rank - 1]
 }
 
+/// "p50 …, p99 …" of answer times, sorted.
+fn spread(sorted: &[Duration]) -> String {
+    format!(
+        "p50 {}, p99 {}",
+        seconds(percentile(sorted, 50)),
+        seconds(percentile(sorted, 99))
+    )
+}
+
 fn seconds(duration: Duration) -> String {
     if duration < Duration::from_secs(1) {
         format!("{:.0} ms", duration.as_secs_f64() * 1000.0)
@@ -477,13 +483,12 @@ impl Run<'_> {
         }
         let mut sorted = self.latencies.clone();
         sorted.sort_unstable();
-        let (p50, p99) = (percentile(&sorted, 50), percentile(&sorted, 99));
+        let p99 = percentile(&sorted, 99);
         let slowest = sorted.last().copied().unwrap_or_default();
         let profile = self.probe.profile;
         let measured = format!(
-            "p50 {}, p99 {}, slowest {} over {} answers",
-            seconds(p50),
-            seconds(p99),
+            "{}, slowest {} over {} answers",
+            spread(&sorted),
             seconds(slowest),
             sorted.len()
         );
@@ -685,13 +690,12 @@ impl Run<'_> {
                 statuses.push(status);
             }
         }
-        let answered: Vec<Duration> = statuses
+        let mut sorted: Vec<Duration> = statuses
             .iter()
             .filter_map(|status| status.attempts.first())
             .filter(|attempt| attempt.status.is_some())
             .map(|attempt| Duration::from_secs_f64(attempt.took_ms.max(0.0) / 1000.0))
             .collect();
-        let mut sorted = answered.clone();
         sorted.sort_unstable();
         let errors = statuses
             .iter()
@@ -703,11 +707,7 @@ impl Run<'_> {
             })
             .count();
         let refused = statuses.iter().filter(|status| !status.delivered).count();
-        let timing = format!(
-            "p50 {}, p99 {}",
-            seconds(percentile(&sorted, 50)),
-            seconds(percentile(&sorted, 99))
-        );
+        let timing = spread(&sorted);
         let first_failure = statuses.iter().find(|status| !status.delivered);
         let (score, detail) = if refused > 0 {
             (
@@ -761,7 +761,7 @@ impl Run<'_> {
         let mut headers = send::attempt_headers(&delivery, timestamp, &payload.key);
         // One connection of our own: no pool writes `Host` for https.
         if !headers.contains_key(http::header::HOST) {
-            let host = send::host_of(url).ok_or_else(|| format!("cannot address {url}"))?;
+            let host = outgoing::host_header(url).ok_or_else(|| format!("cannot address {url}"))?;
             headers.insert(http::header::HOST, host);
         }
         let mut request = Request::post(path)

@@ -673,8 +673,7 @@ async fn answer_with(
     // answer is: what it decided (the attempt, the script's step) must survive a restart.
     // Settled here only for the line; otherwise once, when finished.
     let shared = &pending.receiver.shared;
-    let records = shared.recorder.is_some() || shared.database.is_some();
-    if records && (status.is_success() || shared.database.is_some()) {
+    if shared.database.is_some() || (shared.recorder.is_some() && status.is_success()) {
         pending.settle(
             Outcome::Answered(status.as_u16()),
             response.headers(),
